@@ -1,0 +1,120 @@
+"""`lsdt plan`: size a cluster for a model, a token goal and a deadline (Step 0 + Step 1).
+
+Precedence: flags > --load FILE > defaults (20 tokens per parameter, 30 days, 4M-token batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+
+from engine import fmt
+from engine.commands.common import fraction, positive_float, positive_int, print_json
+from engine.errors import UserError
+from engine.plan import Plan, load_plan
+from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC
+from engine.sizing.physics import default_goal
+from engine.specs import GOAL_DEFAULTS, PRECISIONS, load_hardware, load_model
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="built-in model profile name, a TOML file or an HF config.json")
+    p.add_argument("--hardware", help="built-in hardware profile name or a TOML file")
+    p.add_argument("--tokens", type=positive_float, help="training tokens (default: 20 x parameters)")
+    deadline = p.add_mutually_exclusive_group()
+    deadline.add_argument("--hours", type=positive_float, help="deadline in hours")
+    deadline.add_argument("--days", type=positive_float, help="deadline in days (default: 30)")
+    p.add_argument("--global-batch-tokens", type=positive_int,
+                   help=f"tokens per optimizer step (default: {GOAL_DEFAULTS['global_batch_tokens']:,})")
+    p.add_argument("--precision", choices=PRECISIONS, help="training state: bf16 (16 B/param) or bf16-fp32grad (18)")
+    p.add_argument("--G", type=positive_int, help="fixed cluster size: can these G devices do it? (default: auto-size)")
+    p.add_argument("--eta-compute", type=fraction, help=f"sustained/peak FLOP/s (default {DEFAULT_ETA_COMPUTE})")
+    p.add_argument("--eta-fabric", type=fraction, help=f"achieved/nominal link bandwidth (default {DEFAULT_ETA_FABRIC})")
+    p.add_argument("--json", action="store_true", help="print the run_design dict and the resolved inputs as JSON")
+    p.add_argument("--save", metavar="FILE", help="save the plan (inputs in full + result) as TOML")
+    p.add_argument("--load", metavar="FILE", help="re-run a saved plan (flags given here override it)")
+
+
+def resolve_plan(args: argparse.Namespace) -> Plan:
+    """The plan the flags describe: --load's inputs, then every flag given on top."""
+    if args.load:
+        base = load_plan(args.load)
+        model = load_model(args.model) if args.model else base.model
+        hardware = load_hardware(args.hardware) if args.hardware else base.hardware
+        goal = base.goal
+    else:
+        if not args.model or not args.hardware:
+            missing = "--model" if not args.model else "--hardware"
+            raise UserError(f"{missing} is required (a built-in profile name or a file), or --load FILE")
+        base = None
+        model, hardware = load_model(args.model), load_hardware(args.hardware)
+        goal = default_goal(model)
+    deadline_s = args.hours * 3600 if args.hours else args.days * 86400 if args.days else None
+    goal = replace(
+        goal,
+        tokens=args.tokens if args.tokens is not None else goal.tokens,
+        deadline_s=deadline_s if deadline_s is not None else goal.deadline_s,
+        global_batch_tokens=args.global_batch_tokens or goal.global_batch_tokens,
+        precision=args.precision or goal.precision,
+    )
+    return Plan(
+        model=model,
+        hardware=hardware,
+        goal=goal,
+        G=args.G if args.G is not None else (base.G if base else None),
+        eta_compute=args.eta_compute or (base.eta_compute if base else DEFAULT_ETA_COMPUTE),
+        eta_fabric=args.eta_fabric or (base.eta_fabric if base else DEFAULT_ETA_FABRIC),
+    )
+
+
+def render(plan: Plan) -> str:
+    """The human table."""
+    r, m, hw, g = plan.result, plan.model, plan.hardware, plan.goal
+    phys = r["diagnostics"]["physics"]
+    mode = f"fixed G = {plan.G}" if plan.G else "auto-size"
+    lines = [
+        f"LSDT plan: {m.name} on {hw.name} ({mode}, eta_compute {plan.eta_compute:g}, eta_fabric {plan.eta_fabric:g})",
+        f"  goal      {fmt.count(g.tokens)} tokens in {fmt.duration(g.deadline_s)}; batch {fmt.count(phys['global_batch_seqs'] * m.seq_len)} tokens "
+        f"({phys['global_batch_seqs']} x {m.seq_len}); {phys['n_steps']:,} steps",
+        f"  physics   {fmt.count(phys['params'])} params; {phys['F_total_flop']:.3g} FLOP total; state {fmt.gb(phys['B_state_min_bytes'], 0)}; "
+        f"step budget {fmt.duration(phys['t_step_max_s'])}; G_min {phys['G_min']:,}",
+    ]
+    if r["feasible"]:
+        s = r["solution"]
+        lines += [
+            f"  result    FEASIBLE  G = {s['G']:,} ({s['nodes']:,} node{'s' * (s['nodes'] != 1)})  DP {s['dp']} x TP {s['tp']} x PP {s['pp']}",
+            f"  memory    {fmt.gb(s['bytes_per_device'])} of {fmt.gb(hw.memory_bytes, 0)} per device (headroom {fmt.pct(s['memory_headroom'])})",
+            f"  step      {fmt.duration(s['t_step_s'])} = compute {fmt.duration(s['t_compute_s'])} + comm {fmt.duration(s['t_comm_s'])} "
+            f"of {fmt.duration(s['t_step_max_s'])} (headroom {fmt.pct(s['time_headroom'])})",
+            f"  wall      {fmt.duration(s['t_step_s'] * phys['n_steps'])} for the run; {fmt.count(s['G'] * s['t_step_s'] * phys['n_steps'] / 3600)} GPU-hours",
+        ]
+        top = r["diagnostics"]["search_trace"]["top"][1:]
+        if top:
+            lines.append("  next best " + "; ".join(
+                f"G {c['G']} = {c['dp']}x{c['tp']}x{c['pp']} ({fmt.duration(c['t_step_s'])}, {fmt.gb(c['bytes_per_device'])})" for c in top[:3]
+            ))
+    else:
+        reason = r["no_solution_reason"]
+        lines.append(f"  result    NO SOLUTION ({reason['constraint']}): {reason['message']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = resolve_plan(args).compute()
+    if args.save:
+        plan.save(args.save)
+    if args.json:
+        print_json({"inputs": {
+            "model": plan.model.to_dict(), "hardware": plan.hardware.to_dict(), "goal": plan.goal.to_dict(),
+            "G": plan.G, "eta_compute": plan.eta_compute, "eta_fabric": plan.eta_fabric,
+        }, **plan.result})
+    else:
+        print(render(plan))
+        if args.save:
+            print(f"  saved     {args.save}")
+    if not plan.result["feasible"]:
+        # An unreachable goal is the user's to change: say so in one line, exit 2 (README, "Exit codes").
+        print(f"lsdt: error: no solution: {plan.result['no_solution_reason']['message']}", file=sys.stderr)
+        return 2
+    return 0

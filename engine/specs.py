@@ -1,0 +1,440 @@
+"""ModelSpec, HardwareSpec and Goal: the inputs of every computation, and their loading.
+
+Files use exactly the keys and SI units of the README ("Profile formats"): FLOP/s, bytes,
+bytes/s, seconds. Tools outside LSDT write these files, so a key is never renamed.
+
+Loading is strict: an unknown key, a missing required key, a wrong type, a zero/negative/NaN/inf
+number or an inconsistent shape raises `UserError` naming the file, the key and what is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UserError
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+FFN_KINDS = ("gelu", "swiglu", "relu2")
+
+
+# --------------------------------------------------------------------------- field validation
+
+
+def _check_number(where: str, key: str, value: Any, *, integer: bool, minimum: float, allow_zero: bool) -> Any:
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{where}: key '{key}' = {value!r} is not {kind}")
+    if integer and not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise UserError(f"{where}: key '{key}' = {value!r} is not {kind}")
+    if not math.isfinite(value):
+        raise UserError(f"{where}: key '{key}' = {value!r}; accepted: a finite number")
+    if value < minimum or (value == 0 and not allow_zero and minimum <= 0):
+        bound = f">= {minimum:g}" if allow_zero or minimum > 0 else "> 0"
+        raise UserError(f"{where}: key '{key}' = {value!r}; accepted: {kind} {bound}")
+    return value
+
+
+@dataclass(frozen=True)
+class _Field:
+    kind: str  # "int" | "float" | "str" | "bool"
+    required: bool = True
+    minimum: float = 0.0
+    allow_zero: bool = False
+    choices: tuple[str, ...] = ()
+
+
+def _validate(where: str, raw: dict, schema: dict[str, _Field]) -> dict:
+    unknown = sorted(set(raw) - set(schema))
+    if unknown:
+        raise UserError(f"{where}: unknown key '{unknown[0]}'; accepted keys: {', '.join(schema)}")
+    out: dict[str, Any] = {}
+    for key, f in schema.items():
+        if key not in raw:
+            if f.required:
+                raise UserError(f"{where}: missing required key '{key}'")
+            continue
+        value = raw[key]
+        if f.kind in ("int", "float"):
+            out[key] = _check_number(where, key, value, integer=f.kind == "int", minimum=f.minimum, allow_zero=f.allow_zero)
+            if f.kind == "float":
+                out[key] = float(out[key])
+        elif f.kind == "bool":
+            if not isinstance(value, bool):
+                raise UserError(f"{where}: key '{key}' = {value!r}; accepted: true or false")
+            out[key] = value
+        else:
+            if not isinstance(value, str) or not value:
+                raise UserError(f"{where}: key '{key}' = {value!r}; accepted: a non-empty string")
+            if f.choices and value not in f.choices:
+                raise UserError(f"{where}: key '{key}' = {value!r}; accepted: {' | '.join(f.choices)}")
+            out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------- ModelSpec
+
+_MODEL_SCHEMA: dict[str, _Field] = {
+    "name": _Field("str"),
+    "n_layer": _Field("int", minimum=1),
+    "d_model": _Field("int", minimum=1),
+    "n_head": _Field("int", minimum=1),
+    "n_kv_head": _Field("int", required=False, minimum=1),
+    "head_dim": _Field("int", required=False, minimum=1),
+    "d_ff": _Field("int", required=False, minimum=1),
+    "ffn": _Field("str", required=False, choices=FFN_KINDS),
+    "vocab_size": _Field("int", minimum=1),
+    "seq_len": _Field("int", minimum=1),
+    "tie_embeddings": _Field("bool", required=False),
+    "window_pattern": _Field("str", required=False),
+    "short_window": _Field("int", required=False, minimum=1),
+    "n_experts": _Field("int", required=False, allow_zero=True),
+    "experts_per_token": _Field("int", required=False, allow_zero=True),
+    "trunk_layers": _Field("int", required=False, allow_zero=True),
+    "source": _Field("str", required=False),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A decoder-only transformer's shape.
+
+    n_kv_head < n_head is grouped-query attention. window_pattern is nanochat's string of S (short,
+    sliding window of `short_window` tokens) and L (full context) tiled over the layers; the last
+    layer is always L, as in nanochat. MoE: `n_experts` experts with `experts_per_token` active.
+    With trunk_layers == 0 every layer's MLP is an expert set (Mixtral style); with trunk_layers > 0
+    the first `trunk_layers` blocks are a shared trunk and each expert is a stack of the remaining
+    n_layer - trunk_layers full blocks (the S7 two-phase design), with a router of d_model x n_experts.
+    """
+
+    name: str
+    n_layer: int
+    d_model: int
+    n_head: int
+    vocab_size: int
+    seq_len: int
+    n_kv_head: int = 0  # 0 -> n_head
+    head_dim: int = 0  # 0 -> d_model // n_head
+    d_ff: int = 0  # 0 -> 4 * d_model (GPT-2/GPT-3 convention)
+    ffn: str = "gelu"
+    tie_embeddings: bool = False
+    window_pattern: str = "L"
+    short_window: int = 0  # 0 -> seq_len // 2 (nanochat's default short window)
+    n_experts: int = 0
+    experts_per_token: int = 0
+    trunk_layers: int = 0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not self.n_kv_head:
+            set_(self, "n_kv_head", self.n_head)
+        if not self.head_dim:
+            if self.d_model % self.n_head:
+                raise UserError(
+                    f"model {self.name}: d_model = {self.d_model} is not divisible by n_head = {self.n_head}; "
+                    "give head_dim explicitly or pick n_head dividing d_model"
+                )
+            set_(self, "head_dim", self.d_model // self.n_head)
+        if not self.d_ff:
+            set_(self, "d_ff", 4 * self.d_model)
+        if not self.short_window:
+            set_(self, "short_window", max(1, self.seq_len // 2))
+        if self.ffn not in FFN_KINDS:
+            raise UserError(f"model {self.name}: ffn = {self.ffn!r}; accepted: {' | '.join(FFN_KINDS)}")
+        if self.n_head % self.n_kv_head:
+            raise UserError(
+                f"model {self.name}: n_kv_head = {self.n_kv_head} does not divide n_head = {self.n_head}; "
+                "accepted: a divisor of n_head"
+            )
+        if not self.window_pattern or set(self.window_pattern.upper()) - {"S", "L"}:
+            raise UserError(
+                f"model {self.name}: window_pattern = {self.window_pattern!r}; accepted: a string of S and L, e.g. L or SSSL"
+            )
+        set_(self, "window_pattern", self.window_pattern.upper())
+        if self.n_experts:
+            if not 1 <= self.experts_per_token <= self.n_experts:
+                raise UserError(
+                    f"model {self.name}: experts_per_token = {self.experts_per_token}; accepted: 1..n_experts ({self.n_experts})"
+                )
+        elif self.experts_per_token:
+            raise UserError(f"model {self.name}: experts_per_token = {self.experts_per_token} needs n_experts > 0")
+        if self.trunk_layers and (not self.n_experts or self.trunk_layers >= self.n_layer):
+            raise UserError(
+                f"model {self.name}: trunk_layers = {self.trunk_layers}; accepted: 0, or 1..n_layer-1 with n_experts > 0"
+            )
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 0
+
+    def layer_windows(self) -> list[int]:
+        """Attention window (tokens) of each layer: the pattern tiled, the last layer always full."""
+        pattern = self.window_pattern
+        windows = [
+            self.short_window if pattern[i % len(pattern)] == "S" else self.seq_len for i in range(self.n_layer)
+        ]
+        windows[-1] = self.seq_len
+        return [min(w, self.seq_len) for w in windows]
+
+    def to_dict(self) -> dict:
+        """All keys, defaults resolved: what a saved plan stores."""
+        return asdict(self)
+
+    def with_(self, **changes: Any) -> "ModelSpec":
+        data = self.to_dict()
+        data.update(changes)
+        return ModelSpec(**data)
+
+
+def model_from_dict(raw: dict, where: str = "model") -> ModelSpec:
+    return ModelSpec(**_validate(where, raw, _MODEL_SCHEMA))
+
+
+# --------------------------------------------------------------------------- HardwareSpec
+
+_HARDWARE_SCHEMA: dict[str, _Field] = {
+    "name": _Field("str"),
+    "label": _Field("str", required=False),
+    "peak_flops": _Field("float"),
+    "memory_bytes": _Field("float"),
+    "memory_bw": _Field("float", required=False),
+    "gpus_per_node": _Field("int", minimum=1),
+    "intra_node_bw": _Field("float"),
+    "inter_node_bw": _Field("float", required=False),
+    "price_per_hour": _Field("float", required=False),
+    "source": _Field("str", required=False),
+}
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """One accelerator and its node. Bandwidths are per GPU, per direction.
+
+    `inter_node_bw` is None when no standard network comes with the part (e.g. workstation cards):
+    such a profile plans one node only rather than guess a network. `memory_bw` and
+    `price_per_hour` may be None (unknown is "n/a", never a guess).
+    """
+
+    name: str
+    peak_flops: float
+    memory_bytes: float
+    gpus_per_node: int
+    intra_node_bw: float
+    label: str = ""
+    memory_bw: float | None = None
+    inter_node_bw: float | None = None
+    price_per_hour: float | None = None
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def with_(self, **changes: Any) -> "HardwareSpec":
+        data = asdict(self)
+        data.update(changes)
+        return HardwareSpec(**data)
+
+
+def hardware_from_dict(raw: dict, where: str = "hardware") -> HardwareSpec:
+    return HardwareSpec(**_validate(where, raw, _HARDWARE_SCHEMA))
+
+
+# --------------------------------------------------------------------------- Goal
+
+GOAL_DEFAULTS = {
+    # Chinchilla compute-optimal: ~20 tokens per parameter (Hoffmann et al. 2022, Table 3).
+    "tokens_per_param": 20.0,
+    "deadline_s": 30 * 86400.0,
+    # 4M-token global batch (2^22): the GPT-3/LLaMA scale of batch for 7B-175B models.
+    "global_batch_tokens": 4 * 1024 * 1024,
+}
+PRECISIONS = ("bf16", "bf16-fp32grad")
+
+_GOAL_SCHEMA: dict[str, _Field] = {
+    "tokens": _Field("float"),
+    "deadline_s": _Field("float"),
+    "global_batch_tokens": _Field("int", minimum=1),
+    "precision": _Field("str", required=False, choices=PRECISIONS),
+}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What to train: `tokens` in total within `deadline_s`, in steps of `global_batch_tokens`.
+
+    precision "bf16" is bf16 mixed precision with Adam (16 B/param of state);
+    "bf16-fp32grad" keeps an fp32 gradient buffer too (18 B/param).
+    """
+
+    tokens: float
+    deadline_s: float
+    global_batch_tokens: int
+    precision: str = "bf16"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def goal_from_dict(raw: dict, where: str = "goal") -> Goal:
+    return Goal(**_validate(where, raw, _GOAL_SCHEMA))
+
+
+# --------------------------------------------------------------------------- files
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML file, turning every failure into a one-line UserError naming the file."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, expected a TOML file") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: invalid TOML: {exc}") from None
+
+
+def read_json(path: Path) -> Any:
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, expected a JSON file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+
+
+def builtin_names(kind: str) -> list[str]:
+    """Names of the shipped profiles of `kind` ("hardware" or "models")."""
+    return sorted(p.stem for p in (PROFILES_DIR / kind).glob("*.toml"))
+
+
+def _resolve(kind: str, name_or_path: str) -> Path:
+    path = PROFILES_DIR / kind / f"{name_or_path}.toml"
+    if path.is_file():
+        return path
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix in (".toml", ".json") or candidate.exists() or "/" in name_or_path:
+        if not candidate.exists():
+            raise UserError(f"{name_or_path}: no such file")
+        return candidate
+    label = "hardware" if kind == "hardware" else "model"
+    raise UserError(
+        f"unknown {label} profile '{name_or_path}'; known: {', '.join(builtin_names(kind))} (or a path to a file)"
+    )
+
+
+def load_hardware(name_or_path: str) -> HardwareSpec:
+    """A built-in hardware profile by name, or a TOML file by path."""
+    path = _resolve("hardware", name_or_path)
+    return hardware_from_dict(read_toml(path), where=str(path))
+
+
+def load_model(name_or_path: str) -> ModelSpec:
+    """A built-in model profile by name, a TOML file, or a Hugging Face config.json."""
+    path = _resolve("models", name_or_path)
+    if path.suffix == ".json":
+        return model_from_hf_config(read_json(path), where=str(path))
+    return model_from_dict(read_toml(path), where=str(path))
+
+
+# --------------------------------------------------------------------------- Hugging Face config.json
+
+# The first key present wins: llama/mistral/qwen2/mixtral names, then GPT-2's.
+_HF_KEYS = {
+    "n_layer": ("num_hidden_layers", "n_layer"),
+    "d_model": ("hidden_size", "n_embd"),
+    "n_head": ("num_attention_heads", "n_head"),
+    "n_kv_head": ("num_key_value_heads",),
+    "head_dim": ("head_dim",),
+    "d_ff": ("intermediate_size", "n_inner"),
+    "vocab_size": ("vocab_size",),
+    "seq_len": ("max_position_embeddings", "n_positions", "n_ctx"),
+    "tie_embeddings": ("tie_word_embeddings",),
+    "n_experts": ("num_local_experts", "num_experts", "n_routed_experts"),
+    "experts_per_token": ("num_experts_per_tok",),
+}
+_HF_ACT_TO_FFN = {"silu": "swiglu", "swiglu": "swiglu", "gelu": "gelu", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu2": "relu2"}
+
+
+def model_from_hf_config(cfg: Any, where: str = "config.json") -> ModelSpec:
+    """A ModelSpec from a Hugging Face config.json (llama, mistral, qwen2, mixtral, gpt2 styles).
+
+    GPT-2 configs tie embeddings and use GELU unless they say otherwise; llama-family configs
+    (hidden_act silu) are SwiGLU. A `sliding_window` below the context becomes an all-S pattern
+    (Mistral). MoE fields (num_local_experts / num_experts, num_experts_per_tok) map to
+    n_experts / experts_per_token; `moe_intermediate_size`, where given, is the expert d_ff.
+    """
+    if not isinstance(cfg, dict):
+        raise UserError(f"{where}: expected a JSON object (a Hugging Face config.json)")
+    raw: dict[str, Any] = {}
+    for key, names in _HF_KEYS.items():
+        for hf in names:
+            if cfg.get(hf) is not None:
+                raw[key] = cfg[hf]
+                break
+    for required in ("n_layer", "d_model", "n_head", "vocab_size"):
+        if required not in raw:
+            raise UserError(f"{where}: missing '{_HF_KEYS[required][0]}' (a Hugging Face config.json needs it)")
+    raw.setdefault("seq_len", 2048)
+    is_gpt2 = cfg.get("model_type") == "gpt2" or "n_embd" in cfg
+    act = str(cfg.get("hidden_act") or cfg.get("activation_function") or ("gelu" if is_gpt2 else "silu"))
+    if act not in _HF_ACT_TO_FFN:
+        raise UserError(f"{where}: hidden_act = {act!r}; accepted: {', '.join(_HF_ACT_TO_FFN)}")
+    raw["ffn"] = _HF_ACT_TO_FFN[act]
+    if is_gpt2:
+        raw.setdefault("tie_embeddings", True)
+    if raw.get("n_experts") and cfg.get("moe_intermediate_size"):
+        raw["d_ff"] = cfg["moe_intermediate_size"]
+    if not raw.get("n_experts"):
+        raw.pop("n_experts", None)
+        raw.pop("experts_per_token", None)
+    window = cfg.get("sliding_window")
+    if isinstance(window, int) and not isinstance(window, bool) and 0 < window < raw["seq_len"] and cfg.get("use_sliding_window", True):
+        raw["window_pattern"] = "S"
+        raw["short_window"] = window
+    raw["name"] = str(cfg.get("_name_or_path") or cfg.get("model_type") or Path(where).parent.name or "hf-model")
+    raw["source"] = f"Hugging Face config {where}"
+    return model_from_dict(raw, where=where)
+
+
+__all__ = [
+    "FFN_KINDS",
+    "GOAL_DEFAULTS",
+    "Goal",
+    "HardwareSpec",
+    "ModelSpec",
+    "PROFILES_DIR",
+    "builtin_names",
+    "goal_from_dict",
+    "hardware_from_dict",
+    "load_hardware",
+    "load_model",
+    "model_from_dict",
+    "model_from_hf_config",
+    "read_json",
+    "read_toml",
+]
