@@ -6,8 +6,13 @@ when feasible). It only partitions Step-0 quantities and applies efficiency fact
 
     bytes_per_device = B_state_min_bytes / DP + B_step_bytes / (TP x PP)
     t_compute_s      = F_step_flop / (G x F_dev x eta_compute)
-    t_comm_s         = t_comm_min_s / eta_fabric        (0 when DP = 1: nothing to all-reduce)
+    t_comm_s         = t_comm_min_s / (TP x PP) / eta_fabric     (0 when DP = 1: nothing to all-reduce)
     t_step_s         = t_compute_s + t_comm_s  <=  t_step_max_s
+
+The seed wrote t_comm = t_comm_min_s / eta_fabric for every layout. That charges each device the
+all-reduce of the WHOLE model's gradients even when TP x PP shards them, so a 405B model could
+never train faster than one 32 s all-reduce per step. Each device only all-reduces the gradient
+shard it owns, B_exchange / (TP x PP): the same Step-0 quantity, partitioned like B_step.
 
 Mode A (G=None, auto-size): the smallest G that closes, then the highest DP.
 Mode B (G fixed): the split of G with the most headroom, then the highest DP.
@@ -43,7 +48,7 @@ def evaluate(b: PhysicsBundle, dp: int, tp: int, pp: int, eta_compute: float, et
     M = b.hardware.memory_bytes
     bytes_per_device = b.B_state_min_bytes / dp + b.B_step_bytes / (tp * pp)
     t_compute = b.F_step_flop / (G * b.hardware.peak_flops * eta_compute)
-    t_comm = b.t_comm_min_s / eta_fabric if dp > 1 else 0.0
+    t_comm = b.t_comm_min_s / (tp * pp) / eta_fabric if dp > 1 else 0.0
     t_step = t_compute + t_comm
     memory_ratio = bytes_per_device / M
     time_ratio = t_step / b.t_step_max_s
@@ -126,8 +131,8 @@ def _no_solution(b: PhysicsBundle, candidates: list[dict], G: int | None) -> dic
             f"{best['t_step_s']:.3g} s step, {time_over:.2f}x the {b.t_step_max_s:.3g} s budget"
         )
         shortfall = time_over
-        if b.t_comm_min_s > b.t_step_max_s:
-            message += f" (the gradient all-reduce alone takes >= {b.t_comm_min_s:.3g} s: raise the batch or the deadline)"
+        if best["t_comm_s"] > b.t_step_max_s:
+            message += f" (its gradient all-reduce alone takes {best['t_comm_s']:.3g} s: raise the batch or the deadline)"
     return {"constraint": constraint, "message": message, "shortfall": shortfall, "closest": best}
 
 

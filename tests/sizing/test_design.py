@@ -36,7 +36,7 @@ def test_seed_formulas_by_hand():
     c = evaluate(b, dp=16, tp=2, pp=5, eta_compute=0.4, eta_fabric=0.7)
     assert c["bytes_per_device"] == pytest.approx(b.B_state_min_bytes / 16 + b.B_step_bytes / 10)
     assert c["t_compute_s"] == pytest.approx(b.F_step_flop / (160 * 312e12 * 0.4))
-    assert c["t_comm_s"] == pytest.approx(b.t_comm_min_s / 0.7)
+    assert c["t_comm_s"] == pytest.approx(b.t_comm_min_s / 10 / 0.7)  # each device all-reduces its 1/(TP PP) shard
     assert evaluate(b, 1, 8, 5, 0.4, 0.7)["t_comm_s"] == 0.0  # no data parallelism: nothing to all-reduce
 
 
