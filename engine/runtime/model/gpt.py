@@ -1,0 +1,133 @@
+"""GPTConfig (every hyper-parameter of the model) and GPT, the decoder built from it.
+
+Architecture (what engine.sizing.counts counts): token embedding -> n_layer pre-norm blocks
+(RoPE GQA attention with a per-layer window, bias-free MLP) -> final RMSNorm -> LM head, which
+shares the embedding's weight when `tie_embeddings`. No biases, no norm gains, no position table.
+
+Initialisation follows GPT-2 / nanoGPT: N(0, init_std) for every matrix, and the two residual
+output projections (attention o, MLP down) scaled by 1/sqrt(2 n_layer) (Radford et al. 2019, sec.
+2.3: "scale the weights of residual layers at initialization by a factor of 1/sqrt(N)").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import UserError
+from engine.runtime.model.block import Block
+from engine.runtime.model.embedding import Rotary, TokenEmbedding
+from engine.runtime.model.norm import RMSNorm
+from engine.specs import ModelSpec
+
+
+@dataclass
+class GPTConfig:
+    """Every hyper-parameter of the model; `GPTConfig.from_spec` fills it from a ModelSpec."""
+
+    vocab_size: int = 256
+    seq_len: int = 256  # longest sequence the model accepts (RoPE table length)
+    n_layer: int = 4
+    d_model: int = 128
+    n_head: int = 4
+    n_kv_head: int = 0  # 0 -> n_head (no GQA)
+    head_dim: int = 0  # 0 -> d_model // n_head
+    d_ff: int = 0  # 0 -> 4 * d_model
+    ffn: str = "gelu"  # gelu | relu2 | swiglu
+    tie_embeddings: bool = False
+    windows: tuple[int, ...] = field(default_factory=tuple)  # per-layer window in tokens; () -> all full
+    rope_base: float = 10000.0  # Su et al. 2021
+    qk_norm: bool = False  # parameter-free RMSNorm on q and k (nanochat); off = GPT-2 behaviour
+    norm_eps: float | None = None  # None: the dtype's machine epsilon (F.rms_norm default)
+    dropout: float = 0.0
+    init_std: float = 0.02  # GPT-2 / nanoGPT
+
+    def __post_init__(self) -> None:
+        if not self.n_kv_head:
+            self.n_kv_head = self.n_head
+        if not self.head_dim:
+            if self.d_model % self.n_head:
+                raise UserError(f"model: d_model = {self.d_model} is not divisible by n_head = {self.n_head}; give head_dim")
+            self.head_dim = self.d_model // self.n_head
+        if not self.d_ff:
+            self.d_ff = 4 * self.d_model
+        if not self.windows:
+            self.windows = (self.seq_len,) * self.n_layer
+        self.windows = tuple(int(w) for w in self.windows)
+        if len(self.windows) != self.n_layer:
+            raise UserError(f"model: {len(self.windows)} layer windows for n_layer = {self.n_layer}; accepted: one per layer")
+        if self.n_head % self.n_kv_head:
+            raise UserError(f"model: n_kv_head = {self.n_kv_head} does not divide n_head = {self.n_head}")
+        if self.head_dim % 2:
+            raise UserError(f"model: head_dim = {self.head_dim} is odd; RoPE needs an even head_dim")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"model: dropout = {self.dropout}; accepted: 0 <= dropout < 1")
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, dropout: float = 0.0, seq_len: int | None = None, **overrides) -> "GPTConfig":
+        """The runtime config of a ModelSpec (dense models; MoE specs train with `lsdt moe`).
+
+        `seq_len` overrides the spec's (e.g. the longest stage of a curriculum); layer windows
+        come from the spec's window pattern, capped at that length.
+        """
+        if spec.is_moe:
+            raise UserError(f"model {spec.name}: a MoE spec (n_experts = {spec.n_experts}); this trainer builds dense models only")
+        T = seq_len or spec.seq_len
+        windows = tuple(spec.with_(seq_len=T).layer_windows())  # full layers see T; short ones keep short_window
+        return cls(
+            vocab_size=spec.vocab_size, seq_len=T, n_layer=spec.n_layer, d_model=spec.d_model,
+            n_head=spec.n_head, n_kv_head=spec.n_kv_head, head_dim=spec.head_dim, d_ff=spec.d_ff,
+            ffn=spec.ffn, tie_embeddings=spec.tie_embeddings, windows=windows, dropout=dropout, **overrides,
+        )
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["windows"] = list(self.windows)
+        return data
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        c = self.config = config
+        self.embed = TokenEmbedding(c.vocab_size, c.d_model)
+        self.drop = nn.Dropout(c.dropout)
+        self.rotary = Rotary(c.head_dim, c.seq_len, c.rope_base)
+        self.blocks = nn.ModuleList(
+            Block(c.d_model, c.n_head, c.n_kv_head, c.head_dim, c.d_ff, c.ffn, w, self.rotary, c.qk_norm, c.dropout, c.norm_eps)
+            for w in c.windows
+        )
+        self.norm_out = RMSNorm(c.norm_eps)
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        if c.tie_embeddings:
+            self.lm_head.weight = self.embed.weight
+        self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """(Re)initialise every parameter; also call after `to_empty` from a meta-device build."""
+        std = self.config.init_std
+        residual_std = std / math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            nn.init.normal_(p, 0.0, residual_std if name.endswith(("attn.o.weight", "mlp.down.weight")) else std)
+        if self.rotary.cos.device.type != "meta":
+            self.rotary.reset_tables()
+
+    def num_params(self) -> int:
+        """Unique parameters (a tied head is counted once), the number sizing's param_counts gives."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """idx [B, T] int64 -> logits [B, T, vocab] (and mean cross-entropy vs targets; -1 is ignored)."""
+        x = self.drop(self.embed(idx))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.norm_out(x))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
