@@ -1,0 +1,127 @@
+"""The LSDT Textual app and `make_app`, the one factory the CLI, the tests and the snapshots share."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from engine import __version__
+from engine.plan import Plan
+
+from app.messages import WorkerFailed
+from app.saved import default_plans_dir
+from app.tabs import available_tabs, tab_class
+
+# One palette for every tab: blue for structure, green/yellow/red only for verdicts (feasible,
+# near a limit, over it), so colour always means the same thing.
+LSDT_THEME = Theme(
+    name="lsdt",
+    primary="#5FA8D3",
+    secondary="#62B6CB",
+    accent="#F4A259",
+    warning="#F4D35E",
+    error="#EE6352",
+    success="#59CD90",
+    foreground="#E0E6ED",
+    background="#131A22",
+    surface="#1B2430",
+    panel="#22303F",
+    dark=True,
+)
+
+
+class LsdtApp(App[int]):
+    CSS_PATH = "lsdt.tcss"
+    TITLE = "LSDT"
+    SUB_TITLE = "plan LLM training compute"
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "help", key_display="?"),
+        Binding("ctrl+q", "quit", "quit", priority=True),
+    ]
+
+    def __init__(self, *, plan: Plan | None = None, plans_dir: Path | None = None, cursor_blink: bool = True,
+                 initial_tab: str | None = None) -> None:
+        super().__init__()
+        self.initial_plan = plan
+        self.plans_dir = Path(plans_dir) if plans_dir else default_plans_dir()
+        self.cursor_blink = cursor_blink  # False in tests and snapshots (a blinking cursor is not reproducible)
+        self.initial_tab = initial_tab
+        self.tabs = available_tabs()
+        self.failures: list[str] = []  # one line per failed worker (tests assert this stays empty)
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with TabbedContent(initial=self.initial_tab or self.tabs[0].id, id="tabs"):
+            for entry in self.tabs:
+                with TabPane(entry.title, id=entry.id):
+                    kwargs = {"id": f"{entry.id}-tab"}
+                    if entry.id == "plan":
+                        kwargs.update(initial_plan=self.initial_plan, plans_dir=self.plans_dir)
+                    yield tab_class(entry)(**kwargs)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.register_theme(LSDT_THEME)
+        self.theme = "lsdt"
+        self.sub_title = f"v{__version__} · plans in {self._short(self.plans_dir)}"
+
+    @staticmethod
+    def _short(path: Path) -> str:
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+
+    # ------------------------------------------------------------------ the one failure route
+
+    @on(WorkerFailed)
+    def _worker_failed(self, message: WorkerFailed) -> None:
+        """A worker raised something unexpected: one line in a notification, never a traceback."""
+        line = f"{message.where}: {type(message.error).__name__}: {message.error}".splitlines()[0]
+        self.failures.append(line)
+        self.log.error(line)
+        self.notify(line, title="internal error (please report)", severity="error", timeout=10)
+
+    # ------------------------------------------------------------------ actions and commands
+
+    def action_help(self) -> None:
+        from app.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def tab_widget(self, tab_id: str):
+        return self.query_one(f"#{tab_id}-tab")
+
+    def _plan_action(self, action: str):
+        def run() -> None:
+            self.query_one(TabbedContent).active = "plan"
+            getattr(self.tab_widget("plan"), f"action_{action}")()
+        return run
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Keys and fields of LSDT", self.action_help)
+        for entry in self.tabs:
+            yield SystemCommand(f"Go to {entry.title}", f"Show the {entry.title} tab",
+                                lambda tab=entry.id: setattr(self.query_one(TabbedContent), "active", tab))
+        if any(t.id == "plan" for t in self.tabs):
+            yield SystemCommand("Save plan", "Save the current plan as TOML (ctrl+s)", self._plan_action("save"))
+            yield SystemCommand("Open plan", "Open a saved plan (ctrl+o)", self._plan_action("open"))
+            yield SystemCommand("Pin design", "Add the current design to the Compare table (ctrl+k)", self._plan_action("pin"))
+            yield SystemCommand("Toggle auto-size / fixed G", "Switch the Plan mode (ctrl+g)", self._plan_action("toggle_mode"))
+
+
+def make_app(*, plan: Plan | None = None, plans_dir: str | os.PathLike | None = None, cursor_blink: bool = True,
+             initial_tab: str | None = None) -> LsdtApp:
+    """Build the app. `plans_dir` overrides $LSDT_PLANS_DIR / ./saved_plans (tests pass a tmp dir)."""
+    return LsdtApp(plan=plan, plans_dir=Path(plans_dir) if plans_dir else None, cursor_blink=cursor_blink,
+                   initial_tab=initial_tab)

@@ -1,0 +1,137 @@
+"""The Plan form's text -> a Plan, with one error per field (textual-free, unit-tested).
+
+The form holds strings as the user types them. `plan_from_form` turns them into an
+`engine.plan.Plan` or returns the fields that are wrong, each with a one-line message, so the UI
+can show each message next to its field. Numbers use the CLI's grammar (engine/commands/common.py:
+260e9, 1.5T, 4M, 1_000), so a value typed in the TUI means what it means on the command line.
+An empty field means the documented default (engine.specs.GOAL_DEFAULTS, engine.sizing.design).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+from engine.commands.common import fraction, positive_float, positive_int
+from engine.errors import UserError
+from engine.plan import Plan
+from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC
+from engine.sizing.physics import default_goal
+from engine.specs import GOAL_DEFAULTS, PRECISIONS, HardwareSpec, ModelSpec
+
+# A duration's unit suffix -> seconds. A bare number is days (the Plan tab's field is "deadline, days").
+_DURATION_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+
+FORM_FIELDS = ("tokens", "deadline", "batch", "precision", "eta_compute", "eta_fabric", "G")
+
+
+@dataclass
+class FormValues:
+    """The Plan form as typed. Every field is the raw text; '' means 'use the default'."""
+
+    tokens: str = ""  # training tokens; '' -> 20 x parameters (Chinchilla)
+    deadline: str = ""  # days, or a number with s/min/h/d/w; '' -> 30 days
+    batch: str = ""  # global batch in tokens; '' -> 4M tokens
+    precision: str = "bf16"  # one of engine.specs.PRECISIONS
+    eta_compute: str = ""  # sustained / peak FLOP/s; '' -> engine default
+    eta_fabric: str = ""  # achieved / nominal link bandwidth; '' -> engine default
+    fixed_G: bool = False  # False: auto-size (smallest G); True: test the cluster G
+    G: str = ""  # devices, used only when fixed_G
+
+
+@dataclass
+class FormResult:
+    plan: Plan | None
+    errors: dict[str, str] = field(default_factory=dict)  # field name -> one-line message
+
+
+def _arg(parse, text: str, label: str):
+    """Apply a CLI argument type, turning its error into a UserError that names the field."""
+    try:
+        return parse(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"{label}: {exc}") from None
+
+
+def parse_duration_s(text: str) -> float:
+    """'30' (days), '36h', '90 min', '2w', '1e6s' -> seconds (> 0)."""
+    raw = text.strip().lower().replace(" ", "")
+    for unit in sorted(_DURATION_UNITS, key=len, reverse=True):
+        if raw.endswith(unit) and raw[: -len(unit)]:
+            number = raw[: -len(unit)]
+            return _arg(positive_float, number, "deadline") * _DURATION_UNITS[unit]
+    return _arg(positive_float, raw, "deadline (days, or with a unit s/min/h/d/w)") * _DURATION_UNITS["d"]
+
+
+def plan_from_form(form: FormValues, model: ModelSpec | None, hardware: HardwareSpec | None) -> FormResult:
+    """Validate every field (all errors at once, not only the first) and build the Plan."""
+    errors: dict[str, str] = {}
+
+    def take(name: str, fn):
+        try:
+            return fn()
+        except UserError as exc:
+            errors[name] = str(exc)
+            return None
+
+    tokens = take("tokens", lambda: _arg(positive_float, form.tokens, "tokens")) if form.tokens.strip() else None
+    deadline_s = take("deadline", lambda: parse_duration_s(form.deadline)) if form.deadline.strip() else None
+    batch = take("batch", lambda: _arg(positive_int, form.batch, "global batch (tokens)")) if form.batch.strip() else None
+    if form.precision not in PRECISIONS:
+        errors["precision"] = f"precision = {form.precision!r}; accepted: {' | '.join(PRECISIONS)}"
+    eta_c = take("eta_compute", lambda: _arg(fraction, form.eta_compute, "eta_compute")) if form.eta_compute.strip() else DEFAULT_ETA_COMPUTE
+    eta_f = take("eta_fabric", lambda: _arg(fraction, form.eta_fabric, "eta_fabric")) if form.eta_fabric.strip() else DEFAULT_ETA_FABRIC
+    G = None
+    if form.fixed_G:
+        if not form.G.strip():
+            errors["G"] = "G: fixed-G mode needs a device count (an integer > 0)"
+        else:
+            G = take("G", lambda: _arg(positive_int, form.G, "G"))
+    if model is None:
+        errors["model"] = "pick a model profile (or give a path to a TOML / config.json)"
+    if hardware is None:
+        errors["hardware"] = "pick a hardware profile (or give a path to a TOML)"
+    if errors:
+        return FormResult(None, errors)
+    goal = default_goal(model, tokens=tokens, deadline_s=deadline_s, global_batch_tokens=batch, precision=form.precision)
+    return FormResult(Plan(model=model, hardware=hardware, goal=goal, G=G, eta_compute=eta_c, eta_fabric=eta_f))
+
+
+def form_from_plan(plan: Plan) -> FormValues:
+    """The form that reproduces a (loaded) plan exactly."""
+    g = plan.goal
+    return FormValues(
+        tokens=f"{g.tokens:g}",
+        deadline=_format_days(g.deadline_s),
+        batch=str(g.global_batch_tokens),
+        precision=g.precision,
+        eta_compute=f"{plan.eta_compute:g}",
+        eta_fabric=f"{plan.eta_fabric:g}",
+        fixed_G=plan.G is not None,
+        G="" if plan.G is None else str(plan.G),
+    )
+
+
+def _format_days(seconds: float) -> str:
+    days = seconds / 86400.0
+    if days == round(days, 6):
+        return f"{days:g}"
+    return f"{seconds:g}s"  # exact seconds: a round trip never loses precision
+
+
+def field_for_message(message: str) -> str | None:
+    """Which form field an engine UserError is about (physics/design name the key they reject)."""
+    for key, name in (("global_batch_tokens", "batch"), ("eta_compute", "eta_compute"), ("eta_fabric", "eta_fabric"),
+                      ("deadline", "deadline"), ("tokens", "tokens"), ("G =", "G")):
+        if key in message:
+            return name
+    return None
+
+
+DEFAULT_PLACEHOLDERS = {
+    "tokens": f"{GOAL_DEFAULTS['tokens_per_param']:g} x params",
+    "deadline": f"{GOAL_DEFAULTS['deadline_s'] / 86400:g} d",
+    "batch": f"{GOAL_DEFAULTS['global_batch_tokens']:,}",
+    "eta_compute": f"{DEFAULT_ETA_COMPUTE:g}",
+    "eta_fabric": f"{DEFAULT_ETA_FABRIC:g}",
+}

@@ -1,0 +1,47 @@
+"""`lsdt-tui`: the planning workspace. `lsdt-tui --plan FILE` opens a saved plan.
+
+A bad --plan file is reported before the screen opens: one line on stderr, exit 2, no traceback
+(the same contract as `lsdt`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine import __version__
+from engine.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = _Parser(prog="lsdt-tui", description="LSDT planning workspace (terminal UI).")
+    p.add_argument("--version", action="version", version=f"lsdt-tui {__version__}")
+    p.add_argument("--plan", metavar="FILE", help="open a saved plan (TOML written by lsdt-tui or `lsdt plan --save`)")
+    p.add_argument("--plans-dir", metavar="DIR", help="where plans are saved and listed (default: $LSDT_PLANS_DIR or ./saved_plans)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    plan = None
+    if args.plan:
+        from engine.plan import load_plan
+
+        try:
+            plan = load_plan(args.plan)
+        except UserError as exc:
+            print(f"lsdt-tui: error: {exc}", file=sys.stderr)
+            return 2
+    from app.app import make_app  # after argument checks: `--help` and bad files answer without loading Textual
+
+    result = make_app(plan=plan, plans_dir=args.plans_dir).run()
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Modal screens: help, save-as (name prompt + overwrite confirmation), open a saved plan."""

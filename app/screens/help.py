@@ -1,0 +1,61 @@
+"""The help screen (`?` / F1): what each key does and how the Plan tab reads its fields."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("? / F1", "this help"),
+    ("ctrl+p", "command palette (every app command by name)"),
+    ("tab / shift+tab", "next / previous field"),
+    ("ctrl+s", "save the plan as TOML (asks for a name; asks before overwriting)"),
+    ("ctrl+o", "open a saved plan"),
+    ("ctrl+k", "pin the current design to the Compare table"),
+    ("ctrl+g", "switch auto-size / fixed G"),
+    ("Enter / Delete", "in Compare: restore / remove a pinned design"),
+    ("↓ in a search box", "into the list; the highlighted entry is the choice"),
+    ("ctrl+q", "quit"),
+)
+
+FIELDS = (
+    ("tokens", "training tokens; empty = 20 x parameters (Chinchilla); 260e9, 1.5T, 300B"),
+    ("deadline", "days, or with a unit: 36h, 90min, 2w"),
+    ("global batch", "tokens per optimizer step: 4M, 2097152"),
+    ("η compute", "sustained / peak FLOP/s (MFU), in (0, 1]"),
+    ("η fabric", "achieved / nominal link bandwidth, in (0, 1]"),
+    ("G", "fixed mode only: can these G devices do it?"),
+    ("search box", "filter the built-ins, or type a path (TOML, HF config.json) and Enter"),
+)
+
+
+def _table(rows, title: str) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2), expand=True)
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(ratio=1)
+    for key, what in rows:
+        table.add_row(key, what)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; max-width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as box:
+            box.border_title = "LSDT help  (Escape closes)"
+            yield Static(_table(KEYS, "Keys"))
+            yield Static(_table(FIELDS, "Plan fields"))
+            yield Static(Text(
+                "The Plan tab runs the same engine as `lsdt plan`: Step 0 physics, then the Step 1 layout "
+                "search (smallest G, then highest DP; in fixed-G mode the split with the most headroom). "
+                "Results recompute in the background as you type.", style="dim"))

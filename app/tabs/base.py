@@ -1,0 +1,19 @@
+"""What every tab shares: the route for failed workers (one handler on the App reports them)."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.containers import Container
+from textual.worker import Worker, WorkerState
+
+from app.messages import WorkerFailed
+
+
+class LsdtTab(Container):
+    """A tab's root widget. Worker.StateChanged does not bubble, so each tab forwards failures
+    (anything a worker raises that it did not turn into a message itself) to the App."""
+
+    @on(Worker.StateChanged)
+    def _forward_failure(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.post_message(WorkerFailed(f"{type(self).__name__}/{event.worker.group}", event.worker.error))

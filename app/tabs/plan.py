@@ -1,0 +1,271 @@
+"""The Plan tab: pick hardware and model, set the goal, see the cluster plan recompute as you type.
+
+Flow: any input change -> a short debounce -> the form is validated here (cheap, on the UI thread;
+each wrong field shows its message beside it) -> a valid Plan goes to `compute_plan`, a thread
+worker in an exclusive group, which calls the engine (the same Plan.compute() the CLI runs) and
+posts PlanComputed. The handler drops stale answers by request id and owns all state.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Input, Label, RadioButton, RadioSet, Select, Static
+from textual.worker import get_current_worker
+
+from engine.errors import UserError
+from engine.plan import Plan, load_plan
+from engine.specs import PRECISIONS
+
+from app.inputs import DEFAULT_PLACEHOLDERS, FormValues, field_for_message, form_from_plan, plan_from_form
+from app.messages import PlanComputed
+from app.saved import plan_path, suggest_name
+from app.tabs.base import LsdtTab
+from app.widgets.form_field import FormField
+from app.widgets.layouts_table import CompareTable, TopLayouts
+from app.widgets.profile_picker import ProfilePicker
+from app.widgets.result_panel import ResultPanel
+
+# Long enough to fold a burst of keystrokes into one computation, short enough that Step 1
+# (a few ms) still answers well inside the 100 ms keystroke target (benchmarks/tui_keystroke.py).
+DEBOUNCE_S = 0.04
+DEFAULT_HARDWARE = "h100-sxm"
+DEFAULT_MODEL = "llama-13b"
+
+
+class PlanTab(LsdtTab):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "save"),
+        Binding("ctrl+o", "open", "open"),
+        Binding("ctrl+k", "pin", "pin to compare"),
+        Binding("ctrl+g", "toggle_mode", "auto/fixed G"),
+    ]
+
+    def __init__(self, *, initial_plan: Plan | None = None, plans_dir: Path, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.initial_plan = initial_plan
+        self.plans_dir = plans_dir
+        self.current: Plan | None = None  # the latest computed plan (what save and pin take)
+        self.pinned: list[Plan] = []
+        self._request = 0  # id of the newest computation asked for; older answers are dropped
+        self._debounce: Timer | None = None
+        self._applying = False  # set while a loaded plan fills the form (one recompute, not ten)
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="plan-top"):
+            with Vertical(id="plan-pickers"):
+                yield ProfilePicker("hardware", "Hardware", DEFAULT_HARDWARE, id="hardware")
+                yield ProfilePicker("models", "Model", DEFAULT_MODEL, id="model")
+            with Vertical(id="plan-goal", classes="panel") as goal:
+                goal.border_title = "Goal"
+                yield FormField("tokens", "tokens", placeholder=DEFAULT_PLACEHOLDERS["tokens"])
+                yield FormField("deadline", "deadline", "30", placeholder=DEFAULT_PLACEHOLDERS["deadline"], unit="days")
+                yield FormField("batch", "batch", "4M", placeholder=DEFAULT_PLACEHOLDERS["batch"], unit="tokens")
+                with Horizontal(classes="form-row"):
+                    yield Label("precision", classes="field-label")
+                    yield Select([(p, p) for p in PRECISIONS], value=PRECISIONS[0], allow_blank=False,
+                                 compact=True, id="precision")
+                yield FormField("eta_compute", "η compute", f"{DEFAULT_PLACEHOLDERS['eta_compute']}", unit="MFU")
+                yield FormField("eta_fabric", "η fabric", f"{DEFAULT_PLACEHOLDERS['eta_fabric']}", unit="of bw")
+                with Horizontal(classes="form-row mode-row"):
+                    yield Label("mode", classes="field-label")
+                    with RadioSet(id="mode", compact=True):
+                        yield RadioButton("auto", value=True, id="mode-auto")
+                        yield RadioButton("fixed G", id="mode-fixed")
+                yield FormField("G", "G", placeholder="devices", unit="GPUs")
+                yield Static("", id="form-error", markup=False)
+            with Vertical(id="plan-result", classes="panel") as result:
+                result.border_title = "Result"
+                yield ResultPanel("computing…", id="result")
+                yield Label("top layouts (Step 1)", id="top-title", classes="section-title")
+                yield TopLayouts(id="top-layouts")
+        with Vertical(id="plan-compare", classes="panel") as compare:
+            compare.border_title = "Compare  (ctrl+k pins the current design · Enter restores · Delete removes)"
+            yield CompareTable(id="compare")
+        yield Static("", id="plan-status", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#field-G", FormField).disabled = True
+        self.query_one("#hardware-filter", Input).focus()  # keyboard first: start typing a GPU name
+        if self.initial_plan is not None:
+            self.apply_plan(self.initial_plan, f"opened {self.initial_plan.model.name} on {self.initial_plan.hardware.name}")
+
+    # ------------------------------------------------------------------ form <-> plan
+
+    def form_values(self) -> FormValues:
+        def text(name: str) -> str:
+            return self.query_one(f"#input-{name}", Input).value
+
+        return FormValues(
+            tokens=text("tokens"), deadline=text("deadline"), batch=text("batch"),
+            precision=str(self.query_one("#precision", Select).value),
+            eta_compute=text("eta_compute"), eta_fabric=text("eta_fabric"),
+            fixed_G=self.query_one("#mode-fixed", RadioButton).value, G=text("G"),
+        )
+
+    def apply_plan(self, plan: Plan, status: str) -> None:
+        """Fill every input from a plan (a file the user opened, or a pinned design)."""
+        self._applying = True
+        try:
+            self.query_one("#hardware", ProfilePicker).add_spec(plan.hardware, f"{plan.hardware.name} (plan)")
+            self.query_one("#model", ProfilePicker).add_spec(plan.model, f"{plan.model.name} (plan)")
+            form = form_from_plan(plan)
+            for name in ("tokens", "deadline", "batch", "eta_compute", "eta_fabric", "G"):
+                self.query_one(f"#input-{name}", Input).value = getattr(form, name)
+            self.query_one("#precision", Select).value = form.precision
+            self.query_one("#mode-fixed" if form.fixed_G else "#mode-auto", RadioButton).value = True
+            self.query_one("#field-G", FormField).disabled = not form.fixed_G
+        finally:
+            self._applying = False
+        self.set_status(status)
+        self.schedule()
+
+    # ------------------------------------------------------------------ recompute
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(ProfilePicker.Changed)
+    def _inputs_changed(self, event) -> None:
+        if not self._applying:
+            self.schedule()
+
+    @on(RadioSet.Changed, "#mode")
+    def _mode_changed(self, event: RadioSet.Changed) -> None:
+        fixed = event.pressed.id == "mode-fixed"
+        field = self.query_one("#field-G", FormField)
+        field.disabled = not fixed
+        if fixed and not self._applying:
+            field.input.focus()
+        if not self._applying:
+            self.schedule()
+
+    def schedule(self) -> None:
+        """Debounce: restart the timer on every change; only the last change computes."""
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(DEBOUNCE_S, self.recompute)
+
+    def recompute(self) -> None:
+        form = self.form_values()
+        hardware = self.query_one("#hardware", ProfilePicker).spec
+        model = self.query_one("#model", ProfilePicker).spec
+        checked = plan_from_form(form, model, hardware)
+        for field in self.query(FormField):
+            field.set_error(checked.errors.get(field.field_name))
+        self.query_one("#form-error", Static).update("")
+        if checked.plan is None:
+            self._request += 1  # whatever is in flight is now stale
+            self.query_one("#result", ResultPanel).mark_stale("fix the field marked in red")
+            self.set_status(next(iter(checked.errors.values())))
+            return
+        self._request += 1
+        self.compute_plan(checked.plan, self._request)
+
+    @work(thread=True, exclusive=True, group="plan-compute", exit_on_error=False)
+    def compute_plan(self, plan: Plan, request_id: int) -> None:
+        """Engine call off the UI thread. A UserError is an answer (shown inline), not a failure."""
+        start = time.perf_counter()
+        try:
+            computed = plan.compute()
+        except UserError as exc:
+            self.post_message(PlanComputed(request_id, None, str(exc)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(PlanComputed(request_id, computed, elapsed_s=time.perf_counter() - start))
+
+    @on(PlanComputed)
+    def _computed(self, message: PlanComputed) -> None:
+        if message.request_id != self._request:
+            return  # an answer to inputs that have changed since
+        panel = self.query_one("#result", ResultPanel)
+        if message.plan is None:
+            name = field_for_message(message.error or "")
+            target = self.query(f"#field-{name}").first(FormField) if name and self.query(f"#field-{name}") else None
+            if target is not None:
+                target.set_error(message.error)
+            else:
+                self.query_one("#form-error", Static).update(message.error or "")
+            panel.mark_stale("the goal is not coherent: see the message in the Goal panel")
+            self.set_status(message.error or "")
+            return
+        self.current = message.plan
+        panel.show_plan(message.plan)
+        self.query_one(TopLayouts).show(message.plan.result["diagnostics"]["search_trace"]["top"])
+        verdict = "feasible" if message.plan.result["feasible"] else "no solution"
+        self.set_status(f"{verdict} · computed in {message.elapsed_s * 1e3:.1f} ms")
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#plan-status", Static).update(text)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_toggle_mode(self) -> None:
+        fixed = self.query_one("#mode-fixed", RadioButton)
+        (self.query_one("#mode-auto", RadioButton) if fixed.value else fixed).value = True
+
+    def action_pin(self) -> None:
+        if self.current is None:
+            self.app.notify("nothing to pin yet: the inputs have no computed plan", severity="warning")
+            return
+        self.pinned.append(self.current)
+        self.query_one(CompareTable).add_plan(len(self.pinned), self.current)
+        self.set_status(f"pinned design #{len(self.pinned)} for comparison")
+
+    @on(CompareTable.RowSelected, "#compare")
+    def _restore_pinned(self, event: CompareTable.RowSelected) -> None:
+        plan = self.pinned[int(event.row_key.value) - 1]
+        self.apply_plan(plan, f"restored design #{event.row_key.value}")
+
+    def action_save(self) -> None:
+        from app.screens.save import ConfirmScreen, SaveScreen
+
+        plan = self.current
+        if plan is None:
+            self.app.notify("nothing to save: fix the inputs first", severity="warning")
+            return
+
+        def check(name: str) -> Path:
+            return plan_path(self.plans_dir, name)  # raises UserError: the dialog shows it under the name
+
+        def write(path: Path) -> None:
+            try:
+                plan.save(path)
+            except UserError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.set_status(f"saved {path}")
+            self.app.notify(f"saved {path.name}", title="Plan saved")
+
+        def named(path: Path | None) -> None:
+            if path is None:
+                return
+            if path.exists():
+                self.app.push_screen(ConfirmScreen(f"{path.name} exists. Overwrite it?"),
+                                     lambda yes: write(path) if yes else self.set_status("not saved"))
+            else:
+                write(path)
+
+        self.app.push_screen(SaveScreen(suggest_name(plan), check), named)
+
+    def action_open(self) -> None:
+        from app.screens.open_plan import OpenPlanScreen
+
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                plan = load_plan(path)
+            except UserError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.apply_plan(plan, f"opened {path}")
+
+        self.app.push_screen(OpenPlanScreen(self.plans_dir), chosen)

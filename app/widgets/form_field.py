@@ -1,0 +1,51 @@
+"""A labelled one-line input with its validation message right below it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Static
+
+
+class FieldInput(Input):
+    """An Input that follows the app's cursor-blink setting (off in tests and snapshots)."""
+
+    def on_mount(self) -> None:
+        self.cursor_blink = getattr(self.app, "cursor_blink", True)
+
+
+class FormField(Vertical):
+    """label [input] unit, and under it the field's error (hidden while the value is valid)."""
+
+    DEFAULT_CSS = """
+    FormField { height: auto; }
+    FormField > Horizontal { height: 1; }
+    FormField .field-label { width: 10; color: $text-muted; }
+    FormField .field-unit { width: auto; min-width: 6; padding-left: 1; color: $text-muted; }
+    FormField FieldInput { width: 1fr; }
+    FormField .field-error { display: none; color: $error; height: auto; padding-left: 10; }
+    FormField.-invalid .field-error { display: block; }
+    FormField.-invalid FieldInput { color: $error; }
+    """
+
+    def __init__(self, name: str, label: str, value: str = "", placeholder: str = "", unit: str = "",
+                 *, id: str | None = None) -> None:
+        super().__init__(id=id or f"field-{name}")
+        self.field_name = name
+        self._label, self._value, self._placeholder, self._unit = label, value, placeholder, unit
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label(self._label, classes="field-label")
+            yield FieldInput(self._value, placeholder=self._placeholder, compact=True, id=f"input-{self.field_name}")
+            if self._unit:
+                yield Label(self._unit, classes="field-unit")
+        yield Static("", classes="field-error", markup=False)
+
+    @property
+    def input(self) -> FieldInput:
+        return self.query_one(FieldInput)
+
+    def set_error(self, message: str | None) -> None:
+        self.query_one(".field-error", Static).update(message or "")
+        self.set_class(bool(message), "-invalid")

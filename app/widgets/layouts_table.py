@@ -1,0 +1,69 @@
+"""Tables of candidate layouts: the engine's ranked top layouts, and the pinned designs the user
+compares side by side. Columns are aligned numbers with units."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from engine import fmt
+
+
+def _num(text: str) -> Text:
+    return Text(text, justify="right")
+
+
+class TopLayouts(DataTable):
+    """The search's best candidates (Step 1's search_trace.top, or the refined search's)."""
+
+    DEFAULT_CSS = "TopLayouts { height: auto; max-height: 8; }"
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        # Short headers: this table shares a 36-column panel at 100x30 (the help screen spells them out).
+        self.add_columns(_num("G"), "layout", _num("mem"), _num("step"), _num("room"))
+
+    def show(self, candidates: list[dict]) -> None:
+        self.clear()
+        for c in candidates:
+            head = min(c["memory_headroom"], c["time_headroom"])
+            self.add_row(_num(f"{c['G']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}", _num(fmt.gb(c["bytes_per_device"])),
+                         _num(fmt.duration(c["t_step_s"])), _num(fmt.pct(head)))
+
+
+COMPARE_COLUMNS = ("#", "model", "hardware", "mode", "G", "nodes", "DPxTPxPP", "mem/dev", "step / budget", "headroom", "run")
+
+
+class CompareTable(DataTable):
+    """Pinned designs, one row each, so several plans line up column by column."""
+
+    DEFAULT_CSS = "CompareTable { height: 1fr; }"
+    BINDINGS = [Binding("delete", "remove_row", "remove pinned")]
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        self.add_columns(*COMPARE_COLUMNS)
+
+    def add_plan(self, index: int, plan) -> None:
+        r = plan.result
+        mode = f"G={plan.G}" if plan.G else "auto"
+        n_steps = r["diagnostics"]["physics"]["n_steps"]
+        c = r["solution"] if r["feasible"] else r["no_solution_reason"].get("closest")
+        if c is None:
+            cells = ["-"] * 7
+            cells[-1] = r["no_solution_reason"]["constraint"]
+        else:
+            head = min(c["memory_headroom"], c["time_headroom"])
+            cells = [f"{c['G']:,}", f"{c['nodes']:,}", f"{c['dp']}x{c['tp']}x{c['pp']}", fmt.gb(c["bytes_per_device"]),
+                     f"{fmt.duration(c['t_step_s'])} / {fmt.duration(c['t_step_max_s'])}",
+                     fmt.pct(head) if r["feasible"] else f"no ({r['no_solution_reason']['constraint']})",
+                     fmt.duration(c["t_step_s"] * n_steps)]
+        row = [str(index), plan.model.name, plan.hardware.name, mode, *cells]
+        self.add_row(*[_num(v) if i in (0, 4, 5, 7, 8, 9, 10) else v for i, v in enumerate(row)], key=str(index))
+
+    def action_remove_row(self) -> None:
+        if self.row_count:
+            self.remove_row(self.coordinate_to_cell_key(self.cursor_coordinate).row_key)
