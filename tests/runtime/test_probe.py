@@ -1,0 +1,207 @@
+"""Probes: the batch search with injected OOMs, the helpers, and real tiny CPU sweeps through the CLI
+(one subprocess per config), including a real OOM under a CPU memory cap."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.errors import UserError
+from engine.runtime.probe import (
+    RESULT_KEYS, ProbeSettings, grad_accum_for, is_oom, largest_fitting_batch, load_probe, mfu, parse_int_list,
+    run_config, search_cap,
+)
+
+TINY = ["--head-dim", "16", "--vocab", "256", "--steps", "2", "--warmup", "1", "--device", "cpu"]
+
+
+# --------------------------------------------------------------------------- the search, OOM injected
+
+
+def oom_above(limit: int):
+    """A `fits` whose step raises a CUDA-style OOM above `limit`, classified the way the worker does."""
+    calls = []
+
+    def fits(batch: int) -> bool:
+        calls.append(batch)
+        try:
+            if batch > limit:
+                raise RuntimeError(f"CUDA out of memory. Tried to allocate {batch} GiB")
+            return True
+        except RuntimeError as exc:
+            if not is_oom(exc):
+                raise
+            return False
+
+    return fits, calls
+
+
+def test_search_stops_at_first_oom():
+    fits, calls = oom_above(12)
+    best, tried = largest_fitting_batch(fits, max_batch=1024)
+    assert best == 8 and calls == [1, 2, 4, 8, 16]
+    assert tried[-1] == {"batch": 16, "fits": False}
+
+
+def test_search_even_batch_one_oom_and_cap():
+    assert largest_fitting_batch(oom_above(0)[0], 64) == (None, [{"batch": 1, "fits": False}])
+    best, tried = largest_fitting_batch(oom_above(10**6)[0], 5)
+    assert best == 4 and [t["batch"] for t in tried] == [1, 2, 4]  # never tries past the cap
+
+
+def test_search_lets_non_oom_errors_through():
+    def fits(batch):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes"):
+        largest_fitting_batch(fits, 8)
+    with pytest.raises(ValueError):
+        largest_fitting_batch(fits, 0)
+
+
+@given(limit=st.integers(0, 5000), cap=st.integers(1, 5000))
+def test_search_finds_the_largest_power_of_two_that_fits(limit, cap):
+    best, tried = largest_fitting_batch(lambda b: b <= limit, cap)
+    bound = min(limit, cap)
+    if bound < 1:
+        assert best is None
+    else:
+        assert best & (best - 1) == 0 and best <= bound < 2 * best
+    assert [t["batch"] for t in tried] == [2**i for i in range(len(tried))]
+    assert all(t["fits"] for t in tried[:-1])
+
+
+def test_is_oom_kinds():
+    import torch
+
+    assert is_oom(torch.OutOfMemoryError("CUDA out of memory"))
+    assert is_oom(MemoryError())
+    assert is_oom(RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory"))
+    assert not is_oom(RuntimeError("expected scalar type Float but found BFloat16"))
+    assert not is_oom(ValueError("out of memory"))  # only allocator failures count
+
+
+def test_helpers():
+    assert grad_accum_for(2**19, 16, 2048) == 16
+    assert grad_accum_for(2**19, 1024, 2048) == 1
+    assert grad_accum_for(1000, 3, 100) == 4  # rounds up: at least the target batch
+    assert search_cap(ProbeSettings(batch_tokens=2**19), 2048) == 256
+    assert search_cap(ProbeSettings(batch_tokens=100), 2048) == 1
+    assert search_cap(ProbeSettings(batch_tokens=2**19, max_batch=32), 512) == 32
+    assert mfu(6e9, 1e5, None) is None  # unknown peak: null, never a guess
+    assert mfu(6e9, 1e5, 989.4e12) == pytest.approx(6e14 / 989.4e12)
+    assert mfu(6e9, 1e5, 989.4e12, n_devices=2) == pytest.approx(3e14 / 989.4e12)
+    assert parse_int_list("12, 14,12", "--depths") == (12, 14)
+    for bad in ("", "a,b", "0,1", "-3"):
+        with pytest.raises(UserError, match="--depths"):
+            parse_int_list(bad, "--depths")
+
+
+def test_load_probe_checks_the_contract(tmp_path):
+    good = {"device": "cpu", "hardware": None,
+            "results": [{k: None for k in RESULT_KEYS} | {"depth": 1, "seq_len": 32, "status": "ok"}]}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(good))
+    assert load_probe(path)["results"][0]["depth"] == 1
+    for broken, words in [
+        ({"device": "cpu", "results": []}, "missing key 'hardware'"),
+        ({**good, "results": [{"depth": 1}]}, "results[0] is missing key 'seq_len'"),
+        ({**good, "results": [{**good["results"][0], "status": "fine"}]}, "status = 'fine'"),
+        ([], "not a probe file"),
+    ]:
+        path.write_text(json.dumps(broken))
+        with pytest.raises(UserError, match=words.replace("[", r"\[").replace("]", r"\]")):
+            load_probe(path)
+    with pytest.raises(UserError, match="no such file"):
+        load_probe(tmp_path / "missing.json")
+
+
+def test_worker_timeout_is_an_error_row_not_a_crash():
+    row = run_config(1, 32, ProbeSettings(head_dim=16, vocab_size=256, device="cpu", timeout_s=0.2), max_batch=1)
+    assert row["status"] == "error" and "timed out" in row["error"]
+    assert all(k in row for k in RESULT_KEYS)
+
+
+# --------------------------------------------------------------------------- real sweeps (CLI)
+
+
+def test_tiny_cpu_sweep_jsonl_and_file_contract(lsdt, tmp_path):
+    out = tmp_path / "sub" / "probe.json"
+    r = lsdt("probe", "--depths", "1,2", "--seqs", "32", *TINY, "--batch-tokens", "256", "--max-batch", "4",
+             "--jsonl", "--out", str(out), timeout=120)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]  # stdout is JSON lines only
+    assert [e["event"] for e in events] == ["start", "result", "result", "done"]
+    assert events[0]["total"] == 2 and events[0]["configs"] == [{"depth": 1, "seq_len": 32}, {"depth": 2, "seq_len": 32}]
+    assert [e["index"] for e in events[1:3]] == [0, 1]
+    assert events[-1]["counts"] == {"ok": 2, "oom": 0, "error": 0}
+    assert "[2/2] d2" in r.stderr  # human progress on stderr in --jsonl mode
+
+    doc = json.loads(out.read_text())
+    assert set(doc) == {"device", "hardware", "results"}
+    assert doc["hardware"] is None and doc["device"]  # a CPU matches no hardware profile
+    assert doc["results"] == [e["result"] for e in events[1:3]]
+    for row, depth in zip(doc["results"], (1, 2)):
+        assert all(k in row for k in RESULT_KEYS)
+        assert (row["depth"], row["seq_len"], row["status"]) == (depth, 32, "ok")
+        assert row["device_batch"] in (1, 2, 4) and row["tok_per_s"] > 0 and row["step_time_s"] > 0
+        assert row["tok_per_s"] == pytest.approx(row["device_batch"] * 32 / row["step_time_s"], rel=1e-6)
+        assert row["mfu"] is None and row["peak_vram_bytes"] is None
+        assert row["grad_accum"] == grad_accum_for(256, row["device_batch"], 32)
+        assert row["params"] > 0 and row["flops_per_token"] > 0
+    load_probe(out)
+
+
+def test_oom_config_is_marked_and_the_sweep_goes_on(lsdt, tmp_path):
+    """A real CPU OOM: under a 250 MB cap the vocab-32768 model fits at seq 32 but its logits at
+    seq 1024 (134 MB per batch row in fp32) do not, even at batch 1."""
+    out = tmp_path / "probe.json"
+    r = lsdt("probe", "--depths", "1", "--seqs", "32,1024", "--head-dim", "16", "--vocab", "32768",
+             "--steps", "1", "--warmup", "0", "--device", "cpu", "--max-batch", "2", "--memory-cap", "250e6",
+             "--out", str(out), timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert [row["status"] for row in rows] == ["ok", "oom"], rows
+    assert rows[1]["device_batch"] is None and rows[1]["tok_per_s"] is None
+    assert "1 ok, 1 oom, 0 error" in r.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--depths", "1,x"], "--depths '1,x'"),
+    (["--device", "tpu"], "--device 'tpu'"),
+    (["--head-dim", "15"], "--head-dim 15"),
+    (["--steps", "0"], "--steps"),
+])
+def test_bad_flags_one_line_exit_2(lsdt, args, words):
+    r = lsdt("probe", *TINY[:-2], *args)
+    assert r.returncode == 2 and words in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_out_is_a_directory(lsdt, tmp_path):
+    r = lsdt("probe", *TINY, "--depths", "1", "--seqs", "32", "--out", str(tmp_path))
+    assert r.returncode == 2 and "is a directory" in r.stderr
+
+
+def test_cuda_without_gpu_is_a_user_error(lsdt, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    out = tmp_path / "p.json"
+    r = lsdt("probe", *TINY[:-2], "--device", "cuda", "--depths", "1", "--seqs", "32", "--out", str(out), timeout=60)
+    assert r.returncode == 2 and "no CUDA GPU" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()  # nothing half-written
+
+
+@pytest.mark.gpu
+def test_gpu_sweep_measures_vram(lsdt, tmp_path):
+    out = tmp_path / "p.json"
+    r = lsdt("probe", "--depths", "2", "--seqs", "128", "--head-dim", "64", "--vocab", "1024", "--steps", "3",
+             "--warmup", "1", "--device", "cuda", "--max-batch", "8", "--out", str(out), timeout=300)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(out.read_text())["results"][0]
+    assert row["status"] == "ok" and row["peak_vram_bytes"] > 0 and row["device_batch"] == 8
