@@ -270,7 +270,7 @@ def _parse_entry(raw: Any, i: int) -> Entry:
     name, dtype, sha, shape = raw["name"], raw["dtype"], raw["sha256"], raw["shape"]
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise S7LError("header", f"header: tensors[{i}].name {str(name)[:40]!r}; accepted: 1-255 of A-Z a-z 0-9 _ . : / -")
-    if dtype not in DTYPE_BYTES:
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
         raise S7LError("header", f"header: tensor {name}: dtype {str(dtype)[:16]!r}; accepted: {', '.join(DTYPE_BYTES)}")
     if not isinstance(sha, str) or not HEX64_RE.fullmatch(sha):
         raise S7LError("header", f"header: tensor {name}: sha256 is not 64 lowercase hex digits")
