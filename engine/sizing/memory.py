@@ -1,0 +1,117 @@
+"""Memory per GPU: activations per Korthikanti et al. 2022 and training state per ZeRO stage.
+
+Activations (Korthikanti, Casper, Lym et al. 2022, "Reducing Activation Recomputation in Large
+Transformer Models", sec. 4): one layer with tensor parallelism t stores, per sequence of s tokens
+and micro-batch b, with 16-bit values,
+
+    no SP, no recompute   s b h (10 + 24/t + 5 a s / (h t))       (eq. 2)
+    SP                    s b h (34/t + 5 a s / (h t))            (eq. 4)
+    SP + selective        s b h 34/t                              (eq. 6)
+    full recompute        2 s b h (/t with SP): the layer input only
+
+Their 34 = 10 (replicated without SP: two layer-norm inputs 4, QKV and MLP inputs 2 + 2, two
+dropout masks 1 + 1) + 24 (split by t: Q and K 4, V 2, output-projection input 2, GELU input 8,
+GELU output 8), and 5 a s / h = softmax output 2 + dropout mask 1 + dropout output 2 per score.
+`layer_activation_bytes` keeps that term list and generalises it to the shapes LSDT plans:
+GQA (K and V are n_kv_head/n_head of Q), head_dim != d_model/n_head, SwiGLU (gate, up and
+product: 3 d_ff-wide tensors instead of GELU's 2), ReLU^2, MoE (top-k experts' MLP activations
+per token), no dropout (modern LLMs: the masks and the attention-dropout output vanish), sliding
+windows (scores are s x window) and fused (flash) attention, which stores no s x s scores at all,
+only the fp32 log-sum-exp (4 bytes per head per token).
+
+The 1F1B schedule (Narayanan et al. 2021) keeps min(m, p) micro-batches in flight on the first
+stage, each through L/p layers: L layers' worth when m >= p, whatever p is. The interleaved
+schedule holds (1 + (p-1)/(p v)) times that (Korthikanti sec. 4.2.3).
+
+ZeRO (Rajbhandari et al. 2020, Fig. 1): with Psi parameters on a GPU and DP degree d,
+stage 0 keeps weights + gradients + optimizer (16 Psi for bf16 Adam), stage 1 shards the
+optimizer, stage 2 also the gradients, stage 3 (FSDP) also the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.sizing.counts import param_counts
+from engine.specs import ModelSpec
+
+# Bytes per parameter of each state part, mixed precision with Adam (Rajbhandari et al. 2020,
+# sec. 3.1): bf16 weights 2, gradients 2 (4 with an fp32 gradient-accumulation buffer, as
+# Megatron-LM's --accumulate-allreduce-grads-in-fp32), fp32 master weights + Adam m and v 12.
+# Sums to physics.STATE_BYTES_PER_PARAM (16 / 18); a test pins the equality.
+WEIGHT_BYTES = 2
+GRAD_BYTES = {"bf16": 2, "bf16-fp32grad": 4}
+OPTIMIZER_BYTES = 12
+FP32_LOGIT_BYTES = 4  # the cross-entropy input is upcast to fp32 (Korthikanti sec. 4.3: 4 s b V / t)
+
+
+@dataclass(frozen=True)
+class ActivationTerms:
+    """Bytes per token of one layer, split by how tensor/sequence parallelism divides them."""
+
+    replicated: float  # divided by t only with sequence parallelism
+    split: float  # always divided by t (inside the TP region)
+    core: float  # attention scores etc.: dropped by selective recompute; split by t
+    layer_input: float  # what full recompute keeps (divided by t with SP)
+
+
+def activation_terms(model: ModelSpec, seq_len: int, attention: str, dropout: bool) -> ActivationTerms:
+    """Per-token bytes of one (average) layer; `attention` is "flash" or "unfused"."""
+    h = model.d_model
+    q_w = model.n_head * model.head_dim
+    kv_w = model.n_kv_head * model.head_dim
+    masks = 2.0 if dropout else 0.0  # two 1-byte dropout masks of width h
+    replicated = 2 * h + 2 * h + 2 * h + 2 * h + masks * h  # 2 LN inputs, QKV input, MLP input, masks
+    attn_split = 2 * q_w + 2 * kv_w + 2 * kv_w + 2 * q_w  # Q, K, V, output-projection input
+    f = model.d_ff
+    mlp_split = 6 * f if model.ffn == "swiglu" else 4 * f  # SwiGLU: gate, up, product; else in, out
+    if model.is_moe:
+        mlp_split *= _active_mlp_factor(model)
+    # Scores per token: heads x attended keys (full s for unfused kernels, which materialise the
+    # whole s x s matrix; the window where the layer is windowed).
+    ctx = sum(min(w, seq_len) for w in model.layer_windows()) / model.n_layer
+    if attention == "flash":
+        core = 4.0 * model.n_head  # fp32 log-sum-exp per head; no scores are stored
+    else:
+        core = (5.0 if dropout else 2.0) * model.n_head * ctx
+    return ActivationTerms(replicated, attn_split + mlp_split, core, 2.0 * h)
+
+
+def _active_mlp_factor(model: ModelSpec) -> float:
+    """Average over layers of the MLPs one token passes through (top-k on MoE layers)."""
+    counts = param_counts(model)
+    if counts.n_moe_layers:
+        return float(model.experts_per_token)
+    if counts.trunk_layers:  # S7 style: trunk layers dense, expert layers run k expert stacks
+        T, L = counts.trunk_layers, model.n_layer
+        return (T + model.experts_per_token * (L - T)) / L
+    return 1.0
+
+
+def layer_activation_bytes(terms: ActivationTerms, tokens: float, tp: int, sp: bool, recompute: str) -> float:
+    """Stored bytes of one layer for `tokens` tokens (micro-batch x seq) under a recompute policy."""
+    if recompute == "full":
+        return tokens * terms.layer_input / (tp if sp else 1)
+    rep = terms.replicated / (tp if sp else 1)
+    core = 0.0 if recompute == "selective" else terms.core / tp
+    return tokens * (rep + terms.split / tp + core)
+
+
+def inflight_layers(n_layer_stage: int, pp: int, interleave: int, microbatches: int) -> float:
+    """Layer-activations the first pipeline stage holds at its peak (1F1B / interleaved 1F1B)."""
+    held = n_layer_stage * min(microbatches, pp)
+    if interleave > 1 and pp > 1:
+        held *= 1.0 + (pp - 1) / (pp * interleave)
+    return held
+
+
+def state_bytes(params: float, dp: int, zero: int, precision: str) -> dict:
+    """Weights, gradients and optimizer state of `params` parameters on one GPU under ZeRO `zero`."""
+    w = params * WEIGHT_BYTES
+    g = params * GRAD_BYTES[precision]
+    o = params * OPTIMIZER_BYTES
+    return {
+        "weights": w / dp if zero >= 3 else w,
+        "gradients": g / dp if zero >= 2 else g,
+        "optimizer": o / dp if zero >= 1 else o,
+    }
