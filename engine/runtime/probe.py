@@ -265,22 +265,3 @@ class Sweep:
             if on_result is not None:
                 on_result(row, i, len(configs))
         return self.document()
-
-
-def load_probe(path: str | os.PathLike) -> dict:
-    """Read and check a probe file (what `lsdt bands --probe` / `lsdt plan --calibrate` consume)."""
-    from engine.specs import read_json
-
-    doc = read_json(Path(path))
-    if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
-        raise UserError(f"{path}: not a probe file; expected an object with 'device', 'hardware' and a 'results' list")
-    for key in ("device", "hardware"):
-        if key not in doc:
-            raise UserError(f"{path}: missing key '{key}'")
-    for i, row in enumerate(doc["results"]):
-        missing = [k for k in RESULT_KEYS if not isinstance(row, dict) or k not in row]
-        if missing:
-            raise UserError(f"{path}: results[{i}] is missing key '{missing[0]}'")
-        if row["status"] not in STATUSES:
-            raise UserError(f"{path}: results[{i}].status = {row['status']!r}; accepted: {' | '.join(STATUSES)}")
-    return doc

@@ -378,6 +378,10 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None  # a listener's exception, kept rather than killing the thread
 
+    def prime(self) -> None:
+        """Start the CPU % window (system and `pid`) now; the next sample measures from here."""
+        self._host.prime(self.pid)
+
     def sample_now(self) -> Sample:
         """Take one sample on the calling thread and append it to the history."""
         s = _collect(self._nvml, self._host, self.pid)
@@ -397,7 +401,7 @@ class Sampler:
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
-        self._host.prime(self.pid)
+        self.prime()
         self._thread = threading.Thread(target=self._loop, name="lsdt-telemetry", daemon=True)
         self._thread.start()
         return self

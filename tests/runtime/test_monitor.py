@@ -1,0 +1,150 @@
+"""`lsdt monitor --once` on run directories written by hand in the documented schema (no trainer
+involved: any program writing these files can be monitored), on the machine alone, and on bad paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def write_run(path, *, end: dict | None = None, pid: int | None = None, host: str | None = None) -> None:
+    """A run directory as a foreign trainer would write it: config.toml, metrics.jsonl, events.jsonl."""
+    path.mkdir(parents=True)
+    (path / "config.toml").write_text('[model]\nname = "d2"\n[train]\nsteps = 300\n')
+    t = time.time() - 60
+    base = {"lr": 3e-4, "mfu": None, "vram_alloc_bytes": None, "vram_peak_bytes": None}
+    metrics = [
+        {"step": 100, "time": t, "loss": 3.5, "tokens": 51200, "tok_per_s": 1000.0, **base},
+        {"step": 200, "time": t + 10, "loss": 2.9, "tokens": 102400, "tok_per_s": 1200.0, "val_loss": 3.0123, **base},
+        {"step": 250, "time": t + 20, "loss": 2.75, "tokens": 128000, "tok_per_s": 123456.0, **base,
+         "mfu": 0.4125, "vram_alloc_bytes": 12_300_000_000, "vram_peak_bytes": 14_100_000_000},
+    ]
+    lines = [json.dumps(m) for m in metrics]
+    (path / "metrics.jsonl").write_text("\n".join(lines) + "\n" + '{"step": 260, "ti')  # a line still being written
+    events = [{"event": "start", "time": t - 5, "pid": pid or 999_999_999, "host": host or socket.gethostname()},
+              {"event": "eval", "time": t + 10, "step": 200, "val_loss": 3.0123}]
+    if end:
+        events.append({"event": "end", "time": t + 30, **end})
+    (path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (path / "checkpoints").mkdir()
+    (path / "checkpoints" / "step_00000200.pt").write_bytes(b"x")
+
+
+def test_finished_run_text(lsdt, tmp_path):
+    run = tmp_path / "run"
+    write_run(run, end={"reason": "completed", "step": 250})
+    r = lsdt("monitor", "--once", str(run))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "ended: completed" in out
+    assert "step     250" in out and "loss 2.7500" in out
+    assert "val_loss 3.0123 (step 200)" in out  # the last eval, not the last line
+    assert "123 ktok/s" in out and "MFU 41%" in out and "tokens 128k" in out
+    assert "alloc 12.30 GB" in out and "peak 14.10 GB" in out
+    assert "last step_00000200.pt" in out
+    assert "process" not in out  # a finished run's PID is not watched
+    assert ("GPU      no NVIDIA GPU/driver:" in out) or ("GPU 0" in out)
+    assert "host     CPU" in out
+
+
+def test_failed_run_json(lsdt, tmp_path):
+    run = tmp_path / "run"
+    write_run(run, end={"reason": "nan_loss", "message": "loss is nan at step 251"})
+    r = lsdt("monitor", "--once", "--json", str(run))
+    assert r.returncode == 0, r.stderr
+    snap = json.loads(r.stdout)
+    assert set(snap) == {"run", "machine"}
+    run_ = snap["run"]
+    assert run_["state"] == "failed" and run_["reason"] == "nan_loss" and "nan" in run_["message"]
+    assert run_["last_step"] == 250 and run_["last_metrics"]["tok_per_s"] == 123456.0
+    assert run_["val_loss"] == 3.0123 and run_["val_step"] == 200 and run_["n_metrics"] == 3
+    m = snap["machine"]
+    assert m["host"]["ram_total_bytes"] > 0
+    if not m["gpus"]:
+        assert m["gpu_error"].startswith("no NVIDIA GPU/driver: ")
+
+
+def test_running_run_watches_the_training_process(lsdt, tmp_path):
+    trainer = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<20: pass"])
+    try:
+        run = tmp_path / "run"
+        write_run(run, pid=trainer.pid)
+        r = lsdt("monitor", "--once", "--json", str(run))
+        snap = json.loads(r.stdout)
+        assert snap["run"]["state"] == "running" and snap["run"]["pid"] == trainer.pid
+        proc = snap["machine"]["process"]
+        assert proc["pid"] == trainer.pid and proc["alive"] and proc["rss_bytes"] > 1e6
+        assert proc["cpu_pct"] > 10  # a spinning loop, measured over the one-shot's CPU window
+        text = lsdt("monitor", "--once", str(run)).stdout
+        assert f"running (pid {trainer.pid})" in text and f"process  pid {trainer.pid}" in text
+    finally:
+        trainer.kill()
+        trainer.wait()
+
+
+def test_killed_run_is_gone(lsdt, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run = tmp_path / "run"
+    write_run(run, pid=dead.pid)
+    out = lsdt("monitor", "--once", str(run)).stdout
+    assert "gone: process_gone" in out and "without an end event" in out
+
+
+def test_machine_only(lsdt):
+    r = lsdt("monitor", "--once", "--json")
+    snap = json.loads(r.stdout)
+    assert r.returncode == 0 and snap["run"] is None and snap["machine"]["host"]["cpu_count"] >= 1
+
+
+def test_started_run_without_metrics(lsdt, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "events.jsonl").write_text(json.dumps({"event": "start", "time": time.time(), "pid": os.getpid(),
+                                                  "host": socket.gethostname()}) + "\n")
+    out = lsdt("monitor", "--once", str(run)).stdout
+    assert f"running (pid {os.getpid()})" in out and "no metrics yet" in out
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p / "missing", "no such directory"),
+    (lambda p: p, "not a run directory"),
+    (lambda p: (p / "f.txt").write_text("x") and p / "f.txt", "not a directory"),
+])
+def test_bad_run_dir_one_line_exit_2(lsdt, tmp_path, make, words):
+    r = lsdt("monitor", "--once", str(make(tmp_path)))
+    assert r.returncode == 2 and words in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+def test_refresh_loop_prints_until_interrupted(tmp_path):
+    run = tmp_path / "run"
+    write_run(run, end={"reason": "completed"})
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "monitor", "--json", "--interval", "0.1", str(run)],
+                            stdout=subprocess.PIPE, text=True)
+    lines = [proc.stdout.readline() for _ in range(3)]
+    proc.send_signal(2)  # SIGINT, what Ctrl-C sends
+    proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    snaps = [json.loads(line) for line in lines]
+    assert all(s["run"]["last_step"] == 250 for s in snaps)
+    assert snaps[0]["machine"]["time"] < snaps[2]["machine"]["time"]
+
+
+def test_gpu_lines_render_from_a_fake_nvml():
+    from engine.commands.monitor import render_machine
+    from engine.runtime import telemetry
+    from tests.runtime.test_telemetry import make_fake_nvml
+
+    fake = make_fake_nvml(unsupported=("nvmlDeviceGetTemperature",))
+    machine = telemetry.sample(pid=4242, interval_s=0, nvml=telemetry.Nvml(fake)).to_dict()
+    text = "\n".join(render_machine(machine))
+    assert "GPU 0    NVIDIA H100 80GB HBM3: util 97%, mem 30.0/85.0 GB, 612 W / 700 W, n/a C, SM 1980 MHz, mem 2619 MHz" in text
+    assert "pid 4242" in text and "29.00 GB" in text
+    assert "driver   550.54.15" in text and "no NVIDIA GPU/driver" not in text
