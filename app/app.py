@@ -116,7 +116,7 @@ class LsdtApp(App[int]):
         if any(t.id == "plan" for t in self.tabs):
             yield SystemCommand("Save plan", "Save the current plan as TOML (ctrl+s)", self._plan_action("save"))
             yield SystemCommand("Open plan", "Open a saved plan (ctrl+o)", self._plan_action("open"))
-            yield SystemCommand("Pin design", "Add the current design to the Compare table (ctrl+k)", self._plan_action("pin"))
+            yield SystemCommand("Pin design", "Add the current design to the Compare table (ctrl+t)", self._plan_action("pin"))
             yield SystemCommand("Toggle auto-size / fixed G", "Switch the Plan mode (ctrl+g)", self._plan_action("toggle_mode"))
 
 

@@ -101,22 +101,32 @@ def form_from_plan(plan: Plan) -> FormValues:
     """The form that reproduces a (loaded) plan exactly."""
     g = plan.goal
     return FormValues(
-        tokens=f"{g.tokens:g}",
+        tokens=_exact(g.tokens),
         deadline=_format_days(g.deadline_s),
         batch=str(g.global_batch_tokens),
         precision=g.precision,
-        eta_compute=f"{plan.eta_compute:g}",
-        eta_fabric=f"{plan.eta_fabric:g}",
+        eta_compute=_exact(plan.eta_compute),
+        eta_fabric=_exact(plan.eta_fabric),
         fixed_G=plan.G is not None,
         G="" if plan.G is None else str(plan.G),
     )
 
 
+def _exact(value: float) -> str:
+    """Short when that loses nothing (260e9 -> '2.6e+11'), else every digit: a reopened plan must
+    recompute to the same numbers."""
+    short = f"{value:g}"
+    if float(short) == value:
+        return short
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _format_days(seconds: float) -> str:
-    days = seconds / 86400.0
-    if days == round(days, 6):
-        return f"{days:g}"
-    return f"{seconds:g}s"  # exact seconds: a round trip never loses precision
+    """Days when that is exact (the field's unit), else exact seconds with an 's'."""
+    days = _exact(seconds / 86400.0)
+    if float(days) * 86400.0 == seconds:
+        return days
+    return f"{_exact(seconds)}s"
 
 
 def field_for_message(message: str) -> str | None:

@@ -16,7 +16,7 @@ KEYS = (
     ("tab / shift+tab", "next / previous field"),
     ("ctrl+s", "save the plan as TOML (asks for a name; asks before overwriting)"),
     ("ctrl+o", "open a saved plan"),
-    ("ctrl+k", "pin the current design to the Compare table"),
+    ("ctrl+t", "pin the current design to the Compare table"),
     ("ctrl+g", "switch auto-size / fixed G"),
     ("Enter / Delete", "in Compare: restore / remove a pinned design"),
     ("↓ in a search box", "into the list; the highlighted entry is the choice"),

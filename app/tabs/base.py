@@ -17,3 +17,7 @@ class LsdtTab(Container):
     def _forward_failure(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.post_message(WorkerFailed(f"{type(self).__name__}/{event.worker.group}", event.worker.error))
+            self.worker_failed(event.worker.group)
+
+    def worker_failed(self, group: str) -> None:
+        """Tab-specific cleanup after a failed worker (e.g. stop waiting for its answer)."""

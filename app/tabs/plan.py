@@ -43,7 +43,7 @@ class PlanTab(LsdtTab):
     BINDINGS = [
         Binding("ctrl+s", "save", "save"),
         Binding("ctrl+o", "open", "open"),
-        Binding("ctrl+k", "pin", "pin to compare"),
+        Binding("ctrl+t", "pin", "pin to compare"),
         Binding("ctrl+g", "toggle_mode", "auto/fixed G"),
     ]
 
@@ -54,6 +54,9 @@ class PlanTab(LsdtTab):
         self.current: Plan | None = None  # the latest computed plan (what save and pin take)
         self.pinned: list[Plan] = []
         self._request = 0  # id of the newest computation asked for; older answers are dropped
+        self._answered = 0  # id of the newest answer shown (== _request: the screen is up to date)
+        self.last_elapsed_s = 0.0  # engine time of the last answer (benchmarks read it)
+        self._pending = True  # a change waits for its debounce (at start: the first computation)
         self._debounce: Timer | None = None
         self._applying = False  # set while a loaded plan fills the form (one recompute, not ten)
 
@@ -88,7 +91,7 @@ class PlanTab(LsdtTab):
                 yield Label("top layouts (Step 1)", id="top-title", classes="section-title")
                 yield TopLayouts(id="top-layouts")
         with Vertical(id="plan-compare", classes="panel") as compare:
-            compare.border_title = "Compare  (ctrl+k pins the current design · Enter restores · Delete removes)"
+            compare.border_title = "Compare  (ctrl+t pins the current design · Enter restores · Delete removes)"
             yield CompareTable(id="compare")
         yield Static("", id="plan-status", markup=False)
 
@@ -152,8 +155,15 @@ class PlanTab(LsdtTab):
         if self._debounce is not None:
             self._debounce.stop()
         self._debounce = self.set_timer(DEBOUNCE_S, self.recompute)
+        self._pending = True
+
+    @property
+    def idle(self) -> bool:
+        """No change waiting for its debounce and no computation in flight (tests wait on this)."""
+        return not self._pending and self._answered == self._request
 
     def recompute(self) -> None:
+        self._pending = False
         form = self.form_values()
         hardware = self.query_one("#hardware", ProfilePicker).spec
         model = self.query_one("#model", ProfilePicker).spec
@@ -163,6 +173,7 @@ class PlanTab(LsdtTab):
         self.query_one("#form-error", Static).update("")
         if checked.plan is None:
             self._request += 1  # whatever is in flight is now stale
+            self._answered = self._request
             self.query_one("#result", ResultPanel).mark_stale("fix the field marked in red")
             self.set_status(next(iter(checked.errors.values())))
             return
@@ -185,6 +196,8 @@ class PlanTab(LsdtTab):
     def _computed(self, message: PlanComputed) -> None:
         if message.request_id != self._request:
             return  # an answer to inputs that have changed since
+        self._answered = message.request_id
+        self.last_elapsed_s = message.elapsed_s
         panel = self.query_one("#result", ResultPanel)
         if message.plan is None:
             name = field_for_message(message.error or "")
@@ -200,7 +213,15 @@ class PlanTab(LsdtTab):
         panel.show_plan(message.plan)
         self.query_one(TopLayouts).show(message.plan.result["diagnostics"]["search_trace"]["top"])
         verdict = "feasible" if message.plan.result["feasible"] else "no solution"
-        self.set_status(f"{verdict} · computed in {message.elapsed_s * 1e3:.1f} ms")
+        r = message.plan
+        self.set_status(f"{verdict}: {r.model.name} on {r.hardware.name}, "
+                        f"{'auto-size' if r.G is None else f'fixed G = {r.G}'}")
+
+    def worker_failed(self, group: str) -> None:
+        if group == "plan-compute":
+            self._answered = self._request  # no answer will come; do not wait for one
+            self.query_one("#result", ResultPanel).mark_stale("internal error while computing (see the notification)")
+            self.set_status("internal error while computing: please report it")
 
     def set_status(self, text: str) -> None:
         self.query_one("#plan-status", Static).update(text)

@@ -1,0 +1,51 @@
+"""Fixtures for the TUI tests: an app on a temporary plans directory, cursor blink off, and a
+`settle` that waits for the Plan tab's debounce and workers instead of sleeping."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.app import make_app
+from app.tabs.plan import PlanTab
+
+
+@pytest.fixture
+def plans_dir(tmp_path):
+    d = tmp_path / "plans"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def app_factory(plans_dir):
+    def make(**kwargs):
+        kwargs.setdefault("plans_dir", plans_dir)
+        return make_app(cursor_blink=False, **kwargs)
+    return make
+
+
+async def settle(pilot, max_rounds: int = 400) -> None:
+    """Until the Plan tab shows the answer to its latest inputs: pending debounce fired, every
+    worker done, every message handled. Polls the app's own state; never a fixed sleep."""
+    app = pilot.app
+    tab = app.query_one(PlanTab)
+    for _ in range(max_rounds):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if tab.idle:
+            return
+        await pilot.pause(0.01)  # let the debounce timer come due
+    raise AssertionError("the Plan tab never settled")
+
+
+def text_of(widget) -> str:
+    """The plain text a Static-like widget shows now."""
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open("/dev/null", "w"), color_system=None)
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    console.print(content)
+    return console.export_text()
