@@ -1,0 +1,89 @@
+"""`lsdt predict`: step time, MFU and memory per GPU of one layout (Step-2 engineering model)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine import fmt
+from engine.commands.common import fraction, positive_int, print_json
+from engine.sizing.calibrate import calibrated_efficiency
+from engine.sizing.efficiency import efficiency_for
+from engine.sizing.refine import ATTENTION_KERNELS, RECOMPUTE, predict
+from engine.specs import PRECISIONS, load_hardware, load_model
+
+
+def _auto_int(text: str):
+    return "auto" if text == "auto" else positive_int(text)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="built-in model profile name, a TOML file or an HF config.json")
+    p.add_argument("--hardware", required=True, help="built-in hardware profile name or a TOML file")
+    p.add_argument("--gpus", type=positive_int, required=True, help="GPUs in the job (= dp x tp x pp)")
+    p.add_argument("--tp", type=positive_int, default=1, help="tensor-parallel degree (default 1)")
+    p.add_argument("--pp", type=positive_int, default=1, help="pipeline-parallel degree (default 1)")
+    p.add_argument("--dp", type=positive_int, help="data-parallel degree (default: gpus / (tp x pp))")
+    p.add_argument("--global-batch", type=positive_int, required=True, help="sequences per optimizer step")
+    p.add_argument("--micro-batch", type=_auto_int, default="auto", help="sequences per micro-batch, or auto (fastest that fits)")
+    p.add_argument("--seq", type=positive_int, help="sequence length (default: the model's seq_len)")
+    p.add_argument("--recompute", choices=(*RECOMPUTE, "auto"), default="auto", help="activation recompute (default auto)")
+    p.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=1, help="ZeRO stage (default 1: sharded optimizer)")
+    p.add_argument("--interleave", type=positive_int, default=1, help="virtual pipeline stages per GPU (default 1)")
+    p.add_argument("--no-sequence-parallel", action="store_true", help="turn off sequence parallelism (on by default when tp > 1)")
+    p.add_argument("--precision", choices=PRECISIONS, default="bf16", help="bf16 (16 B/param state) or bf16-fp32grad (18)")
+    p.add_argument("--attention", choices=ATTENTION_KERNELS, default="flash", help="attention kernel (default flash)")
+    p.add_argument("--dropout", action="store_true", help="model dropout (masks stored; GPT-3-era recipes)")
+    p.add_argument("--eta-compute", type=fraction, help="override the GEMM efficiency (sustained / peak FLOP/s on large matmuls)")
+    p.add_argument("--calibrate", metavar="PROBE.json", help="take the GEMM efficiency from `lsdt probe` results on this hardware")
+    p.add_argument("--json", action="store_true", help="print the prediction as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    model, hardware = load_model(args.model), load_hardware(args.hardware)
+    eff = efficiency_for(hardware)
+    if args.calibrate:
+        eff = calibrated_efficiency(args.calibrate, hardware, eff)
+    if args.eta_compute:
+        eff = eff.with_(eta_gemm=args.eta_compute, source=f"--eta-compute {args.eta_compute:g}")
+    if args.seq is not None:
+        model = model.with_(seq_len=args.seq)
+    r = predict(
+        model, hardware, gpus=args.gpus, tp=args.tp, pp=args.pp, dp=args.dp, global_batch=args.global_batch,
+        micro_batch=args.micro_batch, seq_len=args.seq, recompute=args.recompute, zero=args.zero,
+        interleave=args.interleave, sequence_parallel=False if args.no_sequence_parallel else None,
+        precision=args.precision, efficiency=eff, attention=args.attention, dropout=args.dropout,
+    )
+    if args.json:
+        print_json(r)
+    else:
+        print(render(model.name, hardware, r))
+    if not r["fits"]:
+        # Like `lsdt plan` with no solution: the prediction is printed, then one line, exit 2.
+        print(f"lsdt: error: does not fit: {fmt.gb(r['memory_per_gpu_bytes'])} per GPU > {fmt.gb(hardware.memory_bytes, 0)} "
+              "with the most frugal micro-batch/recompute tried; raise --tp/--pp/--zero or lower --micro-batch", file=sys.stderr)
+        return 2
+    return 0
+
+
+def render(name: str, hw, r: dict) -> str:
+    c, b = r["chosen"], r["breakdown"]
+    mem = b["memory_bytes"]
+    lines = [
+        f"LSDT predict: {name} on {c['gpus']:,} x {hw.name} -- DP {c['dp']} x TP {c['tp']} x PP {c['pp']}"
+        f"{' (v=' + str(c['interleave']) + ')' if c['interleave'] > 1 else ''}",
+        f"  batch     {c['global_batch']:,} seq x {c['seq_len']:,} tokens; micro-batch {c['micro_batch']} "
+        f"({c['microbatches']} per replica per step); recompute {c['recompute']}; ZeRO {c['zero']}; "
+        f"SP {'on' if c['sequence_parallel'] else 'off'}",
+        f"  step      {fmt.duration(r['step_time_s'])}   {fmt.si(r['tokens_per_s_per_gpu'], 'tok/s')} per GPU   "
+        f"MFU {fmt.pct(r['mfu'])}   {r['model_tflops_per_gpu']:.0f} model / {r['hardware_tflops_per_gpu']:.0f} hardware TFLOP/s per GPU",
+        f"  time      compute {fmt.duration(b['compute_s'])} (recompute {fmt.duration(b['recompute_s'])}) + bubble {fmt.duration(b['bubble_s'])} "
+        f"({fmt.pct(b['bubble_fraction'])}) + exposed comm {fmt.duration(b['exposed_comm_s'])} + optimizer {fmt.duration(b['optimizer_s'])}",
+        f"  comm      TP {fmt.duration(b['tp_comm_s'])}  PP {fmt.duration(b['pp_comm_s'])}  DP {fmt.duration(b['dp_comm_s'])} "
+        f"({fmt.duration(b['dp_comm_exposed_s'])} exposed)",
+        f"  memory    {fmt.gb(r['memory_per_gpu_bytes'])} of {fmt.gb(hw.memory_bytes, 0)} per GPU "
+        f"({'fits' if r['fits'] else 'DOES NOT FIT'}): " + ", ".join(f"{k} {fmt.gb(v)}" for k, v in mem.items() if v),
+        f"  model     eta_gemm {b['efficiency']['eta_gemm']:g}, attention {b['attention']}, {b['precision']} "
+        f"({b['efficiency']['source']})",
+    ]
+    return "\n".join(lines)

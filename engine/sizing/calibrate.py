@@ -1,0 +1,92 @@
+"""Calibrate the engineering model's GEMM efficiency from local probe measurements.
+
+`lsdt probe` writes {"device": str, "hardware": profile name or null, "results": [{"depth",
+"seq_len", "device_batch", "tok_per_s", "step_time_s", "peak_vram_bytes", "mfu", "status"}, ...]}.
+Each "ok" row is one GPU training a nanochat-style band model (engine/sizing/shapes.band_spec) of
+that depth at that sequence length and batch. For each, `calibrated_efficiency` solves for the
+eta_gemm at which the engineering model's single-GPU tokens/s equals the measured one (bisection:
+predicted throughput rises monotonically with eta_gemm), and takes the median over the rows; the
+memory, link and overlap efficiencies stay the generation's. A probe of other hardware than the
+plan's is refused (its efficiency says nothing about this GPU).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+from engine.errors import UserError
+from engine.sizing.efficiency import Efficiency, efficiency_for
+from engine.sizing.refine import EngineeringModel, Layout
+from engine.sizing.shapes import band_spec
+from engine.specs import HardwareSpec, read_json
+
+_ROW_KEYS = ("depth", "seq_len", "device_batch", "tok_per_s", "status")
+
+
+def load_probe(path: str | Path) -> dict:
+    """The probe JSON, checked for the keys calibration reads."""
+    doc = read_json(Path(path))
+    if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
+        raise UserError(f"{path}: not a probe result; accepted: a JSON object with a 'results' list (written by `lsdt probe`)")
+    for i, row in enumerate(doc["results"]):
+        if not isinstance(row, dict):
+            raise UserError(f"{path}: results[{i}] is not an object")
+        missing = [k for k in _ROW_KEYS if k not in row]
+        if missing:
+            raise UserError(f"{path}: results[{i}] has no '{missing[0]}'; each result needs {', '.join(_ROW_KEYS)}")
+    return doc
+
+
+def _eta_for_row(row: dict, hardware: HardwareSpec, base: Efficiency, where: str) -> float | None:
+    for key in ("depth", "seq_len", "device_batch"):
+        v = row[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UserError(f"{where}: '{key}' = {v!r}; accepted: an integer >= 1")
+    measured = row["tok_per_s"]
+    if isinstance(measured, bool) or not isinstance(measured, (int, float)) or not math.isfinite(measured) or measured <= 0:
+        raise UserError(f"{where}: 'tok_per_s' = {measured!r}; accepted: a number > 0 on an ok row")
+    model = band_spec(row["depth"], seq_len=row["seq_len"])
+    b = row["device_batch"]
+    lay = Layout(1, 1, 1, b, "none", 0, 1, False)
+
+    def tok_per_s(eta: float) -> float:
+        em = EngineeringModel(model, hardware, row["seq_len"], "bf16", base.with_(eta_gemm=eta))
+        return b * row["seq_len"] / em.step_time(lay, b)["step_time_s"]
+
+    if tok_per_s(1.0) < measured:
+        return 1.0  # faster than the model at peak GEMM efficiency: the ceiling
+    lo, hi = 1e-3, 1.0
+    if tok_per_s(lo) > measured:
+        return lo
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if tok_per_s(mid) < measured:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def calibrated_efficiency(path: str | Path, hardware: HardwareSpec, base: Efficiency | None = None) -> Efficiency:
+    """The generation's efficiency with eta_gemm measured by the probe at `path`."""
+    doc = load_probe(path)
+    probe_hw = doc.get("hardware")
+    if probe_hw != hardware.name:
+        raise UserError(
+            f"{path}: probe hardware = {probe_hw!r} does not match the plan's hardware {hardware.name!r}; "
+            "calibrate with a probe run on the same GPU (lsdt probe --hardware NAME)"
+        )
+    base = base or efficiency_for(hardware)
+    etas = []
+    for i, row in enumerate(doc["results"]):
+        if row["status"] != "ok":
+            continue
+        eta = _eta_for_row(row, hardware, base, f"{path}: results[{i}]")
+        if eta is not None:
+            etas.append(eta)
+    if not etas:
+        raise UserError(f"{path}: no result with status 'ok' to calibrate from")
+    eta = statistics.median(etas)
+    return base.with_(eta_gemm=round(eta, 4), source=f"eta_gemm calibrated from {len(etas)} probe result(s) in {Path(path).name} on {doc.get('device', '?')}")
