@@ -12,6 +12,9 @@ Loading it and re-running gives the same numbers (a test pins this).
     [goal] ...              # tokens, deadline_s, global_batch_tokens, precision
     [efficiency]            # eta_compute, eta_fabric
     [result] ...            # feasible, and the solution or the reason there is none
+    [refined]               # Step 2 (engine/sizing/search.py): feasible, mode, stats
+    [refined.efficiency]    # the engineering model's efficiencies (generation, --eta-compute or --calibrate)
+    [[refined.layouts]]     # the best layouts, fastest first (absent with --seed-model)
 """
 
 from __future__ import annotations
@@ -27,11 +30,20 @@ from engine import __version__
 from engine.atomic import write_atomic
 from engine.errors import UserError
 from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC, run_design
+from engine.sizing.efficiency import Efficiency, efficiency_for
 from engine.sizing.physics import physics
 from engine.specs import Goal, HardwareSpec, ModelSpec, goal_from_dict, hardware_from_dict, model_from_dict, read_toml
 
 PLAN_KIND = "cluster-plan"
-_TOP_KEYS = {"lsdt_version", "kind", "G", "model", "hardware", "goal", "efficiency", "result"}
+_TOP_KEYS = {"lsdt_version", "kind", "G", "model", "hardware", "goal", "efficiency", "result", "refined"}
+REFINED_TOP = 5  # refined layouts a plan keeps
+# The flat keys of one refined layout in a plan file and in `lsdt plan --json` (refined.layouts).
+REFINED_LAYOUT_KEYS = (
+    "gpus", "dp", "tp", "pp", "micro_batch", "recompute", "zero", "interleave", "sequence_parallel",
+    "step_time_s", "t_step_max_s", "meets_deadline", "wall_time_s", "gpu_hours", "tokens_per_s_per_gpu",
+    "mfu", "model_tflops_per_gpu", "hardware_tflops_per_gpu", "memory_per_gpu_bytes", "fits", "bubble_fraction",
+    "exposed_comm_s",
+)
 
 
 @dataclass(frozen=True)
@@ -44,11 +56,40 @@ class Plan:
     eta_fabric: float = DEFAULT_ETA_FABRIC
     result: dict = field(default_factory=dict, compare=False)  # run_design's dict, after compute()
     saved: dict = field(default_factory=dict, compare=False)  # the [result] table a loaded file held
+    # Step 2 (additive): run the engineering-model search too, with these efficiencies (None: the
+    # hardware generation's, engine/sizing/efficiency.py).
+    refine: bool = True
+    efficiency_refined: Efficiency | None = None
+    refined: dict = field(default_factory=dict, compare=False)  # refined_summary(), after compute()
+    saved_refined: dict = field(default_factory=dict, compare=False)  # the [refined] table a loaded file held
 
     def compute(self) -> "Plan":
-        """Run Step 0 + Step 1 on the inputs; a new Plan with `result` filled."""
+        """Run Step 0 + Step 1 (and Step 2 unless refine=False); a new Plan with results filled."""
         design = run_design(physics(self.model, self.hardware, self.goal), self.G, self.eta_compute, self.eta_fabric)
-        return replace(self, result=design)
+        refined = self.compute_refined() if self.refine else {}
+        return replace(self, result=design, refined=refined)
+
+    def refined_efficiency(self) -> Efficiency:
+        return self.efficiency_refined or efficiency_for(self.hardware)
+
+    def compute_refined(self) -> dict:
+        """Step 2: the best refined layouts (flat dicts of REFINED_LAYOUT_KEYS) + search stats."""
+        from engine.sizing.search import search_with_stats  # Step 2 only when asked for
+
+        eff = self.refined_efficiency()
+        layouts, stats = search_with_stats(self.model, self.hardware, self.goal, self.G, top=REFINED_TOP, efficiency=eff)
+        flat = []
+        for r in layouts:
+            row = {**r["chosen"], **r, "bubble_fraction": r["breakdown"]["bubble_fraction"],
+                   "exposed_comm_s": r["breakdown"]["exposed_comm_s"]}
+            flat.append({k: row[k] for k in REFINED_LAYOUT_KEYS})
+        return {
+            "mode": stats["mode"],
+            "feasible": bool(stats["feasible"]),
+            "efficiency": eff.to_dict(),
+            "stats": {k: stats[k] for k in ("splits", "space", "memory_checks", "timed")},
+            "layouts": flat,
+        }
 
     def summary(self) -> dict:
         """The result in the flat form a plan file stores: the solution or the reason."""
@@ -73,6 +114,10 @@ class Plan:
         doc["efficiency"] = {"eta_compute": self.eta_compute, "eta_fabric": self.eta_fabric}
         if self.result:
             doc["result"] = _drop_none(self.summary())
+        if self.refined:
+            doc["refined"] = _drop_none(self.refined)
+        elif self.efficiency_refined is not None:
+            doc["refined"] = {"efficiency": self.efficiency_refined.to_dict()}
         return tomli_w.dumps(doc)
 
     def save(self, path: str | Path) -> Path:
@@ -105,6 +150,19 @@ def plan_from_dict(doc: dict, where: str) -> Plan:
     G = doc.get("G")
     if G is not None and (isinstance(G, bool) or not isinstance(G, int) or G < 1):
         raise UserError(f"{where}: G = {G!r}; accepted: an integer >= 1")
+    refined = doc.get("refined", {})
+    if not isinstance(refined, dict):
+        raise UserError(f"{where}: [refined] must be a table")
+    eff_refined = None
+    if "efficiency" in refined:
+        raw = refined["efficiency"]
+        keys = set(Efficiency.__dataclass_fields__)
+        if not isinstance(raw, dict) or set(raw) - keys:
+            raise UserError(f"{where}: [refined.efficiency] accepts only {', '.join(sorted(keys))}")
+        try:
+            eff_refined = Efficiency(**raw)
+        except TypeError:
+            raise UserError(f"{where}: [refined.efficiency] needs eta_gemm, eta_mem, eta_intra, eta_inter") from None
     return Plan(
         model=model_from_dict(doc["model"], f"{where} [model]"),
         hardware=hardware_from_dict(doc["hardware"], f"{where} [hardware]"),
@@ -113,6 +171,8 @@ def plan_from_dict(doc: dict, where: str) -> Plan:
         eta_compute=float(eff.get("eta_compute", DEFAULT_ETA_COMPUTE)),
         eta_fabric=float(eff.get("eta_fabric", DEFAULT_ETA_FABRIC)),
         saved=doc.get("result", {}),
+        efficiency_refined=eff_refined,
+        saved_refined=refined,
     )
 
 

@@ -1,6 +1,9 @@
-"""`lsdt plan`: size a cluster for a model, a token goal and a deadline (Step 0 + Step 1).
+"""`lsdt plan`: size a cluster for a model, a token goal and a deadline (Step 0 + Step 1), and
+show the best Step-2 (engineering model) layouts beside Step 1's answer.
 
 Precedence: flags > --load FILE > defaults (20 tokens per parameter, 30 days, 4M-token batch).
+The exit code and the Step-1 JSON keys are Step 1's (unchanged); Step 2 adds the key "refined"
+(and a [refined] table to saved plans). --seed-model runs Step 1 alone, as before Step 2 existed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from engine import fmt
 from engine.commands.common import fraction, positive_float, positive_int, print_json
 from engine.errors import UserError
 from engine.plan import Plan, load_plan
+from engine.sizing.calibrate import calibrated_efficiency
 from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC
+from engine.sizing.efficiency import efficiency_for
 from engine.sizing.physics import default_goal
 from engine.specs import GOAL_DEFAULTS, PRECISIONS, load_hardware, load_model
 
@@ -34,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the run_design dict and the resolved inputs as JSON")
     p.add_argument("--save", metavar="FILE", help="save the plan (inputs in full + result) as TOML")
     p.add_argument("--load", metavar="FILE", help="re-run a saved plan (flags given here override it)")
+    p.add_argument("--seed-model", action="store_true", help="Step 1 only (the seed model): skip the refined layout search")
+    p.add_argument("--calibrate", metavar="PROBE.json",
+                   help="refined model: take the GEMM efficiency from `lsdt probe` results on this hardware")
 
 
 def resolve_plan(args: argparse.Namespace) -> Plan:
@@ -58,6 +66,13 @@ def resolve_plan(args: argparse.Namespace) -> Plan:
         global_batch_tokens=args.global_batch_tokens or goal.global_batch_tokens,
         precision=args.precision or goal.precision,
     )
+    # Step 2's efficiencies: the saved plan's when its hardware is kept, else the generation's;
+    # --calibrate measures eta_gemm, an explicit --eta-compute sets it.
+    eff = base.efficiency_refined if base and not args.hardware else None
+    if getattr(args, "calibrate", None):
+        eff = calibrated_efficiency(args.calibrate, hardware, eff or efficiency_for(hardware))
+    if args.eta_compute:
+        eff = (eff or efficiency_for(hardware)).with_(eta_gemm=args.eta_compute, source=f"--eta-compute {args.eta_compute:g}")
     return Plan(
         model=model,
         hardware=hardware,
@@ -65,6 +80,8 @@ def resolve_plan(args: argparse.Namespace) -> Plan:
         G=args.G if args.G is not None else (base.G if base else None),
         eta_compute=args.eta_compute or (base.eta_compute if base else DEFAULT_ETA_COMPUTE),
         eta_fabric=args.eta_fabric or (base.eta_fabric if base else DEFAULT_ETA_FABRIC),
+        refine=not getattr(args, "seed_model", False),
+        efficiency_refined=eff,
     )
 
 
@@ -97,7 +114,29 @@ def render(plan: Plan) -> str:
     else:
         reason = r["no_solution_reason"]
         lines.append(f"  result    NO SOLUTION ({reason['constraint']}): {reason['message']}")
+    if plan.refined:
+        lines += render_refined(plan)
     return "\n".join(lines)
+
+
+def render_refined(plan: Plan) -> list[str]:
+    """Step 2's best layouts, one line each, beside Step 1's answer above."""
+    ref = plan.refined
+    eff = ref["efficiency"]
+    head = "FEASIBLE" if ref["feasible"] else "NOT FEASIBLE (closest below: step > budget)" if ref["layouts"] else "NO LAYOUT FITS"
+    lines = [
+        f"  refined   {head}  engineering model (bubbles, link tiers, ZeRO, recompute; eta_gemm {eff['eta_gemm']:g}); "
+        f"{ref['stats']['space']:,} layouts covered, {ref['stats']['timed']:,} timed",
+    ]
+    for i, c in enumerate(ref["layouts"]):
+        v = f" v{c['interleave']}" if c["interleave"] > 1 else ""
+        lines.append(
+            f"  {'#' + str(i + 1):>3s}  G {c['gpus']:,} = DP {c['dp']} x TP {c['tp']} x PP {c['pp']}{v}  mb {c['micro_batch']} "
+            f"{c['recompute']} ZeRO-{c['zero']}  step {fmt.duration(c['step_time_s'])}"
+            f"{'' if c['meets_deadline'] else ' (> ' + fmt.duration(c['t_step_max_s']) + ')'}  "
+            f"MFU {fmt.pct(c['mfu'])}  {fmt.gb(c['memory_per_gpu_bytes'])}  wall {fmt.duration(c['wall_time_s'])}"
+        )
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         print_json({"inputs": {
             "model": plan.model.to_dict(), "hardware": plan.hardware.to_dict(), "goal": plan.goal.to_dict(),
             "G": plan.G, "eta_compute": plan.eta_compute, "eta_fabric": plan.eta_fabric,
-        }, **plan.result})
+        }, **plan.result, **({"refined": plan.refined} if plan.refined else {})})
     else:
         print(render(plan))
         if args.save:
