@@ -92,6 +92,12 @@ def activation_bytes_per_token(spec: ModelSpec) -> float:
     return spec.n_layer * per_layer + BF16 * 2 * h + LOSS_BYTES_PER_TOKEN_PER_VOCAB * spec.vocab_size
 
 
+# The 16 B/param split as the LSDT runtime holds it (fp32 master weights under bf16 autocast, fp32
+# gradients, fp32 Adam m and v): 4 + 4 + 8. Same total as ZeRO's bf16 accounting (2 + 2 + 12).
+STATE_SPLIT_BYTES_PER_PARAM = {"weights_bytes": 4, "grads_bytes": 4, "adam_bytes": 8}
+assert sum(STATE_SPLIT_BYTES_PER_PARAM.values()) == STATE_BYTES_PER_PARAM["bf16"]
+
+
 def training_state_bytes(spec: ModelSpec) -> float:
     """Weights + gradients + Adam moments: params x 16 B (bf16 mixed precision, physics.py)."""
     return param_counts(spec).total * STATE_BYTES_PER_PARAM[PRECISION]
@@ -375,6 +381,10 @@ def plan_bands(
             "device_batch": main["device_batch"],
             "grad_accum": main["grad_accum"],
             "memory_bytes": main["memory_bytes"],
+            "memory_breakdown": {
+                **{k: v * counts.total for k, v in STATE_SPLIT_BYTES_PER_PARAM.items()},
+                "activations_bytes": main["device_batch"] * main["activation_bytes_per_seq"],
+            },
             "fits": main["max_device_batch"] >= 1,
             "tokens_per_s": main["tokens_per_s"],
             "tokens_per_s_source": main["tokens_per_s_source"],

@@ -67,6 +67,13 @@ def test_envelope_split_and_rates():
         assert row["band"] == B.band_of(row["depth"])
 
 
+def test_memory_breakdown_adds_up():
+    for row in B.plan_bands(RTX4090)["rows"]:
+        assert sum(row["memory_breakdown"].values()) == pytest.approx(row["memory_bytes"])
+        assert row["memory_bytes"] <= RTX4090.memory_bytes - B.DEFAULT_RESERVE_BYTES
+        assert row["state_bytes"] == 16 * row["params"]
+
+
 def test_bands_letters():
     assert [B.band_of(d) for d in (8, 12, 14, 15, 16, 18, 19, 20, 26)] == list("AAABBBBCC")
 
