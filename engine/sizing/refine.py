@@ -247,8 +247,8 @@ class EngineeringModel:
             return 0.0
         return max(comm_s - window_s, self.eff.overlap_slowdown * comm_s)
 
-    def evaluate(self, lay: Layout, global_batch: int) -> dict:
-        """The full prediction (PREDICT_KEYS) of a resolved layout."""
+    def step_time(self, lay: Layout, global_batch: int) -> dict:
+        """Seconds of one optimizer step and its parts (the search calls this alone)."""
         m = global_batch // (lay.dp * lay.micro_batch)  # micro-batches per step per replica
         c = self._layer(lay.tp, lay.sequence_parallel, lay.micro_batch)
         Ls = self._stage_layers(lay.pp)
@@ -306,7 +306,29 @@ class EngineeringModel:
         sharded = lay.dp if lay.zero >= 1 else 1
         optimizer = mem_time_s(p_local / sharded * (OPTIMIZER_STREAM_BYTES + mem.GRAD_BYTES[self.precision]), hw, eff)
         step = pipeline + pp_comm + dp_exposed + optimizer
+        return {
+            "step_time_s": step,
+            "compute_s": m * (compute_f + compute_b),
+            "recompute_s": m * recompute,
+            "bubble_s": bubble_chunks * t_mb,
+            "tp_comm_s": m * tp_mb,
+            "pp_comm_s": pp_comm,
+            "dp_comm_s": dp_comm,
+            "dp_comm_exposed_s": dp_exposed,
+            "exposed_comm_s": m * tp_mb + pp_comm + dp_exposed,
+            "optimizer_s": optimizer,
+            "bubble_fraction": bubble_chunks / m,
+            "microbatches": m,
+        }
 
+    def memory_total(self, lay: Layout, global_batch: int) -> float:
+        return sum(self.memory(lay, global_batch // (lay.dp * lay.micro_batch)).values())
+
+    def evaluate(self, lay: Layout, global_batch: int) -> dict:
+        """The full prediction (PREDICT_KEYS) of a resolved layout."""
+        t = self.step_time(lay, global_batch)
+        step, m = t.pop("step_time_s"), t.pop("microbatches")
+        hw = self.hw
         G = lay.gpus
         tokens = global_batch * self.seq
         model_flops = self.fpt_model * tokens
@@ -328,16 +350,7 @@ class EngineeringModel:
             "fits": memory_total <= hw.memory_bytes,
             "chosen": {**lay.to_dict(), "gpus": G, "global_batch": global_batch, "microbatches": m, "seq_len": self.seq},
             "breakdown": {
-                "compute_s": m * (compute_f + compute_b),
-                "recompute_s": m * recompute,
-                "bubble_s": bubble_chunks * t_mb,
-                "tp_comm_s": m * tp_mb,
-                "pp_comm_s": pp_comm,
-                "dp_comm_s": dp_comm,
-                "dp_comm_exposed_s": dp_exposed,
-                "exposed_comm_s": m * tp_mb + pp_comm + dp_exposed,
-                "optimizer_s": optimizer,
-                "bubble_fraction": bubble_chunks / m,
+                **t,
                 "memory_bytes": memory,
                 "efficiency": self.eff.to_dict(),
                 "attention": self.attention,
@@ -391,7 +404,8 @@ def best_of(em: EngineeringModel, base: Layout, global_batch: int, micro_batches
             if base.interleave > 1 and (global_batch // (lay.dp * b)) % lay.pp:
                 continue
             r = em.evaluate(lay, global_batch)
-            if r["fits"] and (best is None or r["step_time_s"] < best["step_time_s"]):
+            # Near-ties (0.1%) go to the larger micro-batch (tried later): fewer kernel launches.
+            if r["fits"] and (best is None or r["step_time_s"] <= best["step_time_s"] * (1 + 1e-3)):
                 best = r
             if smallest is None or r["memory_per_gpu_bytes"] < smallest["memory_per_gpu_bytes"]:
                 smallest = r
