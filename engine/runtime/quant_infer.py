@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
-from engine.runtime.quant import (ACT_MODES, Int8Embedding, Int8Linear, TensorError, calibrate, quantize_rows,
-                                  tensor_error)
+from engine.runtime.quant import (ACT_MODES, Int8Embedding, Int8Linear, TensorError, calibrate, intra_op_threads,
+                                  quantize_rows, tensor_error)
 from engine.runtime.s7l import canonical_json
 
 KIND = "lsdt-int8-gpt"
@@ -75,6 +75,19 @@ def quantize_gpt(model: nn.Module, calib_batches: Iterable[torch.Tensor] | None 
         if calib_batches is None:
             raise UserError("static activation scales need calibration batches (--calib N > 0), or use dynamic")
         absmax = calibrate(model, calib_batches, linears)
+    with intra_op_threads(1):
+        quantized = _quantize_modules(modules, embeds, linears, absmax, act_mode, allow_int_mm, model)
+    tensors, errors, kinds, ties = quantized
+    leftover = {n: p for n, p in model.named_parameters()}
+    tensors.update({n: p.detach().float() for n, p in leftover.items()})  # stays fp32 (none in LSDT's GPT)
+    quant = {"method": METHOD, "act_mode": act_mode, "modules": kinds, "ties": ties, "fp32": sorted(leftover)}
+    metadata = {"kind": KIND, "config": canonical_json(model.config.to_dict()).decode(), "quant": canonical_json(quant).decode()}
+    paths = {m.path for m in model.modules() if isinstance(m, Int8Linear)}
+    return QuantResult(model, tensors, metadata, errors, absmax, "w8a8" if paths == {"w8a8"} else "weight-only")
+
+
+def _quantize_modules(modules, embeds, linears, absmax, act_mode, allow_int_mm, model):
+    """Swap each module for its INT8 version (in place in `model`); the tensors to seal."""
     owner: dict[int, str] = {}  # id(parameter) -> first module name that holds it (tied weights)
     done: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     tensors, errors, kinds, ties = {}, [], {}, {}
@@ -98,12 +111,7 @@ def quantize_gpt(model: nn.Module, calib_batches: Iterable[torch.Tensor] | None 
                 tensors[f"{name}.act_scale"] = act
             new, kinds[name] = Int8Linear(q, s, act, act_mode, allow_int_mm), "linear"
         _set_module(model, name, new)
-    leftover = {n: p for n, p in model.named_parameters()}
-    tensors.update({n: p.detach().float() for n, p in leftover.items()})  # stays fp32 (none in LSDT's GPT)
-    quant = {"method": METHOD, "act_mode": act_mode, "modules": kinds, "ties": ties, "fp32": sorted(leftover)}
-    metadata = {"kind": KIND, "config": canonical_json(model.config.to_dict()).decode(), "quant": canonical_json(quant).decode()}
-    paths = {m.path for m in model.modules() if isinstance(m, Int8Linear)}
-    return QuantResult(model, tensors, metadata, errors, absmax, "w8a8" if paths == {"w8a8"} else "weight-only")
+    return tensors, errors, kinds, ties
 
 
 def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:

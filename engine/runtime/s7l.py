@@ -169,32 +169,57 @@ def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def assemble(entries: list[Entry], data: bytes | bytearray | memoryview, metadata: Mapping[str, str]) -> bytes:
-    """The whole file from laid-out entries (without hashes) and the data region they index."""
-    view = memoryview(data)
-    hashed = [Entry(e.name, e.dtype, e.shape, e.offset, e.nbytes,
-                    hashlib.sha256(view[e.offset:e.offset + e.nbytes]).hexdigest()) for e in entries]
+def _header(entries: list[Entry], data_bytes: int, metadata: Mapping[str, str], root: str) -> bytes:
     header = canonical_json({
-        "alignment": ALIGN, "data_bytes": len(view), "format": "s7l", "merkle_root": merkle_root(hashed),
-        "metadata": check_metadata(metadata), "tensors": [e.to_json() for e in hashed], "version": VERSION,
+        "alignment": ALIGN, "data_bytes": data_bytes, "format": "s7l", "merkle_root": root,
+        "metadata": check_metadata(metadata), "tensors": [e.to_json() for e in entries], "version": VERSION,
     })
     if len(header) > MAX_HEADER_BYTES:
         raise UserError(f"header of {len(header)} bytes is over the {MAX_HEADER_BYTES}-byte cap; too many tensors or too much metadata")
-    head = PREAMBLE.pack(MAGIC, VERSION, len(header), hashlib.sha256(header).digest()) + header
-    return b"".join((head, bytes(align(len(head)) - len(head)), view))
+    return header
+
+
+def file_buffer(entries: list[Entry], data_bytes: int, metadata: Mapping[str, str]) -> tuple[bytearray, int]:
+    """A zeroed buffer of the whole file and its data_start, for the caller to fill the tensors into.
+
+    Digests and root are fixed-length hex, so the header's length is known before the data is
+    hashed: the file is built in place, with no second copy of the data.
+    """
+    placeholder = [Entry(e.name, e.dtype, e.shape, e.offset, e.nbytes, "0" * 64) for e in entries]
+    data_start = align(PREAMBLE_BYTES + len(_header(placeholder, data_bytes, metadata, "0" * 64)))
+    return bytearray(data_start + data_bytes), data_start
+
+
+def finish(buf: bytearray, data_start: int, entries: list[Entry], metadata: Mapping[str, str]) -> str:
+    """Hash the filled tensors, write preamble + header into `buf`; returns the Merkle root."""
+    view = memoryview(buf)
+    try:
+        hashed = [Entry(e.name, e.dtype, e.shape, e.offset, e.nbytes,
+                        hashlib.sha256(view[data_start + e.offset:data_start + e.offset + e.nbytes]).hexdigest())
+                  for e in entries]
+    finally:
+        view.release()
+    root = merkle_root(hashed)
+    header = _header(hashed, len(buf) - data_start, metadata, root)
+    if align(PREAMBLE_BYTES + len(header)) != data_start:
+        raise AssertionError("header length changed between layout and hashing")
+    buf[:PREAMBLE_BYTES + len(header)] = PREAMBLE.pack(MAGIC, VERSION, len(header), hashlib.sha256(header).digest()) + header
+    return root
 
 
 def pack(tensors: Mapping[str, tuple[str, Iterable[int], bytes | bytearray | memoryview]],
-         metadata: Mapping[str, str] | None = None) -> bytes:
+         metadata: Mapping[str, str] | None = None) -> bytearray:
     """Torch-free packer: name -> (dtype, shape, little-endian bytes). Returns the file's bytes."""
+    metadata = metadata or {}
     entries, data_bytes = plan_layout((name, dt, shape) for name, (dt, shape, _) in tensors.items())
-    data = bytearray(data_bytes)
+    buf, data_start = file_buffer(entries, data_bytes, metadata)
     for e in entries:
         raw = memoryview(tensors[e.name][2]).cast("B")
         if len(raw) != e.nbytes:
             raise UserError(f"tensor {e.name}: {len(raw)} bytes given, shape {list(e.shape)} x {e.dtype} needs {e.nbytes}")
-        data[e.offset:e.offset + e.nbytes] = raw
-    return assemble(entries, data, metadata or {})
+        buf[data_start + e.offset:data_start + e.offset + e.nbytes] = raw
+    finish(buf, data_start, entries, metadata)
+    return buf
 
 
 @dataclass(frozen=True)
@@ -222,18 +247,19 @@ def seal_tensors(tensors: Mapping[str, Any], out: str | os.PathLike, metadata: M
             raise UserError(f"tensor {name}: torch dtype {t.dtype} has no .s7l code; accepted: {', '.join(DTYPE_BYTES)}")
         specs.append((name, names[t.dtype], tuple(t.shape)))
     entries, data_bytes = plan_layout(specs)
-    data = bytearray(data_bytes)
-    dst = torch.frombuffer(data, dtype=torch.uint8) if data_bytes else None
+    metadata = metadata or {}
+    buf, data_start = file_buffer(entries, data_bytes, metadata)
+    dst = torch.frombuffer(buf, dtype=torch.uint8)
     for e in entries:
         if e.nbytes:
             src = tensors[e.name].detach().to("cpu").contiguous().reshape(-1).view(torch.uint8)
-            dst[e.offset:e.offset + e.nbytes].copy_(src)
-    blob = assemble(entries, data, metadata or {})
+            dst[data_start + e.offset:data_start + e.offset + e.nbytes].copy_(src)
+    del dst
+    root = finish(buf, data_start, entries, metadata)
     from engine.atomic import write_atomic
 
-    path = write_atomic(out, blob, mode=0o444)
-    root = json.loads(blob[PREAMBLE_BYTES:PREAMBLE_BYTES + struct.unpack_from("<I", blob, 12)[0]])["merkle_root"]
-    return SealInfo(path, root, len(blob), len(entries))
+    path = write_atomic(out, buf, mode=0o444)
+    return SealInfo(path, root, len(buf), len(entries))
 
 
 def _torch_dtypes(torch) -> dict:
