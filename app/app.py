@@ -71,10 +71,10 @@ class LsdtApp(App[int]):
     def on_mount(self) -> None:
         self.register_theme(LSDT_THEME)
         self.theme = "lsdt"
-        self.sub_title = f"v{__version__} · plans in {self._short(self.plans_dir)}"
+        self.sub_title = f"v{__version__} · plans in {self.short_path(self.plans_dir)}"
 
     @staticmethod
-    def _short(path: Path) -> str:
+    def short_path(path: Path) -> str:
         try:
             return str(path.relative_to(Path.cwd()))
         except ValueError:

@@ -262,7 +262,7 @@ class PlanTab(LsdtTab):
             except UserError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
-            self.set_status(f"saved {path}")
+            self.set_status(f"saved {self.app.short_path(path)}")
             self.app.notify(f"saved {path.name}", title="Plan saved")
 
         def named(path: Path | None) -> None:
