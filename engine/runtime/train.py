@@ -1,0 +1,359 @@
+"""The training loop: `python -m engine.runtime.train [lsdt train flags]`, alone or under torchrun.
+
+One process per device. Under torchrun (RANK / WORLD_SIZE / LOCAL_RANK set) it joins a process group
+(nccl on CUDA, gloo on CPU) and wraps the model in DistributedDataParallel; rank 0 alone writes the
+run directory (engine/runtime/rundir.py: config.toml, metrics.jsonl, events.jsonl, checkpoints/).
+
+Each step is engine.runtime.step.TrainStep (the code `lsdt probe` times). Around it: the LR schedule
+and sequence-length curriculum (engine/runtime/schedule.py, functions of progress), periodic eval on
+the val split, checkpoints every --ckpt-every steps, at the end and on SIGINT/SIGTERM, and --resume
+from the newest good checkpoint with the same data order (engine/runtime/data.py seeds each batch by
+its step) and LR schedule. A NaN/inf loss ends the run with an error event and writes no checkpoint,
+so the last good one stays the newest.
+
+MFU = flops_per_token(spec, seq) x tokens/s / (devices x peak FLOP/s), with flops_per_token from
+engine.sizing.counts (PaLM convention, no recompute) and the peak from the matched hardware profile;
+no match (CPU, unknown GPU) -> mfu null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from engine import fmt
+from engine.errors import UserError
+from engine.runtime import rundir
+from engine.runtime.schedule import lr_at, seq_len_at
+from engine.runtime.train_config import TrainConfig, add_arguments, resolve_config, resolve_grad_accum, resume_config
+
+PROG = "python -m engine.runtime.train"
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; the loop stops after the current step, checkpoints and writes an end event."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _Dist:
+    """torchrun's environment: rank, world size, local rank (1 process when absent)."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.enabled = self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _progress(cfg: TrainConfig, step: int, elapsed_s: float) -> float:
+    """Fraction of the run done: by steps, or by training wall-clock for --hours."""
+    if cfg.hours is not None:
+        return min(1.0, elapsed_s / (cfg.hours * 3600))
+    return min(1.0, step / cfg.steps)
+
+
+def _decay_progress(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Progress over the post-warm-up part (what the LR decay follows)."""
+    if cfg.hours is not None:
+        return progress
+    return (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+
+
+def _log_line(cfg, rec, eta_s) -> str:
+    total = f"/{cfg.steps}" if cfg.steps else ""
+    parts = [
+        f"step {rec['step']}{total}",
+        f"loss {rec['loss']:.4f}",
+        f"lr {rec['lr']:.2e}",
+        f"{rec['tok_per_s']:,.0f} tok/s",
+        "mfu n/a" if rec["mfu"] is None else f"mfu {rec['mfu'] * 100:.1f}%",
+        f"eta {fmt.duration(eta_s)}",
+    ]
+    if rec.get("val_loss") is not None:
+        parts.insert(2, f"val {rec['val_loss']:.4f}")
+    return " | ".join(parts)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> int:
+    """Run (or continue) the training `cfg` describes; returns the process exit code."""
+    import torch
+    import torch.distributed as dist
+
+    from engine.runtime.device import resolve_device
+    from engine.runtime.step import configure_backends
+
+    d = _Dist()
+    device = resolve_device(cfg.device)
+    if d.enabled and device.type == "cuda":
+        device = torch.device("cuda", d.local_rank)
+        torch.cuda.set_device(device)
+    if d.enabled:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    configure_backends(device)
+    try:
+        return _run(cfg, resume, d, device)
+    finally:
+        if d.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901 - the loop reads best in one piece
+    import torch
+    import torch.distributed as dist
+
+    from engine.runtime.checkpoint import CheckpointWriter, load_latest
+    from engine.runtime.data import VAL_SEED, load_tokens
+    from engine.runtime.device import device_name, match_hardware, peak_flops_for
+    from engine.runtime.model import GPT, GPTConfig
+    from engine.runtime.step import OptimConfig, TrainStep, autocast, build_optimizer, synchronize
+    from engine.sizing.counts import flops_per_token, param_counts
+
+    writer = rundir.RunWriter(cfg.run_dir) if d.is_main else None
+    # Data: rank 0 tokenizes into the cache first, the others then map it.
+    if d.enabled and not d.is_main:
+        dist.barrier()
+    data = load_tokens(cfg.data, cfg.data_cache, cfg.val_fraction)
+    if d.enabled and d.is_main:
+        dist.barrier()
+    data.check_seq_len(cfg.max_seq)
+    cfg.grad_accum = resolve_grad_accum(cfg, d.world)
+
+    spec = cfg.spec
+    torch.manual_seed(cfg.seed)
+    model = GPT(GPTConfig.from_spec(spec, dropout=cfg.dropout, qk_norm=cfg.qk_norm)).to(device)
+    optimizer = build_optimizer(model, OptimConfig(cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2), device)
+
+    step, tokens, elapsed_s = 0, 0, 0.0
+    resumed_from = None
+    if resume:
+        state, path, skipped = load_latest(cfg.run_dir)
+        for bad, reason in skipped:
+            if writer:
+                writer.event("checkpoint_skipped", path=str(bad), reason=reason)
+            print(f"lsdt train: skipping checkpoint {bad.name}: {reason}", file=sys.stderr)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            step, tokens, elapsed_s = state["step"], state["tokens"], state["elapsed_s"]
+            torch.set_rng_state(state["rng_cpu"])
+            if device.type == "cuda" and state.get("rng_cuda") is not None:
+                torch.cuda.set_rng_state(state["rng_cuda"], device)
+            resumed_from = str(path)
+
+    name = device_name(device)
+    hardware = match_hardware(name) if device.type == "cuda" else None
+    peak = peak_flops_for(device)
+    n_params = model.num_params()
+    assert n_params == param_counts(spec).total, "runtime model and sizing formula disagree"
+
+    if writer:
+        resolved = cfg.to_dict()
+        resolved["env"] = {
+            "device": name, "device_type": device.type, "hardware": hardware, "peak_flops": peak,
+            "world_size": d.world, "params": n_params, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "tokenizer": "bytes", "data_tokens_train": len(data.train), "data_tokens_val": len(data.val),
+        }
+        writer.write_config(resolved)
+        writer.event("start", step=step, params=n_params, device=name, hardware=hardware, world_size=d.world,
+                     resumed_from=resumed_from, data=data.describe())
+        if resume:
+            writer.event("resume", step=step, checkpoint=resumed_from,
+                         message=None if resumed_from else "no usable checkpoint: starting from step 0")
+
+    ddp_model = torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None) if d.enabled else model
+    train_step = TrainStep(ddp_model, optimizer, device, grad_clip=cfg.grad_clip, compile=cfg.compile)
+    ckpt = CheckpointWriter(cfg.run_dir, keep=cfg.keep_checkpoints) if d.is_main else None
+    stop = _StopFlag()
+    stop.install()
+
+    def checkpoint_state() -> dict:
+        return {
+            "step": step, "tokens": tokens, "elapsed_s": elapsed_s, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "config": cfg.to_dict(),
+        }
+
+    def end(reason: str, code: int, message: str | None = None) -> int:
+        if ckpt:
+            ckpt.wait()
+            _checkpoint_events()
+        if writer:
+            writer.event("end", reason=reason, step=step, tokens=tokens, elapsed_s=elapsed_s, message=message)
+            rundir.export_csv(cfg.run_dir)
+        stop.restore()
+        return code
+
+    def _checkpoint_events() -> None:
+        for s, p in ckpt.completed():
+            writer.event("checkpoint", step=s, path=str(p))
+
+    def evaluate(T: int, B: int) -> float:
+        model.eval()
+        losses = torch.zeros(2, device=device)  # sum, count over this rank's share
+        with torch.no_grad(), autocast(device):
+            for i in range(d.rank, cfg.eval_batches, d.world):
+                x, y = data.batch("val", B, T, seed=VAL_SEED, step=i)
+                _, loss = model(x.to(device), y.to(device))
+                losses += torch.stack((loss.float(), torch.ones((), device=device)))
+        if d.enabled:
+            dist.all_reduce(losses)
+        model.train()
+        return (losses[0] / losses[1].clamp(min=1)).item()
+
+    def budget_left() -> bool:
+        if cfg.hours is not None:  # progress is agreed between ranks (updated at sync points under DDP)
+            return progress < 1.0
+        return step < cfg.steps
+
+    loss_acc = torch.zeros((), device=device)
+    n_acc = 0
+    t_last, tokens_last, step_last = time.perf_counter(), tokens, step
+    progress = _progress(cfg, step, elapsed_s)
+    if d.is_main:
+        print(f"lsdt train: {spec.name} ({fmt.count(n_params)} params) on {name} x{d.world}; {data.describe()}; "
+              f"run dir {cfg.run_dir}" + (f"; resumed at step {step}" if step else ""), flush=True)
+    loop_t0, elapsed_at_start = time.perf_counter(), elapsed_s
+    try:
+        while budget_left():
+            T = seq_len_at(tuple(map(tuple, cfg.curriculum)), progress)
+            B = max(1, cfg.device_batch * cfg.max_seq // T)  # constant tokens per micro-batch across stages
+            lr = lr_at(step, _decay_progress(cfg, step, progress), cfg.lr, cfg.warmup, cfg.min_lr_frac, cfg.decay)
+            micro = [
+                tuple(t.to(device, non_blocking=True) for t in data.batch("train", B, T, seed=cfg.seed, step=step, rank=d.rank, micro=i))
+                for i in range(cfg.grad_accum)
+            ]
+            out = train_step(micro, lr)
+            loss_acc += out.loss
+            n_acc += 1
+            step += 1
+            tokens += B * T * cfg.grad_accum * d.world
+            elapsed_s = elapsed_at_start + time.perf_counter() - loop_t0  # wall-clock: what --hours budgets
+            if not d.enabled:
+                progress = _progress(cfg, step, elapsed_s)
+
+            eval_now = step % cfg.eval_every == 0
+            ckpt_now = step % cfg.ckpt_every == 0
+            sync_now = step % cfg.log_every == 0 or eval_now or ckpt_now or not budget_left() or (stop.signum and not d.enabled)
+            if not sync_now:
+                continue
+            synchronize(device)
+            mean_loss = (loss_acc / n_acc).detach()
+            flags = torch.tensor([1.0 if stop.signum else 0.0, elapsed_s], device=device)
+            if d.enabled:  # every rank agrees on the loss, on stopping and on the clock
+                dist.all_reduce(mean_loss)
+                mean_loss /= d.world
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+                elapsed_s = flags[1].item()
+                elapsed_at_start, loop_t0 = elapsed_s, time.perf_counter()
+                progress = _progress(cfg, step, elapsed_s)
+            loss_value = mean_loss.item()
+            loss_acc.zero_()
+            n_acc = 0
+            now = time.perf_counter()
+            tok_per_s = (tokens - tokens_last) / max(now - t_last, 1e-9)
+            if not math.isfinite(loss_value):
+                message = f"loss is {loss_value} at step {step}; the newest checkpoint is the last good state (lower --lr?)"
+                if writer:
+                    writer.event("error", step=step, message=message, kind="nan_loss")
+                print(f"lsdt train: error: {message}", file=sys.stderr)
+                return end("nan_loss", 3, message)
+            val_loss = evaluate(T, B) if eval_now or not budget_left() else None
+            rate = (now - t_last) / max(step - step_last, 1)
+            eta = (cfg.steps - step) * rate if cfg.steps else max(0.0, cfg.hours * 3600 - elapsed_s)
+            fpt = flops_per_token(spec, seq_len=T)
+            record = {
+                "step": step, "time": time.time(), "loss": loss_value, "lr": lr, "tokens": tokens,
+                "tok_per_s": tok_per_s, "mfu": fpt * tok_per_s / (d.world * peak) if peak else None,
+                "vram_alloc_bytes": torch.cuda.memory_allocated(device) if device.type == "cuda" else None,
+                "vram_peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
+                "seq_len": T, "device_batch": B, "grad_norm": out.grad_norm.item() if out.grad_norm is not None else None,
+                "elapsed_s": elapsed_s, "eta_s": eta,
+            }
+            if val_loss is not None:
+                record["val_loss"] = val_loss
+            if writer:
+                writer.metric(record)
+                if val_loss is not None:
+                    writer.event("eval", step=step, val_loss=val_loss, seq_len=T)
+                print(_log_line(cfg, record, eta), flush=True)
+            t_last, tokens_last, step_last = time.perf_counter(), tokens, step
+            stopping = bool(flags[0].item())
+            if ckpt and (ckpt_now or not budget_left() or stopping):
+                ckpt.save(step, checkpoint_state(), wait=stopping or not budget_left())
+                _checkpoint_events()
+            if stopping:
+                sig = signal.Signals(stop.signum).name if stop.signum else "signal"
+                return end("signal", 0, f"stopped by {sig} at step {step}")
+        return end("completed" if cfg.hours is None else "time_limit", 0)
+    except torch.OutOfMemoryError:
+        message = (f"out of memory at device batch {B} x seq {T} on {name}; "
+                   f"lower --device-batch (now {cfg.device_batch}) and raise --grad-accum, or lower --seq")
+        if writer:
+            writer.event("error", step=step, message=message, kind="oom")
+        end("error", 2, message)
+        raise UserError(message) from None
+    except Exception as exc:
+        if writer:
+            writer.event("error", step=step, message=f"{type(exc).__name__}: {exc}", kind="exception")
+        end("error", 1, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.cli import OneLineParser
+
+    parser = OneLineParser(prog=PROG, description="Train a GPT and write a run directory (see docs/runtime.md).")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except UserError as exc:
+        print(f"lsdt train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Resolve the flags (fresh run or --resume) and train."""
+    if args.resume:
+        if not args.run_dir:
+            raise UserError("--resume needs --run-dir DIR (the run to continue)")
+        saved = rundir.read_config(args.run_dir)
+        saved.pop("env", None)  # facts about the last process, not settings
+        cfg = resume_config(args, saved, str(Path(args.run_dir) / rundir.CONFIG_FILE))
+        cfg.run_dir = args.run_dir
+    else:
+        cfg = resolve_config(args)
+        if rundir.is_run_dir(cfg.run_dir):
+            raise UserError(f"--run-dir {cfg.run_dir} already holds a run; add --resume to continue it, or pick another --run-dir")
+    return train(cfg, resume=args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
