@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         batch_tokens=args.batch_tokens, max_batch=args.max_batch, micro_batches=args.micro_batches,
         compile=args.compile, memory_cap_bytes=args.memory_cap, timeout_s=args.timeout, seed=args.seed,
     )
+    if args.compile and args.warmup < 1:
+        raise UserError("--compile with --warmup 0; accepted: --warmup >= 1 (the first compiled steps pay the compile time)")
     if args.device not in ("auto", "cuda", "cpu") and not args.device.startswith("cuda:"):
         raise UserError(f"--device {args.device!r}; accepted: auto | cuda | cpu (or cuda:N)")
     sweep = Sweep(

@@ -67,7 +67,7 @@ def _cap_memory(torch, device, cap_bytes: float) -> None:
 def probe(args: argparse.Namespace) -> dict:
     import torch
 
-    from engine.runtime.device import device_name, match_hardware, resolve_device
+    from engine.runtime.device import device_name, match_hardware, peak_flops_for, resolve_device
     from engine.runtime.model.gpt import GPT, GPTConfig
     from engine.runtime.step import OptimConfig, TrainStep, build_optimizer, configure_backends, synchronize
 
@@ -174,11 +174,7 @@ def probe(args: argparse.Namespace) -> dict:
 
     tokens = args.steps * args.micro_batches * device_batch * args.seq
     tok_per_s = tokens / elapsed_s
-    peak_flops = None
-    if hardware is not None:
-        from engine.specs import load_hardware
-
-        peak_flops = load_hardware(hardware).peak_flops
+    peak_flops = peak_flops_for(device)  # the matched profile's dense bf16 peak; None on CPU / unknown GPUs
     row.update(
         status="ok" if math.isfinite(loss) else "error",
         device_batch=device_batch,

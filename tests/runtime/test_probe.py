@@ -156,6 +156,7 @@ def test_oom_config_is_marked_and_the_sweep_goes_on(lsdt, tmp_path):
     (["--device", "tpu"], "--device 'tpu'"),
     (["--head-dim", "15"], "--head-dim 15"),
     (["--steps", "0"], "--steps"),
+    (["--compile", "--warmup", "0"], "--warmup >= 1"),
 ])
 def test_bad_flags_one_line_exit_2(lsdt, args, words):
     r = lsdt("probe", *TINY[:-2], *args)
