@@ -60,13 +60,11 @@ def _best_for_split(em: EngineeringModel, B: int, dp: int, tp: int, pp: int, sta
     sp = tp > 1
     out: list[tuple[float, Layout]] = []
     per_replica = B // dp
-    n_mb = len(_divisors(per_replica))
-    stats["space"] += len(_interleaves(em.model, pp, per_replica)) * n_mb * len(RECOMPUTE) * (4 if dp > 1 else 1)
+    n_choices = len(RECOMPUTE) * (4 if dp > 1 else 1)  # recompute x ZeRO (all stages coincide at dp = 1)
     for v in _interleaves(em.model, pp, per_replica):
-        for b in _divisors(per_replica):
-            m = per_replica // b
-            if v > 1 and m % pp:
-                continue
+        mbs = [b for b in _divisors(per_replica) if v == 1 or (per_replica // b) % pp == 0]
+        stats["space"] += len(mbs) * n_choices
+        for b in mbs:
             base = Layout(dp, tp, pp, b, "full", zeros[-1], v, sp)
             stats["memory_checks"] += 1
             if em.memory_total(base, B) > M:
