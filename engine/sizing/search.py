@@ -53,6 +53,12 @@ def _interleaves(model: ModelSpec, pp: int, microbatches_max: int) -> list[int]:
     return [v for v in _divisors(model.n_layer) if model.n_layer % (pp * v) == 0 and (v == 1 or microbatches_max % pp == 0)]
 
 
+def _tie(seconds: float) -> float:
+    """Step time to 4 significant digits: layouts this close rank by the larger micro-batch, which
+    amortises the per-kernel launch overheads the model does not count."""
+    return float(f"{seconds:.4g}")
+
+
 def _best_for_split(em: EngineeringModel, B: int, dp: int, tp: int, pp: int, stats: dict) -> list[tuple[float, Layout]]:
     """Every (micro-batch, v) of one split with its fastest fitting (recompute, ZeRO)."""
     M = em.hw.memory_bytes
@@ -77,9 +83,7 @@ def _best_for_split(em: EngineeringModel, B: int, dp: int, tp: int, pp: int, sta
                     if em.memory_total(lay, B) <= M:
                         stats["timed"] += 1
                         t = em.step_time(lay, B)["step_time_s"]
-                        # Near-ties (0.1%) go to the larger micro-batch: it amortises the
-                        # per-kernel launch overheads the model does not count.
-                        if best is None or t <= best[0] * (1 + 1e-3):
+                        if best is None or t < best[0]:  # ties keep less recompute
                             best = (t, lay)
                         break  # higher ZeRO stages are no faster
             if best:
@@ -158,7 +162,7 @@ def search_with_stats(
             stats["splits"] += 1
             ranked.extend(_best_for_split(em, B, dp, tp, pp, stats))
         ranked = sorted(set(ranked), key=lambda x: x[0])
-    ranked.sort(key=lambda x: (x[1].gpus if feasible_G else 0, x[0], -x[1].dp))
+    ranked.sort(key=lambda x: (x[1].gpus if feasible_G else 0, _tie(x[0]), -x[1].micro_batch, x[0], -x[1].dp))
     # One entry per split (dp, tp, pp, v): its best micro-batch / recompute / ZeRO. Micro-batch
     # variants of one split differ by a few percent and would crowd out the real alternatives.
     seen, distinct = set(), []
