@@ -11,12 +11,13 @@ the measured map of a probe and the extrapolated loss of a pilot run.
 
 Memory model (why not physics.activation_bytes_per_sequence): Korthikanti et al. 2022, eq. 1
 (34 s h + 5 a s^2 bytes per layer) describes Megatron's GPT with dropout and materialised attention
-scores. The LSDT/nanochat band model has no dropout and runs SDPA (flash / memory-efficient
+scores. The LSDT runtime's band model has no dropout and runs SDPA (flash / memory-efficient
 kernels keep no s x s score matrix, only a per-row log-sum-exp), so that rule overstates a d12 layer
-at 2048 tokens by ~3.5x. `activation_bytes_per_token` counts what eager PyTorch autograd keeps for
-this architecture instead (see its docstring), plus the LM head and the cross-entropy, which
-Korthikanti leaves out and which dominate at a 65,536 vocabulary. torch.compile fuses some of it
-away, so the rule is an upper estimate; a probe's measured peak VRAM is the truth.
+at 2048 tokens by ~2.7x. `activation_bytes_per_token` counts what eager PyTorch autograd keeps for
+the runtime's GPT instead (see its docstring; a test checks it against autograd's saved tensors),
+plus the LM head and the cross-entropy, which Korthikanti leaves out and which dominate at a 65,536
+vocabulary, plus the bf16 weight copies autocast keeps. torch.compile fuses some of it away, so for
+a compiled run the rule is an upper estimate; a probe's measured peak VRAM is the truth.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ PRECISION = "bf16"  # bf16 autocast + Adam: 16 B/param (physics.STATE_BYTES_PER_
 
 BF16 = 2  # bytes per saved activation value
 FP32 = 4
+INT64 = 8
 # Loss peak per token per vocabulary entry, at the start of the cross-entropy backward on
 # fp32-upcast logits: the fp32 log-softmax kept from the forward (4) + its incoming gradient (4) +
 # the gradient it produces (4). The forward peak (bf16 logits 2 + fp32 copy 4 + log-softmax 4 = 10)
@@ -74,22 +76,32 @@ def band_of(depth: int) -> str:
 
 
 def activation_bytes_per_token(spec: ModelSpec) -> float:
-    """Bytes eager autograd keeps per token for one training step of `spec` (bf16 autocast, SDPA).
+    """Bytes eager autograd keeps per token for one training step of LSDT's runtime GPT
+    (engine/runtime/model: fp32 residual stream, separate q/k/v/up/gate linears, SDPA, bf16 autocast).
 
-    Per layer, bf16 values (h = d_model, q = n_head x head_dim, kv = n_kv_head x head_dim):
-      attention: norm input h + QKV-matmul input h + Q q + K kv + V kv + SDPA output q
-                 (+ fp32 log-sum-exp, one per head) — no s x s scores, no dropout masks;
-      MLP:       norm input h + fc1 input h + pre- and post-activation d_ff each
-                 (GELU / ReLU^2: 2 d_ff; SwiGLU: gate, up, SiLU(gate), product = 4 d_ff).
-    Korthikanti's 34 s h per layer is the same count plus 2 dropout masks and a second norm copy.
-    Then the final norm and LM-head inputs (2 h) and the loss peak (LOSS_BYTES_PER_TOKEN_PER_VOCAB x V).
+    Per layer (h = d_model, q = n_head x head_dim, kv = n_kv_head x head_dim, d_ff):
+      attention: the fp32 norm input (4 h) + the bf16 cast of the norm output that each of q, k, v
+                 saves (autocast casts once per projection: 3 x 2 h) + Q, K, V (2 q + 4 kv) + the SDPA
+                 output and its [B, T, q] re-layout that the o-projection saves (2 x 2 q) + the fp32
+                 log-sum-exp (4 per head) — no s x s scores (flash / memory-efficient SDPA), no dropout;
+      MLP:       the fp32 norm input (4 h) + the bf16 input of up (and of gate: 2 h each) + pre- and
+                 post-activation d_ff values (GELU / ReLU^2: 2 x 2 d_ff; SwiGLU: gate, up, SiLU, product
+                 = 4 x 2 d_ff).
+    (Each RMSNorm also keeps one fp32 rsqrt per token.) MHA + ReLU^2 4h: 42 h + 8 + 4 a per layer, against Korthikanti's 34 h + 5 a s (Megatron: bf16 residual, fused
+    QKV, dropout masks, materialised scores). Then the fp32 final-norm input and the bf16 LM-head input
+    (6 h + 4), the int64 token ids and targets (16) and the loss peak (LOSS_BYTES_PER_TOKEN_PER_VOCAB x V). Checked against autograd's saved
+    tensors in tests/sizing/test_bands_memory.py. Not counted: RoPE's cos/sin slices (4 x seq x
+    head_dim / 2 bf16 per layer, per step rather than per token: ~1 MB per layer at 2048).
     """
     h = spec.d_model
     q = spec.n_head * spec.head_dim
     kv = spec.n_kv_head * spec.head_dim
-    ffn_saved = 4 if spec.ffn == "swiglu" else 2
-    per_layer = BF16 * (2 * h + 2 * q + 2 * kv) + FP32 * spec.n_head + BF16 * (2 * h + ffn_saved * spec.d_ff)
-    return spec.n_layer * per_layer + BF16 * 2 * h + LOSS_BYTES_PER_TOKEN_PER_VOCAB * spec.vocab_size
+    swiglu = spec.ffn == "swiglu"
+    norm = FP32 * h + FP32  # the fp32 input and the per-token rsqrt each RMSNorm keeps
+    attention = norm + BF16 * 3 * h + BF16 * (q + 2 * kv) + BF16 * 2 * q + FP32 * spec.n_head
+    mlp = norm + BF16 * h * (2 if swiglu else 1) + BF16 * (4 if swiglu else 2) * spec.d_ff
+    head = norm + BF16 * h + 2 * INT64  # + the int64 token ids (embedding backward) and targets (loss)
+    return spec.n_layer * (attention + mlp) + head + LOSS_BYTES_PER_TOKEN_PER_VOCAB * spec.vocab_size
 
 
 # The 16 B/param split as the LSDT runtime holds it (fp32 master weights under bf16 autocast, fp32
@@ -98,14 +110,30 @@ STATE_SPLIT_BYTES_PER_PARAM = {"weights_bytes": 4, "grads_bytes": 4, "adam_bytes
 assert sum(STATE_SPLIT_BYTES_PER_PARAM.values()) == STATE_BYTES_PER_PARAM["bf16"]
 
 
+# bf16 autocast casts each fp32 weight to a bf16 copy that the matmul saves for its backward, so the
+# copies live through the step: 2 B per matmul weight (the embedding lookup is not autocast, no copy).
+# Checked against autograd's saved tensors of the runtime GPT (tests/sizing/test_bands_memory.py).
+AUTOCAST_COPY_BYTES_PER_PARAM = 2
+
+
 def training_state_bytes(spec: ModelSpec) -> float:
     """Weights + gradients + Adam moments: params x 16 B (bf16 mixed precision, physics.py)."""
     return param_counts(spec).total * STATE_BYTES_PER_PARAM[PRECISION]
 
 
+def autocast_copy_bytes(spec: ModelSpec) -> float:
+    """The bf16 weight copies autocast keeps for the backward: 2 B x matmul weights."""
+    return param_counts(spec).matmul_total * AUTOCAST_COPY_BYTES_PER_PARAM
+
+
+def fixed_step_bytes(spec: ModelSpec) -> float:
+    """What a training step holds whatever the batch: state + autocast weight copies."""
+    return training_state_bytes(spec) + autocast_copy_bytes(spec)
+
+
 def max_device_batch(spec: ModelSpec, seq_len: int, usable_bytes: float) -> int:
     """The largest number of sequences of `seq_len` whose step fits in `usable_bytes` (0: none)."""
-    free = usable_bytes - training_state_bytes(spec)
+    free = usable_bytes - fixed_step_bytes(spec)
     per_seq = activation_bytes_per_token(spec) * seq_len
     return max(0, math.floor(free / per_seq))
 
@@ -247,7 +275,7 @@ def _verdict(row: dict, min_ratio: float, usable: float) -> str:
     band = row["band"]
     name = BANDS[band][0]
     if not row["fits"]:
-        return (f"{band} ({name}): does not fit: weights + grads + Adam {row['state_bytes'] / 1e9:.1f} GB + one "
+        return (f"{band} ({name}): does not fit: weights + grads + Adam + bf16 copies {row['fixed_bytes'] / 1e9:.1f} GB + one "
                 f"{row['seq_len']}-token sequence {row['activation_bytes_per_seq'] / 1e9:.1f} GB > {usable / 1e9:.1f} GB usable")
     ratio = row["tokens_per_param"]
     lo, hi = NANOCHAT_TOKENS_PER_PARAM
@@ -357,7 +385,7 @@ def plan_bands(
                 "max_device_batch": max_b,
                 "device_batch": b,
                 "grad_accum": accum,
-                "memory_bytes": training_state_bytes(at) + b * activation_bytes_per_token(at) * s if b else None,
+                "memory_bytes": fixed_step_bytes(at) + b * activation_bytes_per_token(at) * s if b else None,
                 "tokens_per_s": rate,
                 "tokens_per_s_source": "probe" if m else "estimate",
                 "measured_peak_vram_bytes": m["peak_vram_bytes"] if m else None,
@@ -376,6 +404,7 @@ def plan_bands(
             "flops_per_token": main["flops_per_token"],
             "seq_len": seq_len,
             "state_bytes": training_state_bytes(spec),
+            "fixed_bytes": fixed_step_bytes(spec),
             "activation_bytes_per_seq": main["activation_bytes_per_seq"],
             "max_device_batch": main["max_device_batch"],
             "device_batch": main["device_batch"],
@@ -383,6 +412,7 @@ def plan_bands(
             "memory_bytes": main["memory_bytes"],
             "memory_breakdown": {
                 **{k: v * counts.total for k, v in STATE_SPLIT_BYTES_PER_PARAM.items()},
+                "autocast_copies_bytes": autocast_copy_bytes(spec),
                 "activations_bytes": main["device_batch"] * main["activation_bytes_per_seq"],
             },
             "fits": main["max_device_batch"] >= 1,

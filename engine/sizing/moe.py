@@ -21,7 +21,12 @@ from __future__ import annotations
 import math
 
 from engine.errors import UserError
-from engine.sizing.bands import DEFAULT_RESERVE_BYTES, activation_bytes_per_token
+from engine.sizing.bands import (
+    AUTOCAST_COPY_BYTES_PER_PARAM,
+    DEFAULT_RESERVE_BYTES,
+    activation_bytes_per_token,
+    autocast_copy_bytes,
+)
 from engine.sizing.counts import attention_params, flops_per_token, mlp_params, param_counts
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
 from engine.sizing.physics import STATE_BYTES_PER_PARAM
@@ -223,7 +228,7 @@ def size_moe(
 
     # Phase 1: train embedding + trunk (+ head) on every domain.
     fpt1 = flops_per_token(trunk_spec)
-    mem1 = _train_memory(trunk_model_params * STATE_BYTES_PER_PARAM[PRECISION],
+    mem1 = _train_memory(trunk_model_params * STATE_BYTES_PER_PARAM[PRECISION] + autocast_copy_bytes(trunk_spec),
                          activation_bytes_per_token(trunk_spec) * seq, trunk_batch_seqs, trunk_gpus, usable)
     gh1 = _gpu_hours(trunk_tokens, fpt1, sustained)
     phase1 = {
@@ -238,7 +243,10 @@ def size_moe(
     fpt_trunk_fwd = (flops_per_token(trunk_spec) - 6 * head) / 3
     fpt2 = fpt_trunk_fwd + flops_per_token(expert_spec) - 2 * head
     frozen_params = trunk_model_params
-    mem2 = _train_memory(frozen_params * FROZEN_BYTES_PER_PARAM + expert_params * STATE_BYTES_PER_PARAM[PRECISION],
+    # + bf16 autocast copies of every matmul weight on the path (trunk, expert, head): the frozen
+    # trunk's copies too, for its forward (the head's for the backward into the expert).
+    copies = autocast_copy_bytes(trunk_spec) + autocast_copy_bytes(expert_spec) - AUTOCAST_COPY_BYTES_PER_PARAM * head  # head once
+    mem2 = _train_memory(frozen_params * FROZEN_BYTES_PER_PARAM + expert_params * STATE_BYTES_PER_PARAM[PRECISION] + copies,
                          activation_bytes_per_token(expert_spec) * seq, expert_batch_seqs, gpus_per_expert, usable)
     experts = []
     for e, tokens in enumerate(expert_tokens):

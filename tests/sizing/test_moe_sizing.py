@@ -55,8 +55,10 @@ def test_phase_arithmetic():
     assert r["cost_usd"] == pytest.approx(r["total_gpu_hours"] * 2.5) and r["price_source"].startswith("seed")
     for p in r["phases"]:
         assert p["memory_per_gpu_bytes"] <= A100.memory_bytes and p["fits"]
-    # phase 2 holds the frozen trunk (4 B/param) and trains only the expert (16 B/param)
-    assert p2["state_bytes"] == 4 * (18_874_368 + 6 * BLOCK) + 16 * 8 * BLOCK
+    # phase 2 holds the frozen trunk (4 B/param), trains only the expert (16 B/param), and keeps bf16
+    # autocast copies (2 B) of every matmul weight on the path: trunk, expert, head
+    assert p2["state_bytes"] == 4 * (18_874_368 + 6 * BLOCK) + 16 * 8 * BLOCK + 2 * (6 * BLOCK + 8 * BLOCK + 18_874_368)
+    assert p1["state_bytes"] == 16 * (18_874_368 + 6 * BLOCK) + 2 * (6 * BLOCK + 18_874_368)
 
 
 def test_price_precedence():
