@@ -336,8 +336,8 @@ class EngineeringModel:
         attn_fwd_per_token = 4.0 * self.model.n_head * self.model.head_dim * self.ctx_model * self.model.n_layer
         if lay.recompute == "full":
             recompute_flops = (2.0 * self.layer_params_active * self.model.n_layer + attn_fwd_per_token) * tokens
-        elif lay.recompute == "selective":
-            recompute_flops = attn_fwd_per_token * tokens
+        elif lay.recompute == "selective" and self.attention == "unfused":
+            recompute_flops = attn_fwd_per_token * tokens  # flash attention has no scores to recompute
         memory = self.memory(lay, m)
         memory_total = sum(memory.values())
         return {
