@@ -18,7 +18,9 @@ Mappings (each engine's own vocabulary):
     ZeRO 0 -> data_parallel_replicate_degree = dp (DDP); ZeRO 1/2 -> data_parallel_shard_degree = dp
     with fsdp_reshard_after_forward = "never" (weights stay gathered between forward and backward,
     the ZeRO-2 trade); ZeRO 3 -> data_parallel_shard_degree = dp (FSDP2 default resharding).
-    PP uses Interleaved1F1B with pipeline_parallel_layers_per_stage = L/(p v) when v > 1, else 1F1B.
+    PP uses Interleaved1F1B with pipeline_parallel_layers_per_stage = L/(p v) when v > 1, else 1F1B,
+    and first/last_stage_less_layers = 0 so that torchtitan's stage count
+    ceil((L + first + last) / layers_per_stage) is exactly p v, as its validation requires.
     torchtitan builds models from its own registry, so only the shapes it ships are exported.
   torchrun: LSDT's trainer (engine.runtime.train) runs data parallelism (DDP) only, so a layout
     with TP or PP > 1 is refused rather than silently changed.
@@ -109,7 +111,10 @@ def torchtitan_config(model: ModelSpec, layout: dict, global_batch: int, steps: 
             par += ['fsdp_reshard_after_forward="never"']
     local_batch = global_batch // dp
     if pp > 1:
-        par += [f"pipeline_parallel_degree={pp}", f"pipeline_parallel_microbatch_size={layout['micro_batch']}"]
+        # LSDT models equal stages; torchtitan's default counts the embedding and the output as one
+        # layer each (first/last_stage_less_layers = 1), so zero them to get the planned split.
+        par += [f"pipeline_parallel_degree={pp}", f"pipeline_parallel_microbatch_size={layout['micro_batch']}",
+                "pipeline_parallel_first_stage_less_layers=0", "pipeline_parallel_last_stage_less_layers=0"]
         if v > 1:
             par += ['pipeline_parallel_schedule="Interleaved1F1B"', f"pipeline_parallel_layers_per_stage={model.n_layer // (pp * v)}"]
         else:

@@ -114,6 +114,10 @@ def test_torchtitan_config_follows_the_format_rules(layout):
     if layout["pp"] > 1:
         assert par["pipeline_parallel_schedule"] in ("1F1B", "Interleaved1F1B")
         assert train["local_batch_size"] % par["pipeline_parallel_microbatch_size"] == 0
+        if "pipeline_parallel_layers_per_stage" in par:  # torchtitan: virtual stages must divide by pp
+            extra = par["pipeline_parallel_first_stage_less_layers"] + par["pipeline_parallel_last_stage_less_layers"]
+            stages = -(-(model.n_layer + extra) // par["pipeline_parallel_layers_per_stage"])
+            assert stages % layout["pp"] == 0 and stages == layout["pp"] * layout["interleave"]
 
 
 def test_torchtitan_config_loads_with_torchtitan_when_installed(tmp_path):
