@@ -188,3 +188,38 @@ def test_gpu_sweep_measures_vram(lsdt, tmp_path):
     assert r.returncode == 0, r.stderr
     row = json.loads(out.read_text())["results"][0]
     assert row["status"] == "ok" and row["peak_vram_bytes"] > 0 and row["device_batch"] == 8
+
+
+def test_sigterm_stops_the_sweep_kills_the_worker_and_keeps_finished_configs(tmp_path):
+    """How the TUI stops a probe: SIGTERM. The running worker must not outlive the sweep."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    out = tmp_path / "p.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "probe", "--depths", "1,2,3", "--seqs", "32", *TINY,
+         "--max-batch", "2", "--jsonl", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "start"
+        assert json.loads(proc.stdout.readline())["event"] == "result"
+        deadline = time.time() + 20
+        while not (workers := psutil.Process(proc.pid).children()) and time.time() < deadline:
+            time.sleep(0.05)
+        assert workers  # the second config's worker is running
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "interrupted" in stderr
+    assert all(not psutil.pid_exists(w.pid) or w.status() == psutil.STATUS_ZOMBIE for w in workers)
+    doc = json.loads(out.read_text())
+    assert [r["depth"] for r in doc["results"]] == [1]  # the finished config survived
+    assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))
