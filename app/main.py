@@ -23,6 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--version", action="version", version=f"lsdt-tui {__version__}")
     p.add_argument("--plan", metavar="FILE", help="open a saved plan (TOML written by lsdt-tui or `lsdt plan --save`)")
     p.add_argument("--plans-dir", metavar="DIR", help="where plans are saved and listed (default: $LSDT_PLANS_DIR or ./saved_plans)")
+    p.add_argument("--monitor", metavar="RUN_DIR", help="open the Monitor tab attached to this run directory")
     return p.parse_args(argv)
 
 
@@ -37,9 +38,19 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as exc:
             print(f"lsdt-tui: error: {exc}", file=sys.stderr)
             return 2
+    if args.monitor:
+        from engine.commands.monitor import check_run_dir
+
+        try:
+            check_run_dir(args.monitor)
+        except UserError as exc:
+            print(f"lsdt-tui: error: --monitor {exc}", file=sys.stderr)
+            return 2
     from app.app import make_app  # after argument checks: `--help` and bad files answer without loading Textual
 
-    result = make_app(plan=plan, plans_dir=args.plans_dir).run()
+    app = make_app(plan=plan, plans_dir=args.plans_dir, initial_tab="monitor" if args.monitor else None)
+    app.monitor_run_dir = args.monitor  # the Monitor tab attaches to it on mount
+    result = app.run()
     return int(result or 0)
 
 

@@ -22,6 +22,9 @@ class TabEntry:
 
 TABS: tuple[TabEntry, ...] = (
     TabEntry("plan", "Plan", "app.tabs.plan", "PlanTab", ("engine.plan",)),
+    TabEntry("probe", "Probe", "app.tabs.probe", "ProbeTab", ("engine.runtime.probe", "engine.commands.probe")),
+    TabEntry("train", "Train", "app.tabs.train", "TrainTab", ("engine.runtime.train", "engine.runtime.rundir")),
+    TabEntry("monitor", "Monitor", "app.tabs.monitor", "MonitorTab", ("engine.runtime.rundir", "engine.runtime.telemetry")),
 )
 
 

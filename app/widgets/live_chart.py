@@ -1,0 +1,185 @@
+"""Live charts: textual-plotext plots fed from bounded series, redrawn on a timer, never per point.
+
+Producers call `append` as often as data arrives (cheap: a list append, see app/series.py).
+A timer at REDRAW_HZ rebuilds the plot only when a series changed since the last draw and the
+chart is on screen (a hidden tab costs nothing), as STYLE.md asks of textual-plotext: it rebuilds
+the whole plot on every render, so the render rate must not follow the data rate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from textual_plotext import PlotextPlot
+
+from app.series import DEFAULT_CAPACITY, MinMaxSeries
+
+# 3 Hz: inside the 2-4 Hz band (dolphie, toolong); fast enough to look live, slow enough that
+# three charts cost a few % of one core (benchmarks/tui_stream.py measures it).
+REDRAW_HZ = 3.0
+
+
+class LiveChart(PlotextPlot):
+    """Line series against one of several x axes (e.g. step or tokens), with optional limit lines.
+
+    Each named series keeps one MinMaxSeries per x key, so switching the x axis (`x_key`) redraws
+    from data already held, without re-reading the run.
+    """
+
+    def __init__(self, title: str, x_keys: tuple[str, ...] = ("step",), y_label: str = "", *,
+                 capacity: int = DEFAULT_CAPACITY, redraw_hz: float = REDRAW_HZ, empty: str = "waiting for data",
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = title
+        self.x_keys = x_keys
+        self.x_key = x_keys[0]
+        self.y_label = y_label
+        self.capacity = capacity
+        self.redraw_hz = redraw_hz
+        self.empty = empty  # shown in the title while there is nothing to draw
+        self._series: dict[str, dict[str, MinMaxSeries]] = {}
+        self._style: dict[str, dict] = {}
+        self.limits: dict[str, float] = {}  # label -> y of a horizontal line (e.g. memory capacity)
+        self._drawn_version = -1
+        self._meta_version = 0
+        self.redraws = 0  # plots built (tests and benchmarks read it)
+        self.last_redraw_s = 0.0  # seconds the last rebuild took
+
+    # ------------------------------------------------------------------ data
+
+    def add_series(self, name: str, color: str | None = None, yside: str = "left") -> None:
+        self._series.setdefault(name, {k: MinMaxSeries(self.capacity) for k in self.x_keys})
+        self._style[name] = {"color": color, "yside": yside}
+
+    def append(self, name: str, xs: dict[str, float | None], y: float | None) -> bool:
+        """One point of series `name`; `xs` gives its x for each x key. False when y is missing."""
+        if name not in self._series:
+            self.add_series(name)
+        ok = False
+        for key, series in self._series[name].items():
+            ok = series.append(xs.get(key), y) or ok
+        return ok
+
+    def set_limit(self, label: str, y: float | None) -> None:
+        new = None if y is None or not math.isfinite(y) else float(y)
+        if self.limits.get(label) == new:
+            return
+        if new is None:
+            self.limits.pop(label, None)
+        else:
+            self.limits[label] = new
+        self._meta_version += 1
+
+    def reset(self) -> None:
+        for by_key in self._series.values():
+            for s in by_key.values():
+                s.clear()
+        self.limits.clear()
+        self._meta_version += 1
+
+    def set_x_key(self, key: str) -> None:
+        if key in self.x_keys and key != self.x_key:
+            self.x_key = key
+            self._meta_version += 1
+
+    def series(self, name: str, x_key: str | None = None) -> MinMaxSeries:
+        return self._series[name][x_key or self.x_key]
+
+    @property
+    def n_points(self) -> int:
+        return sum(len(by_key[self.x_key]) for by_key in self._series.values())
+
+    @property
+    def version(self) -> int:
+        """Changes whenever anything drawn changed (a point, a limit line, the x axis)."""
+        return self._meta_version + sum(s.version for by_key in self._series.values() for s in by_key.values())
+
+    # ------------------------------------------------------------------ drawing
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(1.0 / self.redraw_hz, self._tick, name="chart-redraw")
+        self.rebuild()
+
+    def _tick(self) -> None:
+        if self.version != self._drawn_version and self.is_on_screen:
+            self.rebuild()
+
+    def rebuild(self) -> None:
+        """Rebuild the plot from the series now and ask for a repaint."""
+        t0 = time.perf_counter()
+        plt = self.plt
+        plt.clear_figure()
+        width = max(10, self.size.width or 80)
+        drawn = 0
+        for name, by_key in self._series.items():
+            xs, ys = by_key[self.x_key].view(width)
+            if not xs:
+                continue
+            style = self._style.get(name, {})
+            kwargs = {"label": name, "marker": "braille", "yside": style.get("yside", "left")}
+            if style.get("color"):
+                kwargs["color"] = style["color"]
+            plt.plot(xs, ys, **kwargs)
+            drawn += len(xs)
+        if drawn:
+            for label, y in self.limits.items():
+                plt.hline(y, "red")
+        plt.title(self.title if drawn else f"{self.title} ({self.empty})")
+        plt.xlabel(self.x_key)
+        if self.y_label:
+            plt.ylabel(self.y_label)
+        self._drawn_version = self.version
+        self.redraws += 1
+        self.last_redraw_s = time.perf_counter() - t0
+        self.refresh()
+
+
+class BarChart(PlotextPlot):
+    """Labelled bars (e.g. 24 h token capacity per probe config), redrawn on the same timer rule."""
+
+    def __init__(self, title: str, y_label: str = "", *, redraw_hz: float = REDRAW_HZ, empty: str = "waiting for data",
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = title
+        self.y_label = y_label
+        self.redraw_hz = redraw_hz
+        self.empty = empty
+        self.bars: dict[str, float] = {}
+        self._version = 0
+        self._drawn_version = -1
+        self.redraws = 0
+
+    def set_bar(self, label: str, value: float | None) -> None:
+        if value is None or not math.isfinite(value):
+            return
+        self.bars[label] = float(value)
+        self._version += 1
+
+    def clear_bars(self) -> None:
+        self.bars.clear()
+        self._version += 1
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(1.0 / self.redraw_hz, self._tick, name="chart-redraw")
+        self.rebuild()
+
+    def _tick(self) -> None:
+        if self._version != self._drawn_version and self.is_on_screen:
+            self.rebuild()
+
+    def rebuild(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        if self.bars:
+            plt.bar(list(self.bars), list(self.bars.values()), color="cyan")
+            plt.title(self.title)
+        else:
+            plt.title(f"{self.title} ({self.empty})")
+        if self.y_label:
+            plt.ylabel(self.y_label)
+        self._drawn_version = self._version
+        self.redraws += 1
+        self.refresh()

@@ -1,0 +1,63 @@
+"""The Monitor tab against a run written by another process, which is then killed."""
+
+from __future__ import annotations
+
+import time
+
+from engine.runtime import rundir
+
+from app.tabs.monitor import MonitorTab, check_run_dir, recent_runs
+from tests.tui_live.conftest import wait_until
+
+
+async def test_monitor_tails_a_run_then_shows_it_gone(app_factory, run_writer, tmp_path):
+    run = tmp_path / "runs" / "ext"
+    proc = run_writer(run, "--rate", "40")
+    deadline = time.monotonic() + 10
+    while not (run / rundir.METRICS_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    app = app_factory(initial_tab="monitor")
+    app.monitor_run_dir = str(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tab = app.query_one(MonitorTab)
+        view = tab.view
+        loss = view.charts["loss"]
+        await wait_until(pilot, lambda: view.status is not None and view.status.state == "running", what="running state")
+        seen = view.n_metrics
+        await wait_until(pilot, lambda: view.n_metrics > seen + 10, what="new metric lines")
+        await wait_until(pilot, lambda: loss.redraws > 1 and len(loss.series("train")) > 10, what="the loss chart drawn")
+        proc.kill()
+        proc.wait()
+        await wait_until(pilot, lambda: view.status.state == "gone", what="the run seen as gone")
+        status = str(view.query_one("#run-status").render())
+        assert "gone" in status and "without an end event" in status
+        n = view.n_metrics
+        assert n == len(rundir.read_metrics(run))  # every line written reached the view, once
+        assert len(loss.series("train")) == n
+        assert "start" in "\n".join(str(line.text) for line in view.query_one("#run-events").lines)
+        assert app.failures == []
+
+
+async def test_monitor_shows_how_a_run_ended_and_rejects_bad_paths(app_factory, run_writer, tmp_path):
+    run = tmp_path / "done"
+    run_writer(run, "--lines", "30", "--rate", "500", "--eval-every", "10", "--end", "completed").wait(timeout=20)
+    app = app_factory(initial_tab="monitor")
+    async with app.run_test(size=(120, 40)) as pilot:
+        tab = app.query_one(MonitorTab)
+        assert not tab.attach_path(str(tmp_path / "nope"))
+        assert "no such directory" in str(tab.query_one("#monitor-error").render())
+        assert tab.attach_path(str(run))
+        await wait_until(pilot, lambda: tab.view.status is not None and tab.view.status.state == "ended", what="ended")
+        assert tab.view.n_metrics == 30
+        assert "completed" in str(tab.view.query_one("#run-status").render())
+        assert "val" in tab.view.charts["loss"]._series and len(tab.view.charts["loss"].series("val")) == 3
+
+
+def test_recent_runs_newest_first(tmp_path):
+    for name in ("a", "b"):
+        rundir.RunWriter(tmp_path / name).event("start")
+        time.sleep(0.02)
+    (tmp_path / "not-a-run").mkdir()
+    names = [p.name for p, _ in recent_runs([tmp_path, tmp_path / "missing"])]
+    assert names == ["b", "a"]
+    assert check_run_dir(str(tmp_path / "a")).name == "a"
