@@ -481,7 +481,7 @@ def verify(path: str | os.PathLike, determinism: bool = True) -> Report:
 
         check = determinism_check(path, report.metadata)
         report.checks.append(check)
-        if not check["ok"]:
+        if check["ok"] is False:
             report.failure, report.failed_check = check["detail"], check["check"]
     ran = {c["check"] for c in report.checks}
     if report.failed_check:
