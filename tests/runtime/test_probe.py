@@ -110,6 +110,7 @@ def test_worker_timeout_is_an_error_row_not_a_crash():
 # --------------------------------------------------------------------------- real sweeps (CLI)
 
 
+@pytest.mark.slow
 def test_tiny_cpu_sweep_jsonl_and_file_contract(lsdt, tmp_path):
     out = tmp_path / "sub" / "probe.json"
     r = lsdt("probe", "--depths", "1,2", "--seqs", "32", *TINY, "--batch-tokens", "256", "--max-batch", "4",
@@ -137,6 +138,7 @@ def test_tiny_cpu_sweep_jsonl_and_file_contract(lsdt, tmp_path):
     assert read_probe(out)["results"][0]["device_batch"] == doc["results"][0]["device_batch"]  # what `lsdt bands --probe` reads
 
 
+@pytest.mark.slow
 def test_oom_config_is_marked_and_the_sweep_goes_on(lsdt, tmp_path):
     """A real CPU OOM: under a 250 MB cap the vocab-32768 model fits at seq 32 but its logits at
     seq 1024 (134 MB per batch row in fp32) do not, even at batch 1."""
@@ -190,6 +192,7 @@ def test_gpu_sweep_measures_vram(lsdt, tmp_path):
     assert row["status"] == "ok" and row["peak_vram_bytes"] > 0 and row["device_batch"] == 8
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_sweep_kills_the_worker_and_keeps_finished_configs(tmp_path):
     """How the TUI stops a probe: SIGTERM. The running worker must not outlive the sweep."""
     import os
