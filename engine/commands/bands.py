@@ -72,6 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe", metavar="FILE", help="a `lsdt probe` JSON: measured tok/s replace the estimates")
     p.add_argument("--pilot", metavar="METRICS.jsonl", help="a pilot run's metrics.jsonl: fit L(t) = a + b t^-c and project")
     p.add_argument("--pilot-metric", choices=("loss", "val_loss"), default="loss", help="which loss to fit (default loss)")
+    p.add_argument("--pilot-axis", choices=("auto", "time", "tokens"), default="auto",
+                   help="fit against time (to the pretraining time) or tokens (to the pretraining tokens); auto: time if logged")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
@@ -103,6 +105,7 @@ def compute(args: argparse.Namespace) -> dict:
         probe=probe,
         pilot=pilot,
         pilot_metric=args.pilot_metric,
+        pilot_axis=args.pilot_axis,
     )
 
 
@@ -114,21 +117,24 @@ def render(r: dict) -> str:
         f"  envelope  {r['envelope_flop']:.3g} FLOP in {hours}; global batch {r['global_batch_tokens']:,} tokens; "
         f"vocab {r['shape']['vocab_size']:,}, head_dim {r['shape']['head_dim']}, window {r['shape']['window_pattern']}",
         "",
-        f"  {'depth':>5} {'band':>4} {'d_model':>7} {'heads':>5} {'params':>7} {'FLOP/tok':>9} {'batch':>9} "
+        f"  {'depth':>5} {'band':>4} {'d_model':>7} {'heads':>5} {'params':>7} {'FLOP/tok':>9} {'memory':>8} {'max batch':>11} "
         f"{'tok/s':>9} {'step':>8} {'tokens':>7} {'tok/param':>9}",
     ]
+    seqs = "/".join(str(x["seq_len"]) for x in r["rows"][0]["by_seq"]) if r["rows"] else ""
     rec = (r["recommended"] or {}).get("depth")
     for row in r["rows"]:
-        batch = f"{row['max_device_batch']}@{row['seq_len']}" if row["fits"] else "OOM"
+        batch = "/".join(str(x["max_device_batch"]) for x in row["by_seq"]) if row["fits"] else "OOM"
+        memory = fmt.gb(row["memory_bytes"]) if row["memory_bytes"] else "-"
         src = "*" if row["tokens_per_s_source"] == "probe" else " "
         mark = ">" if row["depth"] == rec else " "
         heads = f"{row['n_head']}/{row['n_kv_head']}" if row["n_kv_head"] != row["n_head"] else str(row["n_head"])
         lines.append(
             f"{mark} {'d' + str(row['depth']):>5} {row['band']:>4} {row['d_model']:>7} {heads:>5} {fmt.count(row['params']):>7} "
-            f"{row['flops_per_token']:>9.3g} {batch:>9} {row['tokens_per_s']:>8,.0f}{src} {fmt.duration(row['step_time_s']):>8} "
+            f"{row['flops_per_token']:>9.3g} {memory:>8} {batch:>11} {row['tokens_per_s']:>8,.0f}{src} {fmt.duration(row['step_time_s']):>8} "
             f"{fmt.count(row['tokens_in_window']):>7} {row['tokens_per_param']:>9.1f}"
         )
-    lines.append("  (batch: largest device batch that fits; tokens: the whole window; tok/param: the pretraining split"
+    lines.append(f"  (memory: at the power-of-two device batch; max batch: largest device batch that fits at seq {seqs}; "
+                 f"tok/s, step: at seq {r['rows'][0]['seq_len'] if r['rows'] else ''};\n   tokens: the whole window; tok/param: the pretraining split"
                  + ("; * measured by the probe)" if any(x["tokens_per_s_source"] == "probe" for x in r["rows"]) else ")"))
     lines.append("")
     for row in r["rows"]:
@@ -166,9 +172,11 @@ def render(r: dict) -> str:
     if p:
         if p["status"] == "ok":
             f = p["fit"]
-            lines += ["", f"  pilot     {p['points']} '{p['metric']}' points to {fmt.duration(p['t_last_s'])}: L(t) = {f['a']:.3f} + {f['b']:.3g} t^-{f['c']:.3f} "
+            at = fmt.duration if p["axis"] == "time" else (lambda n: f"{fmt.count(n)} tokens")
+            var = "t" if p["axis"] == "time" else "n"
+            lines += ["", f"  pilot     {p['points']} '{p['metric']}' points to {at(p['x_last'])}: L({var}) = {f['a']:.3f} + {f['b']:.3g} {var}^-{f['c']:.3f} "
                       f"(rmse {f['rmse']:.3g})",
-                      f"            projected at {fmt.duration(p['target_t_s'])} ({p['extrapolation']:.1f}x ahead): {p['loss_at_target']:.3f} "
+                      f"            projected at {at(p['target'])} ({p['extrapolation']:.1f}x ahead): {p['loss_at_target']:.3f} "
                       f"({p['confidence']:.0%} range {p['range'][0]:.3f} - {p['range'][1]:.3f})"]
         else:
             lines += ["", f"  pilot     REFUSED: {p['reason']}"]

@@ -86,6 +86,8 @@ def render(r: dict) -> str:
         micro = f"{p['micro_batch']} x {p['grad_accum']} accum" if p.get("micro_batch") else ("-" if "micro_batch" not in p else "OOM")
         lines.append(f"  {p['name']:<46} {p['gpus']:>4} {fmt.count(p['tokens']):>7} {p['gpu_hours']:>9,.1f} "
                      f"{fmt.duration(p['wall_hours'] * 3600):>8} {fmt.gb(p['memory_per_gpu_bytes']):>9}  {micro}")
+        if p.get("domain_tokens"):
+            lines.append("    data mix  " + ", ".join(f"{d} {p['data_mix'][d]:.0%} ({fmt.count(t)})" for d, t in p["domain_tokens"].items()))
         for x in p.get("experts", []):
             label = f"expert {x['expert']} ({x['domain']})"
             lines.append(f"    {label:<44} {x['gpus']:>4} {fmt.count(x['tokens']):>7} "

@@ -341,9 +341,12 @@ def plan_bands(
     probe: dict | None = None,
     pilot: list[dict] | None = None,
     pilot_metric: str = "loss",
+    pilot_axis: str = "auto",
 ) -> dict:
     """The `lsdt bands --json` object. `probe` is check_probe()/read_probe() output; `pilot` the
-    records of pilot.read_metrics(). Raises UserError on inconsistent inputs."""
+    records of pilot.read_metrics(), projected to the end of the pretraining split: against `time`
+    (to split.pretrain_s) or `tokens` (to split.pretrain_tokens of the recommended depth); "auto"
+    uses time when the lines carry it. Raises UserError on inconsistent inputs."""
     depths = _check_inputs(hours, depths, mfu, sft_fraction, global_batch_tokens, seq_len, reserve_bytes, min_tokens_per_param)
     if probe is not None:
         probe = check_probe(probe)
@@ -458,9 +461,11 @@ def plan_bands(
 
     pilot_out = None
     if pilot is not None:
-        from engine.sizing.pilot import project_pilot
+        from engine.sizing.pilot import pick_axis, project_pilot
 
-        pilot_out = project_pilot(pilot, target_t_s=split["pretrain_s"], metric=pilot_metric)
+        axis = pick_axis(pilot, pilot_metric) if pilot_axis == "auto" else pilot_axis
+        target = split["pretrain_s"] if axis == "time" else split["pretrain_tokens"]
+        pilot_out = project_pilot(pilot, target, metric=pilot_metric, axis=axis)
 
     return {
         "hardware": hardware.name,

@@ -235,6 +235,7 @@ def size_moe(
         "name": "phase 1: trunk", "gpus": trunk_gpus, "tokens": trunk_tokens, "flops_per_token": fpt1,
         "trained_params": trunk_model_params, "gpu_hours": gh1, "wall_hours": gh1 / trunk_gpus,
         "data_mix": dict(zip(DOMAINS, DATA_MIX)) if spec.n_experts == len(DOMAINS) else None,
+        "domain_tokens": {d: f * trunk_tokens for d, f in zip(DOMAINS, DATA_MIX)} if spec.n_experts == len(DOMAINS) else None,
         **mem1,
     }
 

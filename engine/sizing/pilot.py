@@ -1,9 +1,10 @@
 """Pilot-run extrapolation (seed 001, M2): fit L(t) = a + b * t^-c to a pilot's loss curve and project it.
 
     read_metrics(path) -> list[dict]                      a run directory's metrics.jsonl
-    project_pilot(records, target_t_s, metric="loss") -> dict
+    project_pilot(records, target, metric="loss", axis="time") -> dict
 
-t is the run's wall time in seconds (`time`, seconds since start). The fit is weighted least
+t is the run's wall time in seconds (`time`, seconds since start), or with axis="tokens" the tokens
+seen (`tokens`); `target` is in the same unit. The fit is weighted least
 squares on the pilot binned into log-spaced time bins (per-step losses are noisy; bin means with
 their counts as weights keep the estimate unbiased and the fit cheap). For a fixed c the model is
 linear in (a, b), so a and b have a closed form; c is found by a grid over [C_MIN, C_MAX] refined
@@ -82,11 +83,20 @@ def read_metrics(path: str | Path) -> list[dict]:
     return records
 
 
-def _points(records: list[dict], metric: str) -> list[tuple[float, float]]:
+AXES = {"time": ("time", "s"), "tokens": ("tokens", "tokens")}
+
+
+def pick_axis(records: list[dict], metric: str) -> str:
+    """"time" when some line has a usable time, else "tokens" (the brief's fallback)."""
+    return "time" if _points(records, metric, "time") or not _points(records, metric, "tokens") else "tokens"
+
+
+def _points(records: list[dict], metric: str, axis: str = "time") -> list[tuple[float, float]]:
     out = []
     number = (int, float)  # exact types: a JSON true/false is a bool, never a number here
+    key = AXES[axis][0]
     for r in records:
-        t, y = r.get("time"), r.get(metric)
+        t, y = r.get(key), r.get(metric)
         if type(t) in number and type(y) in number and t > 0 and math.isfinite(t) and math.isfinite(y):
             out.append((float(t), float(y)))
     out.sort()
@@ -172,20 +182,30 @@ def _range(sols: list[dict], sse_min: float, sigma2: float, tau_T: float) -> tup
     return lo, hi
 
 
-def project_pilot(records: list[dict], target_t_s: float, metric: str = "loss") -> dict:
-    """Fit the pilot's `metric` against `time` and project it to `target_t_s` seconds, or refuse."""
+def _span(x: float, axis: str) -> str:
+    return f"{x / 3600:.3g} h" if axis == "time" else f"{x / 1e9:.3g}B tokens"
+
+
+def project_pilot(records: list[dict], target: float, metric: str = "loss", axis: str = "time") -> dict:
+    """Fit the pilot's `metric` against `axis` (time in s, or tokens) and project it to `target`, or refuse."""
     if metric not in ("loss", "val_loss"):
         raise UserError(f"pilot metric = {metric!r}; accepted: loss | val_loss")
-    out: dict = {"status": "refused", "reason": None, "metric": metric, "target_t_s": target_t_s,
-                 "confidence": CONFIDENCE, "points": 0, "bins": 0, "t_first_s": None, "t_last_s": None,
+    if axis not in AXES:
+        raise UserError(f"pilot axis = {axis!r}; accepted: {' | '.join(AXES)}")
+    key, unit = AXES[axis]
+    out: dict = {"status": "refused", "reason": None, "metric": metric, "axis": axis, "unit": unit, "target": target,
+                 "confidence": CONFIDENCE, "points": 0, "bins": 0, "x_first": None, "x_last": None,
                  "extrapolation": None, "last_loss": None, "fit": None, "loss_at_target": None, "range": None}
-    points = _points(records, metric)
+    if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
+        out["reason"] = f"no target {unit} to project to"
+        return out
+    points = _points(records, metric, axis)
     out["points"] = len(points)
     if not points:
-        out["reason"] = f"no line carries both 'time' > 0 and a numeric '{metric}'"
+        out["reason"] = f"no line carries both '{key}' > 0 and a numeric '{metric}'"
         return out
     t_last = points[-1][0]
-    out.update(t_first_s=points[0][0], t_last_s=t_last, extrapolation=target_t_s / t_last)
+    out.update(x_first=points[0][0], x_last=t_last, extrapolation=target / t_last)
     used = [p for p in points if p[0] >= SKIP_FRACTION * t_last]
     out["points"] = len(used)
     out["last_loss"] = used[-1][1]
@@ -193,15 +213,15 @@ def project_pilot(records: list[dict], target_t_s: float, metric: str = "loss") 
         out["reason"] = (f"too short: {len(used)} '{metric}' points after the first {SKIP_FRACTION:.0%} of the pilot; "
                          f"need >= {MIN_POINTS}")
         return out
-    if target_t_s / t_last > MAX_EXTRAPOLATION:
-        out["reason"] = (f"too short: the pilot covers {t_last / 3600:.3g} h of the {target_t_s / 3600:.3g} h target "
-                         f"({target_t_s / t_last:.0f}x ahead); projecting more than {MAX_EXTRAPOLATION:g}x is not supported "
-                         f"(run the pilot >= {target_t_s / MAX_EXTRAPOLATION / 3600:.2g} h)")
+    if target / t_last > MAX_EXTRAPOLATION:
+        out["reason"] = (f"too short: the pilot covers {_span(t_last, axis)} of the {_span(target, axis)} target "
+                         f"({target / t_last:.0f}x ahead); projecting more than {MAX_EXTRAPOLATION:g}x is not supported "
+                         f"(run the pilot >= {_span(target / MAX_EXTRAPOLATION, axis)})")
         return out
     binned = _bins(used)
     out["bins"] = len(binned)
     if len(binned) < MIN_BINS:
-        out["reason"] = f"too short: the points span only {len(binned)} time bins; need >= {MIN_BINS}"
+        out["reason"] = f"too short: the points span only {len(binned)} log-spaced bins; need >= {MIN_BINS}"
         return out
     data = [(t / t_last, y, w) for t, y, w in binned]
     best, sols = fit_power_law(data)
@@ -219,7 +239,7 @@ def project_pilot(records: list[dict], target_t_s: float, metric: str = "loss") 
         out["reason"] = (f"the fit's floor a = {best['a']:.3g} is below zero: the pilot shows no flattening yet, "
                          "run it longer")
         return out
-    tau_T = target_t_s / t_last
+    tau_T = target / t_last
     y_T = best["a"] + best["b"] * tau_T ** -best["c"]
     sigma2 = best["sse"] / (len(data) - 3) if len(data) > 3 else math.inf
     lo, hi = _range(sols, best["sse"], sigma2, tau_T)

@@ -52,7 +52,10 @@ def test_pilot_ok_and_refused(tmp_path):
     r = run_lsdt("bands", "--pilot", str(good), "--json")
     assert r.returncode == 0, r.stderr
     pilot = json.loads(r.stdout)["pilot"]
-    assert pilot["status"] == "ok" and pilot["target_t_s"] == pytest.approx(24 * 3600 * 0.85)
+    assert pilot["status"] == "ok" and pilot["axis"] == "time" and pilot["target"] == pytest.approx(24 * 3600 * 0.85)
+    r = run_lsdt("bands", "--pilot", str(good), "--pilot-axis", "tokens", "--json")
+    d = json.loads(r.stdout)
+    assert d["pilot"]["axis"] == "tokens" and d["pilot"]["target"] == d["split"]["pretrain_tokens"]
     short = tmp_path / "short.jsonl"
     short.write_text("\n".join(json.dumps(x) for x in curve(2.5, 30.0, 0.4, n=100, t_end=600)))
     r = run_lsdt("bands", "--pilot", str(short))

@@ -50,6 +50,7 @@ def test_phase_arithmetic():
     assert p2["wall_hours"] == max(x["wall_hours"] for x in p2["experts"]) == pytest.approx(p2["experts"][0]["wall_hours"])
     assert p2["gpus"] == 16 and [x["tokens"] for x in p2["experts"]] == list(M.EXPERT_TOKENS)
     assert p3["tokens"] == 4096 * 4 * 2048 * 2
+    assert p1["domain_tokens"] == {"code": 17.5e9, "math": 12.5e9, "reasoning": 10e9, "general": 10e9}
     assert r["total_gpu_hours"] == pytest.approx(p1["gpu_hours"] + p2["gpu_hours"] + p3["gpu_hours"])
     assert r["wall_hours"] == pytest.approx(p1["wall_hours"] + p2["wall_hours"] + p3["wall_hours"])
     assert r["cost_usd"] == pytest.approx(r["total_gpu_hours"] * 2.5) and r["price_source"].startswith("seed")
