@@ -1,0 +1,50 @@
+"""A run that is NOT in shared/validation/published_runs.toml: Llama 3 405B pre-training on H100.
+
+    python benchmarks/out_of_sample.py
+
+Published (Dubey et al. 2024, "The Llama 3 Herd of Models", sec. 3.3.2 / Table 4, also shown by
+P. Balaji at SC'24): 8,192 GPUs at TP 8, CP 1, PP 16 (DP 64) -> 430 TFLOP/s per GPU; 16,384 GPUs
+at DP 128 -> 400 TFLOP/s; sequence 8,192, 16M tokens per batch (2,048 sequences). Not published:
+the interleave v, the recompute policy and the FLOP convention. Meta's stack balances 126 layers
+over 16 stages by giving the first and last stage one layer fewer (128 slots), so v is 1, 2, 4 or 8;
+LSDT needs p x v to divide n_layer for interleaving, so this script runs llama3-405b with 128 layers'
+slot count emulated by evaluating each v directly on the engineering model (one layer per slot).
+
+Printed: predicted model TFLOP/s per GPU (PaLM convention, full-context attention) for each v and
+recompute policy, the error against the published figure, and whether LSDT's memory model says it
+fits in 80 GB. This is a consistency check with unknowns, not a validation row.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.sizing.refine import EngineeringModel, Layout  # noqa: E402
+from engine.specs import load_hardware, load_model  # noqa: E402
+
+PUBLISHED = ((8192, 430.0), (16384, 400.0))  # GPUs, TFLOP/s per GPU (BF16)
+
+
+def main() -> int:
+    model = load_model("llama3-405b").with_(n_layer=128)  # 126 layers in 128 stage slots (see above)
+    real = load_model("llama3-405b")
+    hw = load_hardware("h100-sxm")
+    em = EngineeringModel(model, hw)
+    scale = em.fpt_model / EngineeringModel(real, hw).fpt_model  # report FLOPs of the real 126 layers
+    print(f"{'GPUs':>6s} {'v':>2s} {'recompute':9s} {'predicted':>9s} {'published':>9s} {'error':>7s}  memory/GPU")
+    for gpus, published in PUBLISHED:
+        dp = gpus // (8 * 16)
+        for v in (1, 2, 4, 8):
+            for rc in ("none", "full"):
+                r = em.evaluate(Layout(dp, 8, 16, 1, rc, 1, v, True), 2048)
+                tflops = r["model_tflops_per_gpu"] / scale
+                print(f"{gpus:6d} {v:2d} {rc:9s} {tflops:9.0f} {published:9.0f} {tflops / published - 1:+7.1%}  "
+                      f"{r['memory_per_gpu_bytes'] / 1e9:5.1f} GB {'fits' if r['fits'] else 'DOES NOT FIT'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
