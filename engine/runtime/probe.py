@@ -265,3 +265,9 @@ class Sweep:
             if on_result is not None:
                 on_result(row, i, len(configs))
         return self.document()
+
+
+if __name__ == "__main__":  # `python -m engine.runtime.probe ARGS` is `lsdt probe ARGS` (how the TUI launches it)
+    from engine.cli import main
+
+    sys.exit(main(["probe", *sys.argv[1:]]))

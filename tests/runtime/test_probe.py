@@ -226,3 +226,11 @@ def test_sigterm_stops_the_sweep_kills_the_worker_and_keeps_finished_configs(tmp
     doc = json.loads(out.read_text())
     assert [r["depth"] for r in doc["results"]] == [1]  # the finished config survived
     assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))
+
+
+def test_module_entry_point_is_the_cli():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "engine.runtime.probe", "--depths", "0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--depths '0'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
