@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from engine.sizing import memory as mem  # noqa: E402
-from engine.sizing.refine import EngineeringModel, Layout, predict  # noqa: E402
+from engine.sizing.refine import EngineeringModel, predict  # noqa: E402
 from engine.specs import load_hardware, model_from_dict  # noqa: E402
 
 DEFAULT_RUNS = REPO.parent / "shared" / "validation" / "published_runs.toml"

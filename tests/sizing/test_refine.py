@@ -229,3 +229,13 @@ def test_published_runs_within_targets(shared_dir):
     errors = [abs(validate.run_row(r)["error"]) for r in rows]
     assert statistics.median(errors) <= 0.05
     assert max(errors) <= 0.15
+
+
+def test_step2_modules_import_no_torch_numpy_or_textual():
+    import subprocess
+
+    code = ("import sys, engine.sizing.refine, engine.sizing.search, engine.sizing.export, engine.sizing.calibrate, "
+            "engine.commands.predict, engine.commands.export; "
+            "print([m for m in ('torch', 'numpy', 'textual') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
