@@ -115,8 +115,10 @@ class EngineeringModel:
             raise UserError(f"precision = {precision!r}; accepted: {' | '.join(PRECISIONS)}")
         if attention not in ATTENTION_KERNELS:
             raise UserError(f"attention = {attention!r}; accepted: {' | '.join(ATTENTION_KERNELS)}")
+        if seq_len and seq_len != model.seq_len:  # windows and context follow the trained length
+            model = model.with_(seq_len=int(seq_len))
         self.model, self.hw = model, hardware
-        self.seq = int(seq_len or model.seq_len)
+        self.seq = model.seq_len
         self.precision, self.attention, self.dropout = precision, attention, dropout
         self.eff = efficiency or efficiency_for(hardware)
         counts = param_counts(model)
@@ -365,6 +367,11 @@ class EngineeringModel:
 
 def check_layout(model: ModelSpec, hardware: HardwareSpec, lay: Layout, global_batch: int) -> None:
     """One-line UserError for a layout that cannot run the model."""
+    if hardware.inter_node_bw is None and lay.gpus > hardware.gpus_per_node:
+        raise UserError(
+            f"--gpus {lay.gpus}: profile {hardware.name} has no inter_node_bw, so at most {hardware.gpus_per_node} GPUs "
+            "(one node); add inter_node_bw to a copy of the profile to plan more"
+        )
     if lay.tp > hardware.gpus_per_node:
         raise UserError(f"--tp {lay.tp} exceeds the {hardware.gpus_per_node} GPUs of one {hardware.name} node; accepted: <= {hardware.gpus_per_node}")
     if model.n_head % lay.tp or model.n_kv_head % lay.tp:

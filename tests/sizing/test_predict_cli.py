@@ -80,3 +80,16 @@ def test_bad_input_is_one_line_exit_2(extra, words):
 def test_tp_beyond_a_node_is_refused():
     r = run_lsdt("predict", "--model", "gpt3-175b", "--hardware", "a100-80g-sxm", "--gpus", "32", "--tp", "16", "--global-batch", "32")
     assert r.returncode == 2 and "--tp 16 exceeds" in r.stderr
+
+
+def test_more_gpus_than_a_node_without_a_network_is_refused():
+    r = run_lsdt("predict", "--model", "gpt2-124m", "--hardware", "rtx4090", "--gpus", "16", "--global-batch", "64")
+    assert r.returncode == 2 and "no inter_node_bw" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_seq_flag_changes_the_context():
+    base = ["predict", "--model", "gpt2-124m", "--hardware", "h100-sxm", "--gpus", "1", "--global-batch", "8", "--json"]
+    short = json.loads(run_lsdt(*base).stdout)
+    long = json.loads(run_lsdt(*base, "--seq", "4096").stdout)
+    assert long["chosen"]["seq_len"] == 4096 and short["chosen"]["seq_len"] == 1024
+    assert long["step_time_s"] > 4 * short["step_time_s"]  # 4x the tokens, and longer attention
