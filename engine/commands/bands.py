@@ -165,7 +165,7 @@ def render(r: dict) -> str:
             tps = f"{m['tok_per_s']:,.0f}" if m["tok_per_s"] else "n/a"
             mfu = fmt.pct(m["mfu"]) if m["mfu"] is not None else "n/a"
             lines.append(
-                f"    {'d' + str(m['depth']):>5} {m['seq_len']:>5} {m['device_batch']:>5} {m['grad_accum'] or '-':>5} {tps:>9} "
+                f"    {'d' + str(m['depth']):>5} {m['seq_len']:>5} {m['device_batch'] or '-':>5} {m['grad_accum'] or '-':>5} {tps:>9} "
                 f"{fmt.duration(m['step_time_s']):>8} {fmt.gb(m['peak_vram_bytes']):>9} {mfu:>5} {fmt.count(m['tokens_in_window']):>13}  {m['status']}"
             )
     p = r["pilot"]

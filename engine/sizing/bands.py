@@ -200,9 +200,10 @@ def check_probe(data: Any, where: str = "probe") -> dict:
         ok = status == "ok"
         row = dict(r)
         for key in ("depth", "seq_len", "device_batch"):
-            if key not in r:
+            if key not in r and (ok or key != "device_batch"):
                 raise UserError(f"{at}: missing key '{key}'")
-            row[key] = _probe_number(at, key, r[key], integer=True, required=True)
+            # a failed config ("oom" / "error") may have no batch that ran
+            row[key] = _probe_number(at, key, r.get(key), integer=True, required=ok or key != "device_batch")
         row["tok_per_s"] = _probe_number(at, "tok_per_s", r.get("tok_per_s"), integer=False, required=ok)
         if ok and row["tok_per_s"] <= 0:
             raise UserError(f"{at}: key 'tok_per_s' = {r.get('tok_per_s')!r}; accepted: a number > 0 when status is ok")
@@ -217,7 +218,7 @@ def check_probe(data: Any, where: str = "probe") -> dict:
 def measured_map(probe: dict, window_s: float, global_batch_tokens: int) -> list[dict]:
     """Seed M0's table: each probe result with its gradient-accumulation steps and window capacity."""
     out = []
-    for r in sorted(probe["results"], key=lambda r: (r["depth"], r["seq_len"], r["device_batch"])):
+    for r in sorted(probe["results"], key=lambda r: (r["depth"], r["seq_len"], r["device_batch"] or 0)):
         ok = r["status"] == "ok"
         accum = r.get("grad_accum")
         if accum is None and ok:

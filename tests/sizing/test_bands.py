@@ -181,6 +181,9 @@ PROBE = {
          "peak_vram_bytes": None, "mfu": None, "status": "oom"},
         {"depth": 12, "seq_len": 512, "device_batch": 16, "tok_per_s": 90000.0, "step_time_s": 5.8,
          "peak_vram_bytes": 10e9, "mfu": 0.41, "status": "ok", "extra": "kept"},
+        # the shape `lsdt probe` writes for a config whose worker died: no batch ran
+        {"depth": 20, "seq_len": 2048, "device_batch": None, "tok_per_s": None, "step_time_s": None,
+         "peak_vram_bytes": None, "mfu": None, "status": "error", "error": "worker killed", "wall_s": 3.0},
     ],
 }
 
@@ -191,7 +194,8 @@ def test_probe_replaces_estimates_and_maps():
     assert d12["tokens_per_s"] == 70000.0 and d12["tokens_per_s_source"] == "probe"
     assert d14["tokens_per_s_source"] == "estimate"
     m = r["measured"]
-    assert [x["status"] for x in m] == ["ok", "ok", "oom"]  # sorted by depth, seq, batch
+    assert [x["status"] for x in m] == ["ok", "ok", "oom", "error"]  # sorted by depth, seq, batch
+    assert m[3]["device_batch"] is None and m[3]["grad_accum"] is None
     assert m[0]["seq_len"] == 512 and m[0]["grad_accum"] == 524288 // (16 * 512)
     assert m[1]["grad_accum"] == 32 and m[1]["tokens_in_window"] == pytest.approx(70000.0 * 86400)
     assert m[2]["tokens_in_window"] is None
@@ -214,6 +218,9 @@ def test_probe_hardware_mismatch_and_bad_probe():
     bad = {**PROBE, "results": [{**PROBE["results"][0], "tok_per_s": 0}]}
     with pytest.raises(UserError, match="tok_per_s"):
         B.check_probe(bad, "p.json")
+    bad = {**PROBE, "results": [{**PROBE["results"][0], "device_batch": None}]}
+    with pytest.raises(UserError, match="device_batch"):
+        B.check_probe(bad, "p.json")  # an "ok" result must say which batch ran
     with pytest.raises(UserError, match="depth"):
         B.check_probe({**PROBE, "results": [{"seq_len": 1, "device_batch": 1, "status": "oom"}]}, "p.json")
     with pytest.raises(UserError, match="results"):

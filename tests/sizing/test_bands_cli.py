@@ -41,7 +41,7 @@ def test_probe_file_and_hardware_from_probe(tmp_path):
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["hardware"] == "rtx4090" and d["rows"][0]["tokens_per_s_source"] == "probe"
-    assert len(d["measured"]) == 3
+    assert len(d["measured"]) == 4
     text = run_lsdt("bands", "--probe", str(p)).stdout
     assert "measured map" in text and "oom" in text
 
