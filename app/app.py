@@ -48,13 +48,13 @@ class LsdtApp(App[int]):
     ]
 
     def __init__(self, *, plan: Plan | None = None, plans_dir: Path | None = None, cursor_blink: bool = True,
-                 initial_tab: str | None = None) -> None:
+                 initial_tab: str | None = None, only_tabs: tuple[str, ...] | None = None) -> None:
         super().__init__()
         self.initial_plan = plan
         self.plans_dir = Path(plans_dir) if plans_dir else default_plans_dir()
         self.cursor_blink = cursor_blink  # False in tests and snapshots (a blinking cursor is not reproducible)
         self.initial_tab = initial_tab
-        self.tabs = available_tabs()
+        self.tabs = [t for t in available_tabs() if only_tabs is None or t.id in only_tabs]
         self.failures: list[str] = []  # one line per failed worker (tests assert this stays empty)
 
     def compose(self) -> ComposeResult:
@@ -121,7 +121,8 @@ class LsdtApp(App[int]):
 
 
 def make_app(*, plan: Plan | None = None, plans_dir: str | os.PathLike | None = None, cursor_blink: bool = True,
-             initial_tab: str | None = None) -> LsdtApp:
-    """Build the app. `plans_dir` overrides $LSDT_PLANS_DIR / ./saved_plans (tests pass a tmp dir)."""
+             initial_tab: str | None = None, only_tabs: tuple[str, ...] | None = None) -> LsdtApp:
+    """Build the app. `plans_dir` overrides $LSDT_PLANS_DIR / ./saved_plans (tests pass a tmp dir);
+    `only_tabs` (tab ids) narrows the registry, so a tab's tests need only that tab's engine."""
     return LsdtApp(plan=plan, plans_dir=Path(plans_dir) if plans_dir else None, cursor_blink=cursor_blink,
-                   initial_tab=initial_tab)
+                   initial_tab=initial_tab, only_tabs=only_tabs)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from engine.commands.common import fraction, positive_float, positive_int
 from engine.errors import UserError
+from dataclasses import replace
+
 from engine.plan import Plan
 from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC
 from engine.sizing.physics import default_goal
@@ -63,8 +65,13 @@ def parse_duration_s(text: str) -> float:
     return _arg(positive_float, raw, "deadline (days, or with a unit s/min/h/d/w)") * _DURATION_UNITS["d"]
 
 
-def plan_from_form(form: FormValues, model: ModelSpec | None, hardware: HardwareSpec | None) -> FormResult:
-    """Validate every field (all errors at once, not only the first) and build the Plan."""
+def plan_from_form(form: FormValues, model: ModelSpec | None, hardware: HardwareSpec | None,
+                   carried: Plan | None = None) -> FormResult:
+    """Validate every field (all errors at once, not only the first) and build the Plan.
+
+    `carried` is the plan the form was last filled from (an opened file): its refined-model
+    efficiencies stay while its hardware is kept, as `lsdt plan --load` keeps them.
+    """
     errors: dict[str, str] = {}
 
     def take(name: str, fn):
@@ -94,7 +101,22 @@ def plan_from_form(form: FormValues, model: ModelSpec | None, hardware: Hardware
     if errors:
         return FormResult(None, errors)
     goal = default_goal(model, tokens=tokens, deadline_s=deadline_s, global_batch_tokens=batch, precision=form.precision)
-    return FormResult(Plan(model=model, hardware=hardware, goal=goal, G=G, eta_compute=eta_c, eta_fabric=eta_f))
+    plan = Plan(model=model, hardware=hardware, goal=goal, G=G, eta_compute=eta_c, eta_fabric=eta_f)
+    return FormResult(replace(plan, efficiency_refined=refined_efficiency(plan, form, carried)))
+
+
+def refined_efficiency(plan: Plan, form: FormValues, carried: Plan | None):
+    """The Step-2 efficiencies, resolved as engine/commands/plan.py resolves them: the opened plan's
+    while its hardware is kept, else the hardware generation's (None); an explicit eta_compute
+    (like --eta-compute) sets the refined GEMM efficiency too."""
+    eff = carried.efficiency_refined if carried is not None and carried.hardware == plan.hardware else None
+    if form.eta_compute.strip():
+        from engine.sizing.efficiency import efficiency_for
+
+        base = eff or efficiency_for(plan.hardware)
+        if base.eta_gemm != plan.eta_compute:
+            eff = base.with_(eta_gemm=plan.eta_compute, source=f"eta_compute {plan.eta_compute:g} (lsdt-tui)")
+    return eff
 
 
 def form_from_plan(plan: Plan) -> FormValues:
@@ -105,8 +127,9 @@ def form_from_plan(plan: Plan) -> FormValues:
         deadline=_format_days(g.deadline_s),
         batch=str(g.global_batch_tokens),
         precision=g.precision,
-        eta_compute=_exact(plan.eta_compute),
-        eta_fabric=_exact(plan.eta_fabric),
+        # A default efficiency stays an empty field: "not set", as a flag not given on the CLI.
+        eta_compute="" if plan.eta_compute == DEFAULT_ETA_COMPUTE else _exact(plan.eta_compute),
+        eta_fabric="" if plan.eta_fabric == DEFAULT_ETA_FABRIC else _exact(plan.eta_fabric),
         fixed_G=plan.G is not None,
         G="" if plan.G is None else str(plan.G),
     )

@@ -9,6 +9,7 @@ posts PlanComputed. The handler drops stale answers by request id and owns all s
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from textual import on, work
@@ -24,14 +25,16 @@ from engine.plan import Plan, load_plan
 from engine.specs import PRECISIONS
 
 from app.inputs import DEFAULT_PLACEHOLDERS, FormValues, field_for_message, form_from_plan, plan_from_form
-from app.messages import PlanComputed
+from app.messages import PlanComputed, RefinedComputed
 from app.saved import plan_path, suggest_name
 from app.tabs.base import LsdtTab
 from app.widgets.form_field import FormField
-from app.widgets.layouts_table import CompareTable, TopLayouts
+from app.widgets.layouts_table import CompareTable, RefinedLayouts, TopLayouts, refined_detail
 from app.widgets.profile_picker import ProfilePicker
 from app.widgets.result_panel import ResultPanel
 
+# Step 2, the refined engineering model: shown only in builds that have it (Plan.compute_refined).
+REFINED = hasattr(Plan, "compute_refined")
 # Long enough to fold a burst of keystrokes into one computation, short enough that Step 1
 # (a few ms) still answers well inside the 100 ms keystroke target (benchmarks/tui_keystroke.py).
 DEBOUNCE_S = 0.04
@@ -53,10 +56,14 @@ class PlanTab(LsdtTab):
         self.plans_dir = plans_dir
         self.current: Plan | None = None  # the latest computed plan (what save and pin take)
         self.pinned: list[Plan] = []
+        self.carried: Plan | None = None  # the plan the form was last filled from (keeps its Step-2 efficiencies)
         self._request = 0  # id of the newest computation asked for; older answers are dropped
         self._answered = 0  # id of the newest answer shown (== _request: the screen is up to date)
         self.last_elapsed_s = 0.0  # engine time of the last answer (benchmarks read it)
         self._pending = True  # a change waits for its debounce (at start: the first computation)
+        self._refined_answered = 0  # request id of the refined layouts shown
+        self._answered_ok = False  # the last answer was a plan (so refined layouts will follow)
+        self.refined_elapsed_s = 0.0
         self._debounce: Timer | None = None
         self._applying = False  # set while a loaded plan fills the form (one recompute, not ten)
 
@@ -76,20 +83,24 @@ class PlanTab(LsdtTab):
                     yield Label("precision", classes="field-label")
                     yield Select([(p, p) for p in PRECISIONS], value=PRECISIONS[0], allow_blank=False,
                                  compact=True, id="precision")
-                yield FormField("eta_compute", "η compute", f"{DEFAULT_PLACEHOLDERS['eta_compute']}", unit="MFU")
-                yield FormField("eta_fabric", "η fabric", f"{DEFAULT_PLACEHOLDERS['eta_fabric']}", unit="of bw")
+                yield FormField("eta_compute", "η compute", placeholder=DEFAULT_PLACEHOLDERS["eta_compute"], unit="MFU")
+                yield FormField("eta_fabric", "η fabric", placeholder=DEFAULT_PLACEHOLDERS["eta_fabric"], unit="of bw")
                 with Horizontal(classes="form-row mode-row"):
-                    yield Label("mode", classes="field-label")
                     with RadioSet(id="mode", compact=True):
-                        yield RadioButton("auto", value=True, id="mode-auto")
+                        yield RadioButton("auto-size", value=True, id="mode-auto")
                         yield RadioButton("fixed G", id="mode-fixed")
                 yield FormField("G", "G", placeholder="devices", unit="GPUs")
                 yield Static("", id="form-error", markup=False)
             with Vertical(id="plan-result", classes="panel") as result:
                 result.border_title = "Result"
                 yield ResultPanel("computing…", id="result")
-                yield Label("top layouts (Step 1)", id="top-title", classes="section-title")
-                yield TopLayouts(id="top-layouts")
+                if REFINED:
+                    yield Label("top layouts (refined)", id="top-title", classes="section-title")
+                    yield RefinedLayouts(id="refined-layouts")
+                    yield Static("", id="refined-detail", markup=False)
+                else:
+                    yield Label("top layouts (Step 1)", id="top-title", classes="section-title")
+                    yield TopLayouts(id="top-layouts")
         with Vertical(id="plan-compare", classes="panel") as compare:
             compare.border_title = "Compare  (ctrl+t pins the current design · Enter restores · Delete removes)"
             yield CompareTable(id="compare")
@@ -117,6 +128,7 @@ class PlanTab(LsdtTab):
     def apply_plan(self, plan: Plan, status: str) -> None:
         """Fill every input from a plan (a file the user opened, or a pinned design)."""
         self._applying = True
+        self.carried = plan
         try:
             self.query_one("#hardware", ProfilePicker).add_spec(plan.hardware, f"{plan.hardware.name} (plan)")
             self.query_one("#model", ProfilePicker).add_spec(plan.model, f"{plan.model.name} (plan)")
@@ -160,20 +172,22 @@ class PlanTab(LsdtTab):
     @property
     def idle(self) -> bool:
         """No change waiting for its debounce and no computation in flight (tests wait on this)."""
-        return not self._pending and self._answered == self._request
+        refined_due = REFINED and self._answered_ok
+        return (not self._pending and self._answered == self._request
+                and (not refined_due or self._refined_answered == self._request))
 
     def recompute(self) -> None:
         self._pending = False
         form = self.form_values()
         hardware = self.query_one("#hardware", ProfilePicker).spec
         model = self.query_one("#model", ProfilePicker).spec
-        checked = plan_from_form(form, model, hardware)
+        checked = plan_from_form(form, model, hardware, self.carried)
         for field in self.query(FormField):
             field.set_error(checked.errors.get(field.field_name))
         self.query_one("#form-error", Static).update("")
         if checked.plan is None:
             self._request += 1  # whatever is in flight is now stale
-            self._answered = self._request
+            self._answered, self._answered_ok = self._request, False
             self.query_one("#result", ResultPanel).mark_stale("fix the field marked in red")
             self.set_status(next(iter(checked.errors.values())))
             return
@@ -185,18 +199,32 @@ class PlanTab(LsdtTab):
         """Engine call off the UI thread. A UserError is an answer (shown inline), not a failure."""
         start = time.perf_counter()
         try:
-            computed = plan.compute()
+            # Step 0 + 1 first (milliseconds): the answer at a glance does not wait for Step 2.
+            computed = replace(replace(plan, refine=False).compute(), refine=plan.refine)
         except UserError as exc:
             self.post_message(PlanComputed(request_id, None, str(exc)))
             return
-        if not get_current_worker().is_cancelled:
-            self.post_message(PlanComputed(request_id, computed, elapsed_s=time.perf_counter() - start))
+        worker = get_current_worker()
+        if worker.is_cancelled:
+            return
+        self.post_message(PlanComputed(request_id, computed, elapsed_s=time.perf_counter() - start))
+        if not REFINED or not plan.refine:
+            return
+        start = time.perf_counter()
+        try:
+            refined = computed.compute_refined()  # the same Step 2 `lsdt plan` runs and saves
+        except UserError as exc:
+            self.post_message(RefinedComputed(request_id, {}, str(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(RefinedComputed(request_id, refined, elapsed_s=time.perf_counter() - start))
 
     @on(PlanComputed)
     def _computed(self, message: PlanComputed) -> None:
         if message.request_id != self._request:
             return  # an answer to inputs that have changed since
         self._answered = message.request_id
+        self._answered_ok = message.plan is not None
         self.last_elapsed_s = message.elapsed_s
         panel = self.query_one("#result", ResultPanel)
         if message.plan is None:
@@ -211,7 +239,10 @@ class PlanTab(LsdtTab):
             return
         self.current = message.plan
         panel.show_plan(message.plan)
-        self.query_one(TopLayouts).show(message.plan.result["diagnostics"]["search_trace"]["top"])
+        if not REFINED:
+            self.query_one(TopLayouts).show(message.plan.result["diagnostics"]["search_trace"]["top"])
+        else:
+            self._refined_answered = 0  # the refined answer to this request is still coming
         verdict = "feasible" if message.plan.result["feasible"] else "no solution"
         r = message.plan
         self.set_status(f"{verdict}: {r.model.name} on {r.hardware.name}, "
@@ -219,9 +250,34 @@ class PlanTab(LsdtTab):
 
     def worker_failed(self, group: str) -> None:
         if group == "plan-compute":
-            self._answered = self._request  # no answer will come; do not wait for one
+            self._answered, self._answered_ok = self._request, False  # no answer will come; do not wait
             self.query_one("#result", ResultPanel).mark_stale("internal error while computing (see the notification)")
             self.set_status("internal error while computing: please report it")
+
+    @on(RefinedComputed)
+    def _refined(self, message: RefinedComputed) -> None:
+        if message.request_id != self._request:
+            return
+        self._refined_answered = message.request_id
+        self.refined_elapsed_s = message.elapsed_s
+        layouts = message.refined.get("layouts", [])
+        if self.current is not None and message.refined:
+            self.current = replace(self.current, refined=message.refined)  # saved with the plan, as the CLI saves it
+        self.query_one(RefinedLayouts).show(layouts)
+        detail = self.query_one("#refined-detail", Static)
+        if message.error:
+            detail.update(f"refined model: {message.error}")
+        elif not layouts:
+            detail.update("refined model: no layout fits in memory")
+        else:
+            detail.update(refined_detail(layouts[0]))
+
+    @on(RefinedLayouts.RowHighlighted, "#refined-layouts")
+    def _refined_row(self, event: RefinedLayouts.RowHighlighted) -> None:
+        layouts = self.query_one(RefinedLayouts).layouts
+        index = int(event.row_key.value)
+        if index < len(layouts):
+            self.query_one("#refined-detail", Static).update(refined_detail(layouts[index]))
 
     def set_status(self, text: str) -> None:
         self.query_one("#plan-status", Static).update(text)

@@ -33,6 +33,40 @@ class TopLayouts(DataTable):
                          _num(fmt.duration(c["t_step_s"])), _num(fmt.pct(head)))
 
 
+class RefinedLayouts(DataTable):
+    """The refined engineering model's best layouts (Plan.refined["layouts"]): fastest first."""
+
+    DEFAULT_CSS = "RefinedLayouts { height: auto; max-height: 7; }"
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        self.layouts: list[dict] = []
+        # Short headers: the table shares a ~42-column panel at 100x30; the row detail line spells it out.
+        self.add_columns(_num("G"), "layout", _num("mb"), _num("step"), _num("MFU"), _num("mem"))
+
+    def show(self, layouts: list[dict]) -> None:
+        self.layouts = layouts
+        self.clear()
+        for i, r in enumerate(layouts):
+            c = r  # flat: engine.plan.REFINED_LAYOUT_KEYS
+            late = not r["meets_deadline"]
+            step = Text(fmt.duration(r["step_time_s"]), style="red" if late else "", justify="right")
+            mem = Text(fmt.gb(r["memory_per_gpu_bytes"]), style="" if r["fits"] else "red", justify="right")
+            self.add_row(_num(f"{c['gpus']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}", _num(str(c["micro_batch"])), step,
+                         _num(fmt.pct(r["mfu"])), mem, key=str(i))
+
+
+def refined_detail(r: dict) -> str:
+    """One line with what the table leaves out: interleave, recompute, ZeRO, SP, deadline."""
+    c = r
+    parts = [f"v{c['interleave']}" if c["pp"] > 1 else "no PP", f"recompute {c['recompute']}", f"ZeRO-{c['zero']}",
+             "SP" if c["sequence_parallel"] else "no SP"]
+    if not r["meets_deadline"]:
+        parts.append("misses deadline")
+    return " · ".join(parts)
+
+
 COMPARE_COLUMNS = ("#", "model", "hardware", "mode", "G", "nodes", "DPxTPxPP", "mem/dev", "step / budget", "headroom", "run")
 
 

@@ -22,11 +22,12 @@ def _bars(c: dict, memory_bytes: float) -> list[Table | Text]:
     grid.add_column(style="dim", width=6)
     grid.add_column(width=BAR_WIDTH, overflow="ellipsis", no_wrap=True)
     grid.add_column(justify="right")
+    grid.add_column(justify="right", style="dim")  # headroom: 1 - used/available
     grid.add_row("memory", meter(c["bytes_per_device"], memory_bytes, BAR_WIDTH),
-                 f"{c['bytes_per_device'] / 1e9:.1f}/{memory_bytes / 1e9:.0f} GB")
+                 f"{c['bytes_per_device'] / 1e9:.1f}/{memory_bytes / 1e9:.0f} GB", fmt.pct(c["memory_headroom"]))
     grid.add_row("step", meter(c["t_step_s"], c["t_step_max_s"], BAR_WIDTH),
-                 f"{fmt.duration(c['t_step_s'])}/{fmt.duration(c['t_step_max_s'])}")
-    split = Text.assemble(("  compute ", "dim"), fmt.duration(c["t_compute_s"]), (" + comm ", "dim"),
+                 f"{fmt.duration(c['t_step_s'])}/{fmt.duration(c['t_step_max_s'])}", fmt.pct(c["time_headroom"]))
+    split = Text.assemble(("       = compute ", "dim"), fmt.duration(c["t_compute_s"]), (" + comm ", "dim"),
                           fmt.duration(c["t_comm_s"]))
     return [grid, split]
 
@@ -42,10 +43,10 @@ def render_result(plan: Plan) -> Group:
     if r["feasible"]:
         s = r["solution"]
         nodes = f"{s['nodes']:,} node{'s' * (s['nodes'] != 1)}"
-        parts.append(Text.assemble(("FEASIBLE ", "bold green"), (f"G = {s['G']:,}", "bold"), f" ({nodes})"))
+        parts.append(Text.assemble(("FEASIBLE ", "bold green"), (f"G = {s['G']:,}", "bold"), f" ({nodes})",
+                                   (f" · G_min {phys['G_min']:,}", "dim")))
         parts.append(Text(layout_text(s), style="bold"))
         parts += _bars(s, hw.memory_bytes)
-        parts.append(Text.assemble(("headroom ", "dim"), f"mem {fmt.pct(s['memory_headroom'])} · time {fmt.pct(s['time_headroom'])}"))
         run_s = s["t_step_s"] * phys["n_steps"]
         parts.append(Text.assemble(("run      ", "dim"), f"{fmt.duration(run_s)} · {fmt.count(s['G'] * run_s / 3600)} GPU-h"))
     else:
@@ -56,9 +57,8 @@ def render_result(plan: Plan) -> Group:
         if closest:
             parts.append(Text.assemble(("closest ", "dim"), f"G = {closest['G']:,} · {layout_text(closest)}"))
             parts += _bars(closest, hw.memory_bytes)
-    parts.append(Text.assemble(
-        ("model    ", "dim"), f"{fmt.count(phys['params'])} params, {fmt.count(plan.goal.tokens)} tok"))
-    parts.append(Text.assemble(("physics  ", "dim"), f"{phys['n_steps']:,} steps · G_min {phys['G_min']:,}"))
+    parts.append(Text(f"{fmt.count(phys['params'])} params · {fmt.count(plan.goal.tokens)} tokens · "
+                      f"{fmt.count(phys['n_steps'])} steps", style="dim"))
     return Group(*parts)
 
 

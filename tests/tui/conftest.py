@@ -16,10 +16,15 @@ def plans_dir(tmp_path):
     return d
 
 
+# The planning tabs (this suite's); the live tabs have their own suite (tests/tui_live).
+PLANNING_TABS = ("plan", "bands", "moe")
+
+
 @pytest.fixture
 def app_factory(plans_dir):
     def make(**kwargs):
         kwargs.setdefault("plans_dir", plans_dir)
+        kwargs.setdefault("only_tabs", PLANNING_TABS)
         return make_app(cursor_blink=False, **kwargs)
     return make
 

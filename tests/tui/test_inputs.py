@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,7 +56,11 @@ def test_numbers_use_the_cli_grammar():
 def test_form_round_trip_is_exact(tokens, deadline_s, batch, eta_c, eta_f, G, precision):
     """A plan shown in the form and read back is the same plan (a reopened plan recomputes the same)."""
     plan = Plan(MODEL, HW, Goal(tokens, deadline_s, batch, precision), G=G, eta_compute=eta_c, eta_fabric=eta_f)
-    assert plan_from_form(form_from_plan(plan), MODEL, HW).plan == plan
+    once = plan_from_form(form_from_plan(plan), MODEL, HW, carried=plan).plan
+    assert replace(once, efficiency_refined=None) == plan
+    if once.efficiency_refined is not None:  # an explicit eta_compute sets the refined GEMM efficiency, as --eta-compute does
+        assert once.efficiency_refined.eta_gemm == eta_c
+    assert plan_from_form(form_from_plan(once), MODEL, HW, carried=once).plan == once  # and it is stable
 
 
 def test_plan_names(tmp_path):
@@ -80,3 +86,13 @@ def test_listing_shows_key_numbers_and_unreadable_files(tmp_path):
     assert rows["bad"].error and "invalid TOML" in rows["bad"].error
     assert list_saved(tmp_path / "absent") == []
     assert describe(tmp_path / "ok.toml").model == "llama-7b"
+
+
+def test_opened_plans_keep_their_refined_efficiency_while_the_hardware_stays():
+    from engine.sizing.efficiency import efficiency_for
+
+    eff = efficiency_for(HW).with_(eta_gemm=0.5, source="probe")
+    opened = Plan(MODEL, HW, default_goal(MODEL), efficiency_refined=eff)
+    assert plan_from_form(form_from_plan(opened), MODEL, HW, carried=opened).plan == opened
+    other = load_hardware("a100-80g-sxm")
+    assert plan_from_form(form_from_plan(opened), MODEL, other, carried=opened).plan.efficiency_refined is None

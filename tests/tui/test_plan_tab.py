@@ -6,9 +6,9 @@ import json
 
 from textual.widgets import Input, RadioButton
 
-from app.tabs.plan import DEFAULT_HARDWARE, DEFAULT_MODEL, PlanTab
+from app.tabs.plan import DEFAULT_HARDWARE, DEFAULT_MODEL, REFINED, PlanTab
 from app.widgets.form_field import FormField
-from app.widgets.layouts_table import CompareTable, TopLayouts
+from app.widgets.layouts_table import CompareTable, RefinedLayouts, TopLayouts, refined_detail
 from app.widgets.profile_picker import ProfilePicker
 from app.widgets.result_panel import ResultPanel
 from engine.plan import Plan
@@ -41,7 +41,17 @@ async def test_default_plan_is_the_engines(app_factory):
         shown = text_of(app.query_one(ResultPanel))
         assert f"G = {s['G']:,}" in shown
         assert f"DP {s['dp']} · TP {s['tp']} · PP {s['pp']}" in shown
-        assert app.query_one(TopLayouts).row_count == len(want.result["diagnostics"]["search_trace"]["top"])
+        if not REFINED:
+            assert app.query_one(TopLayouts).row_count == len(want.result["diagnostics"]["search_trace"]["top"])
+        else:  # the refined table is the engine's Step 2 for the same inputs (what `lsdt plan` prints)
+            layouts = want.refined["layouts"]
+            assert tab.current.refined == want.refined
+            table = app.query_one(RefinedLayouts)
+            assert table.row_count == len(layouts) > 0
+            first = [str(c) for c in table.get_row_at(0)]
+            c = layouts[0]
+            assert first[:3] == [f"{c['gpus']:,}", f"{c['dp']}x{c['tp']}x{c['pp']}", str(c["micro_batch"])]
+            assert text_of(app.query_one("#refined-detail")) == refined_detail(layouts[0])
         assert app.failures == []
 
 
