@@ -114,7 +114,7 @@ def components(spec: ModelSpec) -> list[dict]:
         domain = DOMAINS[e] if E == len(DOMAINS) else f"expert {e}"
         out.append(_component(f"expert {e} ({domain}, {L - T} layers)",
                               [(f"experts.{e}.{i}.{n}", s) for i in range(L - T) for n, s in block]))
-    out.append(_component("router", [("router.weight", (E, spec.d_model))]))
+    out.append(_component("router", [("router.gate.weight", (E, spec.d_model))]))
     return out
 
 
