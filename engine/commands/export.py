@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 from engine.atomic import write_atomic
@@ -46,7 +47,7 @@ def _model_ref(plan, plan_path: Path) -> tuple[str, Path | None]:
 def run(args: argparse.Namespace) -> int:
     plan_path = Path(args.plan)
     plan = load_plan(plan_path)
-    plan = plan.__class__(**{**plan.__dict__, "refine": True}).compute()
+    plan = replace(plan, refine=True).compute()
     layouts = plan.refined["layouts"]
     if not layouts:
         raise UserError(f"{args.plan}: the refined search found no layout that fits; nothing to export")

@@ -47,7 +47,9 @@ def _eta_for_row(row: dict, hardware: HardwareSpec, base: Efficiency, where: str
     measured = row["tok_per_s"]
     if isinstance(measured, bool) or not isinstance(measured, (int, float)) or not math.isfinite(measured) or measured <= 0:
         raise UserError(f"{where}: 'tok_per_s' = {measured!r}; accepted: a number > 0 on an ok row")
-    model = band_spec(row["depth"], seq_len=row["seq_len"])
+    # Rows of `lsdt probe` carry the band's head_dim and vocab_size when they differ from the defaults.
+    shape = {k: row[k] for k in ("head_dim", "vocab_size") if isinstance(row.get(k), int) and not isinstance(row.get(k), bool)}
+    model = band_spec(row["depth"], seq_len=row["seq_len"], **shape)
     b = row["device_batch"]
     lay = Layout(1, 1, 1, b, "none", 0, 1, False)
 
