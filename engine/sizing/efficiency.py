@@ -64,23 +64,26 @@ class Efficiency:
 #      that best fits the 31 A100 rows of shared/validation/published_runs.toml (219 TFLOP/s). Ideal
 #      cuBLAS shapes reach ~0.8 (NVIDIA "Matrix Multiplication Background User's Guide"); training
 #      GEMMs with TP-split widths, odd sizes and fp16 loss-scaling kernels sustain less.
-#    eta_mem 0.85 -- ~1.7 of 2.0 TB/s in streaming kernels on A100-80GB (STREAM-like copy bandwidth;
-#      NVIDIA A100 whitepaper quotes "up to" 2.0 TB/s).
-#    eta_intra 0.78 -- nccl-tests all_reduce bus bandwidth ~230-235 GB/s on DGX A100 NVSwitch (300).
+#    eta_mem 0.85 -- streaming (copy-like) kernels reach ~85% of nominal HBM bandwidth, ~1.7 of
+#      2.0 TB/s on A100-80GB: a typical device-to-device copy figure, not re-measured here.
+#    eta_intra 0.78 -- all-reduce bus bandwidth of ~230-235 GB/s on DGX A100 NVSwitch (300 GB/s),
+#      the order NVIDIA's published nccl-tests results show; not re-measured here.
 #    eta_inter 0.64 FITTED -- the bandwidth-bound ZeRO-3 rows of Narayanan et al. 2021 Table 2
 #      (66.7 s at 175B, ~180 s at 530B) imply 15.7-17.7 GB/s of each GPU's 25 GB/s HDR NIC for
 #      DeepSpeed's 2021 collectives; below the ~0.8-0.9 nccl-tests reach on HDR.
-#    overlap_slowdown 0.25 -- compute runs ~25% slower while a collective overlaps it: NCCL's ring
-#      kernels occupy one SM per channel (up to 32 channels of 108 SMs) and share HBM bandwidth.
-#      The compute-bound ZeRO-3 rows (384 GPUs at 175B, 640 at 530B) are what pin it.
+#    overlap_slowdown 0.25 FITTED -- compute runs ~25% slower while a collective overlaps it:
+#      NCCL runs one thread block (one SM) per channel, tens of channels, and shares HBM
+#      bandwidth with the GEMMs. The compute-bound ZeRO-3 rows (384 GPUs at 175B, 640 at 530B)
+#      are what pin the value.
 #  hopper (H100/H200):
 #    eta_gemm 0.60 FITTED -- on the one Hopper row (llm.c GPT-2 1.5B, an approximate figure) 0.55
 #      would fit exactly; 0.60 is kept because it is also Ampere's sustained/ideal ratio (0.70/0.80)
-#      applied to Hopper's ideal-shape cuBLAS fraction (~0.70: 650-700 of 989 TFLOP/s). Calibrate
-#      with a probe (`lsdt plan --calibrate PROBE.json`) before betting a budget on it.
-#    eta_mem 0.85 -- ~2.8-3.0 of 3.35 TB/s in streaming kernels.
-#    eta_intra 0.80 -- nccl-tests all_reduce bus bandwidth ~360 GB/s on HGX H100 NVSwitch (450).
-#    eta_inter 0.80 -- NDR 400 Gb/s all_reduce bus bandwidth ~40 of 50 GB/s; not validated here.
+#      applied to an ideal-shape cuBLAS fraction of ~0.70 on H100 (an estimate, not measured here).
+#      Calibrate with a probe (`lsdt plan --calibrate PROBE.json`) before betting a budget on it.
+#    eta_mem 0.85 -- Ampere's streaming fraction (~2.8 of 3.35 TB/s); not re-measured here.
+#    eta_intra 0.80 -- all-reduce bus bandwidth of ~360 GB/s on HGX H100 NVSwitch (450 GB/s), the
+#      order of NVIDIA's published nccl-tests results; not re-measured here.
+#    eta_inter 0.80 -- NDR 400 Gb/s all-reduce at ~40 of 50 GB/s per GPU; not validated here.
 #    overlap_slowdown 0.25 -- Ampere's value; not separately validated.
 #  Other generations (Ada, Blackwell, CDNA3, PCIe cards) reuse the closest one and say so in
 #  `source`; --eta-compute or --calibrate PROBE.json replace eta_gemm with a measurement.
