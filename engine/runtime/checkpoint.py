@@ -129,20 +129,24 @@ class CheckpointWriter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._done: list[tuple[int, Path]] = []
+        self._lock = threading.Lock()
 
     def save(self, step: int, state: dict, wait: bool = False) -> None:
         """Snapshot `state` to CPU now; write it in the background (or now, with wait=True)."""
         self.wait()
         snapshot = to_cpu(state)
         if wait:
-            self._done.append((step, write_checkpoint(self.run_dir, step, snapshot, self.keep)))
+            self._write(step, snapshot)
+            self.wait()
             return
         self._thread = threading.Thread(target=self._write, args=(step, snapshot), name="lsdt-checkpoint", daemon=True)
         self._thread.start()
 
     def _write(self, step: int, snapshot: dict) -> None:
         try:
-            self._done.append((step, write_checkpoint(self.run_dir, step, snapshot, self.keep)))
+            path = write_checkpoint(self.run_dir, step, snapshot, self.keep)
+            with self._lock:  # completed() swaps the list: append to the current one, never a stale one
+                self._done.append((step, path))
         except BaseException as exc:  # re-raised on the training thread by wait()
             self._error = exc
 
@@ -157,5 +161,6 @@ class CheckpointWriter:
 
     def completed(self) -> list[tuple[int, Path]]:
         """Checkpoints finished since the last call (the trainer logs an event for each)."""
-        done, self._done = self._done, []
+        with self._lock:
+            done, self._done = self._done, []
         return done

@@ -281,7 +281,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
             if not math.isfinite(loss_value):
                 message = f"loss is {loss_value} at step {step}; the newest checkpoint is the last good state (lower --lr?)"
                 if writer:
-                    writer.event("error", step=step, message=message, kind="nan_loss")
+                    writer.event("error", step=step, message=message, cause="nan_loss")
                 print(f"lsdt train: error: {message}", file=sys.stderr)
                 return end("nan_loss", 3, message)
             val_loss = evaluate(T, B) if eval_now or not budget_left() else None
@@ -316,12 +316,12 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
         message = (f"out of memory at device batch {B} x seq {T} on {name}; "
                    f"lower --device-batch (now {cfg.device_batch}) and raise --grad-accum, or lower --seq")
         if writer:
-            writer.event("error", step=step, message=message, kind="oom")
+            writer.event("error", step=step, message=message, cause="oom")
         end("error", 2, message)
         raise UserError(message) from None
     except Exception as exc:
         if writer:
-            writer.event("error", step=step, message=f"{type(exc).__name__}: {exc}", kind="exception")
+            writer.event("error", step=step, message=f"{type(exc).__name__}: {exc}", cause="exception")
         end("error", 1, f"{type(exc).__name__}: {exc}")
         raise
 

@@ -35,7 +35,7 @@ DEFAULTS = dict(
     hours=None,
     lr=1e-3,  # peak LR; small models tolerate 1e-3 (nanoGPT's shakespeare-char config)
     min_lr_frac=0.1,  # GPT-3 decays to 10 % of the peak (Brown et al. 2020, App. B)
-    warmup=20,
+    warmup=None,  # resolved: 20 steps, at most a tenth of a --steps run
     decay="cosine",
     weight_decay=0.1,
     beta1=0.9,
@@ -90,7 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--hours", type=positive_float, help="train for this many hours of wall-clock instead of --steps")
     t.add_argument("--lr", type=positive_float, help="peak learning rate (default 1e-3)")
     t.add_argument("--min-lr-frac", type=float, help="final LR as a fraction of the peak (default 0.1)")
-    t.add_argument("--warmup", type=int, help="linear warm-up steps (default 20)")
+    t.add_argument("--warmup", type=int, help="linear warm-up steps (default 20, at most steps/10)")
     t.add_argument("--decay", choices=DECAYS, help="LR decay after warm-up (default cosine)")
     t.add_argument("--weight-decay", type=float, help="AdamW weight decay on matrices (default 0.1)")
     t.add_argument("--beta1", type=float, help="AdamW beta1 (default 0.9)")
@@ -166,7 +166,8 @@ class TrainConfig:
             raise UserError(f"{where}: unknown key '{unknown[0]}' in the training config")
         try:
             cfg = cls(**{k: raw.get(k) for k in names if k in raw})
-            model_from_dict(cfg.model, where=f"{where} [model]")
+            model = cfg.model if isinstance(cfg.model, dict) else {}
+            cfg.model = model_from_dict({k: v for k, v in model.items() if v != ""}, where=f"{where} [model]").to_dict()
         except TypeError as exc:
             raise UserError(f"{where}: incomplete training config ({exc})") from None
         return cfg
@@ -214,12 +215,14 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         curriculum = [[spec.seq_len, 1.0]]
     _check("dropout", v["dropout"], 0 <= v["dropout"] < 1, "0 <= dropout < 1")
     _check("min_lr_frac", v["min_lr_frac"], 0 <= v["min_lr_frac"] <= 1, "a number in [0, 1]")
+    steps = v["steps"] if v["steps"] or v["hours"] else DEFAULT_STEPS
+    if v["warmup"] is None:
+        v["warmup"] = 20 if v["hours"] else min(20, steps // 10)
     _check("warmup", v["warmup"], v["warmup"] >= 0, "an integer >= 0")
     _check("weight_decay", v["weight_decay"], v["weight_decay"] >= 0, "a number >= 0")
     _check("beta1", v["beta1"], 0 <= v["beta1"] < 1, "a number in [0, 1)")
     _check("beta2", v["beta2"], 0 <= v["beta2"] < 1, "a number in [0, 1)")
     _check("grad_clip", v["grad_clip"], v["grad_clip"] >= 0, "a number >= 0 (0 = off)")
-    steps = v["steps"] if v["steps"] or v["hours"] else DEFAULT_STEPS
     if v["hours"] is None and v["warmup"] >= steps:
         raise UserError(f"--warmup {v['warmup']} is not shorter than --steps {steps}; accepted: warmup < steps")
     run_dir = args.run_dir or str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}")
@@ -250,20 +253,31 @@ def resolve_grad_accum(cfg: TrainConfig, world_size: int) -> int:
     return batch_tokens // per_micro
 
 
+MODEL_FLAGS = {"model", "depth", "head_dim", "kv_heads", "ffn", "window_pattern", "vocab", "seq"}
+
+
 def resume_config(args: argparse.Namespace, saved: dict, where: str) -> TrainConfig:
-    """The saved config with the few flags a resume may change applied; any other flag is an error."""
+    """The saved config, with the few flags a resume may change applied.
+
+    Any other flag may be repeated (re-running the original command with --resume works) but not
+    changed: a value that differs from the saved run's is a UserError naming the flag.
+    """
     cfg = TrainConfig.from_dict(saved, where)
-    for name in vars(args):
-        value = getattr(args, name)
-        if value is None or name in ("run_dir", "resume", "command", "batch_tokens") or value is False:
-            continue
-        if name in RESUME_MAY_CHANGE:
-            setattr(cfg, name, value)
-            if name == "steps":
-                cfg.hours = None
-            if name == "hours":
-                cfg.steps = None
-        else:
-            raise UserError(f"--{name.replace('_', '-')} cannot change on --resume: {where} fixes it; drop the flag "
-                            f"(a resume may change only --{', --'.join(sorted(n.replace('_', '-') for n in RESUME_MAY_CHANGE))})")
+    given = {n for n, v in vars(args).items() if v is not None and v is not False and n not in ("run_dir", "resume", "command")}
+    for name in sorted(given & RESUME_MAY_CHANGE):
+        setattr(cfg, name, getattr(args, name))
+        if name == "steps":
+            cfg.hours = None
+        if name == "hours":
+            cfg.steps = None
+    fixed = given - RESUME_MAY_CHANGE
+    if fixed:
+        fresh = resolve_config(args)
+        for name in sorted(fixed):
+            attr = "model" if name in MODEL_FLAGS else name
+            if getattr(fresh, attr) != getattr(cfg, attr):
+                raise UserError(
+                    f"--{name.replace('_', '-')} cannot change on --resume: {where} fixes it; drop the flag "
+                    f"(a resume may change only --{', --'.join(sorted(n.replace('_', '-') for n in RESUME_MAY_CHANGE))})"
+                )
     return cfg
