@@ -31,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {mark:4} {c['check']:16} {c['detail']}")
         print(f"{args.file}: OK  merkle_root {report.merkle_root}")
     if not report.ok:
-        print(f"lsdt verify: {args.file}: FAILED {report.failed_check}: {report.failure}", file=sys.stderr)
+        print(f"lsdt verify: {args.file}: FAILED {report.failure}", file=sys.stderr)
         return 1
     return 0
