@@ -79,11 +79,11 @@ class RecentRuns(Message):
 class MonitorTab(LsdtTab):
     BINDINGS = [
         Binding("ctrl+r", "refresh_runs", "refresh runs"),
-        Binding("ctrl+x", "toggle_x", "x: step/tokens"),
+        Binding("ctrl+l", "toggle_x", "x: step/tokens"),
     ]
     DEFAULT_CSS = """
     MonitorTab { layout: horizontal; }
-    MonitorTab #monitor-side { width: 32; padding: 0 1 0 0; }
+    MonitorTab #monitor-side { width: 26; padding: 0 1 0 0; }
     MonitorTab #recent-runs { height: 1fr; }
     MonitorTab #monitor-path { margin-top: 1; }
     MonitorTab #monitor-error { color: $error; height: auto; }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 from app.series import DEFAULT_CAPACITY, MinMaxSeries
@@ -45,6 +46,13 @@ class LiveChart(PlotextPlot):
         self._meta_version = 0
         self.redraws = 0  # plots built (tests and benchmarks read it)
         self.last_redraw_s = 0.0  # seconds the last rebuild took
+        self.no_data = True
+
+    def render(self):
+        # plotext draws an empty frame and drops a long title when there is no data: say why instead.
+        if self.no_data:
+            return Text(f"{self.title}\n{self.empty}", style="dim", justify="center")
+        return super().render()
 
     # ------------------------------------------------------------------ data
 
@@ -123,6 +131,7 @@ class LiveChart(PlotextPlot):
                 kwargs["color"] = style["color"]
             plt.plot(xs, ys, **kwargs)
             drawn += len(xs)
+        self.no_data = drawn == 0
         if drawn:
             for label, y in self.limits.items():
                 plt.hline(y, "red")
@@ -147,9 +156,15 @@ class BarChart(PlotextPlot):
         self.redraw_hz = redraw_hz
         self.empty = empty
         self.bars: dict[str, float] = {}
+        self.no_data = True
         self._version = 0
         self._drawn_version = -1
         self.redraws = 0
+
+    def render(self):
+        if self.no_data:
+            return Text(f"{self.title}\n{self.empty}", style="dim", justify="center")
+        return super().render()
 
     def set_bar(self, label: str, value: float | None) -> None:
         if value is None or not math.isfinite(value):
@@ -173,6 +188,7 @@ class BarChart(PlotextPlot):
     def rebuild(self) -> None:
         plt = self.plt
         plt.clear_figure()
+        self.no_data = not self.bars
         if self.bars:
             plt.bar(list(self.bars), list(self.bars.values()), color="cyan")
             plt.title(self.title)

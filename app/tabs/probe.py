@@ -1,0 +1,323 @@
+"""The Probe tab: measure this machine (tok/s, peak VRAM, MFU per depth x sequence length).
+
+Start runs `lsdt probe --jsonl --out FILE` as a child process (app/child.py); a worker reads its
+JSON lines and posts them; the table fills as each config finishes (ok, oom or error), with a bar
+chart of what each config would train in 24 h. "Use in plan" re-reads the saved file through the
+engine's own checker (engine.sizing.bands.read_probe), then tells every tab about it with a
+`ProbeAdopted` message (the Bands tab's measured map, the Plan tab's efficiency) and keeps it on
+the app as `adopted_probe`; the Plan tab's η compute field takes the measured median MFU.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
+
+from engine import fmt
+from engine.commands.common import positive_int
+from engine.errors import UserError
+from engine.runtime.probe import parse_int_list
+
+from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
+from app.tabs.base import LsdtTab
+from app.widgets.live_chart import BarChart
+
+WINDOW_S = 24 * 3600.0  # the "what fits in a day" window of the Bands tab and the 4090-in-24h question
+OWNER = "probe"
+
+
+@dataclass(frozen=True)
+class ProbeAdoption:
+    """A probe the user chose to plan with: the file, its checked contents, and the median MFU of
+    its ok rows (None when the device matched no hardware profile, so MFU is unknown)."""
+
+    path: Path
+    probe: dict  # engine.sizing.bands.check_probe() output
+    mfu: float | None
+    hardware: str | None
+    device: str
+
+
+class ProbeAdopted(Message):
+    """Posted to every tab when the user presses "use in plan"."""
+
+    def __init__(self, adoption: ProbeAdoption) -> None:
+        super().__init__()
+        self.adoption = adoption
+
+
+def adoption_from_file(path: Path) -> ProbeAdoption:
+    from engine.sizing.bands import read_probe
+
+    probe = read_probe(path)
+    mfus = [r["mfu"] for r in probe["results"] if r["status"] == "ok" and r.get("mfu") is not None]
+    return ProbeAdoption(path, probe, statistics.median(mfus) if mfus else None, probe["hardware"], probe["device"])
+
+
+def probe_command(form: dict) -> list[str]:
+    """The `lsdt probe` command line for the form's values (validated; UserError names the field)."""
+    depths = parse_int_list(form["depths"], "depths")
+    seqs = parse_int_list(form["seqs"], "seq lengths")
+
+    def num(name: str) -> int:
+        try:
+            return positive_int(form[name])
+        except Exception as exc:  # argparse.ArgumentTypeError
+            raise UserError(f"{name}: {exc}") from None
+
+    args = ["probe", "--jsonl", "--depths", ",".join(map(str, depths)), "--seqs", ",".join(map(str, seqs)),
+            "--steps", str(num("steps")), "--warmup", str(int(form["warmup"] or 0)), "--device", form["device"],
+            "--vocab", str(num("vocab")), "--head-dim", str(num("head_dim"))]
+    if form.get("max_batch", "").strip():
+        args += ["--max-batch", str(num("max_batch"))]
+    if not form.get("out", "").strip():
+        raise UserError("out: empty; accepted: a path for the probe JSON, e.g. probes/probe.json")
+    args += ["--out", form["out"].strip()]
+    return python_module("engine.cli", *args)
+
+
+def default_out() -> str:
+    return str(Path("probes") / f"probe-{time.strftime('%Y%m%d-%H%M%S')}.json")
+
+
+def _mem(row: dict) -> str:
+    if row.get("peak_vram_bytes") is not None:
+        return fmt.gb(row["peak_vram_bytes"], 2)
+    if row.get("peak_rss_bytes") is not None:
+        return f"{fmt.gb(row['peak_rss_bytes'], 2)} RSS"
+    return "n/a"
+
+
+def table_row(row: dict) -> tuple:
+    ok = row.get("status") == "ok"
+    tps = row.get("tok_per_s")
+    return (
+        row["depth"], row["seq_len"], row.get("device_batch") or "-", row.get("grad_accum") or "-",
+        fmt.si(tps, "tok/s") if ok else "-",
+        fmt.duration(row.get("step_time_s")) if ok else "-",
+        _mem(row) if ok else "-",
+        fmt.pct(row.get("mfu")),
+        fmt.count(tps * WINDOW_S) if ok and tps else "-",
+        row.get("status", "?") if ok else f"{row.get('status')}: {row.get('error', '')}"[:60],
+    )
+
+
+COLUMNS = ("depth", "seq", "batch", "accum", "tok/s", "step", "peak mem", "MFU", "24 h tokens", "status")
+
+
+class ProbeTab(LsdtTab):
+    BINDINGS = [
+        Binding("ctrl+r", "start", "run probe"),
+        Binding("ctrl+b", "stop", "stop"),
+        Binding("ctrl+y", "use", "use in plan"),
+    ]
+    DEFAULT_CSS = """
+    ProbeTab { layout: vertical; }
+    ProbeTab #probe-form { height: auto; }
+    ProbeTab .probe-field { width: auto; height: auto; margin-right: 1; }
+    ProbeTab .probe-field Label { color: $text-muted; }
+    ProbeTab .probe-field Input { width: 14; }
+    ProbeTab #probe-out { width: 36; }
+    ProbeTab #probe-device { width: 12; }
+    ProbeTab #probe-buttons { height: auto; margin: 0 0 0 0; }
+    ProbeTab #probe-buttons Button { margin-right: 1; }
+    ProbeTab #probe-status { height: auto; padding: 0 1; }
+    ProbeTab #probe-main { height: 1fr; }
+    ProbeTab #probe-table { width: 3fr; height: 1fr; }
+    ProbeTab #probe-chart { width: 2fr; height: 1fr; }
+    """
+
+    FIELDS = (("depths", "depths", "12,14,16,18,20"), ("seqs", "seq lengths", "512,1024,2048"), ("steps", "steps", "30"),
+              ("warmup", "warm-up", "5"), ("vocab", "vocab", "65536"), ("head_dim", "head dim", "128"),
+              ("max_batch", "max batch", ""))
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.proc = None
+        self.rows: list[dict] = []
+        self.total = 0
+        self.out_path: Path | None = None
+        self.done = False
+        self.last_line = ""
+        self.adoption: ProbeAdoption | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="probe-form"):
+            for name, label, value in self.FIELDS:
+                with Vertical(classes="probe-field"):
+                    yield Label(label)
+                    yield Input(value, id=f"probe-{name}", compact=True)
+            with Vertical(classes="probe-field"):
+                yield Label("device")
+                yield Select([(d, d) for d in ("auto", "cuda", "cpu")], value="auto", allow_blank=False,
+                             compact=True, id="probe-device")
+            with Vertical(classes="probe-field"):
+                yield Label("save to")
+                yield Input(default_out(), id="probe-out", compact=True)
+        with Horizontal(id="probe-buttons"):
+            yield Button("run probe", id="probe-start", variant="primary", compact=True)
+            yield Button("stop", id="probe-stop", variant="error", compact=True, disabled=True)
+            yield Button("use in plan", id="probe-use", variant="success", compact=True, disabled=True)
+        yield Static("set the grid and press run probe (ctrl+r); each config runs in its own process", id="probe-status",
+                     markup=False)
+        with Horizontal(id="probe-main"):
+            table = DataTable(id="probe-table", zebra_stripes=True, cursor_type="row")
+            table.add_columns(*COLUMNS)
+            yield table
+            yield BarChart("tokens in 24 h", "tokens", id="probe-chart")
+
+    # ------------------------------------------------------------------ state
+
+    def form(self) -> dict:
+        values = {name: self.query_one(f"#probe-{name}", Input).value for name, _, _ in self.FIELDS}
+        values["device"] = str(self.query_one("#probe-device", Select).value)
+        values["out"] = self.query_one("#probe-out", Input).value
+        return values
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#probe-status", Static).update(text)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _buttons(self) -> None:
+        self.query_one("#probe-start", Button).disabled = self.running
+        self.query_one("#probe-stop", Button).disabled = not self.running
+        ok = any(r.get("status") == "ok" for r in self.rows)
+        self.query_one("#probe-use", Button).disabled = self.running or not ok or self.out_path is None
+
+    # ------------------------------------------------------------------ run / stop
+
+    @on(Button.Pressed, "#probe-start")
+    def action_start(self) -> None:
+        if self.running:
+            return
+        try:
+            cmd = probe_command(self.form())
+        except UserError as exc:
+            self.set_status(f"✗ {exc}")
+            return
+        out = Path(self.form()["out"].strip()).expanduser()
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.set_status(f"✗ save to {out}: cannot create its folder ({exc.strerror})")
+            return
+        self.rows, self.total, self.done, self.out_path, self.last_line = [], 0, False, out, ""
+        self.query_one("#probe-table", DataTable).clear()
+        self.query_one("#probe-chart", BarChart).clear_bars()
+        self.proc = spawn(cmd)
+        self.set_status(f"probe started (pid {self.proc.pid}); the first config includes torch's start-up")
+        self._buttons()
+        self.read_probe(self.proc)
+
+    @work(thread=True, group="probe-run", exit_on_error=False)
+    def read_probe(self, proc) -> None:
+        code, last = pump(proc, lambda line: self.post_message(ChildLine(OWNER, line)))
+        self.post_message(ChildExited(OWNER, code, last))
+
+    @on(Button.Pressed, "#probe-stop")
+    def action_stop(self) -> None:
+        if interrupt(self.proc):
+            self.set_status("stopping: the running config is killed, finished ones stay in the file")
+
+    def on_unmount(self) -> None:
+        kill(self.proc)  # a sweep has no state worth a graceful stop; its file holds finished configs
+
+    @on(ChildLine)
+    def _line(self, message: ChildLine) -> None:
+        if message.owner != OWNER:
+            return
+        message.stop()
+        line = message.line
+        if not line.startswith("{"):
+            self.last_line = line.strip() or self.last_line
+            return
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            return
+        kind = event.get("event")
+        if kind == "start":
+            self.total = event.get("total", 0)
+            self.set_status(f"running {self.total} configs on {self.form()['device']} · writing {self.out_path}")
+        elif kind == "result":
+            self._add_row(event["result"], event.get("index", len(self.rows)), event.get("total", self.total))
+        elif kind == "done":
+            self.done = True
+            c = event.get("counts", {})
+            hw = event.get("hardware") or "no hardware profile matched: MFU n/a"
+            self.set_status(f"done on {event.get('device')} ({hw}): {c.get('ok', 0)} ok, {c.get('oom', 0)} oom, "
+                            f"{c.get('error', 0)} error in {fmt.duration(event.get('wall_s'))} · saved {self.out_path}")
+        elif kind == "error":
+            self.set_status(f"✗ {event.get('message')}")
+
+    def _add_row(self, row: dict, index: int, total: int) -> None:
+        self.rows.append(row)
+        self.query_one("#probe-table", DataTable).add_row(*table_row(row))
+        if row.get("status") == "ok" and row.get("tok_per_s"):
+            self.query_one("#probe-chart", BarChart).set_bar(f"d{row['depth']}/{row['seq_len']}", row["tok_per_s"] * WINDOW_S)
+        self.set_status(f"[{index + 1}/{total}] d{row['depth']} seq {row['seq_len']}: {row.get('status')} · writing {self.out_path}")
+        self._buttons()
+
+    @on(ChildExited)
+    def _exited(self, message: ChildExited) -> None:
+        if message.owner != OWNER:
+            return
+        message.stop()
+        if message.returncode != 0 and not self.done:
+            why = exit_reason(message.returncode) if message.returncode != 130 else "stopped"
+            tail = self.last_line or (message.last_lines[-1] if message.last_lines else "")
+            self.set_status(f"✗ probe {why}: {tail}".rstrip(": ") + (f" · {len(self.rows)} config(s) saved in {self.out_path}"
+                                                                     if self.rows else ""))
+        self._buttons()
+
+    def worker_failed(self, group: str) -> None:
+        self._buttons()
+
+    # ------------------------------------------------------------------ use in plan
+
+    @on(Button.Pressed, "#probe-use")
+    def action_use(self) -> None:
+        if self.out_path is None or self.running:
+            return
+        try:
+            adoption = adoption_from_file(self.out_path)
+        except UserError as exc:
+            self.set_status(f"✗ {exc}")
+            return
+        self.adopt(adoption)
+
+    def adopt(self, adoption: ProbeAdoption) -> None:
+        """Hand a measured probe to the other tabs (and keep it on the app for tabs built later)."""
+        self.adoption = adoption
+        self.app.adopted_probe = adoption
+        for tab in self.app.query(LsdtTab):
+            if tab is not self:
+                tab.post_message(ProbeAdopted(adoption))
+        fed = self._feed_plan(adoption.mfu)
+        mfu = "n/a (no hardware profile matched this device)" if adoption.mfu is None else fmt.pct(adoption.mfu)
+        self.set_status(f"using {adoption.path} ({adoption.device}): median MFU {mfu}" + (" → Plan η compute" if fed else ""))
+
+    def _feed_plan(self, mfu: float | None) -> bool:
+        """The Plan tab's η compute is sustained/peak FLOP/s, which is what a probe's MFU measures."""
+        if mfu is None:
+            return False
+        try:
+            field = self.app.query_one("#plan-tab").query_one("#input-eta_compute", Input)
+        except NoMatches:  # no Plan tab in this build, or it has no such field
+            return False
+        field.value = f"{mfu:.3f}"
+        return True

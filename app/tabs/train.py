@@ -1,0 +1,303 @@
+"""The Train tab: launch `python -m engine.runtime.train` as a child process and watch its run.
+
+The form holds the same flags as `lsdt train` (engine/runtime/train_config.py); the trainer
+validates them and, on a mistake, exits 2 with one line, shown here. The run directory is chosen
+before the launch, so the view (app/widgets/run_view.py) tails it from the first line: loss and
+val loss against steps or tokens (ctrl+l), tok/s and MFU, memory (torch allocated/peak and NVML
+used against capacity), ETA, events. Stop sends SIGINT: the trainer finishes its step, writes a
+checkpoint and an end event (a second Stop kills it). Resume continues the run from its newest
+good checkpoint (`--resume`, optionally with more --steps). A crash or OOM in the child ends the
+run, never the TUI.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.widgets import Button, Input, Label, Select, Static
+
+from engine.commands.common import positive_float, positive_int
+from engine.errors import UserError
+from engine.runtime import rundir
+
+from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
+from app.tabs.base import LsdtTab
+from app.widgets.run_view import RunView
+
+OWNER = "train"
+
+# (field, label, placeholder, width): empty means the trainer's default (engine/runtime/train_config.py).
+FIELDS = (
+    ("model", "model (name or file)", "tiny", 22),
+    ("depth", "depth", "", 7),
+    ("data", "data", "stdlib", 20),
+    ("steps", "steps", "200", 8),
+    ("hours", "hours", "", 7),
+    ("seq", "seq", "", 7),
+    ("device_batch", "batch", "4", 7),
+    ("log_every", "log every", "10", 9),
+    ("eval_every", "eval every", "100", 10),
+    ("ckpt_every", "ckpt every", "100", 10),
+    ("threads", "threads", "", 8),
+)
+INT_FLAGS = ("depth", "steps", "seq", "device_batch", "log_every", "eval_every", "ckpt_every", "threads")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def train_args(form: dict[str, str]) -> list[str]:
+    """The trainer's flags for the form (fresh run). UserError names the field that is wrong."""
+    args: list[str] = []
+    if form.get("model", "").strip() and form.get("depth", "").strip():
+        raise UserError("model and depth: give one (a model profile/file, or a depth for a band model)")
+    for name in INT_FLAGS:
+        text = form.get(name, "").strip()
+        if text:
+            try:
+                args += [_flag(name), str(positive_int(text))]
+            except Exception as exc:  # argparse.ArgumentTypeError from the CLI's own parser
+                raise UserError(f"{name.replace('_', ' ')}: {exc}") from None
+    hours = form.get("hours", "").strip()
+    if hours:
+        if form.get("steps", "").strip():
+            raise UserError("steps and hours: give one (a step count, or a wall-clock budget)")
+        try:
+            args += ["--hours", repr(positive_float(hours))]
+        except Exception as exc:
+            raise UserError(f"hours: {exc}") from None
+    for name in ("model", "data"):
+        text = form.get(name, "").strip()
+        if text:
+            args += [_flag(name), text]
+    if form.get("device"):
+        args += ["--device", form["device"]]
+    return args
+
+
+def default_run_dir(form: dict[str, str]) -> str:
+    label = Path(form.get("model", "").strip()).stem or (f"d{form['depth'].strip()}" if form.get("depth", "").strip() else "tiny")
+    return str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}")
+
+
+class TrainTab(LsdtTab):
+    BINDINGS = [
+        Binding("ctrl+r", "start", "train"),
+        Binding("ctrl+b", "stop", "stop"),
+        Binding("ctrl+y", "resume", "resume"),
+        Binding("ctrl+f", "from_plan", "model from plan"),
+        Binding("ctrl+l", "toggle_x", "x: step/tokens"),
+    ]
+    DEFAULT_CSS = """
+    TrainTab { layout: vertical; }
+    TrainTab #train-form { height: auto; }
+    TrainTab .train-field { width: auto; height: auto; margin-right: 1; }
+    TrainTab .train-field Label { color: $text-muted; }
+    TrainTab #train-device { width: 10; }
+    TrainTab #train-row2 { height: auto; }
+    TrainTab #train-run_dir { width: 40; }
+    TrainTab #train-buttons { height: auto; width: auto; }
+    TrainTab #train-buttons Button { margin-left: 1; }
+    TrainTab #train-status { height: auto; max-height: 2; padding: 0 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.proc = None
+        self.run_dir: Path | None = None
+        self.stopping = False
+        self.last_line = ""
+        self.exits: list[int] = []  # exit codes of the children this tab started (tests read them)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="train-form"):
+            for name, label, placeholder, width in FIELDS:
+                with Vertical(classes="train-field"):
+                    yield Label(label)
+                    field = Input(placeholder=placeholder, id=f"train-{name}", compact=True)
+                    field.styles.width = width
+                    yield field
+            with Vertical(classes="train-field"):
+                yield Label("device")
+                yield Select([(d, d) for d in ("auto", "cuda", "cpu")], value="auto", allow_blank=False, compact=True,
+                             id="train-device")
+        with Horizontal(id="train-row2"):
+            with Horizontal(classes="train-field"):
+                yield Label("run dir ")
+                yield Input(placeholder="runs/<time>-<model>", id="train-run_dir", compact=True)
+            with Horizontal(id="train-buttons"):
+                yield Button("train", id="train-start", variant="primary", compact=True)
+                yield Button("stop", id="train-stop", variant="error", compact=True, disabled=True)
+                yield Button("resume", id="train-resume", compact=True, disabled=True)
+                yield Button("from plan", id="train-from-plan", compact=True)
+        yield Static("fill what you need (empty = lsdt train's default) and press train (ctrl+r)", id="train-status", markup=False)
+        yield RunView(id="train-view")
+
+    def on_show(self) -> None:
+        if self.screen.focused is None or self not in self.screen.focused.ancestors:
+            self.query_one("#train-model", Input).focus()
+
+    @property
+    def view(self) -> RunView:
+        return self.query_one("#train-view", RunView)
+
+    def form(self) -> dict[str, str]:
+        values = {name: self.query_one(f"#train-{name}", Input).value for name, *_ in FIELDS}
+        values["device"] = str(self.query_one("#train-device", Select).value)
+        values["run_dir"] = self.query_one("#train-run_dir", Input).value
+        return values
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#train-status", Static).update(text)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _buttons(self) -> None:
+        running = self.running
+        self.query_one("#train-start", Button).disabled = running
+        stop = self.query_one("#train-stop", Button)
+        stop.disabled = not running
+        stop.label = "force stop" if running and self.stopping else "stop"
+        resumable = self.run_dir is not None and bool(rundir.list_checkpoints(self.run_dir))
+        self.query_one("#train-resume", Button).disabled = running or not resumable
+
+    # ------------------------------------------------------------------ launch / stop / resume
+
+    @on(Button.Pressed, "#train-start")
+    def action_start(self) -> None:
+        if self.running:
+            return
+        form = self.form()
+        try:
+            args = train_args(form)
+        except UserError as exc:
+            self.set_status(f"✗ {exc}")
+            return
+        run_dir = Path(form["run_dir"].strip() or default_run_dir(form)).expanduser()
+        if rundir.is_run_dir(run_dir):
+            self.set_status(f"✗ run dir {run_dir} already holds a run: press resume to continue it, or pick another")
+            self.run_dir = run_dir
+            self._buttons()
+            return
+        self.query_one("#train-run_dir", Input).value = str(run_dir)
+        self._launch(args + ["--run-dir", str(run_dir)], run_dir, resume=False)
+
+    @on(Button.Pressed, "#train-resume")
+    def action_resume(self) -> None:
+        if self.running or self.run_dir is None:
+            return
+        form = self.form()
+        args = ["--resume", "--run-dir", str(self.run_dir)]
+        try:  # what a resume may change: the budget, the device, the threads (train_config.RESUME_MAY_CHANGE)
+            for name in ("steps", "threads", "log_every", "eval_every", "ckpt_every"):
+                if form[name].strip():
+                    args += [_flag(name), str(positive_int(form[name].strip()))]
+            if form["hours"].strip():
+                args += ["--hours", repr(positive_float(form["hours"].strip()))]
+        except Exception as exc:
+            self.set_status(f"✗ {exc}")
+            return
+        if form["device"] != "auto":
+            args += ["--device", form["device"]]
+        self._launch(args, self.run_dir, resume=True)
+
+    def _launch(self, args: list[str], run_dir: Path, resume: bool) -> None:
+        self.run_dir, self.stopping, self.last_line = run_dir, False, ""
+        self.proc = spawn(python_module("engine.runtime.train", *args))
+        if not resume or self.view.run_dir != run_dir:
+            self.view.attach(run_dir)
+        self.set_status(f"{'resuming' if resume else 'starting'} (pid {self.proc.pid}): {run_dir}")
+        self._buttons()
+        self.read_trainer(self.proc)
+
+    @work(thread=True, group="train-run", exit_on_error=False)
+    def read_trainer(self, proc) -> None:
+        code, last = pump(proc, lambda line: self.post_message(ChildLine(OWNER, line)))
+        self.post_message(ChildExited(OWNER, code, last))
+
+    @on(Button.Pressed, "#train-stop")
+    def action_stop(self) -> None:
+        if not self.running:
+            return
+        if self.stopping:
+            kill(self.proc)
+            self.set_status("killed: the run keeps its newest checkpoint")
+        elif interrupt(self.proc):
+            self.stopping = True
+            self.set_status("stopping: finishing the step, writing a checkpoint (stop again to kill)")
+        self._buttons()
+
+    def on_unmount(self) -> None:
+        interrupt(self.proc)  # leaving the TUI: the run checkpoints and ends cleanly on its own
+
+    @on(ChildLine)
+    def _line(self, message: ChildLine) -> None:
+        if message.owner != OWNER:
+            return
+        message.stop()
+        if message.line.strip():
+            self.last_line = message.line.strip()
+            if not self.stopping:
+                self.set_status(self.last_line)
+
+    @on(ChildExited)
+    def _exited(self, message: ChildExited) -> None:
+        if message.owner != OWNER:
+            return
+        message.stop()
+        self.exits.append(message.returncode)
+        if message.returncode == 0:
+            self.set_status(f"trainer finished ({'stopped, checkpoint written' if self.stopping else 'done'}): {self.last_line}")
+        else:
+            detail = next((l for l in reversed(message.last_lines) if "error" in l.lower()), self.last_line)
+            self.set_status(f"✗ trainer {exit_reason(message.returncode)}: {detail}")
+        self.stopping = False
+        self._buttons()
+
+    def worker_failed(self, group: str) -> None:
+        self._buttons()
+
+    # ------------------------------------------------------------------ helpers
+
+    def action_toggle_x(self) -> None:
+        loss = self.view.charts["loss"]
+        self.view.set_x_key("tokens" if loss.x_key == "step" else "step")
+
+    @on(Button.Pressed, "#train-from-plan")
+    def action_from_plan(self) -> None:
+        """The Plan tab's current model into the model field (a built-in name, else a TOML file of it)."""
+        try:
+            plan = self.app.query_one("#plan-tab").current
+        except NoMatches:
+            plan = None
+        if plan is None:
+            self.set_status("✗ no computed plan yet (Plan tab)")
+            return
+        spec = plan.model
+        from engine.specs import load_model
+
+        try:
+            same = load_model(spec.name) == spec
+        except UserError:
+            same = False
+        if same:
+            value = spec.name
+        else:
+            import tomli_w
+
+            from engine.atomic import write_atomic
+
+            value = str(write_atomic(Path("runs") / "models" / f"{spec.name}.toml",
+                                     tomli_w.dumps({k: v for k, v in spec.to_dict().items() if v is not None})))
+        self.query_one("#train-model", Input).value = value
+        self.query_one("#train-depth", Input).value = ""
+        self.set_status(f"model {spec.name} from the plan ({plan.hardware.name}); a large model needs a GPU that fits it")
