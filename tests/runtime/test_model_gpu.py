@@ -1,0 +1,61 @@
+"""CUDA paths (bf16 autocast, fused AdamW, SDPA, torch.compile, VRAM/MFU metrics). Skipped without a GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.runtime import rundir
+from engine.runtime.model import GPT, GPTConfig
+from engine.runtime.step import OptimConfig, TrainStep, build_optimizer
+from engine.runtime.train import main as train_main
+from tests.runtime.train_helpers import base_args
+
+pytestmark = pytest.mark.gpu
+
+
+def _setup(compile=False):
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=256, seq_len=128, n_layer=2, d_model=128, n_head=2, n_kv_head=1, windows=(32, 128))).to(device)
+    opt = build_optimizer(model, OptimConfig(lr=3e-3, weight_decay=0.0), device)
+    return device, model, opt, TrainStep(model, opt, device, compile=compile)
+
+
+def test_bf16_autocast_step_with_fused_adamw():
+    device, model, opt, step = _setup()
+    assert opt.defaults.get("fused") is True
+    x = torch.randint(0, 256, (4, 128), device=device)
+    first = step([(x, x)], lr=3e-3).loss.item()
+    for _ in range(30):
+        last = step([(x, x)], lr=3e-3).loss.item()
+    assert next(model.parameters()).dtype == torch.float32  # fp32 master weights
+    assert first - last > 1.0
+
+
+def test_gpu_matches_cpu_forward_in_fp32():
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=64, seq_len=32, n_layer=2, d_model=64, n_head=4, n_kv_head=2, windows=(8, 32))
+    cpu = GPT(cfg).eval()
+    gpu = GPT(cfg).cuda().eval()
+    gpu.load_state_dict(cpu.state_dict())
+    idx = torch.randint(0, 64, (2, 32))
+    torch.backends.cuda.matmul.allow_tf32 = False
+    assert torch.allclose(cpu(idx)[0], gpu(idx.cuda())[0].cpu(), atol=1e-4)
+
+
+def test_compiled_step_trains():
+    device, model, opt, step = _setup(compile=True)
+    x = torch.randint(0, 256, (4, 128), device=device)
+    first = step([(x, x)], lr=3e-3).loss.item()
+    for _ in range(20):
+        last = step([(x, x)], lr=3e-3).loss.item()
+    assert last < first
+
+
+def test_train_on_cuda_reports_vram_and_mfu_when_known(tmp_path):
+    assert train_main(base_args(tmp_path, **{"--device": "cuda", "--steps": 6})) == 0
+    m = rundir.read_metrics(tmp_path / "run")[-1]
+    assert m["vram_alloc_bytes"] > 0 and m["vram_peak_bytes"] >= m["vram_alloc_bytes"]
+    hardware = rundir.read_config(tmp_path / "run")["env"].get("hardware")
+    assert (m["mfu"] is None) == (hardware is None)
