@@ -108,7 +108,9 @@ class PlanTab(LsdtTab):
 
     def on_mount(self) -> None:
         self.query_one("#field-G", FormField).disabled = True
-        self.query_one("#hardware-filter", Input).focus()  # keyboard first: start typing a GPU name
+        if getattr(self.app, "initial_tab", None) in (None, "plan"):
+            # Keyboard first: start typing a GPU name. (Focusing inside a hidden pane would switch to it.)
+            self.query_one("#hardware-filter", Input).focus()
         if self.initial_plan is not None:
             self.apply_plan(self.initial_plan, f"opened {self.initial_plan.model.name} on {self.initial_plan.hardware.name}")
 

@@ -54,3 +54,16 @@ def text_of(widget) -> str:
         return content
     console.print(content)
     return console.export_text()
+
+
+async def settle_tab(pilot, tab, max_rounds: int = 400) -> None:
+    """settle() for a form tab (Bands, MoE): its debounce fired and its answer shown."""
+    app = pilot.app
+    for _ in range(max_rounds):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if tab.idle:
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"{type(tab).__name__} never settled")

@@ -1,0 +1,163 @@
+"""The Bands tab: the best nanochat-style model for one GPU in a time window (engine.sizing.bands).
+
+The same call as `lsdt bands`: plan_bands(hardware, hours, depths, ...) -> the per-depth table with
+the recommended depth highlighted, the FLOP envelope, the pretrain/SFT split and the sequence-length
+curriculum. Field values use the CLI's grammar (the argument types of engine/commands/bands.py).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Label, Select, Static
+
+from engine import fmt
+from engine.commands import bands as bands_cli  # the CLI's argument grammar (depth lists, fractions)
+from engine.commands.common import fraction, positive_float, positive_int
+from engine.sizing import bands as B
+from engine.sizing.design import DEFAULT_ETA_COMPUTE
+from engine.sizing.shapes import DEFAULT_VOCAB
+from engine.specs import builtin_names, load_hardware
+
+from app.tabs.form_tab import FormTab
+from app.widgets.form_field import FormField
+
+COLUMNS = ("depth", "band", "d_model", "params", "batch", "tok/s", "step", "tokens", "tok/param")
+
+
+def _num(text: str, style: str = "") -> Text:
+    return Text(text, style=style, justify="right")
+
+
+class BandsTab(FormTab):
+    DEFAULT_CSS = """
+    BandsTab { layout: vertical; height: 1fr; }
+    BandsTab #bands-form { height: auto; padding: 0 1; }
+    BandsTab #bands-form Grid { grid-size: 4; grid-columns: 1fr 1fr 1.3fr 1fr; grid-rows: auto; grid-gutter: 0 2; height: auto; }
+    BandsTab .select-row { height: 1; }
+    BandsTab #b-hardware { width: 1fr; }
+    BandsTab #bands-body { height: 1fr; }
+    BandsTab #bands-table-box { height: auto; max-height: 10; }
+    BandsTab #bands-table { height: auto; }
+    BandsTab #bands-notes { height: 1fr; padding: 0 1; }
+    BandsTab .form-status { color: $warning; height: auto; padding: 0 1; display: none; }
+    BandsTab .form-status.-shown { display: block; }
+    BandsTab #bands-body.-stale { opacity: 60%; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="bands-form", classes="panel") as form:
+            form.border_title = "One GPU, one window (lsdt bands)"
+            with Grid():
+                with Horizontal(classes="select-row"):
+                    yield Label("hardware", classes="field-label")
+                    yield Select([(n, n) for n in builtin_names("hardware")], value=bands_cli.DEFAULT_HARDWARE,
+                                 allow_blank=False, compact=True, id="b-hardware")
+                yield FormField("b_hours", "hours", f"{B.DEFAULT_HOURS:g}")
+                yield FormField("b_depths", "depths", ",".join(map(str, B.DEFAULT_DEPTHS)))
+                yield FormField("b_seq", "seq len", "2048")
+                yield FormField("b_vocab", "vocab", str(DEFAULT_VOCAB))
+                yield FormField("b_mfu", "MFU", f"{DEFAULT_ETA_COMPUTE:g}")
+                yield FormField("b_sft", "SFT share", f"{B.DEFAULT_SFT_FRACTION:g}")
+                yield FormField("b_batch", "batch tok", f"{B.DEFAULT_GLOBAL_BATCH_TOKENS}")
+            yield Static("", classes="form-status", markup=False)
+        with Vertical(id="bands-body"):
+            with Vertical(id="bands-table-box", classes="panel") as box:
+                box.border_title = "Depth bands"
+                yield DataTable(id="bands-table", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="bands-notes", classes="panel") as notes:
+                notes.border_title = "Recommendation"
+                yield Static("computing…", id="bands-summary")
+                yield Static("", id="bands-verdict", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#bands-table", DataTable).add_columns(*[_num(c) if i > 1 else c for i, c in enumerate(COLUMNS)])
+        super().on_mount()
+
+    # ------------------------------------------------------------------ form
+
+    def read_form(self) -> tuple[dict, dict[str, str]]:
+        errors: dict[str, str] = {}
+        t = self.take
+        args = {
+            "hardware": t(errors, "b_hardware", lambda: load_hardware(str(self.query_one("#b-hardware", Select).value))),
+            "hours": t(errors, "b_hours", lambda: positive_float(self.text("b_hours"))),
+            "depths": t(errors, "b_depths", lambda: bands_cli._depths(self.text("b_depths"))),
+            "seq_len": t(errors, "b_seq", lambda: positive_int(self.text("b_seq"))),
+            "vocab_size": t(errors, "b_vocab", lambda: positive_int(self.text("b_vocab"))),
+            "mfu": t(errors, "b_mfu", lambda: fraction(self.text("b_mfu"))),
+            "sft_fraction": t(errors, "b_sft", lambda: bands_cli._sft_fraction(self.text("b_sft"))),
+            "global_batch_tokens": t(errors, "b_batch", lambda: positive_int(self.text("b_batch"))),
+        }
+        return args, errors
+
+    def engine_call(self, args: dict) -> dict:
+        hardware = args.pop("hardware")
+        return B.plan_bands(hardware, **args)
+
+    def show_stale(self, why: str) -> None:
+        super().show_stale(why)
+        self.query_one("#bands-body").add_class("-stale")
+
+    # ------------------------------------------------------------------ result
+
+    def show(self, r: dict) -> None:
+        self.query_one("#bands-body").remove_class("-stale")
+        table = self.query_one("#bands-table", DataTable)
+        table.clear()
+        rec = (r["recommended"] or {}).get("depth")
+        fb = (r["fallback"] or {}).get("depth")
+        for row in r["rows"]:
+            style = "bold reverse" if row["depth"] == rec else "bold" if row["depth"] == fb else ""
+            mark = "▶ " if row["depth"] == rec else "  "
+            batch = f"{row['max_device_batch']}@{row['seq_len']}" if row["fits"] else "OOM"
+            src = "*" if row["tokens_per_s_source"] == "probe" else ""
+            table.add_row(
+                Text(f"{mark}d{row['depth']}", style=style), Text(row["band"], style=style),
+                _num(f"{row['d_model']}", style), _num(fmt.count(row["params"]), style),
+                _num(batch, style if row["fits"] else "red"), _num(f"{row['tokens_per_s']:,.0f}{src}", style),
+                _num(fmt.duration(row["step_time_s"]), style), _num(fmt.count(row["tokens_in_window"]), style),
+                _num(f"{row['tokens_per_param']:.1f}", style), key=str(row["depth"]),
+            )
+        box = self.query_one("#bands-table-box")
+        box.border_title = (f"{r['hours']:g} h on one {r['hardware']}: {fmt.gb(r['usable_memory_bytes'])} usable, "
+                            f"{fmt.si(r['sustained_flops'], 'FLOP/s')} sustained")
+        if rec is not None:
+            table.move_cursor(row=[x["depth"] for x in r["rows"]].index(rec))
+        self.query_one("#bands-summary", Static).update(self._summary(r))
+
+    def _summary(self, r: dict) -> Text:
+        s = r["split"]
+        out = Text()
+        if r["recommended"]:
+            rc, fb = r["recommended"], r["fallback"]
+            out.append("RECOMMEND ", style="bold green")
+            out.append(f"d{rc['depth']} (band {rc['band']}): ", style="bold")
+            out.append(rc["reason"] + "\n")
+            out.append("fallback  ", style="dim")
+            out.append((f"d{fb['depth']} (band {fb['band']}): {fb['reason']}" if fb else "none (no shallower depth fits)") + "\n")
+        else:
+            out.append("NO DEPTH FITS ", style="bold red")
+            out.append("in memory: try shallower depths, a shorter seq or a smaller vocab\n")
+        out.append("envelope  ", style="dim")
+        out.append(f"{r['envelope_flop']:.3g} FLOP; pretrain {s['pretrain_fraction']:.0%} ({fmt.duration(s['pretrain_s'])}) / "
+                   f"SFT + eval {s['sft_fraction']:.0%} ({fmt.duration(s['sft_s'])})\n")
+        c = r["curriculum"]
+        if c:
+            out.append("curriculum", style="dim")
+            out.append(f" d{c['depth']}: {fmt.count(c['tokens'])} tokens in {fmt.duration(c['time_s'])}\n")
+            for st in c["stages"]:
+                fit = f"batch {st['device_batch']} x {st['grad_accum']}" if st["fits"] else "OOM"
+                out.append(f"  seq {st['seq_len']:>5}  {st['time_fraction']:>4.0%}  {fmt.duration(st['time_s']):>8}  "
+                           f"{st['tokens_per_s']:>8,.0f} tok/s  {fmt.count(st['tokens']):>6}  {fit}\n")
+        return out
+
+    @on(DataTable.RowHighlighted, "#bands-table")
+    def _row(self, event: DataTable.RowHighlighted) -> None:
+        if self.result is None or event.row_key is None:
+            return
+        row = next((x for x in self.result["rows"] if str(x["depth"]) == event.row_key.value), None)
+        if row is not None:
+            self.query_one("#bands-verdict", Static).update(f"d{row['depth']}: {row['verdict']}")

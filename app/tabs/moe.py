@@ -1,0 +1,194 @@
+"""The MoE tab: two-phase trunk + experts cluster sizing (engine.sizing.moe), as `lsdt moe` computes it.
+
+Tables: parameter budget per component (FP32 and INT8 bytes), the phases (GPUs, tokens, GPU-hours,
+wall-clock, memory per GPU, micro-batch), the 32-byte-aligned INT8 layout, and the seed's figures
+beside the computed ones. Field values use the CLI's grammar (engine/commands/moe.py).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import DataTable, Label, Select, Static, TabbedContent, TabPane
+
+from engine import fmt
+from engine.commands import moe as moe_cli  # the CLI's argument grammar (token lists) and defaults
+from engine.commands.common import fraction, positive_float, positive_int
+from engine.errors import UserError
+from engine.sizing import moe as M
+from engine.sizing.design import DEFAULT_ETA_COMPUTE
+from engine.specs import builtin_names, load_hardware, load_model
+
+from app.tabs.form_tab import FormTab
+from app.widgets.form_field import FormField
+
+
+def _num(text: str, style: str = "") -> Text:
+    return Text(text, style=style, justify="right")
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _tokens(n: float) -> str:
+    """50e9 -> '50B' (the CLI's number grammar reads it back exactly)."""
+    return f"{n / 1e9:g}B" if n >= 1e9 else f"{n:g}"
+
+
+def moe_models() -> list[str]:
+    """Built-in models the two-phase design applies to (trunk_layers > 0 with experts)."""
+    out = []
+    for name in builtin_names("models"):
+        try:
+            if load_model(name).trunk_layers:
+                out.append(name)
+        except UserError:
+            continue
+    return out
+
+
+class MoeTab(FormTab):
+    DEFAULT_CSS = """
+    MoeTab { layout: vertical; height: 1fr; }
+    MoeTab #moe-form { height: auto; padding: 0 1; }
+    MoeTab #moe-form Grid { grid-size: 3; grid-rows: auto; grid-gutter: 0 2; height: auto; }
+    MoeTab .select-row { height: 1; }
+    MoeTab .select-row Select { width: 1fr; }
+    MoeTab #moe-totals { height: auto; padding: 0 1; }
+    MoeTab #moe-body { height: 1fr; }
+    MoeTab #moe-body.-stale { opacity: 60%; }
+    MoeTab DataTable { height: 1fr; }
+    MoeTab .form-status { color: $warning; height: auto; padding: 0 1; display: none; }
+    MoeTab .form-status.-shown { display: block; }
+    """
+
+    def compose(self) -> ComposeResult:
+        models = moe_models() or [M.SEED_MODEL]
+        with Vertical(id="moe-form", classes="panel") as form:
+            form.border_title = "Two-phase MoE sizing (lsdt moe)"
+            with Grid():
+                with Horizontal(classes="select-row"):
+                    yield Label("model", classes="field-label")
+                    yield Select([(n, n) for n in models], value=moe_cli.DEFAULT_MODEL if moe_cli.DEFAULT_MODEL in models
+                                 else models[0], allow_blank=False, compact=True, id="m-model")
+                with Horizontal(classes="select-row"):
+                    yield Label("hardware", classes="field-label")
+                    yield Select([(n, n) for n in builtin_names("hardware")], value=moe_cli.DEFAULT_HARDWARE,
+                                 allow_blank=False, compact=True, id="m-hardware")
+                yield FormField("m_trunk_tokens", "trunk tok", _tokens(M.TRUNK_TOKENS))
+                yield FormField("m_expert_tokens", "expert tok", ",".join(_tokens(t) for t in M.EXPERT_TOKENS))
+                yield FormField("m_mfu", "MFU", f"{DEFAULT_ETA_COMPUTE:g}")
+                yield FormField("m_price", "$/GPU-h", placeholder="profile / seed")
+                yield FormField("m_trunk_gpus", "trunk GPUs", str(M.TRUNK_GPUS))
+                yield FormField("m_gpus_per_expert", "GPUs/exp", str(M.GPUS_PER_EXPERT))
+                yield FormField("m_qa_gpus", "QA GPUs", str(M.QA_GPUS))
+            yield Static("", classes="form-status", markup=False)
+        with Vertical(id="moe-body"):
+            yield Static("computing…", id="moe-totals")
+            with TabbedContent(id="moe-tables"):
+                with TabPane("Phases", id="moe-phases-pane"):
+                    yield DataTable(id="moe-phases", cursor_type="row", zebra_stripes=True)
+                with TabPane("Components", id="moe-components-pane"):
+                    yield DataTable(id="moe-components", cursor_type="row", zebra_stripes=True)
+                with TabPane("INT8 layout", id="moe-layout-pane"):
+                    yield DataTable(id="moe-layout", cursor_type="row", zebra_stripes=True)
+                with TabPane("vs seed", id="moe-seed-pane"):
+                    yield DataTable(id="moe-seed", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#moe-phases", DataTable).add_columns(
+            "phase", _num("GPUs"), _num("tokens"), _num("GPU-h"), _num("wall"), _num("mem/GPU"), "micro-batch")
+        self.query_one("#moe-components", DataTable).add_columns("component", _num("params"), _num("FP32"), _num("INT8"))
+        self.query_one("#moe-layout", DataTable).add_columns(
+            "tensor", _num("shape"), _num("numel"), _num("int8 B"), _num("scale B"), _num("stored B"))
+        self.query_one("#moe-seed", DataTable).add_columns("item", _num("seed"), _num("computed"), _num("ratio"), "note")
+        super().on_mount()
+
+    # ------------------------------------------------------------------ form
+
+    def read_form(self) -> tuple[dict, dict[str, str]]:
+        errors: dict[str, str] = {}
+        t = self.take
+        price = self.text("m_price").strip()
+        args = {
+            "model": t(errors, "m_model", lambda: load_model(str(self.query_one("#m-model", Select).value))),
+            "hardware": t(errors, "m_hardware", lambda: load_hardware(str(self.query_one("#m-hardware", Select).value))),
+            "trunk_tokens": t(errors, "m_trunk_tokens", lambda: positive_float(self.text("m_trunk_tokens"))),
+            "expert_tokens": t(errors, "m_expert_tokens", lambda: moe_cli._token_list(self.text("m_expert_tokens"))),
+            "mfu": t(errors, "m_mfu", lambda: fraction(self.text("m_mfu"))),
+            "price_per_gpu_hour": t(errors, "m_price", lambda: positive_float(price)) if price else None,
+            "trunk_gpus": t(errors, "m_trunk_gpus", lambda: positive_int(self.text("m_trunk_gpus"))),
+            "gpus_per_expert": t(errors, "m_gpus_per_expert", lambda: positive_int(self.text("m_gpus_per_expert"))),
+            "qa_gpus": t(errors, "m_qa_gpus", lambda: positive_int(self.text("m_qa_gpus"))),
+        }
+        return args, errors
+
+    def engine_call(self, args: dict) -> dict:
+        return M.size_moe(args.pop("model"), args.pop("hardware"), **args)
+
+    def show_stale(self, why: str) -> None:
+        super().show_stale(why)
+        self.query_one("#moe-body").add_class("-stale")
+
+    # ------------------------------------------------------------------ result
+
+    def show(self, r: dict) -> None:
+        self.query_one("#moe-body").remove_class("-stale")
+        totals = Text.assemble(
+            ("total ", "dim"), (f"{r['total_gpu_hours']:,.1f} GPU-h", "bold"), ("  wall ", "dim"),
+            fmt.duration(r["wall_hours"] * 3600), ("  peak ", "dim"), f"{r['peak_gpus']} GPUs", ("  cost ", "dim"),
+            (f"${r['cost_usd']:,.0f}", "bold"), f" at ${r['price_per_gpu_hour']:g}/GPU-h",
+            (f"\nprice  {r['price_source']}", "dim"),
+            ("\nparams ", "dim"), f"{r['total_params']:,} (active {fmt.count(r['active_params'])})", ("  INT8 ", "dim"),
+            _mb(r["total_int8_bytes"]), ("  on ", "dim"), f"{r['hardware']} x MFU {r['mfu']:g} = {fmt.si(r['sustained_flops'], 'FLOP/s')}",
+        )
+        self.query_one("#moe-totals", Static).update(totals)
+
+        phases = self.query_one("#moe-phases", DataTable)
+        phases.clear()
+        for p in r["phases"]:
+            if "micro_batch" not in p:
+                micro = "-"
+            else:
+                micro = f"{p['micro_batch']} x {p['grad_accum']} accum" if p.get("micro_batch") else "OOM"
+            fits = p.get("fits", True)
+            phases.add_row(p["name"], _num(str(p["gpus"])), _num(fmt.count(p["tokens"])), _num(f"{p['gpu_hours']:,.1f}"),
+                           _num(fmt.duration(p["wall_hours"] * 3600)),
+                           _num(fmt.gb(p["memory_per_gpu_bytes"]), "" if fits else "bold red"), micro)
+            for x in p.get("experts", []):
+                phases.add_row(Text(f"  expert {x['expert']} ({x['domain']})", style="dim"), _num(str(x["gpus"])),
+                               _num(fmt.count(x["tokens"])), _num(f"{x['gpu_hours']:,.1f}"),
+                               _num(fmt.duration(x["wall_hours"] * 3600)), "", "")
+
+        comps = self.query_one("#moe-components", DataTable)
+        comps.clear()
+        for c in r["components"]:
+            comps.add_row(c["name"], _num(f"{c['params']:,}"), _num(_mb(c["fp32_bytes"])), _num(_mb(c["int8_bytes"])))
+        comps.add_row(Text("total", style="bold"), _num(f"{r['total_params']:,}", "bold"),
+                      _num(_mb(r["total_fp32_bytes"]), "bold"), _num(_mb(r["total_int8_bytes"]), "bold"))
+
+        lay = r["layout"]
+        table = self.query_one("#moe-layout", DataTable)
+        table.clear()
+        for t in lay["expert_layer"]:
+            table.add_row(t["tensor"], _num("x".join(str(s) for s in t["shape"])), _num(f"{t['numel']:,}"),
+                          _num(f"{t['int8_bytes']:,}"), _num(f"{t['scale_bytes']:,}"), _num(f"{t['stored_bytes']:,}"))
+        table.add_row(Text("per expert layer", style="bold"), "", "", "", "", _num(f"{lay['expert_layer_bytes']:,}", "bold"))
+        for a in lay["artifacts"]:
+            table.add_row(Text(a["name"], style="dim"), _num(f"{a['tensors']} tensors"), _num(f"{a['params']:,}"),
+                          _num(f"{a['int8_bytes']:,}"), _num(f"{a['scale_bytes']:,}"), _num(f"{a['stored_bytes']:,}"))
+        table.add_row(Text("total (all artifacts)", style="bold"), "", "", "", "", _num(f"{lay['total_stored_bytes']:,}", "bold"))
+
+        seed = self.query_one("#moe-seed", DataTable)
+        seed.clear()
+        for i in r["seed_comparison"]:
+            off = abs(i["ratio"] - 1) > 0.1
+            seed.add_row(i["item"], _num(f"{i['seed']:.4g}"), _num(f"{i['computed']:.4g}"),
+                         _num(f"{i['ratio']:.3g}", "bold yellow" if off else ""), i["note"])
+        pane = self.query_one("#moe-tables", TabbedContent)
+        if r["seed_comparison"]:
+            pane.show_tab("moe-seed-pane")
+        else:
+            pane.hide_tab("moe-seed-pane")  # only the seed's own model has seed figures to compare
