@@ -113,7 +113,7 @@ def render(plan: Plan) -> str:
             ))
     else:
         reason = r["no_solution_reason"]
-        lines.append(f"  result    NO SOLUTION ({reason['constraint']}): {reason['message']}")
+        lines.append(f"  result    NO SOLUTION: {reason['message']}")  # the message starts with the constraint
     if plan.refined:
         lines += render_refined(plan)
     return "\n".join(lines)

@@ -17,7 +17,8 @@ shard it owns, B_exchange / (TP x PP): the same Step-0 quantity, partitioned lik
 Mode A (G=None, auto-size): the smallest G that closes, then the highest DP.
 Mode B (G fixed): the split of G with the most headroom, then the highest DP.
 
-Candidate splits are the sensible ones: TP divides n_head (and n_kv_head) and stays within a node,
+Candidate splits are the sensible ones: TP divides n_head (and n_kv_head) and the node size (a TP
+group never straddles two nodes),
 PP divides n_layer, DP divides the global batch in sequences (each replica gets whole sequences),
 and a profile without an inter-node network is limited to one node. The search is exhaustive over
 that finite space, so auto-size is exact: no smaller G satisfies the constraints.
@@ -74,7 +75,7 @@ def evaluate(b: PhysicsBundle, dp: int, tp: int, pp: int, eta_compute: float, et
 def candidate_splits(b: PhysicsBundle, G: int | None = None) -> list[tuple[int, int, int]]:
     """All sensible (dp, tp, pp); with G given, only those whose product is G."""
     model, hw = b.model, b.hardware
-    tps = [t for t in divisors(model.n_head) if model.n_kv_head % t == 0 and t <= hw.gpus_per_node]
+    tps = [t for t in divisors(model.n_head) if model.n_kv_head % t == 0 and hw.gpus_per_node % t == 0]
     pps = divisors(model.n_layer)
     dps = divisors(b.global_batch_seqs)
     max_G = hw.gpus_per_node if hw.inter_node_bw is None else None

@@ -372,8 +372,11 @@ def check_layout(model: ModelSpec, hardware: HardwareSpec, lay: Layout, global_b
             f"--gpus {lay.gpus}: profile {hardware.name} has no inter_node_bw, so at most {hardware.gpus_per_node} GPUs "
             "(one node); add inter_node_bw to a copy of the profile to plan more"
         )
-    if lay.tp > hardware.gpus_per_node:
-        raise UserError(f"--tp {lay.tp} exceeds the {hardware.gpus_per_node} GPUs of one {hardware.name} node; accepted: <= {hardware.gpus_per_node}")
+    if hardware.gpus_per_node % lay.tp:
+        raise UserError(
+            f"--tp {lay.tp}: a TP group must sit inside one {hardware.name} node of {hardware.gpus_per_node} GPUs; "
+            f"accepted: a divisor of {hardware.gpus_per_node}"
+        )
     if model.n_head % lay.tp or model.n_kv_head % lay.tp:
         raise UserError(f"--tp {lay.tp} must divide n_head = {model.n_head} and n_kv_head = {model.n_kv_head}")
     if lay.pp > model.n_layer:

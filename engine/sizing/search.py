@@ -44,7 +44,10 @@ def _divisors(n: int) -> list[int]:
 
 
 def tp_options(model: ModelSpec, hardware: HardwareSpec) -> list[int]:
-    return [t for t in _divisors(math.gcd(model.n_head, model.n_kv_head)) if t <= hardware.gpus_per_node]
+    """TP divides the heads and the node: a TP group never straddles two nodes (Megatron-LM places
+    consecutive ranks in a TP group; with TP not dividing the node size some group would cross
+    the slow inter-node link on every layer)."""
+    return [t for t in _divisors(math.gcd(model.n_head, model.n_kv_head)) if hardware.gpus_per_node % t == 0]
 
 
 def _interleaves(model: ModelSpec, pp: int, microbatches_max: int) -> list[int]:

@@ -79,7 +79,12 @@ def test_bad_input_is_one_line_exit_2(extra, words):
 
 def test_tp_beyond_a_node_is_refused():
     r = run_lsdt("predict", "--model", "gpt3-175b", "--hardware", "a100-80g-sxm", "--gpus", "32", "--tp", "16", "--global-batch", "32")
-    assert r.returncode == 2 and "--tp 16 exceeds" in r.stderr
+    assert r.returncode == 2 and "--tp 16" in r.stderr and "a divisor of 8" in r.stderr
+
+
+def test_tp_straddling_nodes_is_refused():
+    r = run_lsdt("predict", "--model", "llama-13b", "--hardware", "a100-80g-sxm", "--gpus", "40", "--tp", "5", "--global-batch", "40")
+    assert r.returncode == 2 and "inside one a100-80g-sxm node" in r.stderr
 
 
 def test_more_gpus_than_a_node_without_a_network_is_refused():
