@@ -230,11 +230,11 @@ class SealInfo:
     n_tensors: int
 
 
-def seal_tensors(tensors: Mapping[str, Any], out: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> SealInfo:
-    """Seal torch tensors into `out`: written atomically, then read-only (0o444).
+def build_sealed(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> tuple[bytearray, str, int]:
+    """The .s7l bytes of torch tensors, in memory: (file bytes, Merkle root, tensor count).
 
     Bytes are the tensors' little-endian in-memory bytes (this host must be little-endian, as
-    every x86-64 and ARM64 Linux machine is). The same tensors and metadata give the same file.
+    every x86-64 and ARM64 Linux machine is). The same tensors and metadata give the same bytes.
     """
     import torch
 
@@ -255,11 +255,16 @@ def seal_tensors(tensors: Mapping[str, Any], out: str | os.PathLike, metadata: M
             src = tensors[e.name].detach().to("cpu").contiguous().reshape(-1).view(torch.uint8)
             dst[data_start + e.offset:data_start + e.offset + e.nbytes].copy_(src)
     del dst
-    root = finish(buf, data_start, entries, metadata)
+    return buf, finish(buf, data_start, entries, metadata), len(entries)
+
+
+def seal_tensors(tensors: Mapping[str, Any], out: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> SealInfo:
+    """Seal torch tensors into `out`: written atomically (fsync, rename), then read-only (0o444)."""
     from engine.atomic import write_atomic
 
+    buf, root, n = build_sealed(tensors, metadata)
     path = write_atomic(out, buf, mode=0o444)
-    return SealInfo(path, root, len(buf), len(entries))
+    return SealInfo(path, root, len(buf), n)
 
 
 def _torch_dtypes(torch) -> dict:

@@ -78,3 +78,14 @@ def test_calibrate_records_input_absmax():
     assert quant.calibrate(lin, batches, ["0"]) == {"0": 5.0}
     with pytest.raises(ValueError, match="at least one"):
         quant.calibrate(lin, [], ["0"])
+
+
+@pytest.mark.gpu
+def test_cuda_path_is_detected_and_close_to_fp32():
+    """On a GPU: _int_mm is probed on CUDA (M padded to 17), and a decode-shaped call (M = 1) works."""
+    w, x = torch.randn(64, 128, device="cuda"), torch.randn(1, 128, device="cuda")
+    q, s = quantize_rows(w)
+    lin = Int8Linear(q, s, None, "dynamic")
+    assert lin.path == ("w8a8" if quant.int_mm_works("cuda") else "weight-only")
+    ref = torch.nn.functional.linear(x, w)
+    assert torch.allclose(lin(x), ref, atol=0.05 * float(ref.abs().max()))
