@@ -152,8 +152,27 @@ def run(args: argparse.Namespace) -> int:
         print(render(plan))
         if args.save:
             print(f"  saved     {args.save}")
-    if not plan.result["feasible"]:
+    problem = unreachable(plan)
+    if problem:
         # An unreachable goal is the user's to change: say so in one line, exit 2 (README, "Exit codes").
-        print(f"lsdt: error: no solution: {plan.result['no_solution_reason']['message']}", file=sys.stderr)
+        print(f"lsdt: error: no solution: {problem}", file=sys.stderr)
         return 2
     return 0
+
+
+def unreachable(plan: Plan) -> str | None:
+    """Why the goal cannot be met, or None. The refined (Step 2) answer decides when it ran: it is
+    the better model; with --seed-model, Step 1 decides."""
+    step1 = plan.result["no_solution_reason"]
+    if not plan.refined or (step1 and step1["constraint"] == "layout"):  # no valid split: no model can help
+        return step1["message"] if step1 else None
+    if plan.refined["feasible"]:
+        return None
+    layouts = plan.refined["layouts"]
+    if not layouts:
+        return "engineering model: no layout fits in device memory"
+    best = layouts[0]
+    return (
+        f"engineering model: the fastest layout that fits needs a {fmt.duration(best['step_time_s'])} step, "
+        f"{best['step_time_s'] / best['t_step_max_s']:.2f}x the {fmt.duration(best['t_step_max_s'])} budget"
+    )
