@@ -151,6 +151,7 @@ def test_oom_config_is_marked_and_the_sweep_goes_on(lsdt, tmp_path):
     assert [row["status"] for row in rows] == ["ok", "oom"], rows
     assert rows[1]["device_batch"] is None and rows[1]["tok_per_s"] is None
     assert "1 ok, 1 oom, 0 error" in r.stdout
+    assert [row["status"] for row in read_probe(out)["results"]] == ["ok", "oom"]  # bands takes failed rows too
 
 
 @pytest.mark.parametrize("args, words", [
