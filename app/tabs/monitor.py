@@ -86,6 +86,7 @@ class MonitorTab(LsdtTab):
     MonitorTab #monitor-side { width: 26; padding: 0 1 0 0; }
     MonitorTab #recent-runs { height: 1fr; }
     MonitorTab #monitor-path { margin-top: 1; }
+    MonitorTab #monitor-attach { min-width: 0; width: auto; }
     MonitorTab #monitor-error { color: $error; height: auto; }
     MonitorTab #monitor-view { width: 1fr; }
     """
@@ -97,7 +98,7 @@ class MonitorTab(LsdtTab):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="monitor-side"):
-            yield Label("recent runs  (ctrl+r refresh)", classes="section-title")
+            yield Label("recent runs", classes="section-title")
             yield OptionList(id="recent-runs")
             yield Input(placeholder="or a run directory path, Enter", id="monitor-path")
             yield Button("attach", id="monitor-attach", variant="primary", compact=True)
@@ -120,6 +121,10 @@ class MonitorTab(LsdtTab):
         tabs = self.app.query_one(TabbedContent)
         tabs.active = "monitor"
         self.query_one("#monitor-path", Input).focus()
+
+    def on_show(self) -> None:
+        if self.screen.focused is None or self not in self.screen.focused.ancestors:
+            self.query_one("#recent-runs", OptionList).focus()
 
     @property
     def view(self) -> RunView:

@@ -127,20 +127,20 @@ class ProbeTab(LsdtTab):
     ProbeTab #probe-form { height: auto; }
     ProbeTab .probe-field { width: auto; height: auto; margin-right: 1; }
     ProbeTab .probe-field Label { color: $text-muted; }
-    ProbeTab .probe-field Input { width: 14; }
-    ProbeTab #probe-out { width: 36; }
-    ProbeTab #probe-device { width: 12; }
-    ProbeTab #probe-buttons { height: auto; margin: 0 0 0 0; }
-    ProbeTab #probe-buttons Button { margin-right: 1; }
-    ProbeTab #probe-status { height: auto; padding: 0 1; }
+    ProbeTab #probe-out { width: 24; }
+    ProbeTab #probe-device { width: 10; }
+    ProbeTab #probe-actions { height: 1; }
+    ProbeTab #probe-actions Button { margin-right: 1; min-width: 0; width: auto; }
+    ProbeTab #probe-status { width: 1fr; height: 1; padding: 0 1; }
     ProbeTab #probe-main { height: 1fr; }
     ProbeTab #probe-table { width: 3fr; height: 1fr; }
-    ProbeTab #probe-chart { width: 2fr; height: 1fr; }
+    ProbeTab #probe-chart { width: 2fr; height: 1fr; margin-left: 1; }
     """
 
-    FIELDS = (("depths", "depths", "12,14,16,18,20"), ("seqs", "seq lengths", "512,1024,2048"), ("steps", "steps", "30"),
-              ("warmup", "warm-up", "5"), ("vocab", "vocab", "65536"), ("head_dim", "head dim", "128"),
-              ("max_batch", "max batch", ""))
+    # (field, label, default, width); defaults are `lsdt probe`'s (the seed's M0 grid)
+    FIELDS = (("depths", "depths", "12,14,16,18,20", 15), ("seqs", "seq lengths", "512,1024,2048", 14),
+              ("steps", "steps", "30", 6), ("warmup", "warm-up", "5", 7), ("vocab", "vocab", "65536", 7),
+              ("head_dim", "head dim", "128", 8), ("max_batch", "max batch", "", 9))
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -154,10 +154,12 @@ class ProbeTab(LsdtTab):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="probe-form"):
-            for name, label, value in self.FIELDS:
+            for name, label, value, width in self.FIELDS:
                 with Vertical(classes="probe-field"):
                     yield Label(label)
-                    yield Input(value, id=f"probe-{name}", compact=True)
+                    field = Input(value, id=f"probe-{name}", compact=True)
+                    field.styles.width = width
+                    yield field
             with Vertical(classes="probe-field"):
                 yield Label("device")
                 yield Select([(d, d) for d in ("auto", "cuda", "cpu")], value="auto", allow_blank=False,
@@ -165,22 +167,25 @@ class ProbeTab(LsdtTab):
             with Vertical(classes="probe-field"):
                 yield Label("save to")
                 yield Input(default_out(), id="probe-out", compact=True)
-        with Horizontal(id="probe-buttons"):
+        with Horizontal(id="probe-actions"):
             yield Button("run probe", id="probe-start", variant="primary", compact=True)
             yield Button("stop", id="probe-stop", variant="error", compact=True, disabled=True)
             yield Button("use in plan", id="probe-use", variant="success", compact=True, disabled=True)
-        yield Static("set the grid and press run probe (ctrl+r); each config runs in its own process", id="probe-status",
-                     markup=False)
+            yield Static("each config runs in its own process · ctrl+r run", id="probe-status", markup=False)
         with Horizontal(id="probe-main"):
             table = DataTable(id="probe-table", zebra_stripes=True, cursor_type="row")
             table.add_columns(*COLUMNS)
             yield table
             yield BarChart("tokens in 24 h", "tokens", id="probe-chart")
 
+    def on_show(self) -> None:
+        if self.screen.focused is None or self not in self.screen.focused.ancestors:
+            self.query_one("#probe-depths", Input).focus()
+
     # ------------------------------------------------------------------ state
 
     def form(self) -> dict:
-        values = {name: self.query_one(f"#probe-{name}", Input).value for name, _, _ in self.FIELDS}
+        values = {name: self.query_one(f"#probe-{name}", Input).value for name, *_ in self.FIELDS}
         values["device"] = str(self.query_one("#probe-device", Select).value)
         values["out"] = self.query_one("#probe-out", Input).value
         return values

@@ -34,18 +34,22 @@ OWNER = "train"
 
 # (field, label, placeholder, width): empty means the trainer's default (engine/runtime/train_config.py).
 FIELDS = (
-    ("model", "model (name or file)", "tiny", 22),
-    ("depth", "depth", "", 7),
-    ("data", "data", "stdlib", 20),
-    ("steps", "steps", "200", 8),
-    ("hours", "hours", "", 7),
-    ("seq", "seq", "", 7),
-    ("device_batch", "batch", "4", 7),
+    ("model", "model (name or file)", "tiny", 20),
+    ("depth", "depth", "", 6),
+    ("data", "data", "stdlib", 18),
+    ("steps", "steps", "200", 7),
+    ("hours", "hours", "", 6),
+    ("seq", "seq", "", 6),
+    ("device_batch", "batch", "4", 6),
+)
+# The second row: how the run is logged and checkpointed.
+FIELDS_2 = (
     ("log_every", "log every", "10", 9),
     ("eval_every", "eval every", "100", 10),
     ("ckpt_every", "ckpt every", "100", 10),
-    ("threads", "threads", "", 8),
+    ("threads", "threads", "", 7),
 )
+ALL_FIELDS = FIELDS + FIELDS_2
 INT_FLAGS = ("depth", "steps", "seq", "device_batch", "log_every", "eval_every", "ckpt_every", "threads")
 
 
@@ -97,15 +101,13 @@ class TrainTab(LsdtTab):
     ]
     DEFAULT_CSS = """
     TrainTab { layout: vertical; }
-    TrainTab #train-form { height: auto; }
+    TrainTab .train-form { height: auto; }
     TrainTab .train-field { width: auto; height: auto; margin-right: 1; }
     TrainTab .train-field Label { color: $text-muted; }
     TrainTab #train-device { width: 10; }
-    TrainTab #train-row2 { height: auto; }
-    TrainTab #train-run_dir { width: 40; }
-    TrainTab #train-buttons { height: auto; width: auto; }
-    TrainTab #train-buttons Button { margin-left: 1; }
-    TrainTab #train-status { height: auto; max-height: 2; padding: 0 1; }
+    TrainTab #train-actions { height: 1; }
+    TrainTab #train-actions Button { margin-right: 1; min-width: 0; width: auto; }
+    TrainTab #train-status { width: 1fr; height: 1; padding: 0 1; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -117,27 +119,30 @@ class TrainTab(LsdtTab):
         self.exits: list[int] = []  # exit codes of the children this tab started (tests read them)
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="train-form"):
-            for name, label, placeholder, width in FIELDS:
-                with Vertical(classes="train-field"):
-                    yield Label(label)
-                    field = Input(placeholder=placeholder, id=f"train-{name}", compact=True)
-                    field.styles.width = width
-                    yield field
+        def field(name: str, label: str, placeholder: str, width: int):
+            with Vertical(classes="train-field"):
+                yield Label(label)
+                widget = Input(placeholder=placeholder, id=f"train-{name}", compact=True)
+                widget.styles.width = width
+                yield widget
+
+        with Horizontal(classes="train-form"):
+            for spec in FIELDS:
+                yield from field(*spec)
             with Vertical(classes="train-field"):
                 yield Label("device")
                 yield Select([(d, d) for d in ("auto", "cuda", "cpu")], value="auto", allow_blank=False, compact=True,
                              id="train-device")
-        with Horizontal(id="train-row2"):
-            with Horizontal(classes="train-field"):
-                yield Label("run dir ")
-                yield Input(placeholder="runs/<time>-<model>", id="train-run_dir", compact=True)
-            with Horizontal(id="train-buttons"):
-                yield Button("train", id="train-start", variant="primary", compact=True)
-                yield Button("stop", id="train-stop", variant="error", compact=True, disabled=True)
-                yield Button("resume", id="train-resume", compact=True, disabled=True)
-                yield Button("from plan", id="train-from-plan", compact=True)
-        yield Static("fill what you need (empty = lsdt train's default) and press train (ctrl+r)", id="train-status", markup=False)
+        with Horizontal(classes="train-form"):
+            for spec in FIELDS_2:
+                yield from field(*spec)
+            yield from field("run_dir", "run dir", "runs/<time>-<model>", 30)
+        with Horizontal(id="train-actions"):
+            yield Button("train", id="train-start", variant="primary", compact=True)
+            yield Button("stop", id="train-stop", variant="error", compact=True, disabled=True)
+            yield Button("resume", id="train-resume", compact=True, disabled=True)
+            yield Button("from plan", id="train-from-plan", compact=True)
+            yield Static("empty = lsdt train's default · ctrl+r train", id="train-status", markup=False)
         yield RunView(id="train-view")
 
     def on_show(self) -> None:
@@ -149,7 +154,7 @@ class TrainTab(LsdtTab):
         return self.query_one("#train-view", RunView)
 
     def form(self) -> dict[str, str]:
-        values = {name: self.query_one(f"#train-{name}", Input).value for name, *_ in FIELDS}
+        values = {name: self.query_one(f"#train-{name}", Input).value for name, *_ in ALL_FIELDS}
         values["device"] = str(self.query_one("#train-device", Select).value)
         values["run_dir"] = self.query_one("#train-run_dir", Input).value
         return values

@@ -110,12 +110,12 @@ class RunView(Widget):
 
     DEFAULT_CSS = """
     RunView { height: 1fr; layout: vertical; }
-    RunView #run-status { height: auto; max-height: 5; padding: 0 1; }
+    RunView #run-status { height: auto; max-height: 4; padding: 0 1; }
     RunView .charts { height: 1fr; min-height: 8; }
     RunView LiveChart { width: 1fr; height: 1fr; }
-    RunView .bottom { height: 9; }
+    RunView .bottom { height: 8; }
     RunView #run-events { width: 1fr; border: round $primary 50%; }
-    RunView #machine { width: 1fr; border: round $primary 50%; padding: 0 1; }
+    RunView #machine { width: 1fr; height: 1fr; border: round $primary 50%; padding: 0 1; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -158,6 +158,15 @@ class RunView(Widget):
         mem.add_series("alloc", "cyan")
         mem.add_series("peak", "orange")
         mem.add_series("NVML used", "green")
+        # The machine panel is live whether or not a run is attached, but only while on screen.
+        self.set_interval(TELEMETRY_S, self._sampler_follows_visibility, name="telemetry-visibility")
+        self.call_after_refresh(self._sampler_follows_visibility)
+
+    def _sampler_follows_visibility(self) -> None:
+        if self.is_on_screen:
+            self._ensure_sampler()
+        else:
+            self._stop_sampler()
 
     def on_unmount(self) -> None:
         self._stop_sampler()
@@ -198,10 +207,8 @@ class RunView(Widget):
         if self._tail is None:
             return
         if not self.is_on_screen and self.polls:
-            self._stop_sampler()
             self._arm(POLL_S)  # hidden: read nothing; look again later (the offset keeps our place)
             return
-        self._ensure_sampler()
         self.read_run(self._tail, self._generation)
 
     @work(thread=True, group="run-tail", exit_on_error=False)
