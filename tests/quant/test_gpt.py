@@ -73,6 +73,23 @@ def test_V6_is_not_applicable_without_a_model_and_fails_on_a_broken_one(tmp_path
     assert not report.ok and report.failed_check == "V6_determinism" and "cannot be built" in report.failure
 
 
+def test_V6_runner_registry_names_this_kind():
+    from engine.runtime import quant_infer
+
+    assert s7l.V6_RUNNERS[quant_infer.KIND] == quant_infer.__name__
+
+
+def test_verifying_a_non_model_file_does_not_import_torch(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "p.s7l"
+    path.write_bytes(s7l.pack({"w": ("U8", [1], b"\x01")}, {"kind": "other"}))
+    code = ("import sys; from engine.runtime import s7l; r = s7l.verify(sys.argv[1]); "
+            "assert r.ok, r.failure; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=60)
+
+
 def test_rebuild_rejects_missing_and_extra_tensors(calib):
     r = quantize_gpt(tiny_gpt(), calib, "dynamic")
     short = dict(r.tensors)
