@@ -133,7 +133,6 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
     from engine.runtime.step import OptimConfig, TrainStep, autocast, build_optimizer, synchronize
     from engine.sizing.counts import flops_per_token, param_counts
 
-    writer = rundir.RunWriter(cfg.run_dir) if d.is_main else None
     # Data: rank 0 tokenizes into the cache first, the others then map it.
     if d.enabled and not d.is_main:
         dist.barrier()
@@ -144,6 +143,8 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
     cfg.grad_accum = resolve_grad_accum(cfg, d.world)
 
     spec = cfg.spec
+    # Only now, with the inputs checked, does the run directory appear (a bad flag leaves nothing behind).
+    writer = rundir.RunWriter(cfg.run_dir) if d.is_main else None
     torch.manual_seed(cfg.seed)
     model = GPT(GPTConfig.from_spec(spec, dropout=cfg.dropout, qk_norm=cfg.qk_norm)).to(device)
     optimizer = build_optimizer(model, OptimConfig(cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2), device)

@@ -50,3 +50,23 @@ def test_corrupt_and_truncated_are_skipped(tmp_path):
 
 def test_no_checkpoint(tmp_path):
     assert C.load_latest(tmp_path) == (None, None, [])
+
+
+def test_save_returns_before_the_disk_write(tmp_path, monkeypatch):
+    """A slow disk delays the background thread, not the caller (training goes on)."""
+    import time
+
+    real = C.write_checkpoint
+
+    def slow(*args, **kwargs):
+        time.sleep(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(C, "write_checkpoint", slow)
+    w = C.CheckpointWriter(tmp_path)
+    t0 = time.perf_counter()
+    w.save(5, _state(5))
+    assert time.perf_counter() - t0 < 0.5
+    assert not C.list_checkpoints(tmp_path)
+    w.wait()
+    assert [s for s, _ in w.completed()] == [5] and C.list_checkpoints(tmp_path)

@@ -119,6 +119,7 @@ def test_bad_input_is_one_clear_line(tmp_path, extra, message):
     r = run_lsdt("train", *base_args(tmp_path, **extra), timeout=60)
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()  # nothing half-written
 
 
 def test_empty_data_and_cuda_without_gpu(tmp_path):
