@@ -131,3 +131,17 @@ def test_load_refuses_a_corrupt_file(tmp_path, small_blob):
 def test_verify_missing_file_is_a_usage_error(tmp_path):
     with pytest.raises(UserError, match="cannot open"):
         s7l.verify(tmp_path / "nope.s7l")
+
+
+def test_resealing_replaces_a_read_only_file(tmp_path):
+    first = s7l.seal_tensors({"w": torch.zeros(3)}, tmp_path / "m.s7l")
+    second = s7l.seal_tensors({"w": torch.ones(3)}, tmp_path / "m.s7l")
+    assert first.merkle_root != second.merkle_root
+    assert s7l.verify(second.path, determinism=False).merkle_root == second.merkle_root
+
+
+def test_an_empty_file_fails_the_preamble(tmp_path):
+    (tmp_path / "e.s7l").write_bytes(b"")
+    report = s7l.verify(tmp_path / "e.s7l")
+    assert not report.ok and report.failed_check == "preamble"
+    assert [c["ok"] for c in report.checks] == [False] + [None] * (len(s7l.CHECKS) - 1)
