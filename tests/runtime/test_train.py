@@ -8,6 +8,7 @@ import random
 import pytest
 import torch
 
+from engine.cli import main as cli_main
 from engine.runtime import rundir
 from engine.runtime.train import main as train_main
 from tests.conftest import run_lsdt
@@ -115,21 +116,22 @@ def test_nan_loss_ends_with_an_error_and_keeps_the_last_good_checkpoint(tmp_path
     ({"--warmup": 50}, "not shorter than --steps"),
     ({"--device": "tpu"}, "accepted: auto | cuda | cpu"),
 ])
-def test_bad_input_is_one_clear_line(tmp_path, extra, message):
-    r = run_lsdt("train", *base_args(tmp_path, **extra), timeout=60)
-    assert r.returncode == 2, r.stderr
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+def test_bad_input_is_one_clear_line(tmp_path, capsys, extra, message):
+    code = cli_main(["train", *base_args(tmp_path, **extra)])  # the CLI's own entry point, in-process (fast)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "run").exists()  # nothing half-written
 
 
-def test_empty_data_and_cuda_without_gpu(tmp_path):
+def test_empty_data_and_cuda_without_gpu(tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    r = run_lsdt("train", *base_args(tmp_path, **{"--data": empty}))
-    assert r.returncode == 2 and "empty" in r.stderr
+    assert cli_main(["train", *base_args(tmp_path, **{"--data": empty})]) == 2
+    assert "empty" in capsys.readouterr().err
     if not torch.cuda.is_available():
-        r = run_lsdt("train", *base_args(tmp_path, "g", **{"--device": "cuda"}))
-        assert r.returncode == 2 and "no CUDA GPU" in r.stderr
+        assert cli_main(["train", *base_args(tmp_path, "g", **{"--device": "cuda"})]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
 
 
 def test_run_dir_reuse_and_resume_errors(tmp_path):
