@@ -134,6 +134,16 @@ class ProfilePicker(Vertical):
         self.set_error(None)
         self.post_message(self.Changed(self, self.spec))
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._center_choice)
+
+    def _center_choice(self) -> None:
+        """Put the choice in the middle of the list: the same view for the same size, however the
+        layout arrived there (a scroll 'just into view' depends on the sizes the list passed through)."""
+        lst = self.query_one(OptionList)
+        if lst.highlighted is not None and lst.size.height:
+            lst.scroll_to(y=max(0, lst.highlighted - lst.size.height // 2), animate=False, immediate=True)
+
     def add_spec(self, spec: Spec, label: str) -> str:
         """Add a spec that is not a built-in (a file, or a saved plan's own copy) and choose it.
         A spec identical to a built-in chooses the built-in instead."""
