@@ -92,9 +92,19 @@ def describe_event(e: dict) -> str:
     return f"{when} {kind:<10}{step}{detail}".rstrip()
 
 
+def short_dir(run_dir: Path) -> str:
+    """The run directory as the status line shows it: relative to the working directory, else its
+    last two parts (a long temporary path would wrap and push the step line out of view)."""
+    try:
+        return str(run_dir.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        parts = run_dir.parts
+        return str(Path("…", *parts[-2:])) if len(parts) > 2 else str(run_dir)
+
+
 def status_line(run_dir: Path, status: rundir.RunStatus, last_val: dict | None, checkpoints: list[str], n_metrics: int) -> str:
     """The monitor CLI's own text (engine.commands.monitor.render_run), fed from the tail's state."""
-    run = {"dir": str(run_dir), **asdict(status), "val_loss": None if last_val is None else last_val["val_loss"],
+    run = {"dir": short_dir(run_dir), **asdict(status), "val_loss": None if last_val is None else last_val["val_loss"],
            "val_step": None if last_val is None else last_val.get("step"), "n_metrics": n_metrics, "checkpoints": checkpoints}
     lines = render_run(run)
     eta = status.last_metrics.get("eta_s") if status.state == "running" else None
@@ -110,7 +120,7 @@ class RunView(Widget):
 
     DEFAULT_CSS = """
     RunView { height: 1fr; layout: vertical; }
-    RunView #run-status { height: auto; max-height: 4; padding: 0 1; }
+    RunView #run-status { height: auto; max-height: 5; padding: 0 1; }
     RunView .charts { height: 1fr; min-height: 8; }
     RunView LiveChart { width: 1fr; height: 1fr; }
     RunView .bottom { height: 8; }
@@ -183,7 +193,7 @@ class RunView(Widget):
         for chart in self.query(LiveChart):
             chart.reset()
         self.query_one("#run-events", RichLog).clear()
-        self.query_one("#run-status", Static).update(f"run      {self.run_dir}  reading…")
+        self.query_one("#run-status", Static).update(f"run      {short_dir(self.run_dir)}  reading…")
         if self._timer is not None:
             self._timer.stop()
         self._timer = None
