@@ -6,9 +6,12 @@ import json
 import os
 import stat
 
+import pytest
+
 from engine.runtime import s7l
 
 
+@pytest.mark.slow  # three CLI subprocesses, each importing torch: ~6 s idle, ~15 s on the loaded box
 def test_quantize_seal_verify_end_to_end(tmp_path, tiny_checkpoint, lsdt):
     qdir, model = tmp_path / "q", tmp_path / "model.s7l"
     r = lsdt("quantize", str(tiny_checkpoint), "--out", str(qdir), "--calib", "8", "--eval-seqs", "8", "--json", timeout=120)
@@ -20,7 +23,6 @@ def test_quantize_seal_verify_end_to_end(tmp_path, tiny_checkpoint, lsdt):
     assert report["calibration"]["sequences"] == 8 and report["evaluation"]["sequences"] == 8
     assert json.loads((qdir / "report.json").read_text()) == report
     assert len(report["errors"]) == 4 * 6 + 2  # 4 layers x (q k v o up down) + embedding + untied head
-    first = {p.name: p.read_bytes() for p in (qdir / "tensors").iterdir()}
 
     r = lsdt("seal", str(qdir), "--out", str(model), "--json")
     assert r.returncode == 0, r.stderr
@@ -32,14 +34,34 @@ def test_quantize_seal_verify_end_to_end(tmp_path, tiny_checkpoint, lsdt):
     assert v["ok"] and v["merkle_root"] == sealed["merkle_root"]
     assert [c["check"] for c in v["checks"]] == [*s7l.CHECKS, "V6_determinism"]
 
-    # deterministic: quantizing again gives the same files and the same root
-    r = lsdt("quantize", str(tiny_checkpoint), "--out", str(tmp_path / "q2"), "--calib", "8", "--eval-seqs", "8", timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "perplexity" in r.stdout and "next: lsdt seal" in r.stdout
-    assert {p.name: p.read_bytes() for p in (tmp_path / "q2" / "tensors").iterdir()} == first
-    r = lsdt("seal", str(tmp_path / "q2"), "--out", str(tmp_path / "again.s7l"))
-    assert r.returncode == 0 and sealed["merkle_root"] in r.stdout
-    assert (tmp_path / "again.s7l").read_bytes() == model.read_bytes()
+
+def test_quantizing_twice_gives_the_same_files_and_root(tmp_path, tiny_checkpoint):
+    """In-process (the CLI test above covers the subprocess path): same checkpoint -> same bytes."""
+    from engine.runtime.qdir import read_qdir
+    from engine.runtime.quantize_ckpt import quantize_checkpoint
+
+    blobs = []
+    for name in ("a", "b"):
+        out = quantize_checkpoint(tiny_checkpoint, tmp_path / name, calib=4, eval_seqs=4, act_mode="static")
+        assert out.report["perplexity"]["int8"] > 1
+        blobs.append(bytes(s7l.pack(*read_qdir(out.out_dir))))
+    assert blobs[0] == blobs[1]
+    assert (tmp_path / "a" / "report.json").read_bytes() == (tmp_path / "b" / "report.json").read_bytes()
+
+
+def test_human_output_in_process(tmp_path, tiny_checkpoint, capsys):
+    from engine.cli import main
+
+    assert main(["quantize", str(tiny_checkpoint), "--out", str(tmp_path / "q"), "--calib", "4", "--eval-seqs", "4",
+                 "--act", "dynamic"]) == 0
+    out = capsys.readouterr().out
+    assert "activations dynamic" in out and "embed.weight" in out and "next: lsdt seal" in out
+    assert "perplexity on" in out and "delta" in out
+    assert main(["seal", str(tmp_path / "q"), "--out", str(tmp_path / "m.s7l")]) == 0
+    assert "merkle_root" in capsys.readouterr().out
+    assert main(["verify", str(tmp_path / "m.s7l")]) == 0
+    out = capsys.readouterr().out
+    assert "V6_determinism" in out and ": OK" in out
 
 
 def test_verify_names_the_first_failure(tmp_path, lsdt):
@@ -54,13 +76,15 @@ def test_verify_names_the_first_failure(tmp_path, lsdt):
     assert r.returncode == 1 and json.loads(r.stdout)["failed_check"] == "padding"
 
 
-def test_usage_errors_exit_2_with_one_line(tmp_path, lsdt):
-    r = lsdt("verify", str(tmp_path / "missing.s7l"))
-    assert r.returncode == 2 and "cannot open" in r.stderr and r.stderr.count("\n") == 1
-    r = lsdt("seal", str(tmp_path), "--out", str(tmp_path / "x.s7l"))
-    assert r.returncode == 2 and "manifest.json" in r.stderr
-    r = lsdt("quantize", str(tmp_path / "nope"), "--out", str(tmp_path / "q"))
-    assert r.returncode == 2 and "no such checkpoint" in r.stderr
+def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
+    from engine.cli import main
+
+    for argv, expected in ((["verify", str(tmp_path / "missing.s7l")], "cannot open"),
+                           (["seal", str(tmp_path), "--out", str(tmp_path / "x.s7l")], "manifest.json"),
+                           (["quantize", str(tmp_path / "nope"), "--out", str(tmp_path / "q")], "no such checkpoint")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1, err
 
 
 def test_seal_detects_a_tensor_file_changed_after_quantize(tmp_path, lsdt):
