@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the sizing as JSON")
     if importlib.util.find_spec(RUN_MODULE) is not None:
         run_mod = importlib.import_module(RUN_MODULE)
+        # argparse matches abbreviations of this parser's options against the whole command line, so
+        # `moe train --trunk X` would be "ambiguous" with --trunk-tokens/--trunk-gpus: exact names only.
+        p.allow_abbrev = False
         sub = p.add_subparsers(dest="moe_action", required=False, metavar="ACTION", parser_class=type(p))
         run_mod.add_train_arguments(sub.add_parser("train", help="train the two-phase MoE (trunk, then experts)"))
         run_mod.add_pipeline_arguments(sub.add_parser("pipeline", help="train, quantize, seal and verify end to end"))

@@ -55,7 +55,8 @@ def _math_text(n: int = GEN_EXAMPLES) -> str:
                        f"{a * (b // 10 * 10)} + {a * (b % 10)} = {a * b}.\nAnswer: {a * b}\n")
         elif kind == 3:
             x, m, c = rng.randint(-20, 20), rng.randint(2, 12), rng.randint(-50, 50)
-            out.append(f"Solve {m}x + {c} = {m * x + c}.\n{m}x = {m * x + c} - {c} = {m * x}.\n"
+            sign, neg = ("+", "-") if c >= 0 else ("-", "+")
+            out.append(f"Solve {m}x {sign} {abs(c)} = {m * x + c}.\n{m}x = {m * x + c} {neg} {abs(c)} = {m * x}.\n"
                        f"x = {m * x} / {m} = {x}.\nAnswer: x = {x}\n")
         else:
             base, e = rng.randint(2, 9), rng.randint(2, 6)

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import UserError
@@ -195,9 +196,16 @@ def _batch(domains, job: str, e: int | None, split: str, B: int, T: int, seed: i
     return domains.data[e].batch(split, B, T, seed=seed, step=step)
 
 
+@dataclass
+class JobOutcome:
+    path: Path  # the sealed weights file
+    merkle_root: str
+    moe: object  # the MoE as trained (on its device): trunk, this job's part, the rest as initialised
+
+
 def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = False, threads: int | None = None,
-            out=None) -> Path:
-    """Train one job to its step budget (or continue it); returns its sealed weights file."""
+            out=None) -> JobOutcome:
+    """Train one job to its step budget (or continue it); returns its sealed weights file and the model."""
     import torch
 
     from engine.runtime.checkpoint import CheckpointWriter, load_latest
@@ -336,7 +344,7 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
                      weights=str(info.path), merkle_root=info.merkle_root)
         rundir.export_csv(jdir)
         print(f"{job}: weights {info.path} merkle_root {info.merkle_root}", file=out, flush=True)
-        return info.path
+        return JobOutcome(info.path, info.merkle_root, moe)
     finally:
         torch.set_num_threads(old_threads)
 

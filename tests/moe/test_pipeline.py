@@ -1,0 +1,86 @@
+"""`lsdt moe pipeline` end to end (CLI, --json contract), phase-3 checks, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from tests.conftest import run_lsdt
+
+STEPS = ["--trunk-steps", "6", "--expert-steps", "4", "--router-steps", "4", "--device-batch", "2",
+         "--eval-every", "1000", "--ckpt-every", "1000", "--log-every", "1000", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory, moe_cache):
+    root = tmp_path_factory.mktemp("pipe") / "run"
+    r = run_lsdt("moe", "pipeline", "--tiny", "--run-dir", str(root), "--json", "--workers", "1", *STEPS,
+                 timeout=300, env={"LSDT_CACHE_DIR": str(moe_cache)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    return root, json.loads(r.stdout), r.stderr
+
+
+def test_pipeline_json_contract(pipeline_run):
+    root, s, progress = pipeline_run
+    assert {"artifact", "merkle_root", "perplexity", "verify"} <= set(s)
+    assert set(s["perplexity"]) == {"code", "math", "reasoning", "general"}
+    for p in s["perplexity"].values():
+        assert {"fp32", "int8", "delta_pct"} <= set(p)
+        assert p["delta_pct"] == pytest.approx(100 * (p["int8"] / p["fp32"] - 1))
+    assert s["verify"]["ok"] is True
+    checks = {c["check"]: c["ok"] for c in s["verify"]["checks"]}
+    assert checks["merkle_root"] and checks["tensor_hashes"] and checks["V6_determinism"]
+    assert "phase 1" in progress and "phase 2" in progress  # progress goes to stderr with --json
+    art = s["artifact"]
+    assert os.path.isfile(art) and not os.stat(art).st_mode & stat.S_IWUSR  # sealed read-only
+    assert json.loads((root / "pipeline.json").read_text())["merkle_root"] == s["merkle_root"]
+
+
+def test_lsdt_verify_and_tamper(pipeline_run, tmp_path):
+    from engine.runtime.moe_quant import verify_moe
+
+    root, s, _ = pipeline_run
+    r = run_lsdt("verify", s["artifact"], "--no-determinism", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["merkle_root"] == s["merkle_root"]
+    bad = tmp_path / "bad.s7l"
+    data = bytearray(open(s["artifact"], "rb").read())
+    data[-100] ^= 0x01
+    bad.write_bytes(bytes(data))
+    v = verify_moe(bad)
+    assert not v["ok"] and "tensor_hashes" in v["failure"]
+
+
+def test_resume_reruns_only_phase_3(pipeline_run, moe_cache):
+    """--resume on a finished run keeps every trained job and seals the same artifact again."""
+    root, s, _ = pipeline_run
+    art = root / "model.s7l"
+    r = run_lsdt("moe", "pipeline", "--run-dir", str(root), "--resume", "--json", "--workers", "1",
+                 timeout=120, env={"LSDT_CACHE_DIR": str(moe_cache)})
+    assert r.returncode == 0, r.stderr[-1000:]
+    again = json.loads(r.stdout)
+    assert again["merkle_root"] == s["merkle_root"] and again["perplexity"] == s["perplexity"]
+    assert "phase 1: trunk" not in r.stderr and "0 job(s)" in r.stderr
+    assert art.is_file()
+
+
+@pytest.mark.parametrize("args, match", [
+    (["moe", "train", "--phase", "experts", "--run-dir", "{tmp}/empty"], "give --trunk CKPT"),
+    (["moe", "train", "--phase", "trunk", "--tiny", "--domains", "math", "--run-dir", "{tmp}/x"], "NAME=PATH"),
+    (["moe", "train", "--phase", "trunk", "--tiny", "--domains", "math={tmp}/nope.txt", "--run-dir", "{tmp}/y"], "no such file"),
+    (["moe", "train", "--phase", "trunk", "--model", "gpt2-124m", "--run-dir", "{tmp}/z"], "not a trunk"),
+    (["moe", "train", "--phase", "experts", "--trunk", "{tmp}/none.s7l", "--run-dir", "{tmp}/w"], "no such file"),
+    (["moe", "train", "--phase", "trunk", "--trunk", "x", "--run-dir", "{tmp}/v"], "--trunk is for --phase experts"),
+])
+def test_bad_input_is_one_line(args, match, tmp_path, moe_cache):
+    r = run_lsdt(*[a.format(tmp=tmp_path) for a in args], timeout=60, env={"LSDT_CACHE_DIR": str(moe_cache)})
+    assert r.returncode == 2, r.stderr
+    assert match in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_existing_run_needs_resume(pipeline_run, moe_cache):
+    root, _, _ = pipeline_run
+    r = run_lsdt("moe", "pipeline", "--tiny", "--run-dir", str(root), timeout=60, env={"LSDT_CACHE_DIR": str(moe_cache)})
+    assert r.returncode == 2 and "--resume" in r.stderr
