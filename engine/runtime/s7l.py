@@ -379,9 +379,10 @@ def parse_header(buf: bytes | memoryview | mmap.mmap, file_bytes: int | None = N
     return Parsed(version, hsha.hex(), align(PREAMBLE_BYTES + hlen), data_bytes, root, meta, entries)
 
 
-def check_layout(p: Parsed, view: memoryview | bytes, file_bytes: int) -> list[tuple[str, str]]:
-    """order (V0), alignment, bounds, padding: [(check, detail)] passed; raises S7LError at the first failure."""
-    done = []
+def check_layout(p: Parsed, view: memoryview | bytes, file_bytes: int, done: list | None = None) -> list[tuple[str, str]]:
+    """order (V0), alignment, bounds, padding; each passed check is appended to `done` as
+    (check, detail) as soon as it passes; raises S7LError at the first failure."""
+    done = [] if done is None else done
     names = [e.name for e in p.entries]
     for a, b in zip(names, names[1:]):
         if not a < b:
@@ -414,7 +415,9 @@ def check_layout(p: Parsed, view: memoryview | bytes, file_bytes: int) -> list[t
     return done
 
 
-def check_hashes(p: Parsed, view: memoryview) -> list[tuple[str, str]]:
+def check_hashes(p: Parsed, view: memoryview, done: list | None = None) -> list[tuple[str, str]]:
+    """tensor_hashes, then merkle_root (same `done` convention as check_layout)."""
+    done = [] if done is None else done
     leaves = []
     for e in p.entries:
         lo = p.data_start + e.offset
@@ -422,7 +425,7 @@ def check_hashes(p: Parsed, view: memoryview) -> list[tuple[str, str]]:
         if digest.hex() != e.sha256:
             raise S7LError("tensor_hashes", f"tensor_hashes: tensor {e.name}: SHA-256 of its bytes is {digest.hex()[:16]}.., header says {e.sha256[:16]}..")
         leaves.append(merkle_leaf(e.name, e.dtype, e.shape, digest))
-    done = [("tensor_hashes", f"{len(leaves)} tensor SHA-256 digests match")]
+    done.append(("tensor_hashes", f"{len(leaves)} tensor SHA-256 digests match"))
     root = merkle_root_of(leaves).hex()
     if root != p.merkle_root:
         raise S7LError("merkle_root", f"merkle_root: computed {root[:16]}.., header says {p.merkle_root[:16]}.. (tensor hashes rewritten?)")
@@ -471,23 +474,24 @@ def verify(path: str | os.PathLike, determinism: bool = True) -> Report:
     fh, mm, size = _map(path)
     report = Report(str(path), False, [], file_bytes=size)
 
-    def record(items):
-        report.checks.extend({"check": c, "ok": True, "detail": d} for c, d in items)
-
+    passed: list[tuple[str, str]] = []  # filled by the checks as they pass, so a failure keeps them
     try:
         view = memoryview(mm) if mm is not None else memoryview(b"")
         try:
             p = parse_header(view, size)
             report.header_sha256, report.n_tensors, report.metadata = p.header_sha256, len(p.entries), p.metadata
-            record([("preamble", f"magic ok, format version {p.version}"),
-                    ("header", f"{len(p.entries)} tensors, canonical JSON, SHA-256 {p.header_sha256[:16]}..")])
-            record(check_layout(p, view, size))
-            record(check_hashes(p, view))
+            passed += [("preamble", f"magic ok, format version {p.version}"),
+                       ("header", f"{len(p.entries)} tensors, canonical JSON, SHA-256 {p.header_sha256[:16]}..")]
+            check_layout(p, view, size, passed)
+            check_hashes(p, view, passed)
             report.merkle_root = p.merkle_root
         except S7LError as exc:
             report.failure, report.failed_check = str(exc), exc.check
+            if exc.check == "header":  # parse_header checks the preamble first: it passed
+                passed.append(("preamble", f"magic ok, format version {VERSION}"))
         finally:
             view.release()
+            report.checks.extend({"check": c, "ok": True, "detail": d} for c, d in passed)
     finally:
         if mm is not None:
             mm.close()
@@ -502,7 +506,7 @@ def verify(path: str | os.PathLike, determinism: bool = True) -> Report:
         if check["ok"] is False:
             report.failure, report.failed_check = check["detail"], check["check"]
     ran = {c["check"] for c in report.checks}
-    if report.failed_check:
+    if report.failed_check and report.failed_check not in ran:
         report.checks.append({"check": report.failed_check, "ok": False, "detail": report.failure})
         ran.add(report.failed_check)
     report.checks.extend({"check": c, "ok": None, "detail": "not run"} for c in CHECKS if c not in ran)

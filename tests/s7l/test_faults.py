@@ -155,3 +155,16 @@ def test_preamble_faults(small_blob):
     struct.pack_into("<II", bad, 8, 1, 0xFFFFFFFF)
     with pytest.raises(s7l.S7LError, match="length"):
         check_bytes(bad)
+
+
+def test_report_keeps_the_checks_that_passed_before_the_failure(tmp_path, small_blob):
+    (tmp_path / "x.s7l").write_bytes(small_blob + b"\x00")
+    report = s7l.verify(tmp_path / "x.s7l")
+    assert [(c["check"], c["ok"]) for c in report.checks] == [
+        ("preamble", True), ("header", True), ("order", True), ("alignment", True), ("bounds", False),
+        ("padding", None), ("tensor_hashes", None), ("merkle_root", None)]
+    bad = bytearray(small_blob)
+    bad[60] ^= 1  # inside the header JSON: its digest no longer matches
+    (tmp_path / "h.s7l").write_bytes(bad)
+    report = s7l.verify(tmp_path / "h.s7l")
+    assert [(c["check"], c["ok"]) for c in report.checks][:3] == [("preamble", True), ("header", False), ("order", None)]
