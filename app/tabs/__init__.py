@@ -27,6 +27,7 @@ TABS: tuple[TabEntry, ...] = (
     TabEntry("probe", "Probe", "app.tabs.probe", "ProbeTab", ("engine.runtime.probe", "engine.commands.probe")),
     TabEntry("train", "Train", "app.tabs.train", "TrainTab", ("engine.runtime.train", "engine.runtime.rundir")),
     TabEntry("monitor", "Monitor", "app.tabs.monitor", "MonitorTab", ("engine.runtime.rundir", "engine.runtime.telemetry")),
+    TabEntry("quantize", "Quantize", "app.tabs.quantize", "QuantizeTab", ("engine.commands.quantize", "engine.commands.seal", "engine.commands.verify")),
 )
 
 
