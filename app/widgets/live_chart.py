@@ -15,10 +15,21 @@ from rich.text import Text
 from textual_plotext import PlotextPlot
 
 from app.series import DEFAULT_CAPACITY, MinMaxSeries
+from app.widgets.ansi_text import ansi_to_text
 
 # 3 Hz: inside the 2-4 Hz band (dolphie, toolong); fast enough to look live, slow enough that
 # three charts cost a few % of one core (benchmarks/tui_stream.py measures it).
 REDRAW_HZ = 3.0
+
+
+def render_plot(widget: PlotextPlot):
+    """PlotextPlot.render with the fast ANSI conversion (app/widgets/ansi_text.py): size the
+    figure to the widget, apply the app-derived plotext theme, build."""
+    plot = widget.plt
+    plot.plotsize(widget.size.width, widget.size.height)
+    plot._set_size(widget.size.width, widget.size.height)  # textual-plotext does both (its issue #5)
+    plot.theme(widget._get_plotext_theme_name(widget.app.theme))
+    return ansi_to_text(plot.build())
 
 
 class LiveChart(PlotextPlot):
@@ -52,7 +63,7 @@ class LiveChart(PlotextPlot):
         # plotext draws an empty frame and drops a long title when there is no data: say why instead.
         if self.no_data:
             return Text(f"{self.title}\n{self.empty}", style="dim", justify="center")
-        return super().render()
+        return render_plot(self)
 
     # ------------------------------------------------------------------ data
 
@@ -90,6 +101,8 @@ class LiveChart(PlotextPlot):
         if key in self.x_keys and key != self.x_key:
             self.x_key = key
             self._meta_version += 1
+            if self.is_mounted:
+                self.rebuild()  # a key the user pressed: answer now, not at the next tick
 
     def series(self, name: str, x_key: str | None = None) -> MinMaxSeries:
         return self._series[name][x_key or self.x_key]
@@ -119,10 +132,12 @@ class LiveChart(PlotextPlot):
         t0 = time.perf_counter()
         plt = self.plt
         plt.clear_figure()
-        width = max(10, self.size.width or 80)
+        # One bucket per 2 columns (its min and max): a braille column holds 2 x-dots, and plotext's
+        # build time grows with the points it joins (80 points: ~5 ms, 160: ~14 ms at 80x20).
+        buckets = max(10, (self.size.width or 80) // 2)
         drawn = 0
         for name, by_key in self._series.items():
-            xs, ys = by_key[self.x_key].view(width)
+            xs, ys = by_key[self.x_key].view(buckets)
             if not xs:
                 continue
             style = self._style.get(name, {})
@@ -164,7 +179,7 @@ class BarChart(PlotextPlot):
     def render(self):
         if self.no_data:
             return Text(f"{self.title}\n{self.empty}", style="dim", justify="center")
-        return super().render()
+        return render_plot(self)
 
     def set_bar(self, label: str, value: float | None) -> None:
         if value is None or not math.isfinite(value):
