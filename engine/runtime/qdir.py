@@ -4,7 +4,8 @@
                              {"format": "lsdt-qdir", "version": 1,
                               "metadata": {str: str},            # copied into the .s7l header
                               "tensors": [{"name", "dtype", "shape", "file", "sha256"}, ...]}
-    DIR/tensors/NAME.bin     each tensor's raw little-endian bytes (no header, no pickle)
+    DIR/tensors/NNNNN-NAME.bin  each tensor's raw little-endian bytes (no header, no pickle),
+                             NNNNN its index in name order
     DIR/report.json          the quantization report (errors, perplexity); not sealed
 
 Torch-free, so `lsdt seal` runs without importing torch. Every file is written atomically; the
@@ -32,11 +33,11 @@ def write_qdir(out: str | os.PathLike, tensors: Mapping[str, tuple[str, tuple[in
     out = Path(out)
     entries, _ = s7l.plan_layout((n, dt, shape) for n, (dt, shape, _) in tensors.items())  # validates names/dtypes
     rows = []
-    for e in entries:
+    for i, e in enumerate(entries):
         raw = tensors[e.name][2]
         if len(raw) != e.nbytes:
             raise UserError(f"tensor {e.name}: {len(raw)} bytes for shape {list(e.shape)} x {e.dtype} ({e.nbytes})")
-        rel = f"tensors/{e.name.replace('/', '__')}.bin"
+        rel = f"tensors/{i:05d}-{e.name.replace('/', '_')}.bin"  # the index keeps names unique
         write_atomic(out / rel, raw)
         rows.append({"dtype": e.dtype, "file": rel, "name": e.name, "sha256": hashlib.sha256(raw).hexdigest(), "shape": list(e.shape)})
     manifest = {"format": FORMAT, "metadata": s7l.check_metadata(metadata), "tensors": rows, "version": VERSION}
@@ -66,6 +67,8 @@ def read_qdir(path: str | os.PathLike) -> tuple[dict[str, tuple[str, list[int], 
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not {"name", "dtype", "shape", "file", "sha256"} <= set(row):
             raise UserError(f"{mpath}: tensors[{i}]; accepted: an object with name, dtype, shape, file, sha256")
+        if not isinstance(row["name"], str):
+            raise UserError(f"{mpath}: tensors[{i}].name; accepted: a string")
         rel = row["file"]
         if not isinstance(rel, str) or rel.startswith("/") or ".." in Path(rel).parts:
             raise UserError(f"{mpath}: tensors[{i}].file {rel!r}; accepted: a relative path inside {root}")
@@ -75,5 +78,7 @@ def read_qdir(path: str | os.PathLike) -> tuple[dict[str, tuple[str, list[int], 
             raise UserError(f"{root / rel}: cannot read ({exc.strerror})") from None
         if hashlib.sha256(raw).hexdigest() != row["sha256"]:
             raise UserError(f"{root / rel}: SHA-256 does not match {mpath} (file changed after quantize)")
+        if row["name"] in tensors:
+            raise UserError(f"{mpath}: tensor {row['name']!r} listed twice")
         tensors[row["name"]] = (row["dtype"], row["shape"], raw)
     return tensors, metadata

@@ -142,17 +142,20 @@ def merkle_root(entries: Iterable[Entry]) -> str:
 
 def plan_layout(specs: Iterable[tuple[str, str, Iterable[int]]]) -> tuple[list[Entry], int]:
     """(name, dtype, shape) -> entries in name order at aligned offsets, and data_bytes."""
-    entries, offset, seen = [], 0, set()
-    for name, dtype, shape in sorted(specs, key=lambda s: s[0]):
-        shape = tuple(int(d) for d in shape)
+    checked = []
+    for name, dtype, shape in specs:
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            raise UserError(f"tensor name {name!r}: accepted: 1-255 characters of A-Z a-z 0-9 _ . : / -")
+            raise UserError(f"tensor name {str(name)[:60]!r}: accepted: 1-255 characters of A-Z a-z 0-9 _ . : / -")
+        if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+            raise UserError(f"tensor {name}: dtype {str(dtype)[:16]!r}; accepted: {', '.join(DTYPE_BYTES)}")
+        if (not isinstance(shape, (list, tuple)) or len(shape) > MAX_NDIM
+                or any(type(d) is not int or not 0 <= d < 1 << 62 for d in shape)):
+            raise UserError(f"tensor {name}: shape {str(shape)[:60]}; accepted: a list of <= {MAX_NDIM} integers >= 0")
+        checked.append((name, dtype, tuple(shape)))
+    entries, offset, seen = [], 0, set()
+    for name, dtype, shape in sorted(checked):
         if name in seen:
             raise UserError(f"tensor name {name!r} appears twice")
-        if dtype not in DTYPE_BYTES:
-            raise UserError(f"tensor {name}: dtype {dtype!r}; accepted: {', '.join(DTYPE_BYTES)}")
-        if len(shape) > MAX_NDIM or any(d < 0 for d in shape):
-            raise UserError(f"tensor {name}: shape {list(shape)}; accepted: <= {MAX_NDIM} dims, each >= 0")
         seen.add(name)
         nbytes = numel(shape) * DTYPE_BYTES[dtype]
         entries.append(Entry(name, dtype, shape, offset, nbytes))
