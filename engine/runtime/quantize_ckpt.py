@@ -109,8 +109,9 @@ def quantize_checkpoint(ckpt: str | Path, out_dir: str | Path, calib: int = 64, 
     report = {
         "checkpoint": str(path), "checkpoint_step": int(state["step"]), "checkpoint_sha256": _sha256(path),
         "data": tokens.source, "seq_len": T,
-        "calibration": {"sequences": len(calib_idx), "tokens": calib_idx.numel(), "act_mode": act_mode,
-                        "source": "val split, first half"},
+        "calibration": ({"sequences": len(calib_idx), "tokens": calib_idx.numel(), "act_mode": act_mode,
+                         "source": "val split, first half"} if act_mode == "static" else
+                        {"sequences": 0, "tokens": 0, "act_mode": act_mode, "source": "none: dynamic per-token scales"}),
         "evaluation": {"sequences": len(ex), "tokens": ex.numel(), "source": "val split, second half"},
         "perplexity": {"fp32": ppl_fp32, "int8": ppl_int8, "delta_pct": 100.0 * (ppl_int8 / ppl_fp32 - 1.0)},
         **result.summary(),
