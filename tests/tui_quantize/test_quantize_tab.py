@@ -1,0 +1,114 @@
+"""Pilot tests of the Quantize tab: real subprocess runs of quantize/seal/verify, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from textual.widgets import DataTable, Input
+
+from app.tabs.quantize import QuantizeTab, plan_steps
+from tests.tui.conftest import text_of
+
+
+async def _run(pilot, app) -> QuantizeTab:
+    tab = app.query_one(QuantizeTab)
+    for _ in range(600):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not tab.running:
+            return tab
+    raise AssertionError("the Quantize tab never finished")
+
+
+def test_tab_is_registered_and_startup_does_not_import_torch():
+    code = ("import sys, app.app, app.tabs.quantize; from app.tabs import available_tabs;"
+            "print(json.dumps([[t.id for t in available_tabs()], 'torch' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, check=True)
+    ids, torch_loaded = json.loads(out.stdout)
+    assert "quantize" in ids and ids[-1] == "quantize"
+    assert torch_loaded is False
+
+
+async def test_quantize_seal_verify_a_checkpoint(quantize_app, dense_run, tmp_path):
+    app = quantize_app
+    out = tmp_path / "tiny.s7l"
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.query_one("#q-ckpt", Input).value = str(dense_run)
+        app.query_one("#q-out", Input).value = str(out)
+        app.query_one("#q-calib", Input).value = "2"
+        await pilot.click("#q-run")
+        tab = await _run(pilot, app)
+        assert app.failures == []
+        r = tab.result
+        assert r is not None and r["verify"]["ok"] is True, text_of(app.query_one("#q-status"))
+        assert out.is_file()
+        root = r["seal"]["merkle_root"]
+        assert root in text_of(app.query_one("#q-root"))
+        assert app.query_one("#q-error-table", DataTable).row_count == len(r["quantize"]["errors"]) > 0
+        ppl = text_of(app.query_one("#q-ppl"))
+        assert f"{r['quantize']['perplexity']['delta_pct']:+8.3f}%" in ppl
+        assert "sealed and verified" in text_of(app.query_one("#q-status"))
+        checks = app.query_one("#q-checks", DataTable)
+        assert checks.row_count == len(r["verify"]["checks"])
+
+        # verify any .s7l: the sealed file passes; one flipped bit fails and the table says where
+        bad = tmp_path / "bad.s7l"
+        data = bytearray(out.read_bytes())
+        data[-5] ^= 0x10
+        bad.write_bytes(bytes(data))
+        app.query_one("#q-file", Input).value = str(bad)
+        await pilot.click("#q-verify")
+        tab = await _run(pilot, app)
+        assert tab.verify_result["ok"] is False
+        assert "FAILED" in text_of(app.query_one("#q-status"))
+        rows = [checks.get_row_at(i) for i in range(checks.row_count)]
+        assert any(row[1] == "FAIL" and row[0] == "tensor_hashes" for row in rows)
+        assert app.failures == []
+
+
+async def test_bad_input_is_one_line_and_runs_nothing(quantize_app, tmp_path):
+    app = quantize_app
+    async with app.run_test(size=(140, 40)) as pilot:
+        tab = app.query_one(QuantizeTab)
+        await pilot.click("#q-run")
+        await pilot.pause()
+        assert "pick a checkpoint" in text_of(app.query_one("#q-status")) and not tab.running
+        app.query_one("#q-ckpt", Input).value = str(tmp_path / "missing")
+        await pilot.click("#q-run")
+        await pilot.pause()
+        assert "no such file" in text_of(app.query_one("#q-status"))
+        app.query_one("#q-ckpt", Input).value = str(tmp_path)
+        app.query_one("#q-calib", Input).value = "0"
+        app.query_one("#q-ckpt", Input).focus()
+        await pilot.press("enter")  # Enter in the checkpoint field runs, like the button
+        await pilot.pause()
+        assert "calib" in text_of(app.query_one("#q-status"))
+        app.query_one("#q-file", Input).value = str(tmp_path / "nope.s7l")
+        app.query_one("#q-file", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "no such file" in text_of(app.query_one("#q-status")) and not tab.running
+        assert len(app.workers) == 0 and app.failures == []
+
+
+async def test_not_a_checkpoint_shows_the_cli_error(quantize_app, tmp_path):
+    """A directory with no checkpoint: the quantize step's one-line error, no crash."""
+    app = quantize_app
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.query_one("#q-ckpt", Input).value = str(tmp_path)
+        await pilot.click("#q-run")
+        await _run(pilot, app)
+        status = text_of(app.query_one("#q-status"))
+        assert status.startswith("quantize failed") and "no usable checkpoint" in status
+        assert app.failures == []
+
+
+def test_steps_for_a_moe_run_dir(tmp_path):
+    (tmp_path / "moe.toml").write_text("")
+    kind, steps = plan_steps(str(tmp_path), "", 8)
+    assert kind == "moe" and steps[0][1][-5:] == ["--run-dir", str(tmp_path), "--json", "--calib", "8"]
+    assert steps[0][1][3:6] == ["moe", "pipeline", "--resume"]
+    kind, steps = plan_steps(str(tmp_path / "moe.toml"), "", 8)
+    assert kind == "dense" and [s for s, _ in steps] == ["quantize", "seal", "verify"]
