@@ -73,8 +73,12 @@ class BandsTab(FormTab):
                 yield Static("", id="bands-verdict", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#bands-table", DataTable).add_columns(*[_num(c) if i > 1 else c for i, c in enumerate(COLUMNS)])
+        self._columns(self.query_one("#bands-table", DataTable))
         super().on_mount()
+
+    @staticmethod
+    def _columns(table: DataTable) -> None:
+        table.add_columns(*[_num(c) if i > 1 else c for i, c in enumerate(COLUMNS)])
 
     # ------------------------------------------------------------------ form
 
@@ -106,7 +110,8 @@ class BandsTab(FormTab):
     def show(self, r: dict) -> None:
         self.query_one("#bands-body").remove_class("-stale")
         table = self.query_one("#bands-table", DataTable)
-        table.clear()
+        table.clear(columns=True)  # a column's width remembers its widest cell ever: start fresh
+        self._columns(table)
         rec = (r["recommended"] or {}).get("depth")
         fb = (r["fallback"] or {}).get("depth")
         for row in r["rows"]:

@@ -97,13 +97,23 @@ class MoeTab(FormTab):
                 with TabPane("vs seed", id="moe-seed-pane"):
                     yield DataTable(id="moe-seed", cursor_type="row", zebra_stripes=True)
 
+    COLUMNS = {
+        "moe-phases": ("phase", _num("GPUs"), _num("tokens"), _num("GPU-h"), _num("wall"), _num("mem/GPU"), "micro-batch"),
+        "moe-components": ("component", _num("params"), _num("FP32"), _num("INT8")),
+        "moe-layout": ("tensor", _num("shape"), _num("numel"), _num("int8 B"), _num("scale B"), _num("stored B")),
+        "moe-seed": ("item", _num("seed"), _num("computed"), _num("ratio"), "note"),
+    }
+
+    def fresh(self, table_id: str) -> DataTable:
+        """The table emptied, columns included (a column's width remembers its widest cell ever)."""
+        table = self.query_one(f"#{table_id}", DataTable)
+        table.clear(columns=True)
+        table.add_columns(*self.COLUMNS[table_id])
+        return table
+
     def on_mount(self) -> None:
-        self.query_one("#moe-phases", DataTable).add_columns(
-            "phase", _num("GPUs"), _num("tokens"), _num("GPU-h"), _num("wall"), _num("mem/GPU"), "micro-batch")
-        self.query_one("#moe-components", DataTable).add_columns("component", _num("params"), _num("FP32"), _num("INT8"))
-        self.query_one("#moe-layout", DataTable).add_columns(
-            "tensor", _num("shape"), _num("numel"), _num("int8 B"), _num("scale B"), _num("stored B"))
-        self.query_one("#moe-seed", DataTable).add_columns("item", _num("seed"), _num("computed"), _num("ratio"), "note")
+        for table_id in self.COLUMNS:
+            self.fresh(table_id)
         super().on_mount()
 
     # ------------------------------------------------------------------ form
@@ -146,8 +156,7 @@ class MoeTab(FormTab):
         )
         self.query_one("#moe-totals", Static).update(totals)
 
-        phases = self.query_one("#moe-phases", DataTable)
-        phases.clear()
+        phases = self.fresh("moe-phases")
         for p in r["phases"]:
             if "micro_batch" not in p:
                 micro = "-"
@@ -162,16 +171,14 @@ class MoeTab(FormTab):
                                _num(fmt.count(x["tokens"])), _num(f"{x['gpu_hours']:,.1f}"),
                                _num(fmt.duration(x["wall_hours"] * 3600)), "", "")
 
-        comps = self.query_one("#moe-components", DataTable)
-        comps.clear()
+        comps = self.fresh("moe-components")
         for c in r["components"]:
             comps.add_row(c["name"], _num(f"{c['params']:,}"), _num(_mb(c["fp32_bytes"])), _num(_mb(c["int8_bytes"])))
         comps.add_row(Text("total", style="bold"), _num(f"{r['total_params']:,}", "bold"),
                       _num(_mb(r["total_fp32_bytes"]), "bold"), _num(_mb(r["total_int8_bytes"]), "bold"))
 
         lay = r["layout"]
-        table = self.query_one("#moe-layout", DataTable)
-        table.clear()
+        table = self.fresh("moe-layout")
         for t in lay["expert_layer"]:
             table.add_row(t["tensor"], _num("x".join(str(s) for s in t["shape"])), _num(f"{t['numel']:,}"),
                           _num(f"{t['int8_bytes']:,}"), _num(f"{t['scale_bytes']:,}"), _num(f"{t['stored_bytes']:,}"))
@@ -181,8 +188,7 @@ class MoeTab(FormTab):
                           _num(f"{a['int8_bytes']:,}"), _num(f"{a['scale_bytes']:,}"), _num(f"{a['stored_bytes']:,}"))
         table.add_row(Text("total (all artifacts)", style="bold"), "", "", "", "", _num(f"{lay['total_stored_bytes']:,}", "bold"))
 
-        seed = self.query_one("#moe-seed", DataTable)
-        seed.clear()
+        seed = self.fresh("moe-seed")
         for i in r["seed_comparison"]:
             off = abs(i["ratio"] - 1) > 0.1
             seed.add_row(i["item"], _num(f"{i['seed']:.4g}"), _num(f"{i['computed']:.4g}"),

@@ -47,5 +47,9 @@ class FormField(Vertical):
         return self.query_one(FieldInput)
 
     def set_error(self, message: str | None) -> None:
-        self.query_one(".field-error", Static).update(message or "")
+        message = message or ""
+        if message == getattr(self, "_error", ""):
+            return  # unchanged: no refresh (this runs for every field on every keystroke)
+        self._error = message
+        self.query_one(".field-error", Static).update(message)
         self.set_class(bool(message), "-invalid")

@@ -23,10 +23,16 @@ class TopLayouts(DataTable):
         self.cursor_type = "row"
         self.zebra_stripes = True
         # Short headers: this table shares a 36-column panel at 100x30 (the help screen spells them out).
+        self._columns()
+
+    def _columns(self) -> None:
         self.add_columns(_num("G"), "layout", _num("mem"), _num("step"), _num("room"))
 
     def show(self, candidates: list[dict]) -> None:
-        self.clear()
+        # Columns too: a column's width remembers the widest cell it ever held, so only a fresh
+        # table looks the same for the same rows whatever was shown before.
+        self.clear(columns=True)
+        self._columns()
         for c in candidates:
             head = min(c["memory_headroom"], c["time_headroom"])
             self.add_row(_num(f"{c['G']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}", _num(fmt.gb(c["bytes_per_device"])),
@@ -43,11 +49,15 @@ class RefinedLayouts(DataTable):
         self.zebra_stripes = True
         self.layouts: list[dict] = []
         # Short headers: the table shares a ~42-column panel at 100x30; the row detail line spells it out.
+        self._columns()
+
+    def _columns(self) -> None:
         self.add_columns(_num("G"), "layout", _num("mb"), _num("step"), _num("MFU"), _num("mem"))
 
     def show(self, layouts: list[dict]) -> None:
         self.layouts = layouts
-        self.clear()
+        self.clear(columns=True)  # fresh widths (see TopLayouts.show)
+        self._columns()
         for i, r in enumerate(layouts):
             c = r  # flat: engine.plan.REFINED_LAYOUT_KEYS
             late = not r["meets_deadline"]
