@@ -91,7 +91,8 @@ def test_seal_detects_a_tensor_file_changed_after_quantize(tmp_path, lsdt):
     from engine.runtime.qdir import write_qdir
 
     write_qdir(tmp_path / "q", {"w": ("I8", (4,), b"\x01\x02\x03\x04")}, {"kind": "test"})
-    (tmp_path / "q" / "tensors" / "w.bin").write_bytes(b"\x01\x02\x03\x05")
+    rel = json.loads((tmp_path / "q" / "manifest.json").read_text())["tensors"][0]["file"]
+    (tmp_path / "q" / rel).write_bytes(b"\x01\x02\x03\x05")
     r = lsdt("seal", str(tmp_path / "q"), "--out", str(tmp_path / "m.s7l"))
     assert r.returncode == 2 and "SHA-256 does not match" in r.stderr
     assert not (tmp_path / "m.s7l").exists()
