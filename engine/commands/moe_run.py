@@ -30,7 +30,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--domains", metavar="NAME=PATH,...", help="override domain slices (built-in: code, math, reasoning, general)")
     p.add_argument("--trunk-steps", type=positive_int, help="phase-1 steps (default 300 with --tiny, else 2000)")
     p.add_argument("--expert-steps", type=positive_int, help="phase-2 steps per expert (default 200 with --tiny, else 1000)")
-    p.add_argument("--router-steps", type=positive_int, help="router steps (default 100 with --tiny, else 300)")
+    p.add_argument("--router-steps", type=positive_int, help="router steps (default 300 with --tiny, else 1000)")
     p.add_argument("--device-batch", type=positive_int, help="sequences per step (default 8)")
     p.add_argument("--lr", type=positive_float, help="peak learning rate (default 3e-3 with --tiny, else 6e-4)")
     p.add_argument("--seed", type=int, help="seed of the weights and the data order (default 1337)")

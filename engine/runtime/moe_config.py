@@ -34,8 +34,8 @@ AUX_ALPHA = 0.01
 # Step budgets and batch: --tiny trains the ~0.5M-parameter model to a clearly specialised state in
 # about a minute of 2 CPU cores per phase (docs/moe-training.md has the measured times); the full
 # profile's values are a short GPU run, to be raised for real training.
-TINY_DEFAULTS = dict(trunk_steps=300, expert_steps=200, router_steps=100, device_batch=8, lr=3e-3, warmup=20)
-FULL_DEFAULTS = dict(trunk_steps=2000, expert_steps=1000, router_steps=300, device_batch=8, lr=6e-4, warmup=100)
+TINY_DEFAULTS = dict(trunk_steps=300, expert_steps=200, router_steps=300, device_batch=8, lr=3e-3, warmup=20)
+FULL_DEFAULTS = dict(trunk_steps=2000, expert_steps=1000, router_steps=1000, device_batch=8, lr=6e-4, warmup=100)
 # 6e-4: GPT-3 Small (125M), Brown et al. 2020, Table 2.1; 3e-3 for the sub-1M tiny model (small models
 # tolerate larger steps; nanoGPT's char-level configs use 1e-3 at 10M).
 

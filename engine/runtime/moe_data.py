@@ -7,7 +7,7 @@ Built-in slices (byte tokens, engine/runtime/data.py), nothing downloaded:
     reasoning  generated: ordering puzzles, syllogisms and counting problems, step by step
     general    English prose that ships with Python: pydoc_data.topics (the language reference's
                topic texts, ~465 KB on CPython 3.11); where a build lacks it, the docstrings of the
-               stdlib modules instead
+               stdlib modules instead; paragraphs in a seeded shuffle so the val split is typical
 
 The generated slices come from random.Random(GEN_SEED) with a fixed number of examples, so every
 machine writes the same bytes (a test pins their SHA-256 prefix). They are written once to
@@ -92,7 +92,7 @@ def _general_text() -> str:
     try:
         from pydoc_data.topics import topics  # the language reference's topic texts (English prose)
 
-        return "\n\n".join(topics[k] for k in sorted(topics))
+        text = "\n\n".join(topics[k] for k in sorted(topics))
     except ImportError:  # a build without pydoc_data: the stdlib's module docstrings
         docs = []
         for f in stdlib_files():
@@ -102,7 +102,12 @@ def _general_text() -> str:
                 continue
             if doc:
                 docs.append(doc)
-        return "\n\n".join(docs)
+        text = "\n\n".join(docs)
+    # Paragraphs in a seeded order: the val split (the corpus's tail) must look like the rest, not like
+    # the last topics alphabetically (which are tables of code: "typesseq-mutable", ...).
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    random.Random(GEN_SEED + 2).shuffle(paragraphs)
+    return "\n\n".join(paragraphs)
 
 
 _GENERATORS = {"math": _math_text, "reasoning": _reasoning_text, "general": _general_text}
