@@ -2,8 +2,9 @@
 
 A LiveChart (app/widgets/live_chart.py) is mounted headless at a typical pane size; 10,000 points
 (a noisy loss curve with spikes) are appended; then each sample appends one point and times
-`rebuild()` (series thinning + plotext calls) plus `render()` (plotext's build into text, what
-Textual paints). For comparison it times plotext drawing all 10,000 raw points the same way.
+`rebuild_now()`: thinning the series to the chart's width (UI thread in the app) plus plotext's
+build and its conversion to a rich Text (a worker thread in the app; here both on one thread).
+render() then only returns that Text. For comparison it times plotext drawing all 10,000 raw points the same way.
 
     python benchmarks/chart_redraw.py [--points 10000] [--repeats 30] [--size 80x20]
 """
@@ -57,7 +58,7 @@ async def measure(points: int, repeats: int, size: tuple[int, int]) -> dict:
             i = points + r
             chart.append("train", {"step": i, "tokens": i * 2048}, loss_at(i))
             t0 = time.perf_counter()
-            chart.rebuild()
+            chart.rebuild_now()
             chart.render()
             times.append(time.perf_counter() - t0)
         raw = []

@@ -12,7 +12,12 @@ import math
 import time
 
 from rich.text import Text
+from textual import on, work
+from textual.message import Message
+from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
+
+from app.messages import WorkerFailed
 
 from app.series import DEFAULT_CAPACITY, MinMaxSeries
 from app.widgets.ansi_text import ansi_to_text
@@ -58,12 +63,14 @@ class LiveChart(PlotextPlot):
         self.redraws = 0  # plots built (tests and benchmarks read it)
         self.last_redraw_s = 0.0  # seconds the last rebuild took
         self.no_data = True
+        self._text: Text | None = None  # the last plot built (render returns it; no work at paint time)
+        self._building = False
 
     def render(self):
         # plotext draws an empty frame and drops a long title when there is no data: say why instead.
-        if self.no_data:
+        if self.no_data or self._text is None:
             return Text(f"{self.title}\n{self.empty}", style="dim", justify="center")
-        return render_plot(self)
+        return self._text
 
     # ------------------------------------------------------------------ data
 
@@ -102,7 +109,7 @@ class LiveChart(PlotextPlot):
             self.x_key = key
             self._meta_version += 1
             if self.is_mounted:
-                self.rebuild()  # a key the user pressed: answer now, not at the next tick
+                self.request_redraw()  # a key the user pressed: answer now, not at the next tick
 
     def series(self, name: str, x_key: str | None = None) -> MinMaxSeries:
         return self._series[name][x_key or self.x_key]
@@ -117,44 +124,106 @@ class LiveChart(PlotextPlot):
         return self._meta_version + sum(s.version for by_key in self._series.values() for s in by_key.values())
 
     # ------------------------------------------------------------------ drawing
+    #
+    # A redraw has two halves. On the UI thread, `_spec()` thins each series to what the chart's
+    # width can show (~1 ms). On a worker thread, `build_text()` runs plotext and turns its ANSI
+    # into a Text (~10 ms at 80x20): the UI thread stays free for keys meanwhile. The answer
+    # comes back as a Built message; one build per chart is in flight at a time.
+
+    class Built(Message):
+        def __init__(self, text: Text | None, version: int, elapsed_s: float) -> None:
+            super().__init__()
+            self.text = text
+            self.version = version
+            self.elapsed_s = elapsed_s
 
     def on_mount(self) -> None:
         super().on_mount()
         self.set_interval(1.0 / self.redraw_hz, self._tick, name="chart-redraw")
-        self.rebuild()
+
+    def on_resize(self) -> None:
+        self._meta_version += 1  # the built text has the old size; the next tick rebuilds
 
     def _tick(self) -> None:
-        if self.version != self._drawn_version and self.is_on_screen:
-            self.rebuild()
+        if self.version != self._drawn_version and not self._building and self.is_on_screen:
+            self.request_redraw()
 
-    def rebuild(self) -> None:
-        """Rebuild the plot from the series now and ask for a repaint."""
-        t0 = time.perf_counter()
-        plt = self.plt
-        plt.clear_figure()
+    def request_redraw(self) -> None:
+        """Start a build now (unless one is running; the next tick then catches up)."""
+        if self._building:
+            return
+        self._building = True
+        self._build_in_thread(self._spec(), self.version)
+
+    def _spec(self) -> dict:
+        width, height = self.size.width or 80, self.size.height or 20
         # One bucket per 2 columns (its min and max): a braille column holds 2 x-dots, and plotext's
         # build time grows with the points it joins (80 points: ~5 ms, 160: ~14 ms at 80x20).
-        buckets = max(10, (self.size.width or 80) // 2)
-        drawn = 0
+        buckets = max(10, width // 2)
+        lines = []
         for name, by_key in self._series.items():
             xs, ys = by_key[self.x_key].view(buckets)
-            if not xs:
-                continue
-            style = self._style.get(name, {})
+            if xs:
+                lines.append((name, xs, ys, self._style.get(name, {})))
+        return {"lines": lines, "limits": dict(self.limits), "title": self.title, "x_label": self.x_key,
+                "y_label": self.y_label, "size": (width, height),
+                "theme": self._get_plotext_theme_name(self.app.theme)}
+
+    def build_text(self, spec: dict) -> Text | None:
+        """plotext -> Text for `spec` (any thread; the chart's one Plot object, one build at a time).
+        None when there is nothing to draw."""
+        if not spec["lines"]:
+            return None
+        plt = self.plt
+        plt.clear_figure()
+        for name, xs, ys, style in spec["lines"]:
             kwargs = {"label": name, "marker": "braille", "yside": style.get("yside", "left")}
             if style.get("color"):
                 kwargs["color"] = style["color"]
             plt.plot(xs, ys, **kwargs)
-            drawn += len(xs)
-        self.no_data = drawn == 0
-        if drawn:
-            for label, y in self.limits.items():
-                plt.hline(y, "red")
-        plt.title(self.title if drawn else f"{self.title} ({self.empty})")
-        plt.xlabel(self.x_key)
-        if self.y_label:
-            plt.ylabel(self.y_label)
-        self._drawn_version = self.version
+        for y in spec["limits"].values():
+            plt.hline(y, "red")
+        plt.title(spec["title"])
+        plt.xlabel(spec["x_label"])
+        if spec["y_label"]:
+            plt.ylabel(spec["y_label"])
+        width, height = spec["size"]
+        plt.plotsize(width, height)
+        plt._set_size(width, height)  # textual-plotext sets both (its issue #5)
+        plt.theme(spec["theme"])
+        return ansi_to_text(plt.build())
+
+    @work(thread=True, group="chart-redraw", exit_on_error=False)
+    def _build_in_thread(self, spec: dict, version: int) -> None:
+        t0 = time.perf_counter()
+        text = self.build_text(spec)
+        self.post_message(self.Built(text, version, time.perf_counter() - t0))
+
+    @on(Built)
+    def _built(self, message: Built) -> None:
+        message.stop()
+        self._building = False
+        self._text = message.text
+        self.no_data = message.text is None
+        self._drawn_version = message.version
+        self.redraws += 1
+        self.last_redraw_s = message.elapsed_s
+        self.refresh()
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self._building = False
+            if event.state == WorkerState.ERROR and event.worker.error is not None:
+                self.post_message(WorkerFailed(f"LiveChart#{self.id}", event.worker.error))
+
+    def rebuild_now(self) -> None:
+        """A synchronous redraw on the calling thread (benchmarks; tests)."""
+        version = self.version
+        t0 = time.perf_counter()
+        self._text = self.build_text(self._spec())
+        self.no_data = self._text is None
+        self._drawn_version = version
         self.redraws += 1
         self.last_redraw_s = time.perf_counter() - t0
         self.refresh()

@@ -41,7 +41,6 @@ def wait_for_re(tmux: Tmux, pattern: str, timeout: float = 60.0) -> re.Match:
 
 def test_train_from_the_tui_then_stop(tmux, tmp_path):
     model, data = tiny_inputs(tmp_path)
-    run = tmp_path / "tmux-run"
     exe = installed_entry_point()
     tmux.run("new-session", "-d", "-s", tmux.name, "-x", "120", "-y", "36",
              f"cd {tmp_path} && LSDT_CACHE_DIR={tmp_path / 'cache'} TERM=xterm-256color {exe} --plans-dir {tmp_path / 'plans'}")
@@ -52,18 +51,23 @@ def test_train_from_the_tui_then_stop(tmux, tmp_path):
     time.sleep(0.5)
     tmux.keys("Enter")
     tmux.wait_for("model (name or file)")
-    # Tab order: model, depth, data, steps, hours, seq, batch, device, log every, eval every, ckpt every, threads, run dir
-    for text in (str(model), "", str(data), "5000", "", "", "2", None, "2", "", "", "1", str(run)):
+    # Tab order: model, depth, data, steps, ... Each typed value is seen on screen before the Tab
+    # that leaves its field: keys that reach Textual in one chunk are read as a paste (the Tab is lost).
+    for text, shown in ((str(model), "tiny.toml"), (None, None), (str(data), "corpus.txt"), ("5000", "5000")):
         if text:
             tmux.keys("-l", text)
-            time.sleep(0.2)  # keys sent in one burst reach Textual as one chunk (read as a paste)
+            tmux.wait_for(shown)
+        time.sleep(0.3)
         tmux.keys("Tab")
-        time.sleep(0.2)
+        time.sleep(0.3)
     tmux.keys("C-r")
     m = wait_for_re(tmux, r"step\s+([\d,]+)\s+loss (\d+\.\d{4})", timeout=90)
     assert float(m.group(2)) > 0
     tmux.keys("C-b")
     wait_for_re(tmux, r"ended: signal", timeout=60)
+    runs = [d for d in (tmp_path / "runs").iterdir() if rundir.is_run_dir(d)]
+    assert len(runs) == 1 and runs[0].name.endswith("-tiny")  # the default run dir: runs/<time>-<model file>
+    run = runs[0]
     events = rundir.read_events(run)
     assert events[-1]["event"] == "end" and events[-1]["reason"] == "signal"
     assert rundir.list_checkpoints(run), "the graceful stop wrote a checkpoint"
