@@ -9,6 +9,7 @@ from typing import Iterable
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
@@ -41,6 +42,7 @@ LSDT_THEME = Theme(
 class LsdtApp(App[int]):
     CSS_PATH = "lsdt.tcss"
     TITLE = "LSDT"
+    # AUTO_FOCUS = None  # each tab focuses its own first field (one focus change at start-up, not two)
     SUB_TITLE = "plan LLM training compute"
     BINDINGS = [
         Binding("question_mark,f1", "help", "help", key_display="?"),
@@ -57,20 +59,44 @@ class LsdtApp(App[int]):
         self.tabs = [t for t in available_tabs() if only_tabs is None or t.id in only_tabs]
         self.failures: list[str] = []  # one line per failed worker (tests assert this stays empty)
 
-    def compose(self) -> ComposeResult:
-        yield Header(icon="◆")
-        with TabbedContent(initial=self.initial_tab or self.tabs[0].id, id="tabs"):
-            for entry in self.tabs:
-                with TabPane(entry.title, id=entry.id):
-                    kwargs = {"id": f"{entry.id}-tab"}
-                    if entry.id == "plan":
-                        kwargs.update(initial_plan=self.initial_plan, plans_dir=self.plans_dir)
-                    yield tab_class(entry)(**kwargs)
-        yield Footer()
-
-    def on_mount(self) -> None:
+        # The theme before the first mount: setting it later restyles every widget (~0.25 s).
         self.register_theme(LSDT_THEME)
         self.theme = "lsdt"
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        initial = self.initial_tab or self.tabs[0].id
+        with TabbedContent(initial=initial, id="tabs"):
+            for entry in self.tabs:
+                with TabPane(entry.title, id=entry.id):
+                    # Only the visible tab is built at start-up; the others on their first visit
+                    # (each tab is ~0.5 s of widget styling on 2 cores: benchmarks/tui_startup.py).
+                    if entry.id == initial:
+                        yield self._build_tab(entry)
+        # After the first frame: the footer rebuilds its keys on every bindings change while the
+        # screen settles (5 times at start-up, ~40% of all styling work; benchmarks/tui_startup.py).
+        yield Lazy(Footer())
+
+    def _build_tab(self, entry):
+        kwargs = {"id": f"{entry.id}-tab"}
+        if entry.id == "plan":
+            kwargs.update(initial_plan=self.initial_plan, plans_dir=self.plans_dir)
+        return tab_class(entry)(**kwargs)
+
+    def ensure_tab(self, tab_id: str):
+        """Build a tab that has not been visited yet; returns the mount to await (None if built)."""
+        pane = self.query_one("#tabs", TabbedContent).get_pane(tab_id)
+        if pane.children:
+            return None
+        entry = next(t for t in self.tabs if t.id == tab_id)
+        return pane.mount(self._build_tab(entry))
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _first_visit(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self.ensure_tab(event.pane.id)
+
+    def on_mount(self) -> None:
         self.sub_title = f"v{__version__} · plans in {self.short_path(self.plans_dir)}"
 
     @staticmethod
@@ -101,10 +127,17 @@ class LsdtApp(App[int]):
     def tab_widget(self, tab_id: str):
         return self.query_one(f"#{tab_id}-tab")
 
+    async def show_tab(self, tab_id: str):
+        """Switch to a tab (building it on its first visit) and return its widget."""
+        self.query_one("#tabs", TabbedContent).active = tab_id
+        pending = self.ensure_tab(tab_id)
+        if pending is not None:
+            await pending
+        return self.tab_widget(tab_id)
+
     def _plan_action(self, action: str):
-        def run() -> None:
-            self.query_one(TabbedContent).active = "plan"
-            getattr(self.tab_widget("plan"), f"action_{action}")()
+        async def run() -> None:
+            getattr(await self.show_tab("plan"), f"action_{action}")()
         return run
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -112,7 +145,7 @@ class LsdtApp(App[int]):
         yield SystemCommand("Help", "Keys and fields of LSDT", self.action_help)
         for entry in self.tabs:
             yield SystemCommand(f"Go to {entry.title}", f"Show the {entry.title} tab",
-                                lambda tab=entry.id: setattr(self.query_one(TabbedContent), "active", tab))
+                                lambda tab=entry.id: self.show_tab(tab))
         if any(t.id == "plan" for t in self.tabs):
             yield SystemCommand("Save plan", "Save the current plan as TOML (ctrl+s)", self._plan_action("save"))
             yield SystemCommand("Open plan", "Open a saved plan (ctrl+o)", self._plan_action("open"))

@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.lazy import Lazy
 from textual.timer import Timer
 from textual.widgets import Input, Label, RadioButton, RadioSet, Select, Static
 from textual.worker import get_current_worker
@@ -29,7 +30,7 @@ from app.messages import PlanComputed, RefinedComputed
 from app.saved import plan_path, suggest_name
 from app.tabs.base import LsdtTab
 from app.widgets.form_field import FormField
-from app.widgets.layouts_table import CompareTable, RefinedLayouts, TopLayouts, refined_detail
+from app.widgets.layouts_table import CompareTable, RefinedSection, TopLayouts
 from app.widgets.profile_picker import ProfilePicker
 from app.widgets.result_panel import ResultPanel
 
@@ -62,6 +63,7 @@ class PlanTab(LsdtTab):
         self.last_elapsed_s = 0.0  # engine time of the last answer (benchmarks read it)
         self._pending = True  # a change waits for its debounce (at start: the first computation)
         self._form_error = ""  # an engine error no single field owns, shown under the form
+        self.refined_state: tuple[list[dict], str | None] | None = None  # the refined table's rows (or error)
         self._refined_answered = 0  # request id of the refined layouts shown
         self._answered_ok = False  # the last answer was a plan (so refined layouts will follow)
         self.refined_elapsed_s = 0.0
@@ -90,25 +92,25 @@ class PlanTab(LsdtTab):
                     with RadioSet(id="mode", compact=True):
                         yield RadioButton("auto-size", value=True, id="mode-auto")
                         yield RadioButton("fixed G", id="mode-fixed")
-                yield FormField("G", "G", placeholder="devices", unit="GPUs")
+                g_field = FormField("G", "G", placeholder="devices", unit="GPUs")
+                g_field.disabled = True  # enabled by fixed-G mode (set here, not on mount: no restyle)
+                yield g_field
                 yield Static("", id="form-error", markup=False)
             with Vertical(id="plan-result", classes="panel") as result:
                 result.border_title = "Result"
                 yield ResultPanel("computing…", id="result")
                 if REFINED:
-                    yield Label("top layouts (refined)", id="top-title", classes="section-title")
-                    yield RefinedLayouts(id="refined-layouts")
-                    yield Static("", id="refined-detail", markup=False)
+                    # Lazy: after the first frame (it has no data before the first answer anyway).
+                    yield Lazy(RefinedSection(id="refined"))
                 else:
                     yield Label("top layouts (Step 1)", id="top-title", classes="section-title")
                     yield TopLayouts(id="top-layouts")
-        with Vertical(id="plan-compare", classes="panel") as compare:
-            compare.border_title = "Compare  (ctrl+t pins the current design · Enter restores · Delete removes)"
-            yield CompareTable(id="compare")
+        compare = Vertical(CompareTable(id="compare"), id="plan-compare", classes="panel")
+        compare.border_title = "Compare  (ctrl+t pins the current design · Enter restores · Delete removes)"
+        yield Lazy(compare)  # empty until the first pin: not worth delaying the first frame for
         yield Static("", id="plan-status", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#field-G", FormField).disabled = True
         if getattr(self.app, "initial_tab", None) in (None, "plan"):
             # Keyboard first: start typing a GPU name. (Focusing inside a hidden pane would switch to it.)
             self.query_one("#hardware-filter", Input).focus()
@@ -274,21 +276,9 @@ class PlanTab(LsdtTab):
         layouts = message.refined.get("layouts", [])
         if self.current is not None and message.refined:
             self.current = replace(self.current, refined=message.refined)  # saved with the plan, as the CLI saves it
-        self.query_one(RefinedLayouts).show(layouts)
-        detail = self.query_one("#refined-detail", Static)
-        if message.error:
-            detail.update(f"refined model: {message.error}")
-        elif not layouts:
-            detail.update("refined model: no layout fits in memory")
-        else:
-            detail.update(refined_detail(layouts[0]))
-
-    @on(RefinedLayouts.RowHighlighted, "#refined-layouts")
-    def _refined_row(self, event: RefinedLayouts.RowHighlighted) -> None:
-        layouts = self.query_one(RefinedLayouts).layouts
-        index = int(event.row_key.value)
-        if index < len(layouts):
-            self.query_one("#refined-detail", Static).update(refined_detail(layouts[index]))
+        self.refined_state = (layouts, message.error)
+        for section in self.query(RefinedSection):  # none yet if it has not mounted: it pulls refined_state
+            section.show(*self.refined_state)
 
     def set_status(self, text: str) -> None:
         self.query_one("#plan-status", Static).update(text)

@@ -4,8 +4,11 @@ compares side by side. Columns are aligned numbers with units."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable
+from textual.containers import Vertical
+from textual.widgets import DataTable, Label, Static
 
 from engine import fmt
 
@@ -75,6 +78,45 @@ def refined_detail(r: dict) -> str:
     if not r["meets_deadline"]:
         parts.append("misses deadline")
     return " · ".join(parts)
+
+
+class RefinedSection(Vertical):
+    """Title, the refined table and the detail line of its highlighted row. May mount after the
+    first answer (it is lazy: not in the first frame), so it also pulls the latest state on mount."""
+
+    DEFAULT_CSS = """
+    RefinedSection { height: auto; }
+    RefinedSection #refined-detail { height: auto; padding: 0 0 0 1; color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("top layouts (refined)", id="top-title", classes="section-title")
+        yield RefinedLayouts(id="refined-layouts")
+        yield Static("", id="refined-detail", markup=False)
+
+    def on_mount(self) -> None:
+        for node in self.ancestors:
+            state = getattr(node, "refined_state", None)
+            if state is not None:
+                self.show(*state)
+                break
+
+    def show(self, layouts: list[dict], error: str | None) -> None:
+        self.query_one(RefinedLayouts).show(layouts)
+        detail = self.query_one("#refined-detail", Static)
+        if error:
+            detail.update(f"refined model: {error}")
+        elif not layouts:
+            detail.update("refined model: no layout fits in memory")
+        else:
+            detail.update(refined_detail(layouts[0]))
+
+    @on(DataTable.RowHighlighted, "#refined-layouts")
+    def _row(self, event: DataTable.RowHighlighted) -> None:
+        layouts = self.query_one(RefinedLayouts).layouts
+        index = int(event.row_key.value)
+        if index < len(layouts):
+            self.query_one("#refined-detail", Static).update(refined_detail(layouts[index]))
 
 
 COMPARE_COLUMNS = ("#", "model", "hardware", "mode", "G", "nodes", "DPxTPxPP", "mem/dev", "step / budget", "headroom", "run")
