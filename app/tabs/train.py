@@ -97,6 +97,7 @@ class TrainTab(LsdtTab):
         Binding("ctrl+b", "stop", "stop"),
         Binding("ctrl+y", "resume", "resume"),
         Binding("ctrl+f", "from_plan", "model from plan"),
+        Binding("ctrl+n", "from_bands", "band from Bands"),
         Binding("ctrl+l", "toggle_x", "x: step/tokens"),
     ]
     DEFAULT_CSS = """
@@ -142,6 +143,7 @@ class TrainTab(LsdtTab):
             yield Button("stop", id="train-stop", variant="error", compact=True, disabled=True)
             yield Button("resume", id="train-resume", compact=True, disabled=True)
             yield Button("from plan", id="train-from-plan", compact=True)
+            yield Button("from bands", id="train-from-bands", compact=True)
             yield Static("empty = lsdt train's default · ctrl+r train", id="train-status", markup=False)
         yield RunView(id="train-view")
 
@@ -282,7 +284,7 @@ class TrainTab(LsdtTab):
         """The Plan tab's current model into the model field (a built-in name, else a TOML file of it)."""
         try:
             plan = self.app.query_one("#plan-tab").current
-        except NoMatches:
+        except NoMatches:  # not built (not visited) or not in this build
             plan = None
         if plan is None:
             self.set_status("✗ no computed plan yet (Plan tab)")
@@ -306,3 +308,30 @@ class TrainTab(LsdtTab):
         self.query_one("#train-model", Input).value = value
         self.query_one("#train-depth", Input).value = ""
         self.set_status(f"model {spec.name} from the plan ({plan.hardware.name}); a large model needs a GPU that fits it")
+
+    @on(Button.Pressed, "#train-from-bands")
+    def action_from_bands(self) -> None:
+        """The Bands tab's highlighted row (the recommended depth unless the user moved the cursor):
+        its depth and sequence length into the form, as a nanochat-style band model (--depth)."""
+        from textual.widgets import DataTable
+
+        try:
+            bands = self.app.query_one("#bands-tab")
+            table = bands.query_one("#bands-table", DataTable)
+        except NoMatches:  # not in this build, or not visited yet (tabs are built on first visit)
+            self.set_status("✗ no Bands table yet: open the Bands tab and pick a row first")
+            return
+        result = getattr(bands, "result", None)
+        if not result or not table.row_count:
+            self.set_status("✗ the Bands tab has no table yet")
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        row = next((r for r in result["rows"] if str(r["depth"]) == key), None)
+        if row is None:
+            self.set_status("✗ no Bands row highlighted")
+            return
+        self.query_one("#train-model", Input).value = ""
+        self.query_one("#train-depth", Input).value = str(row["depth"])
+        self.query_one("#train-seq", Input).value = str(row["seq_len"])
+        self.set_status(f"band d{row['depth']} ({row['band']}, {row['params']:,} params at vocab {result['shape']['vocab_size']:,}; "
+                        f"trained here with the byte tokenizer, vocab 256) at seq {row['seq_len']}")

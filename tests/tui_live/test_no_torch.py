@@ -14,7 +14,7 @@ async def main():
     app = make_app(cursor_blink=False, initial_tab="train")
     async with app.run_test(size=(120, 40)) as pilot:
         for tab in ("probe", "train", "monitor"):
-            app.query_one("#tabs").active = tab
+            await app.show_tab(tab)  # built on first visit
             await pilot.pause(0.2)
         ids = {t.id for t in app.tabs}
         assert {"probe", "train", "monitor"} <= ids, ids

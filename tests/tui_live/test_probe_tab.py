@@ -51,7 +51,7 @@ async def test_use_in_plan_feeds_measured_mfu(app_factory, tmp_path):
     seen = []
     app = app_factory()
     async with app.run_test(size=(130, 40), message_hook=lambda m: seen.append(m)) as pilot:
-        tab = app.query_one(ProbeTab)
+        tab = await app.show_tab("probe")
         tab.adopt(adoption_from_file(path))
         await pilot.pause()
         assert abs(app.adopted_probe.mfu - 0.44) < 1e-9

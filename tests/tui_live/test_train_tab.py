@@ -96,3 +96,25 @@ def test_train_args_mapping():
             assert type(exc).__name__ == "UserError"
         else:
             raise AssertionError(bad)
+
+
+async def test_train_form_from_plan_and_from_bands(app_factory, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = app_factory()
+    async with app.run_test(size=(130, 42)) as pilot:
+        from tests.tui.conftest import settle
+
+        await settle(pilot)  # the Plan tab has computed its default plan
+        tab = await app.show_tab("train")
+        tab.action_from_bands()
+        assert "Bands tab" in str(tab.query_one("#train-status").render())  # not visited yet: nothing to take
+        tab.action_from_plan()
+        plan = app.query_one("#plan-tab").current
+        assert tab.query_one("#train-model", Input).value == plan.model.name
+        bands = await app.show_tab("bands")
+        await wait_until(pilot, lambda: getattr(bands, "result", None) is not None, what="the Bands table")
+        tab.action_from_bands()
+        rec = bands.result["recommended"]["depth"]
+        assert tab.query_one("#train-depth", Input).value == str(rec)
+        assert tab.query_one("#train-model", Input).value == ""
+        assert train_args(tab.form())[:2] == ["--depth", str(rec)]
