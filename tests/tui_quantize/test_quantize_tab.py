@@ -112,3 +112,34 @@ def test_steps_for_a_moe_run_dir(tmp_path):
     assert steps[0][1][3:6] == ["moe", "pipeline", "--resume"]
     kind, steps = plan_steps(str(tmp_path / "moe.toml"), "", 8)
     assert kind == "dense" and [s for s, _ in steps] == ["quantize", "seal", "verify"]
+
+
+async def test_moe_run_dir_runs_phase_3_and_shows_per_domain_deltas(quantize_app, tmp_path, monkeypatch):
+    """A trained (tiny, 2-step) MoE directory: the tab runs `lsdt moe pipeline --resume` and shows its answer."""
+    from tests.conftest import run_lsdt
+
+    run = tmp_path / "moe"
+    env = {"LSDT_CACHE_DIR": str(tmp_path / "cache")}
+    steps = ["--trunk-steps", "2", "--expert-steps", "2", "--router-steps", "2", "--device-batch", "2", "--device", "cpu"]
+    r = run_lsdt("moe", "train", "--phase", "trunk", "--tiny", "--run-dir", str(run), *steps, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr[-1500:]
+    r = run_lsdt("moe", "train", "--phase", "experts", "--run-dir", str(run), "--workers", "1", timeout=120, env=env)
+    assert r.returncode == 0, r.stderr[-1500:]
+    app = quantize_app
+    monkeypatch.setenv("LSDT_CACHE_DIR", env["LSDT_CACHE_DIR"])  # the tab's subprocess inherits it
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.query_one("#q-ckpt", Input).value = str(run)
+        app.query_one("#q-calib", Input).value = "2"
+        await pilot.click("#q-run")
+        tab = await _run(pilot, app)
+        assert app.failures == [], app.failures
+        s = tab.result["moe pipeline (quantize + seal + verify)"]
+        assert s["verify"]["ok"] and s["artifact"] == str(run / "model.s7l")
+        ppl = text_of(app.query_one("#q-ppl"))
+        for name, p in s["perplexity"].items():
+            assert name in ppl and f"{p['delta_pct']:+8.3f}%" in ppl
+        assert s["merkle_root"] in text_of(app.query_one("#q-root"))
+        assert app.query_one("#q-error-table", DataTable).row_count == len(s["errors"])
+        checks = app.query_one("#q-checks", DataTable)
+        assert any(checks.get_row_at(i)[0] == "V6_determinism" and checks.get_row_at(i)[1] == "ok"
+                   for i in range(checks.row_count))
