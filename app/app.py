@@ -129,6 +129,8 @@ class LsdtApp(App[int]):
 
     async def show_tab(self, tab_id: str):
         """Switch to a tab (building it on its first visit) and return its widget."""
+        # Drop focus first: a focused widget left in the old pane pulls TabbedContent back to it.
+        self.screen.set_focus(None)
         self.query_one("#tabs", TabbedContent).active = tab_id
         pending = self.ensure_tab(tab_id)
         if pending is not None:

@@ -111,11 +111,16 @@ class PlanTab(LsdtTab):
         yield Static("", id="plan-status", markup=False)
 
     def on_mount(self) -> None:
-        if getattr(self.app, "initial_tab", None) in (None, "plan"):
-            # Keyboard first: start typing a GPU name. (Focusing inside a hidden pane would switch to it.)
-            self.query_one("#hardware-filter", Input).focus()
+        self.call_after_refresh(self._initial_focus)
         if self.initial_plan is not None:
             self.apply_plan(self.initial_plan, f"opened {self.initial_plan.model.name} on {self.initial_plan.hardware.name}")
+
+    def _initial_focus(self) -> None:
+        """Keyboard first: start typing a GPU name. Only while this tab is the one shown: focusing
+        inside a hidden pane would switch back to it."""
+        tabs = next((a for a in self.ancestors if getattr(a, "id", None) == "tabs"), None)
+        if tabs is None or getattr(tabs, "active", "plan") == "plan":
+            self.query_one("#hardware-filter", Input).focus()
 
     # ------------------------------------------------------------------ form <-> plan
 

@@ -114,3 +114,20 @@ async def test_moe_price_and_gpus_recompute_and_validate(app_factory):
         field = app.query_one("#field-m_expert_tokens", FormField)
         assert field.has_class("-invalid") and "accepted" in text_of(field.query_one(".field-error"))
         assert app.failures == []
+
+
+async def test_hidden_tabs_are_built_on_first_visit(app_factory):
+    """Start-up builds only the visible tab; a palette "Go to" builds and shows the next one,
+    even while a field of the old tab has focus (it must not pull the old tab back)."""
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert not app.query(BandsTab) and app.focused is not None
+        go = next(c for c in app.get_system_commands(app.screen) if c.title == "Go to Bands")
+        await go.callback()
+        await pilot.pause()
+        assert app.query_one("#tabs").active == "bands"
+        await settle_tab(pilot, app.query_one(BandsTab))
+        assert app.query_one(BandsTab).result is not None
+        await pilot.click("#--content-tab-moe")  # the mouse works too
+        await pilot.pause()
+        assert app.query_one("#tabs").active == "moe" and app.query(MoeTab)
