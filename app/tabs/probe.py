@@ -191,7 +191,7 @@ class ProbeTab(LsdtTab):
         return values
 
     def set_status(self, text: str) -> None:
-        self.query_one("#probe-status", Static).update(text)
+        self.query_one("#probe-status", Static).update(text, layout=False)  # fixed height: no relayout
 
     @property
     def running(self) -> bool:

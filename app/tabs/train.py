@@ -162,7 +162,7 @@ class TrainTab(LsdtTab):
         return values
 
     def set_status(self, text: str) -> None:
-        self.query_one("#train-status", Static).update(text)
+        self.query_one("#train-status", Static).update(text, layout=False)  # fixed height: no relayout
 
     @property
     def running(self) -> bool:

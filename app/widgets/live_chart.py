@@ -9,6 +9,7 @@ the whole plot on every render, so the render rate must not follow the data rate
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from rich.text import Text
@@ -25,6 +26,10 @@ from app.widgets.ansi_text import ansi_to_text
 # 3 Hz: inside the 2-4 Hz band (dolphie, toolong); fast enough to look live, slow enough that
 # three charts cost a few % of one core (benchmarks/tui_stream.py measures it).
 REDRAW_HZ = 3.0
+
+# Builds of all charts take turns: several plotext threads at once would each take the GIL from
+# the UI thread every switch interval (5 ms), and a keypress would wait for all of them.
+_BUILD_LOCK = threading.Lock()
 
 
 def render_plot(widget: PlotextPlot):
@@ -195,9 +200,11 @@ class LiveChart(PlotextPlot):
 
     @work(thread=True, group="chart-redraw", exit_on_error=False)
     def _build_in_thread(self, spec: dict, version: int) -> None:
-        t0 = time.perf_counter()
-        text = self.build_text(spec)
-        self.post_message(self.Built(text, version, time.perf_counter() - t0))
+        with _BUILD_LOCK:
+            t0 = time.perf_counter()
+            text = self.build_text(spec)
+            elapsed = time.perf_counter() - t0
+        self.post_message(self.Built(text, version, elapsed))
 
     @on(Built)
     def _built(self, message: Built) -> None:

@@ -120,7 +120,7 @@ class RunView(Widget):
 
     DEFAULT_CSS = """
     RunView { height: 1fr; layout: vertical; }
-    RunView #run-status { height: auto; max-height: 5; padding: 0 1; }
+    RunView #run-status { height: 5; padding: 0 1; }
     RunView .charts { height: 1fr; min-height: 8; }
     RunView LiveChart { width: 1fr; height: 1fr; }
     RunView .bottom { height: 8; }
@@ -251,8 +251,10 @@ class RunView(Widget):
         log = self.query_one("#run-events", RichLog)
         for e in message.events:
             log.write(describe_event(e))
+        # Fixed-size panels: update without a layout pass (a relayout of the screen, twice a
+        # second, is what a keypress would otherwise wait behind).
         self.query_one("#run-status", Static).update(
-            status_line(self.run_dir, self.status, self.last_val, self.checkpoints, self.n_metrics))
+            status_line(self.run_dir, self.status, self.last_val, self.checkpoints, self.n_metrics), layout=False)
         if self._sampler is not None:
             pid = self.status.pid if self.status.state == "running" else None
             if pid != self._sampler.pid:
@@ -308,7 +310,7 @@ class RunView(Widget):
         message.stop()
         s = message.sample
         self.machine = s
-        self.query_one("#machine", Static).update("\n".join(render_machine(s.to_dict())))
+        self.query_one("#machine", Static).update("\n".join(render_machine(s.to_dict())), layout=False)
         if s.gpus and self.first_time is not None:
             mem = self.query_one("#chart-memory", LiveChart)
             g = s.gpus[0]
