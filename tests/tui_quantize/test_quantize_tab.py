@@ -76,13 +76,13 @@ async def test_bad_input_is_one_line_and_runs_nothing(quantize_app, tmp_path):
         await pilot.pause()
         assert "pick a checkpoint" in text_of(app.query_one("#q-status")) and not tab.running
         app.query_one("#q-ckpt", Input).value = str(tmp_path / "missing")
-        await pilot.click("#q-run")
+        app.query_one("#q-ckpt", Input).focus()
+        await pilot.press("enter")  # Enter in the checkpoint field runs, like the button
         await pilot.pause()
         assert "no such file" in text_of(app.query_one("#q-status"))
         app.query_one("#q-ckpt", Input).value = str(tmp_path)
         app.query_one("#q-calib", Input).value = "0"
-        app.query_one("#q-ckpt", Input).focus()
-        await pilot.press("enter")  # Enter in the checkpoint field runs, like the button
+        await pilot.press("enter")
         await pilot.pause()
         assert "calib" in text_of(app.query_one("#q-status"))
         app.query_one("#q-file", Input).value = str(tmp_path / "nope.s7l")
