@@ -26,9 +26,9 @@ KEYS = (
 FIELDS = (
     ("tokens", "training tokens; empty = 20 x parameters (Chinchilla); 260e9, 1.5T, 300B"),
     ("deadline", "days, or with a unit: 36h, 90min, 2w"),
-    ("global batch", "tokens per optimizer step: 4M, 2097152"),
-    ("η compute", "sustained / peak FLOP/s (MFU), in (0, 1]"),
-    ("η fabric", "achieved / nominal link bandwidth, in (0, 1]"),
+    ("batch", "global batch, tokens per optimizer step: 4M, 2097152"),
+    ("η compute", "sustained / peak FLOP/s (MFU), in (0, 1]; empty = 0.4; also the refined GEMM efficiency"),
+    ("η fabric", "achieved / nominal link bandwidth, in (0, 1]; empty = 0.7"),
     ("G", "fixed mode only: can these G devices do it?"),
     ("search box", "filter the built-ins, or type a path (TOML, HF config.json) and Enter"),
 )
@@ -56,6 +56,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(_table(KEYS, "Keys"))
             yield Static(_table(FIELDS, "Plan fields"))
             yield Static(Text(
-                "The Plan tab runs the same engine as `lsdt plan`: Step 0 physics, then the Step 1 layout "
-                "search (smallest G, then highest DP; in fixed-G mode the split with the most headroom). "
-                "Results recompute in the background as you type.", style="dim"))
+                "Plan runs the same engine as `lsdt plan`: Step 0 physics and the Step 1 layout search "
+                "(smallest G, then highest DP; fixed G: the split with the most headroom), then the refined "
+                "engineering model's top layouts. Bands is `lsdt bands` (one GPU, a time window), MoE is "
+                "`lsdt moe`. Everything recomputes in the background as you type; a wrong value is marked "
+                "at its field. Saved plans are the TOML `lsdt plan --save` writes.", style="dim"))
