@@ -45,8 +45,9 @@ class OptimConfig:
 def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices (dim >= 2) only; vectors/scalars are not decayed.
 
-    fused=True on CUDA: one kernel over all parameters instead of a loop of small ones
-    (torch.optim.AdamW docs, "fused" implementation).
+    The fused implementation (torch.optim.AdamW docs, "fused"): one CUDA kernel over all parameters
+    instead of a loop of small ones; on CPU (torch >= 2.4) a fused C++ loop, about 3x faster here
+    than the default per-tensor loop (docs/runtime.md). Older builds fall back to foreach.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
@@ -54,8 +55,10 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device) ->
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
-    extra = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, **extra)
+    try:
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=True)
+    except (RuntimeError, ValueError):  # a device/dtype/build without the fused kernel
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, foreach=True)
 
 
 def autocast(device: torch.device):
@@ -105,15 +108,15 @@ class TrainStep:
         if not batches:
             raise ValueError("a training step needs at least one micro-batch")
         n = len(batches)
-        loss_sum = torch.zeros((), device=self.device)
+        loss_sum = None
         for i, (x, y) in enumerate(batches):
             sync = not self._ddp or i == n - 1
             ctx = contextlib.nullcontext() if sync else self.model.no_sync()
             with ctx:
                 with autocast(self.device):
                     _, loss = self.forward(x, y)
-                (loss / n).backward()
-            loss_sum += loss.detach()
+                (loss / n if n > 1 else loss).backward()
+            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
         grad_norm = None
         if self.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)

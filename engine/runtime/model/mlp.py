@@ -30,7 +30,8 @@ class MLP(nn.Module):
         if self.ffn == "gelu":
             h = F.gelu(h, approximate="tanh")
         elif self.ffn == "relu2":
-            h = F.relu(h).square()
+            h = F.relu(h)
+            h = h * h  # cheaper backward than .square() / pow on CPU (MulBackward vs PowBackward)
         else:
             h = F.silu(self.gate(x)) * h
         return self.down(h)
