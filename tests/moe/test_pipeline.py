@@ -84,3 +84,19 @@ def test_existing_run_needs_resume(pipeline_run, moe_cache):
     root, _, _ = pipeline_run
     r = run_lsdt("moe", "pipeline", "--tiny", "--run-dir", str(root), timeout=60, env={"LSDT_CACHE_DIR": str(moe_cache)})
     assert r.returncode == 2 and "--resume" in r.stderr
+
+
+def test_phase2_from_a_trunk_checkpoint(pipeline_run, tmp_path, moe_cache):
+    """`--phase experts --trunk step_*.pt` into a new directory: the trunk file is the phase-1 file, byte for byte."""
+    from engine.runtime.checkpoint import list_checkpoints
+
+    root, _, _ = pipeline_run
+    ckpt = list_checkpoints(root / "trunk")[0][1]
+    new = tmp_path / "p2"
+    r = run_lsdt("moe", "train", "--phase", "experts", "--trunk", str(ckpt), "--run-dir", str(new), "--workers", "1",
+                 "--expert-steps", "2", "--router-steps", "2", timeout=120, env={"LSDT_CACHE_DIR": str(moe_cache)})
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert (new / "weights" / "trunk.s7l").read_bytes() == (root / "weights" / "trunk.s7l").read_bytes()
+    assert (new / "weights" / "router.s7l").is_file() and "next: lsdt moe pipeline --resume" in r.stdout
+    again = run_lsdt("moe", "train", "--phase", "experts", "--run-dir", str(new), timeout=60, env={"LSDT_CACHE_DIR": str(moe_cache)})
+    assert again.returncode == 2 and "--resume" in again.stderr
