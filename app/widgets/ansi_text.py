@@ -68,17 +68,36 @@ def _style(state: tuple) -> Style | None:
 
 
 def ansi_to_text(ansi: str) -> Text:
+    """Runs of equal style become one span: plotext resets and re-sets the style around nearly every
+    character, and each span costs Textual work at every paint."""
     text = Text(end="", no_wrap=True)
     state: tuple = (None, None, False)
+    run: list[str] = []
+    run_style: Style | None = None
     pos = 0
+
+    def flush() -> None:
+        if run:
+            text.append("".join(run), run_style)
+            run.clear()
+
     try:
         for m in _SGR.finditer(ansi):
             if m.start() > pos:
-                text.append(ansi[pos:m.start()], _style(state))
+                style = _style(state)
+                if style != run_style:
+                    flush()
+                    run_style = style
+                run.append(ansi[pos:m.start()])
             state = _apply(state, m.group(1))
             pos = m.end()
     except _Unsupported:
         return Text.from_ansi(ansi)
     if pos < len(ansi):
-        text.append(ansi[pos:], _style(state))
+        style = _style(state)
+        if style != run_style:
+            flush()
+            run_style = style
+        run.append(ansi[pos:])
+    flush()
     return text

@@ -23,9 +23,10 @@ from app.messages import WorkerFailed
 from app.series import DEFAULT_CAPACITY, MinMaxSeries
 from app.widgets.ansi_text import ansi_to_text
 
-# 3 Hz: inside the 2-4 Hz band (dolphie, toolong); fast enough to look live, slow enough that
-# three charts cost a few % of one core (benchmarks/tui_stream.py measures it).
-REDRAW_HZ = 3.0
+# 2 Hz: the low end of the 2-4 Hz band (dolphie, toolong). Each repaint of three braille charts
+# is a burst of terminal output that a keypress queues behind; at 3 Hz the keypress p95 under a
+# 20 lines/s stream was 62 ms against 25 ms idle (benchmarks/tui_stream.py, docs/tui-live.md).
+REDRAW_HZ = 2.0
 
 # Builds of all charts take turns: several plotext threads at once would each take the GIL from
 # the UI thread every switch interval (5 ms), and a keypress would wait for all of them.
