@@ -8,6 +8,7 @@ the whole plot on every render, so the render rate must not follow the data rate
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -143,9 +144,15 @@ class LiveChart(PlotextPlot):
             self.version = version
             self.elapsed_s = elapsed_s
 
+    _instances = itertools.count()
+
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(1.0 / self.redraw_hz, self._tick, name="chart-redraw")
+        # Charts take turns in the redraw period (a third of it apart for three charts), so their
+        # repaints reach the terminal as small bursts a keypress is not stuck behind.
+        period = 1.0 / self.redraw_hz
+        offset = (next(self._instances) % 3) * period / 3
+        self.set_timer(offset or 0.001, lambda: self.set_interval(period, self._tick, name="chart-redraw"))
 
     def on_resize(self) -> None:
         self._meta_version += 1  # the built text has the old size; the next tick rebuilds
