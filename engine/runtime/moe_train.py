@@ -14,7 +14,8 @@ Jobs (each a run directory, engine/runtime/moe_config.py has the layout):
 Each job: AdamW (engine.runtime.step.build_optimizer over the trainable parameters), warm-up + cosine
 LR (engine.runtime.schedule.lr_at), metrics/events through rundir.RunWriter, checkpoints through
 checkpoint.CheckpointWriter every ckpt_every steps and at the end, `resume` from the newest good
-checkpoint (data batches are seeded by step, so a resumed job sees the same batches). The job ends by
+checkpoint (data batches are seeded by step, so a resumed job sees the same batches). SIGINT/SIGTERM
+stop a job after the current step with a checkpoint and an end event (reason "signal"). The job ends by
 sealing its trained parameters into weights/<job>.s7l (FP32, deterministic bytes).
 
 Phase 2's jobs run as parallel processes where devices allow: one per GPU with several GPUs; on CPU,
@@ -32,6 +33,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -298,7 +300,17 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
         t_last, tok_last, loop_t0, elapsed0 = time.perf_counter(), tokens, time.perf_counter(), elapsed_s
         loss_acc, n_acc = 0.0, 0
         model.train()
+        stop = _StopOnSignal()
         while step < steps:
+            if stop.signum is not None:
+                ckpt.save(step, state(), wait=True)
+                for s, p in ckpt.completed():
+                    writer.event("checkpoint", step=s, path=str(p))
+                sig = signal.Signals(stop.signum).name
+                writer.event("end", reason="signal", step=step, tokens=tokens, elapsed_s=elapsed_s,
+                             message=f"stopped by {sig} at step {step}; --resume continues")
+                print(f"{job}: stopped by {sig} at step {step} (checkpointed; --resume continues)", file=out, flush=True)
+                raise KeyboardInterrupt
             lr = lr_at(step, (step - warmup) / max(1, steps - warmup), cfg.lr, warmup, cfg.min_lr_frac, "cosine")
             x, y = _batch(domains, job, e, "train", B, T, cfg.seed, step)
             res = step_fn([(x.to(device), y.to(device))], lr)
@@ -346,7 +358,28 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
         print(f"{job}: weights {info.path} merkle_root {info.merkle_root}", file=out, flush=True)
         return JobOutcome(info.path, info.merkle_root, moe)
     finally:
+        if "stop" in locals():
+            stop.restore()
         torch.set_num_threads(old_threads)
+
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM set a flag: the job checkpoints after the current step and ends with reason "signal"
+    (then raises KeyboardInterrupt, so nothing is sealed). Only the main thread can own signal handlers."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 # --------------------------------------------------------------------------- phase 2: jobs in parallel
@@ -406,7 +439,27 @@ def run_phase2(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bool
             with lock:
                 print(f"[{job}] {line.rstrip()}", file=out, flush=True)
 
+    stop = _StopOnSignal()  # forwarded to the children: each checkpoints and ends with reason "signal"
+    try:
+        _pool_loop(pending, running, free_slots, failures, stop, root, resume, uses_cuda, cpu_threads, pump)
+    finally:
+        stop.restore()
+    if stop.signum is not None:
+        raise KeyboardInterrupt
+    if failures:
+        raise UserError("phase 2 failed: " + "; ".join(failures) + f" (logs: {root}/experts/*/events.jsonl; --resume continues)")
+    return [weights_path(root, j) for j in phase2_jobs(cfg)]
+
+
+def _pool_loop(pending, running, free_slots, failures, stop, root, resume, uses_cuda, cpu_threads, pump) -> None:
+    forwarded = False
     while pending or running:
+        if stop.signum is not None:
+            pending.clear()  # start nothing new
+            if not forwarded:
+                for proc, *_ in running.values():
+                    proc.send_signal(stop.signum)
+                forwarded = True
         while pending and free_slots:
             job, slot = pending.pop(0), free_slots.pop(0)
             env = dict(os.environ)
@@ -431,11 +484,8 @@ def run_phase2(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bool
             t.join()
             del running[job]
             free_slots.append(slot)
-            if proc.returncode != 0:
+            if proc.returncode != 0 and stop.signum is None:
                 failures.append(f"{job} exited {proc.returncode}: {tail[-1] if tail else 'no output'}")
-    if failures:
-        raise UserError("phase 2 failed: " + "; ".join(failures) + f" (logs: {root}/experts/*/events.jsonl; --resume continues)")
-    return [weights_path(root, j) for j in phase2_jobs(cfg)]
 
 
 def _uses_cuda(device: str) -> bool:
@@ -464,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"lsdt moe: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

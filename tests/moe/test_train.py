@@ -128,3 +128,36 @@ def test_job_flops():
     # expert job: that trunk forward + 8 trained blocks and the head (6 N) + their attention (12 x width x context)
     assert expert == router - 6 * 512 * 4 + 6 * (8 * block + 36864 * 512) + 8 * 12 * 512 * 2048
     assert moe_train.job_flops_per_token(tiny_spec(spec), "trunk", 128) > 0
+
+
+def test_sigterm_checkpoints_then_resume_finishes_the_same(trained_run, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from engine.runtime import step as step_mod
+    from engine.runtime.checkpoint import list_checkpoints
+
+    root, cfg, _ = trained_run
+    write_config(tmp_path, cfg)
+    original = step_mod.TrainStep.__call__
+    calls = {"n": 0}
+
+    def signalled(self, micro, lr):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler only sets a flag; the step completes
+        return original(self, micro, lr)
+
+    monkeypatch.setattr(step_mod.TrainStep, "__call__", signalled)
+    with pytest.raises(KeyboardInterrupt):
+        moe_train.run_job(cfg, tmp_path, "trunk", out=io.StringIO())
+    assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
+    assert [s for s, _ in list_checkpoints(tmp_path / "trunk")] == [3]
+    end = rundir.read_jsonl(tmp_path / "trunk" / "events.jsonl")[-1]
+    assert end["event"] == "end" and end["reason"] == "signal" and end["step"] == 3
+    assert not weights_path(tmp_path, "trunk").exists()  # an interrupted job seals nothing
+    monkeypatch.setattr(step_mod.TrainStep, "__call__", original)
+    resumed = moe_train.run_job(cfg, tmp_path, "trunk", resume=True, out=io.StringIO())
+    a, _ = load_tensors(resumed.path)
+    b, _ = load_tensors(weights_path(root, "trunk"))
+    assert all(_bytes(a[n]) == _bytes(b[n]) for n in a)
