@@ -23,6 +23,7 @@ from engine.specs import builtin_names, load_hardware
 
 from app.tabs.form_tab import FormTab
 from app.widgets.form_field import FormField
+from app.widgets.tables import fill_table
 
 COLUMNS = ("depth", "band", "d_model", "params", "batch", "tok/s", "step", "tokens", "tok/param")
 
@@ -72,13 +73,11 @@ class BandsTab(FormTab):
                 yield Static("computing…", id="bands-summary")
                 yield Static("", id="bands-verdict", markup=False)
 
-    def on_mount(self) -> None:
-        self._columns(self.query_one("#bands-table", DataTable))
-        super().on_mount()
+    HEADERS = tuple(_num(c) if i > 1 else c for i, c in enumerate(COLUMNS))
 
-    @staticmethod
-    def _columns(table: DataTable) -> None:
-        table.add_columns(*[_num(c) if i > 1 else c for i, c in enumerate(COLUMNS)])
+    def on_mount(self) -> None:
+        fill_table(self.query_one("#bands-table", DataTable), self.HEADERS, [])
+        super().on_mount()
 
     # ------------------------------------------------------------------ form
 
@@ -110,8 +109,7 @@ class BandsTab(FormTab):
     def show(self, r: dict) -> None:
         self.query_one("#bands-body").remove_class("-stale")
         table = self.query_one("#bands-table", DataTable)
-        table.clear(columns=True)  # a column's width remembers its widest cell ever: start fresh
-        self._columns(table)
+        rows, keys = [], []
         rec = (r["recommended"] or {}).get("depth")
         fb = (r["fallback"] or {}).get("depth")
         for row in r["rows"]:
@@ -119,13 +117,15 @@ class BandsTab(FormTab):
             mark = "▶ " if row["depth"] == rec else "  "
             batch = f"{row['max_device_batch']}@{row['seq_len']}" if row["fits"] else "OOM"
             src = "*" if row["tokens_per_s_source"] == "probe" else ""
-            table.add_row(
+            keys.append(str(row["depth"]))
+            rows.append((
                 Text(f"{mark}d{row['depth']}", style=style), Text(row["band"], style=style),
                 _num(f"{row['d_model']}", style), _num(fmt.count(row["params"]), style),
                 _num(batch, style if row["fits"] else "red"), _num(f"{row['tokens_per_s']:,.0f}{src}", style),
                 _num(fmt.duration(row["step_time_s"]), style), _num(fmt.count(row["tokens_in_window"]), style),
-                _num(f"{row['tokens_per_param']:.1f}", style), key=str(row["depth"]),
-            )
+                _num(f"{row['tokens_per_param']:.1f}", style),
+            ))
+        fill_table(table, self.HEADERS, rows, keys)
         box = self.query_one("#bands-table-box")
         box.border_title = (f"{r['hours']:g} h on one {r['hardware']}: {fmt.gb(r['usable_memory_bytes'])} usable, "
                             f"{fmt.si(r['sustained_flops'], 'FLOP/s')} sustained")

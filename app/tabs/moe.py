@@ -22,6 +22,7 @@ from engine.specs import builtin_names, load_hardware, load_model
 
 from app.tabs.form_tab import FormTab
 from app.widgets.form_field import FormField
+from app.widgets.tables import fill_table
 
 
 def _num(text: str, style: str = "") -> Text:
@@ -104,16 +105,12 @@ class MoeTab(FormTab):
         "moe-seed": ("item", _num("seed"), _num("computed"), _num("ratio"), "note"),
     }
 
-    def fresh(self, table_id: str) -> DataTable:
-        """The table emptied, columns included (a column's width remembers its widest cell ever)."""
-        table = self.query_one(f"#{table_id}", DataTable)
-        table.clear(columns=True)
-        table.add_columns(*self.COLUMNS[table_id])
-        return table
+    def fill(self, table_id: str, rows: list) -> None:
+        fill_table(self.query_one(f"#{table_id}", DataTable), self.COLUMNS[table_id], rows)
 
     def on_mount(self) -> None:
         for table_id in self.COLUMNS:
-            self.fresh(table_id)
+            self.fill(table_id, [])
         super().on_mount()
 
     # ------------------------------------------------------------------ form
@@ -156,43 +153,47 @@ class MoeTab(FormTab):
         )
         self.query_one("#moe-totals", Static).update(totals)
 
-        phases = self.fresh("moe-phases")
+        phases: list = []
         for p in r["phases"]:
             if "micro_batch" not in p:
                 micro = "-"
             else:
                 micro = f"{p['micro_batch']} x {p['grad_accum']} accum" if p.get("micro_batch") else "OOM"
             fits = p.get("fits", True)
-            phases.add_row(p["name"], _num(str(p["gpus"])), _num(fmt.count(p["tokens"])), _num(f"{p['gpu_hours']:,.1f}"),
+            phases.append((p["name"], _num(str(p["gpus"])), _num(fmt.count(p["tokens"])), _num(f"{p['gpu_hours']:,.1f}"),
                            _num(fmt.duration(p["wall_hours"] * 3600)),
-                           _num(fmt.gb(p["memory_per_gpu_bytes"]), "" if fits else "bold red"), micro)
+                           _num(fmt.gb(p["memory_per_gpu_bytes"]), "" if fits else "bold red"), micro))
             for x in p.get("experts", []):
-                phases.add_row(Text(f"  expert {x['expert']} ({x['domain']})", style="dim"), _num(str(x["gpus"])),
+                phases.append((Text(f"  expert {x['expert']} ({x['domain']})", style="dim"), _num(str(x["gpus"])),
                                _num(fmt.count(x["tokens"])), _num(f"{x['gpu_hours']:,.1f}"),
-                               _num(fmt.duration(x["wall_hours"] * 3600)), "", "")
+                               _num(fmt.duration(x["wall_hours"] * 3600)), "", ""))
+        self.fill("moe-phases", phases)
 
-        comps = self.fresh("moe-components")
+        comps: list = []
         for c in r["components"]:
-            comps.add_row(c["name"], _num(f"{c['params']:,}"), _num(_mb(c["fp32_bytes"])), _num(_mb(c["int8_bytes"])))
-        comps.add_row(Text("total", style="bold"), _num(f"{r['total_params']:,}", "bold"),
-                      _num(_mb(r["total_fp32_bytes"]), "bold"), _num(_mb(r["total_int8_bytes"]), "bold"))
+            comps.append((c["name"], _num(f"{c['params']:,}"), _num(_mb(c["fp32_bytes"])), _num(_mb(c["int8_bytes"]))))
+        comps.append((Text("total", style="bold"), _num(f"{r['total_params']:,}", "bold"),
+                      _num(_mb(r["total_fp32_bytes"]), "bold"), _num(_mb(r["total_int8_bytes"]), "bold")))
+        self.fill("moe-components", comps)
 
         lay = r["layout"]
-        table = self.fresh("moe-layout")
+        table: list = []
         for t in lay["expert_layer"]:
-            table.add_row(t["tensor"], _num("x".join(str(s) for s in t["shape"])), _num(f"{t['numel']:,}"),
-                          _num(f"{t['int8_bytes']:,}"), _num(f"{t['scale_bytes']:,}"), _num(f"{t['stored_bytes']:,}"))
-        table.add_row(Text("per expert layer", style="bold"), "", "", "", "", _num(f"{lay['expert_layer_bytes']:,}", "bold"))
+            table.append((t["tensor"], _num("x".join(str(s) for s in t["shape"])), _num(f"{t['numel']:,}"),
+                          _num(f"{t['int8_bytes']:,}"), _num(f"{t['scale_bytes']:,}"), _num(f"{t['stored_bytes']:,}")))
+        table.append((Text("per expert layer", style="bold"), "", "", "", "", _num(f"{lay['expert_layer_bytes']:,}", "bold")))
         for a in lay["artifacts"]:
-            table.add_row(Text(a["name"], style="dim"), _num(f"{a['tensors']} tensors"), _num(f"{a['params']:,}"),
-                          _num(f"{a['int8_bytes']:,}"), _num(f"{a['scale_bytes']:,}"), _num(f"{a['stored_bytes']:,}"))
-        table.add_row(Text("total (all artifacts)", style="bold"), "", "", "", "", _num(f"{lay['total_stored_bytes']:,}", "bold"))
+            table.append((Text(a["name"], style="dim"), _num(f"{a['tensors']} tensors"), _num(f"{a['params']:,}"),
+                          _num(f"{a['int8_bytes']:,}"), _num(f"{a['scale_bytes']:,}"), _num(f"{a['stored_bytes']:,}")))
+        table.append((Text("total (all artifacts)", style="bold"), "", "", "", "", _num(f"{lay['total_stored_bytes']:,}", "bold")))
+        self.fill("moe-layout", table)
 
-        seed = self.fresh("moe-seed")
+        seed: list = []
         for i in r["seed_comparison"]:
             off = abs(i["ratio"] - 1) > 0.1
-            seed.add_row(i["item"], _num(f"{i['seed']:.4g}"), _num(f"{i['computed']:.4g}"),
-                         _num(f"{i['ratio']:.3g}", "bold yellow" if off else ""), i["note"])
+            seed.append((i["item"], _num(f"{i['seed']:.4g}"), _num(f"{i['computed']:.4g}"),
+                         _num(f"{i['ratio']:.3g}", "bold yellow" if off else ""), i["note"]))
+        self.fill("moe-seed", seed)
         pane = self.query_one("#moe-tables", TabbedContent)
         if r["seed_comparison"]:
             pane.show_tab("moe-seed-pane")

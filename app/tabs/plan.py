@@ -32,7 +32,7 @@ from app.tabs.base import LsdtTab
 from app.widgets.form_field import FormField
 from app.widgets.layouts_table import CompareTable, RefinedSection, TopLayouts
 from app.widgets.profile_picker import ProfilePicker
-from app.widgets.result_panel import ResultPanel
+from app.widgets.result_panel import ResultPanel, render_physics
 
 # Step 2, the refined engineering model: shown only in builds that have it (Plan.compute_refined).
 REFINED = hasattr(Plan, "compute_refined")
@@ -81,7 +81,7 @@ class PlanTab(LsdtTab):
                 goal.border_title = "Goal"
                 yield FormField("tokens", "tokens", placeholder=DEFAULT_PLACEHOLDERS["tokens"])
                 yield FormField("deadline", "deadline", "30", placeholder=DEFAULT_PLACEHOLDERS["deadline"], unit="days")
-                yield FormField("batch", "batch", "4M", placeholder=DEFAULT_PLACEHOLDERS["batch"], unit="tokens")
+                yield FormField("batch", "batch", placeholder=DEFAULT_PLACEHOLDERS["batch"], unit="tokens")
                 with Horizontal(classes="form-row"):
                     yield Label("precision", classes="field-label")
                     yield Select([(p, p) for p in PRECISIONS], value=PRECISIONS[0], allow_blank=False,
@@ -96,6 +96,7 @@ class PlanTab(LsdtTab):
                 g_field.disabled = True  # enabled by fixed-G mode (set here, not on mount: no restyle)
                 yield g_field
                 yield Static("", id="form-error", markup=False)
+                yield Static("", id="physics")
             with Vertical(id="plan-result", classes="panel") as result:
                 result.border_title = "Result"
                 yield ResultPanel("computing…", id="result")
@@ -255,6 +256,7 @@ class PlanTab(LsdtTab):
             return
         self.current = message.plan
         panel.show_plan(message.plan)
+        self.query_one("#physics", Static).update(render_physics(message.plan))
         if not REFINED:
             self.query_one(TopLayouts).show(message.plan.result["diagnostics"]["search_trace"]["top"])
         elif message.plan.refine:

@@ -12,6 +12,8 @@ from textual.widgets import DataTable, Label, Static
 
 from engine import fmt
 
+from app.widgets.tables import fill_table
+
 
 def _num(text: str) -> Text:
     return Text(text, justify="right")
@@ -26,20 +28,15 @@ class TopLayouts(DataTable):
         self.cursor_type = "row"
         self.zebra_stripes = True
         # Short headers: this table shares a 36-column panel at 100x30 (the help screen spells them out).
-        self._columns()
-
-    def _columns(self) -> None:
-        self.add_columns(_num("G"), "layout", _num("mem"), _num("step"), _num("room"))
+        self.show([])
 
     def show(self, candidates: list[dict]) -> None:
-        # Columns too: a column's width remembers the widest cell it ever held, so only a fresh
-        # table looks the same for the same rows whatever was shown before.
-        self.clear(columns=True)
-        self._columns()
+        rows = []
         for c in candidates:
             head = min(c["memory_headroom"], c["time_headroom"])
-            self.add_row(_num(f"{c['G']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}", _num(fmt.gb(c["bytes_per_device"])),
-                         _num(fmt.duration(c["t_step_s"])), _num(fmt.pct(head)))
+            rows.append((_num(f"{c['G']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}", _num(fmt.gb(c["bytes_per_device"])),
+                         _num(fmt.duration(c["t_step_s"])), _num(fmt.pct(head))))
+        fill_table(self, (_num("G"), "layout", _num("mem"), _num("step"), _num("room")), rows)
 
 
 class RefinedLayouts(DataTable):
@@ -52,22 +49,20 @@ class RefinedLayouts(DataTable):
         self.zebra_stripes = True
         self.layouts: list[dict] = []
         # Short headers: the table shares a ~42-column panel at 100x30; the row detail line spells it out.
-        self._columns()
-
-    def _columns(self) -> None:
-        self.add_columns(_num("G"), "layout", _num("mb"), _num("step"), _num("MFU"), _num("mem"))
+        self.show([])
 
     def show(self, layouts: list[dict]) -> None:
         self.layouts = layouts
-        self.clear(columns=True)  # fresh widths (see TopLayouts.show)
-        self._columns()
+        rows = []
         for i, r in enumerate(layouts):
             c = r  # flat: engine.plan.REFINED_LAYOUT_KEYS
             late = not r["meets_deadline"]
             step = Text(fmt.duration(r["step_time_s"]), style="red" if late else "", justify="right")
             mem = Text(fmt.gb(r["memory_per_gpu_bytes"]), style="" if r["fits"] else "red", justify="right")
-            self.add_row(_num(f"{c['gpus']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}", _num(str(c["micro_batch"])), step,
-                         _num(fmt.pct(r["mfu"])), mem, key=str(i))
+            rows.append((_num(f"{c['gpus']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}", _num(str(c["micro_batch"])), step,
+                         _num(fmt.pct(r["mfu"])), mem))
+        fill_table(self, (_num("G"), "layout", _num("mb"), _num("step"), _num("MFU"), _num("mem")), rows,
+                   keys=[str(i) for i in range(len(rows))])
 
 
 def refined_detail(r: dict) -> str:

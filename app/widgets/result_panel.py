@@ -80,3 +80,16 @@ class ResultPanel(Static):
         self.add_class("-stale")
         last = render_result(self.plan) if getattr(self, "plan", None) else Text("")
         self.update(Group(Text(why, style="bold yellow"), last))
+
+
+def render_physics(plan: Plan) -> Text:
+    """Step 0 at a glance: what must be true whatever the layout (engine/sizing/physics.py)."""
+    phys = plan.result["diagnostics"]["physics"]
+    seq = plan.model.seq_len
+    return Text.assemble(
+        ("Step 0 physics\n", "bold"),
+        f"{fmt.count(phys['params'])} params · {fmt.si(phys['flops_per_token'], 'FLOP')}/tok\n",
+        ("state ", "dim"), f"{fmt.gb(phys['B_state_min_bytes'], 0)} · {phys['F_total_flop']:.3g} FLOP\n",
+        ("batch ", "dim"), f"{phys['global_batch_seqs']:,} x {seq:,} tokens\n",
+        ("budget ", "dim"), f"{fmt.duration(phys['t_step_max_s'])}/step · G_min {phys['G_min']:,}",
+    )

@@ -34,7 +34,7 @@ async def test_default_plan_is_the_engines(app_factory):
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         tab = app.query_one(PlanTab)
-        want = engine_plan(global_batch_tokens=4_000_000, deadline_s=30 * 86400.0)
+        want = engine_plan()  # empty fields are the CLI's defaults (20 tokens/param, 30 d, 4,194,304-token batch)
         assert tab.current is not None
         assert tab.current.result["solution"] == want.result["solution"]
         s = want.result["solution"]
@@ -63,7 +63,7 @@ async def test_typing_tokens_recomputes(app_factory):
         await settle(pilot)
         tab = app.query_one(PlanTab)
         assert tab.current.goal.tokens == 1.5e12
-        want = engine_plan(tokens=1.5e12, global_batch_tokens=4_000_000)
+        want = engine_plan(tokens=1.5e12)
         assert tab.current.result["solution"]["G"] == want.result["solution"]["G"]
         assert f"G = {want.result['solution']['G']:,}" in text_of(app.query_one(ResultPanel))
 
