@@ -33,6 +33,10 @@ from app.tabs.base import LsdtTab
 
 MOE_CONFIG = "moe.toml"  # engine/runtime/moe_config.CONFIG_FILE (not imported: that module pulls in the engine's runtime)
 LOG_LINES = 200  # the progress log is bounded (a long run must not grow the UI's memory)
+# `lsdt moe pipeline` progress lines -> the share of the run done when they appear (the phases' rough
+# shares of a --tiny pipeline's wall time, docs/moe-training.md: trunk ~50 %, experts ~25 %, phase 3 ~20 %)
+MOE_STAGES = (("pipeline: phase 1", 0.02), ("pipeline: phase 2", 0.5), ("pipeline: phase 3: quantize", 0.75),
+              ("pipeline: phase 3: sealed", 0.95), ("pipeline: phase 3: verify", 0.98))
 
 
 class Progress(Message):
@@ -239,7 +243,8 @@ class QuantizeTab(LsdtTab):
             line = line.rstrip()
             if line:
                 self._last_err = line
-                self.post_message(Progress(line))
+                fraction = next((f for key, f in MOE_STAGES if key in line), None)
+                self.post_message(Progress(line, fraction))
         proc.wait()
         reader.join()
         return "".join(out_chunks), proc.returncode
