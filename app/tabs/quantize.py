@@ -92,6 +92,7 @@ class QuantizeTab(LsdtTab):
     QuantizeTab #q-progress { height: 1; padding: 0 1; }
     QuantizeTab #q-body { height: 1fr; }
     QuantizeTab #q-errors { width: 1fr; }
+    QuantizeTab #q-error-table { height: 1fr; }
     QuantizeTab #q-side { width: 1fr; }
     QuantizeTab #q-ppl, QuantizeTab #q-root { height: auto; padding: 0 1; }
     QuantizeTab #q-checks { height: 1fr; }
