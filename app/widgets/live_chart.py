@@ -44,6 +44,22 @@ def render_plot(widget: PlotextPlot):
     return ansi_to_text(plot.build())
 
 
+def axis_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    step = (hi - lo) / (n - 1)
+    return [lo + i * step for i in range(n)]
+
+
+def tick_label(v: float) -> str:
+    """Short axis labels: 41k, 1.2M, 0.35 (plotext's own are 7+ digits wide, e.g. 41000.0)."""
+    a = abs(v)
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= scale:
+            return f"{v / scale:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
 class LiveChart(PlotextPlot):
     """Line series against one of several x axes (e.g. step or tokens), with optional limit lines.
 
@@ -93,6 +109,12 @@ class LiveChart(PlotextPlot):
         for key, series in self._series[name].items():
             ok = series.append(xs.get(key), y) or ok
         return ok
+
+    def set_empty(self, text: str) -> None:
+        """What the chart says while it has nothing to draw (e.g. why: "MFU n/a on this device")."""
+        if text != self.empty:
+            self.empty = text
+            self.refresh()
 
     def set_limit(self, label: str, y: float | None) -> None:
         new = None if y is None or not math.isfinite(y) else float(y)
@@ -196,6 +218,13 @@ class LiveChart(PlotextPlot):
             plt.plot(xs, ys, **kwargs)
         for y in spec["limits"].values():
             plt.hline(y, "red")
+        for side in ("left", "right"):
+            ys = [y for _, _, line_ys, style in spec["lines"] if style.get("yside", "left") == side for y in line_ys]
+            if side == "left":
+                ys += list(spec["limits"].values())
+            if ys:
+                ticks = axis_ticks(min(ys), max(ys))
+                plt.yticks(ticks, [tick_label(t) for t in ticks], yside=side)
         plt.title(spec["title"])
         plt.xlabel(spec["x_label"])
         if spec["y_label"]:

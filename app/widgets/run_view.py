@@ -285,10 +285,8 @@ class RunView(Widget):
                     v = r.get(key)
                     mem.append(name, minutes, None if v is None else v / GB)
         self.n_metrics += len(records)
-        if records and records[-1].get("mfu") is None:
-            speed.empty = "MFU n/a: no hardware profile matched"
         if all(r.get("vram_alloc_bytes") is None for r in records):
-            mem.empty = "no torch VRAM figures (CPU run)"
+            mem.set_empty("no torch VRAM figures (a CPU run); NVML: see machine")
 
     # ------------------------------------------------------------------ the machine
 
