@@ -22,12 +22,28 @@ async def _run(pilot, app) -> QuantizeTab:
     raise AssertionError("the Quantize tab never finished")
 
 
-def test_tab_is_registered_and_startup_does_not_import_torch():
-    code = ("import sys, app.app, app.tabs.quantize; from app.tabs import available_tabs;"
-            "print(json.dumps([[t.id for t in available_tabs()], 'torch' in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, check=True)
-    ids, torch_loaded = json.loads(out.stdout)
-    assert "quantize" in ids and ids[-1] == "quantize"
+CHECK = """
+import asyncio, json, sys
+from app.app import make_app
+async def main():
+    app = make_app(cursor_blink=False)  # every tab of this build
+    async with app.run_test(size=(120, 40)) as pilot:
+        tab = await app.show_tab("quantize")
+        await pilot.pause()
+        ids = [t.id for t in app.tabs]
+        mounted = type(tab).__name__
+    print(json.dumps([ids, mounted, "torch" in sys.modules]))
+asyncio.run(main())
+"""
+
+
+def test_tab_is_registered_and_does_not_import_torch():
+    from tests.conftest import REPO
+
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    ids, mounted, torch_loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert ids[-1] == "quantize" and mounted == "QuantizeTab"
     assert torch_loaded is False
 
 
