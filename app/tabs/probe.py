@@ -133,8 +133,8 @@ class ProbeTab(LsdtTab):
     ProbeTab #probe-actions Button { margin-right: 1; min-width: 0; width: auto; }
     ProbeTab #probe-status { width: 1fr; height: 1; padding: 0 1; }
     ProbeTab #probe-main { height: 1fr; }
-    ProbeTab #probe-table { width: 3fr; height: 1fr; }
-    ProbeTab #probe-chart { width: 2fr; height: 1fr; margin-left: 1; }
+    ProbeTab #probe-table { width: auto; max-width: 75%; height: 1fr; }
+    ProbeTab #probe-chart { width: 1fr; min-width: 24; height: 1fr; margin-left: 1; }
     """
 
     # (field, label, default, width); defaults are `lsdt probe`'s (the seed's M0 grid)

@@ -319,6 +319,8 @@ class BarChart(PlotextPlot):
         self.no_data = not self.bars
         if self.bars:
             plt.bar(list(self.bars), list(self.bars.values()), color="cyan")
+            ticks = axis_ticks(0.0, max(self.bars.values()))
+            plt.yticks(ticks, [tick_label(t) for t in ticks])
             plt.title(self.title)
         else:
             plt.title(f"{self.title} ({self.empty})")
