@@ -96,3 +96,39 @@ def test_aux_loss_gradient_reaches_router(tiny_moe):
     tiny_moe(torch.randint(0, 256, (2, 12)))
     tiny_moe.last_aux_loss.backward()
     assert tiny_moe.router.gate.weight.grad is not None and tiny_moe.router.gate.weight.grad.abs().sum() > 0
+
+
+import functools  # noqa: E402
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2, 8), st.integers(1, 40), st.integers(0, 2**31 - 1), st.booleans())
+def test_load_balancing_loss_bounds(E, N, seed, uniform_probs):
+    """0 <= aux <= n_experts for any routing; exactly 1 whenever the mean probabilities are uniform."""
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.full((N, E), 1 / E) if uniform_probs else torch.rand(N, E, generator=g).softmax(-1)
+    top = torch.randint(0, E, (N, 1), generator=g)  # any dispatch, not only the argmax
+    aux = load_balancing_loss(probs, top, E).item()
+    assert -1e-6 <= aux <= E + 1e-5
+    if uniform_probs:
+        assert aux == pytest.approx(1.0, abs=1e-5)
+
+
+@functools.lru_cache(maxsize=1)
+def _seeded_tiny() -> MoE:
+    torch.manual_seed(0)
+    return MoE(MoEConfig.from_spec(tiny_spec(load_model("s7-moe-140m")))).eval()
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 30), st.integers(0, 255))
+def test_causality_any_cut(cut, delta):
+    """Whatever position changes, logits before it stay bitwise the same (routing included)."""
+    m = _seeded_tiny()
+    x = torch.arange(31).remainder(256).unsqueeze(0) * 7 % 256
+    y = x.clone()
+    y[0, cut] = (y[0, cut] + delta + 1) % 256
+    with torch.no_grad():
+        assert torch.equal(m(x)[0][:, :cut], m(y)[0][:, :cut])
