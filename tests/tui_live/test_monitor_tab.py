@@ -61,3 +61,32 @@ def test_recent_runs_newest_first(tmp_path):
     names = [p.name for p, _ in recent_runs([tmp_path, tmp_path / "missing"])]
     assert names == ["b", "a"]
     assert check_run_dir(str(tmp_path / "a")).name == "a"
+
+
+async def test_charts_redraw_on_the_timer_and_hidden_views_do_not_poll(app_factory, run_writer, tmp_path):
+    from app.widgets.live_chart import REDRAW_HZ
+
+    run = tmp_path / "fast"
+    run_writer(run, "--rate", "200")
+    deadline = time.monotonic() + 10
+    while not (run / rundir.METRICS_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    app = app_factory(initial_tab="monitor")
+    async with app.run_test(size=(120, 40)) as pilot:
+        tab = app.query_one(MonitorTab)
+        view = tab.view
+        assert tab.attach_path(str(run))
+        t0 = time.monotonic()
+        await wait_until(pilot, lambda: view.n_metrics > 300, what="a burst of lines")
+        elapsed = time.monotonic() - t0
+        loss = view.charts["loss"]
+        # hundreds of points, a handful of plots: redraws follow the timer, not the data
+        assert loss.redraws <= elapsed * REDRAW_HZ + 3 < view.n_metrics / 10
+        await app.show_tab("plan")
+        await pilot.pause(0.6)
+        polls, lines = view.polls, view.n_metrics
+        await pilot.pause(1.5)
+        assert view.polls == polls and view.n_metrics == lines  # hidden: nothing read
+        await app.show_tab("monitor")
+        await wait_until(pilot, lambda: view.n_metrics > lines + 100, what="catching up once shown")
+        assert app.failures == []
