@@ -89,8 +89,10 @@ class StepOutput(NamedTuple):
 class TrainStep:
     """One optimizer step over any number of micro-batches (their count is the grad accumulation).
 
-    `model` may be wrapped in DistributedDataParallel: gradients are all-reduced only on the last
-    micro-batch (`no_sync` on the others), as DDP's docs prescribe for accumulation.
+    `model` may be wrapped in DistributedDataParallel (gradients are all-reduced only on the last
+    micro-batch: `no_sync` on the others, as DDP's docs prescribe for accumulation) or sharded with
+    FSDP2 `fully_shard` (gradient reduce-scatter only on the last micro-batch, through
+    `set_requires_gradient_sync`).
     `compile=True` runs the forward through torch.compile (the first steps pay the compile time).
     """
 
@@ -102,6 +104,7 @@ class TrainStep:
         self.grad_clip = grad_clip
         self.forward = torch.compile(model) if compile else model
         self._ddp = isinstance(model, nn.parallel.DistributedDataParallel)
+        self._fsdp = hasattr(model, "set_requires_gradient_sync")  # an FSDP2-sharded module
 
     def __call__(self, micro_batches: Iterable[tuple[torch.Tensor, torch.Tensor]], lr: float) -> StepOutput:
         batches = list(micro_batches)
@@ -110,8 +113,10 @@ class TrainStep:
         n = len(batches)
         loss_sum = None
         for i, (x, y) in enumerate(batches):
-            sync = not self._ddp or i == n - 1
-            ctx = contextlib.nullcontext() if sync else self.model.no_sync()
+            sync = i == n - 1
+            if self._fsdp:
+                self.model.set_requires_gradient_sync(sync)
+            ctx = self.model.no_sync() if self._ddp and not sync else contextlib.nullcontext()
             with ctx:
                 with autocast(self.device):
                     _, loss = self.forward(x, y)
@@ -120,6 +125,8 @@ class TrainStep:
         grad_norm = None
         if self.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor; the norm itself is replicated
+                grad_norm = grad_norm.full_tensor()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.step()

@@ -147,10 +147,12 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
     writer = rundir.RunWriter(cfg.run_dir) if d.is_main else None
     torch.manual_seed(cfg.seed)
     model = GPT(GPTConfig.from_spec(spec, dropout=cfg.dropout, qk_norm=cfg.qk_norm)).to(device)
-    optimizer = build_optimizer(model, OptimConfig(cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2), device)
+    n_params = model.num_params()
+    assert n_params == param_counts(spec).total, "runtime model and sizing formula disagree"
 
     step, tokens, elapsed_s = 0, 0, 0.0
     resumed_from = None
+    state = None
     if resume:
         state, path, skipped = load_latest(cfg.run_dir)
         for bad, reason in skipped:
@@ -158,19 +160,30 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
                 writer.event("checkpoint_skipped", path=str(bad), reason=reason)
             print(f"lsdt train: skipping checkpoint {bad.name}: {reason}", file=sys.stderr)
         if state is not None:
-            model.load_state_dict(state["model"])
+            model.load_state_dict(state["model"])  # full weights, before any sharding
+    if cfg.fsdp:
+        from torch.distributed.fsdp import fully_shard
+
+        for block in model.blocks:  # one all-gather unit per block, then the rest (embedding, head)
+            fully_shard(block)
+        fully_shard(model)
+    optimizer = build_optimizer(model, OptimConfig(cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2), device)
+    if state is not None:
+        if cfg.fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(model, optimizer, state["optimizer"], options=StateDictOptions(full_state_dict=True))
+        else:
             optimizer.load_state_dict(state["optimizer"])
-            step, tokens, elapsed_s = state["step"], state["tokens"], state["elapsed_s"]
-            torch.set_rng_state(state["rng_cpu"])
-            if device.type == "cuda" and state.get("rng_cuda") is not None:
-                torch.cuda.set_rng_state(state["rng_cuda"], device)
-            resumed_from = str(path)
+        step, tokens, elapsed_s = state["step"], state["tokens"], state["elapsed_s"]
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
+        resumed_from = str(path)
 
     name = device_name(device)
     hardware = match_hardware(name) if device.type == "cuda" else None
     peak = peak_flops_for(device)
-    n_params = model.num_params()
-    assert n_params == param_counts(spec).total, "runtime model and sizing formula disagree"
 
     if writer:
         resolved = cfg.to_dict()
@@ -187,16 +200,25 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
                          message=None if resumed_from else "no usable checkpoint: starting from step 0")
 
     ddp_model = torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None) if d.enabled else model
+        model, device_ids=[device.index] if device.type == "cuda" else None) if d.enabled and not cfg.fsdp else model
     train_step = TrainStep(ddp_model, optimizer, device, grad_clip=cfg.grad_clip, compile=cfg.compile)
     ckpt = CheckpointWriter(cfg.run_dir, keep=cfg.keep_checkpoints) if d.is_main else None
     stop = _StopFlag()
     stop.install()
 
     def checkpoint_state() -> dict:
+        """The state to save. Under FSDP every rank must call this (it gathers the shards to rank 0)."""
+        if cfg.fsdp:
+            from torch.distributed.checkpoint.state_dict import (
+                StateDictOptions, get_model_state_dict, get_optimizer_state_dict)
+
+            opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            weights, optim = get_model_state_dict(model, options=opts), get_optimizer_state_dict(model, optimizer, options=opts)
+        else:
+            weights, optim = model.state_dict(), optimizer.state_dict()
         return {
-            "step": step, "tokens": tokens, "elapsed_s": elapsed_s, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state(),
+            "step": step, "tokens": tokens, "elapsed_s": elapsed_s, "model": weights,
+            "optimizer": optim, "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "config": cfg.to_dict(),
         }
@@ -219,10 +241,14 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
         model.eval()
         losses = torch.zeros(2, device=device)  # sum, count over this rank's share
         with torch.no_grad(), autocast(device):
-            for i in range(d.rank, cfg.eval_batches, d.world):
-                x, y = data.batch("val", B, T, seed=VAL_SEED, step=i)
+            # Every rank runs the same number of forwards (FSDP's all-gathers must pair up); a rank
+            # whose index runs past eval_batches computes one more but does not count it.
+            for k in range(-(-cfg.eval_batches // d.world)):
+                i = k * d.world + d.rank
+                x, y = data.batch("val", B, T, seed=VAL_SEED, step=min(i, cfg.eval_batches - 1))
                 _, loss = model(x.to(device), y.to(device))
-                losses += torch.stack((loss.float(), torch.ones((), device=device)))
+                if i < cfg.eval_batches:
+                    losses += torch.stack((loss.float(), torch.ones((), device=device)))
         if d.enabled:
             dist.all_reduce(losses)
         model.train()
@@ -306,14 +332,17 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
                 print(_log_line(cfg, record, eta), flush=True)
             t_last, tokens_last, step_last = time.perf_counter(), tokens, step
             stopping = bool(flags[0].item())
-            if ckpt and (ckpt_now or not budget_left() or stopping):
-                ckpt.save(step, checkpoint_state(), wait=stopping or not budget_left())
-                _checkpoint_events()
+            if ckpt_now or not budget_left() or stopping:
+                if ckpt:
+                    ckpt.save(step, checkpoint_state(), wait=stopping or not budget_left())
+                    _checkpoint_events()
+                elif cfg.fsdp:
+                    checkpoint_state()  # the other ranks' half of the gather
             if stopping:
                 sig = signal.Signals(stop.signum).name if stop.signum else "signal"
                 return end("signal", 0, f"stopped by {sig} at step {step}")
         return end("completed" if cfg.hours is None else "time_limit", 0)
-    except torch.OutOfMemoryError:
+    except torch.cuda.OutOfMemoryError:  # (alias of torch.OutOfMemoryError on torch >= 2.5)
         message = (f"out of memory at device batch {B} x seq {T} on {name}; "
                    f"lower --device-batch (now {cfg.device_batch}) and raise --grad-accum, or lower --seq")
         if writer:

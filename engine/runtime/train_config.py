@@ -53,6 +53,7 @@ DEFAULTS = dict(
     keep_checkpoints=3,
     threads=None,  # CPU: torch's default (one per core)
     qk_norm=False,
+    fsdp=False,
 )
 DEFAULT_STEPS = 200
 
@@ -98,6 +99,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--grad-clip", type=float, help="global gradient-norm clip, 0 = off (default 1.0)")
     t.add_argument("--curriculum", help="sequence-length stages SEQ:FRACTION,..., e.g. 512:0.5,1024:0.3,2048:0.2")
     t.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    t.add_argument("--fsdp", action="store_true", default=None,
+                   help="under torchrun, shard weights, gradients and AdamW state (FSDP2) instead of replicating them (DDP)")
     t.add_argument("--device", help="auto | cuda | cpu (default auto)")
     t.add_argument("--seed", type=int, help="seed of the weights and the data order (default 1337)")
     t.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
@@ -146,6 +149,7 @@ class TrainConfig:
     log_every: int = 10
     keep_checkpoints: int = 3
     threads: int | None = None
+    fsdp: bool = False
 
     @property
     def spec(self) -> ModelSpec:
@@ -234,6 +238,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         dropout=v["dropout"], qk_norm=bool(v["qk_norm"]), curriculum=curriculum, compile=bool(v["compile"]),
         device=v["device"], seed=v["seed"], eval_every=v["eval_every"], eval_batches=v["eval_batches"],
         ckpt_every=v["ckpt_every"], log_every=v["log_every"], keep_checkpoints=v["keep_checkpoints"], threads=v["threads"],
+        fsdp=bool(v["fsdp"]),
     )
 
 

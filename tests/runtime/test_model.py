@@ -84,7 +84,7 @@ def test_gradcheck_float64_three_tokens():
     """Analytical gradients of every parameter (and the embedded input) equal finite differences."""
     from torch.func import functional_call
 
-    model = _tiny(vocab_size=11, d_model=8, n_head=2, n_kv_head=1, n_layer=1, seq_len=3, ffn="swiglu",
+    model = _tiny(vocab_size=11, d_model=8, n_head=2, n_kv_head=1, n_layer=1, seq_len=3, ffn="swiglu", d_ff=8,
                   windows=(2,)).double()
     idx = torch.tensor([[1, 5, 7]])
     names = [n for n, _ in model.named_parameters()]
