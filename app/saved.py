@@ -53,7 +53,8 @@ class SavedPlanRow:
     mode: str
     result: str  # "G 512 (64 nodes)" or "no solution: memory"
     layout: str  # "32x8x2" (DP x TP x PP) or ""
-    step: str  # "4.1 s / 6.2 s" or ""
+    step: str  # "4.1 s/6.2 s" or ""
+    refined: str = ""  # the refined model's best layout: "G 16 = 8x1x2, 38.4 s" (plans saved with Step 2)
     error: str = ""  # a file that does not load shows why, instead of vanishing from the list
 
 
@@ -63,17 +64,21 @@ def describe(path: Path) -> SavedPlanRow:
     except UserError as exc:
         return SavedPlanRow(path, path.stem, "", "", "", "unreadable", "", "", error=str(exc))
     saved = plan.saved
-    mode = f"fixed G {plan.G}" if plan.G else "auto"
+    mode = f"G={plan.G}" if plan.G else "auto"
     if saved.get("feasible"):
         nodes = saved.get("nodes")
         result = f"G {saved.get('G')}" + (f" ({nodes} node{'s' * (nodes != 1)})" if nodes else "")
         layout = f"{saved.get('dp')}x{saved.get('tp')}x{saved.get('pp')}"
-        step = f"{fmt.duration(saved.get('t_step_s'))} / {fmt.duration(saved.get('t_step_max_s'))}"
+        step = f"{fmt.duration(saved.get('t_step_s'))}/{fmt.duration(saved.get('t_step_max_s'))}"
     elif saved:
         result, layout, step = f"no solution: {saved.get('constraint', '?')}", "", ""
     else:
         result, layout, step = "not computed", "", ""
-    return SavedPlanRow(path, path.stem, plan.model.name, plan.hardware.name, mode, result, layout, step)
+    best = (plan.saved_refined.get("layouts") or [{}])[0] if isinstance(plan.saved_refined, dict) else {}
+    refined = ""
+    if {"gpus", "dp", "tp", "pp", "step_time_s"} <= set(best):
+        refined = f"G {best['gpus']} = {best['dp']}x{best['tp']}x{best['pp']}, {fmt.duration(best['step_time_s'])}"
+    return SavedPlanRow(path, path.stem, plan.model.name, plan.hardware.name, mode, result, layout, step, refined)
 
 
 def list_saved(plans_dir: Path) -> list[SavedPlanRow]:

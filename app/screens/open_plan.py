@@ -20,24 +20,27 @@ class OpenPlanScreen(ModalScreen[Path | None]):
     BINDINGS = [Binding("escape", "cancel", "cancel")]
     DEFAULT_CSS = """
     OpenPlanScreen { align: center middle; }
-    OpenPlanScreen > Vertical { width: 96%; max-width: 130; height: 80%; border: thick $primary; background: $surface; padding: 0 1; }
+    OpenPlanScreen > Vertical { width: 100%; max-width: 130; height: 80%; border: thick $primary; background: $surface; padding: 0 1; }
     OpenPlanScreen DataTable { height: 1fr; }
     OpenPlanScreen #open-note { height: auto; color: $text-muted; }
+    OpenPlanScreen #open-detail { height: auto; }
     """
 
     def __init__(self, plans_dir: Path) -> None:
         super().__init__()
         self.plans_dir = plans_dir
         self.paths: dict[str, Path] = {}
+        self.rows: dict = {}  # name -> SavedPlanRow
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = f"Open plan  ({self.plans_dir})"
             yield DataTable(id="open-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="open-detail", markup=False)
             yield Static("reading…", id="open-note", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("name", "model", "hardware", "mode", "result", "DPxTPxPP", "step / budget")
+        self.query_one(DataTable).add_columns("name", "model", "hardware", "mode", "result", "DPxTPxPP", "step/budget")
         self.scan()
 
     @work(thread=True, exclusive=True, group="open-scan", exit_on_error=False)
@@ -51,6 +54,7 @@ class OpenPlanScreen(ModalScreen[Path | None]):
         table.clear()
         for row in message.rows:
             self.paths[row.name] = row.path
+            self.rows[row.name] = row
             table.add_row(row.name, row.model, row.hardware, row.mode, row.result, row.layout, row.step, key=row.name)
         bad = [r for r in message.rows if r.error]
         if not message.rows:
@@ -61,6 +65,19 @@ class OpenPlanScreen(ModalScreen[Path | None]):
                 note = f"{bad[0].error}  ·  " + note
         self.query_one("#open-note", Static).update(note)
         table.focus()
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted plan's file, and the refined model's best layout when the file has one."""
+        row = self.rows.get(event.row_key.value) if event.row_key is not None else None
+        if row is None:
+            return
+        text = str(row.path)
+        if row.error:
+            text += f"  ·  {row.error}"
+        elif row.refined:
+            text += f"  ·  refined best: {row.refined}"
+        self.query_one("#open-detail", Static).update(text)
 
     @on(DataTable.RowSelected)
     def _chosen(self, event: DataTable.RowSelected) -> None:

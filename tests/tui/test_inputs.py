@@ -82,7 +82,9 @@ def test_listing_shows_key_numbers_and_unreadable_files(tmp_path):
     rows = {r.name: r for r in list_saved(tmp_path)}
     s = plan.result["solution"]
     assert rows["ok"].result.startswith(f"G {s['G']}") and rows["ok"].layout == f"{s['dp']}x{s['tp']}x{s['pp']}"
-    assert rows["tiny"].result.startswith("no solution: ") and rows["tiny"].mode == "fixed G 1"
+    best = plan.refined["layouts"][0]
+    assert rows["ok"].refined.startswith(f"G {best['gpus']} = {best['dp']}x{best['tp']}x{best['pp']}")
+    assert rows["tiny"].result.startswith("no solution: ") and rows["tiny"].mode == "G=1"
     assert rows["bad"].error and "invalid TOML" in rows["bad"].error
     assert list_saved(tmp_path / "absent") == []
     assert describe(tmp_path / "ok.toml").model == "llama-7b"
