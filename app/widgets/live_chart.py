@@ -15,6 +15,8 @@ import time
 
 from rich.text import Text
 from textual import on, work
+from textual._context import NoActiveAppError
+from textual.dom import NoScreen
 from textual.message import Message
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
@@ -42,6 +44,14 @@ def render_plot(widget: PlotextPlot):
     plot._set_size(widget.size.width, widget.size.height)  # textual-plotext does both (its issue #5)
     plot.theme(widget._get_plotext_theme_name(widget.app.theme))
     return ansi_to_text(plot.build())
+
+
+def shown(widget) -> bool:
+    """On screen and not under a modal: the only time live work is worth doing (dolphie)."""
+    try:
+        return widget.is_on_screen and widget.screen is widget.app.screen
+    except (NoScreen, NoActiveAppError):  # while mounting, or after unmount
+        return False
 
 
 def axis_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -180,7 +190,7 @@ class LiveChart(PlotextPlot):
         self._meta_version += 1  # the built text has the old size; the next tick rebuilds
 
     def _tick(self) -> None:
-        if self.version != self._drawn_version and not self._building and self.is_on_screen:
+        if self.version != self._drawn_version and not self._building and shown(self):
             self.request_redraw()
 
     def request_redraw(self) -> None:
@@ -310,7 +320,7 @@ class BarChart(PlotextPlot):
         self.rebuild()
 
     def _tick(self) -> None:
-        if self._version != self._drawn_version and self.is_on_screen:
+        if self._version != self._drawn_version and shown(self):
             self.rebuild()
 
     def rebuild(self) -> None:

@@ -24,7 +24,7 @@ from textual.widgets import RichLog, Static
 from engine.commands.monitor import render_machine, render_run
 from engine.runtime import rundir, telemetry
 
-from app.widgets.live_chart import LiveChart
+from app.widgets.live_chart import LiveChart, shown
 
 POLL_S = 0.5  # run files: twice a second is live enough and costs ~nothing (an fstat, a small read)
 POLL_ENDED_S = 2.0  # after the run ended: it may be resumed into the same directory
@@ -173,7 +173,7 @@ class RunView(Widget):
         self.call_after_refresh(self._sampler_follows_visibility)
 
     def _sampler_follows_visibility(self) -> None:
-        if self.is_on_screen:
+        if shown(self):
             self._ensure_sampler()
         else:
             self._stop_sampler()
@@ -216,7 +216,7 @@ class RunView(Widget):
         self._timer = None
         if self._tail is None:
             return
-        if not self.is_on_screen and self.polls:
+        if not shown(self) and self.polls:
             self._arm(POLL_S)  # hidden: read nothing; look again later (the offset keeps our place)
             return
         self.read_run(self._tail, self._generation)

@@ -90,3 +90,20 @@ async def test_charts_redraw_on_the_timer_and_hidden_views_do_not_poll(app_facto
         await app.show_tab("monitor")
         await wait_until(pilot, lambda: view.n_metrics > lines + 100, what="catching up once shown")
         assert app.failures == []
+
+
+async def test_no_polling_under_a_modal(app_factory, tmp_path, run_writer):
+    run = tmp_path / "m"
+    run_writer(run, "--lines", "10", "--rate", "1000", "--end", "completed").wait(timeout=20)
+    app = app_factory(initial_tab="monitor")
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(MonitorTab).view
+        assert app.query_one(MonitorTab).attach_path(str(run))
+        await wait_until(pilot, lambda: view.polls >= 1, what="the first read")
+        app.action_help()
+        await pilot.pause(0.3)
+        polls = view.polls
+        await pilot.pause(2.5)  # an ended run is re-read every 2 s when shown
+        assert view.polls == polls
+        await app.pop_screen()
+        await wait_until(pilot, lambda: view.polls > polls, timeout_s=5, what="polling again")
