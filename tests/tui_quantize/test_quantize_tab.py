@@ -131,18 +131,21 @@ def test_steps_for_a_moe_run_dir(tmp_path):
 
 
 async def test_moe_run_dir_runs_phase_3_and_shows_per_domain_deltas(quantize_app, tmp_path, monkeypatch):
-    """A trained (tiny, 2-step) MoE directory: the tab runs `lsdt moe pipeline --resume` and shows its answer."""
-    from tests.conftest import run_lsdt
+    """A trained (tiny, few-step) MoE directory: the tab runs `lsdt moe pipeline --resume` and shows its answer."""
+    import io
+
+    from engine.runtime import moe_train
+    from engine.runtime.moe_config import write_config
+    from tests.moe.conftest import tiny_config
 
     run = tmp_path / "moe"
     env = {"LSDT_CACHE_DIR": str(tmp_path / "cache")}
-    steps = ["--trunk-steps", "2", "--expert-steps", "2", "--router-steps", "2", "--device-batch", "2", "--device", "cpu"]
-    r = run_lsdt("moe", "train", "--phase", "trunk", "--tiny", "--run-dir", str(run), *steps, timeout=120, env=env)
-    assert r.returncode == 0, r.stderr[-1500:]
-    r = run_lsdt("moe", "train", "--phase", "experts", "--run-dir", str(run), "--workers", "1", timeout=120, env=env)
-    assert r.returncode == 0, r.stderr[-1500:]
-    app = quantize_app
-    monkeypatch.setenv("LSDT_CACHE_DIR", env["LSDT_CACHE_DIR"])  # the tab's subprocess inherits it
+    monkeypatch.setenv("LSDT_CACHE_DIR", env["LSDT_CACHE_DIR"])
+    cfg = tiny_config(trunk_steps=2, expert_steps=2, router_steps=2)
+    write_config(run, cfg)
+    moe_train.run_job(cfg, run, "trunk", out=io.StringIO())
+    moe_train.run_phase2(cfg, run, workers=1, out=io.StringIO())
+    app = quantize_app  # the tab's subprocess inherits LSDT_CACHE_DIR
     async with app.run_test(size=(140, 40)) as pilot:
         app.query_one("#q-ckpt", Input).value = str(run)
         app.query_one("#q-calib", Input).value = "2"
