@@ -112,10 +112,10 @@ class MonitorTab(LsdtTab):
             self.attach_path(str(start))
             # The Plan tab focuses its first input on mount, which makes TabbedContent show Plan;
             # opened with a run directory, this tab takes the screen back once mounting is done.
-            self.call_after_refresh(self.show_tab)
+            self.call_after_refresh(self._take_screen)
         self.action_refresh_runs()
 
-    def show_tab(self) -> None:
+    def _take_screen(self) -> None:
         from textual.widgets import TabbedContent
 
         tabs = self.app.query_one(TabbedContent)

@@ -107,3 +107,30 @@ async def test_no_polling_under_a_modal(app_factory, tmp_path, run_writer):
         assert view.polls == polls
         await app.pop_screen()
         await wait_until(pilot, lambda: view.polls > polls, timeout_s=5, what="polling again")
+
+
+async def test_attaching_to_a_long_run_catches_up_in_slices(app_factory, tmp_path):
+    import json
+
+    from app.widgets.run_view import RunPolled
+
+    run = tmp_path / "long"
+    w = rundir.RunWriter(run)
+    w.event("start", step=0)
+    lines = []
+    for step in range(1, 30_001):
+        lines.append(json.dumps({"step": step, "time": 1.7e9 + step, "loss": 3.0 + (step % 97) / 97, "lr": 1e-3,
+                                 "tokens": step * 4096, "tok_per_s": 5e4, "mfu": 0.4, "vram_alloc_bytes": 2e9,
+                                 "vram_peak_bytes": 3e9}))
+    (run / rundir.METRICS_FILE).write_text("\n".join(lines) + "\n")
+    w.event("end", reason="completed", step=30_000)
+    batches = []
+    app = app_factory(initial_tab="monitor")
+    async with app.run_test(size=(120, 40), message_hook=lambda m: isinstance(m, RunPolled) and batches.append(len(m.metrics))) as pilot:
+        tab = app.query_one(MonitorTab)
+        assert tab.attach_path(str(run))
+        await wait_until(pilot, lambda: tab.view.n_metrics == 30_000, timeout_s=30, what="all 30k lines")
+        assert max(batches) < 8_000 and len([b for b in batches if b]) >= 3  # slices, not one freeze
+        assert len(tab.view.charts["loss"].series("train")) <= 2048  # bounded
+        assert tab.view.charts["loss"].series("train").y_range() == (3.0, 3.0 + 96 / 97)  # extremes kept
+        assert tab.view.status.state == "ended"
