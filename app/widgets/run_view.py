@@ -81,9 +81,9 @@ def describe_event(e: dict) -> str:
     """One line per event for the events pane."""
     kind = e.get("event", "?")
     when = time.strftime("%H:%M:%S", time.localtime(e["time"])) if isinstance(e.get("time"), (int, float)) else "--:--:--"
-    step = f" step {e['step']}" if e.get("step") is not None else ""
+    step = f" @{e['step']}" if e.get("step") is not None else ""
     if kind == "eval" and e.get("val_loss") is not None:
-        detail = f" val_loss {e['val_loss']:.4f}"
+        detail = f" val {e['val_loss']:.4f}"
     elif kind == "checkpoint":
         detail = f" {Path(str(e.get('path', ''))).name}"
     elif kind == "end":
@@ -94,7 +94,7 @@ def describe_event(e: dict) -> str:
         detail = f" pid {e.get('pid')} on {e.get('device', '?')}" + (f", {e['params']:,} params" if e.get("params") else "")
     else:
         detail = ""
-    return f"{when} {kind:<10}{step}{detail}".rstrip()
+    return f"{when} {kind}{step}{detail}".rstrip()
 
 
 def short_dir(run_dir: Path) -> str:
