@@ -118,3 +118,25 @@ async def test_train_form_from_plan_and_from_bands(app_factory, tmp_path, monkey
         assert tab.query_one("#train-depth", Input).value == str(rec)
         assert tab.query_one("#train-model", Input).value == ""
         assert train_args(tab.form())[:2] == ["--depth", str(rec)]
+
+
+async def test_a_killed_trainer_never_takes_the_tui_down(app_factory, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setenv("LSDT_CACHE_DIR", str(tmp_path / "cache"))
+    model, data = tiny_inputs(tmp_path)
+    app = app_factory(initial_tab="train")
+    async with app.run_test(size=(130, 42)) as pilot:
+        tab = app.query_one(TrainTab)
+        fill(tab, model=model, data=data, steps=5000, log_every=2, threads=1, run_dir=tmp_path / "k")
+        tab.query_one("#train-device", Select).value = "cpu"
+        await pilot.pause()
+        tab.action_start()
+        await wait_until(pilot, lambda: tab.view.n_metrics >= 1, timeout_s=60, what="the run under way")
+        os.kill(tab.proc.pid, signal.SIGKILL)  # the OOM killer's way out: no end event, no checkpoint
+        await wait_until(pilot, lambda: tab.exits == [-signal.SIGKILL], what="the exit seen")
+        assert "killed by SIGKILL" in str(tab.query_one("#train-status").render())
+        await wait_until(pilot, lambda: tab.view.status.state == "gone", what="the run seen as gone")
+        assert app.is_running and app.failures == []
+        assert not tab.query_one("#train-start").disabled
