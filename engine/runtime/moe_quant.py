@@ -3,7 +3,8 @@
 The quantizer is the runtime's (engine/runtime/quant_infer.quantize_gpt, formulas in quant.py): it
 swaps every nn.Linear (trunk, every expert, the router's gate, the tied head) for an Int8Linear and
 the embedding for an Int8Embedding, on any module tree; only the rebuild needs to know the model's
-class, so this module adds `build_int8_moe` and marks the sealed header kind "lsdt-int8-moe".
+class, so quant_infer.MODEL_KINDS registers the MoE and this module marks the sealed header kind
+"lsdt-int8-moe"; `lsdt verify` then runs V6 on MoE files too.
 
 Calibration: held-out windows from every domain's val split (first half, engine/runtime/
 quantize_ckpt.held_out_windows), so each expert's linears see the activations of the domain routed
@@ -13,15 +14,13 @@ half of each domain's val split, FP32 vs INT8, both through the router (routing 
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import torch
 from torch import nn
 
 from engine.errors import UserError
-from engine.runtime.quant import Int8Embedding, Int8Linear
-from engine.runtime.quant_infer import perplexity, probe_tokens, quantize_gpt, tensor_bytes
+from engine.runtime.quant_infer import build_int8, perplexity, quantize_gpt
 
 KIND = "lsdt-int8-moe"
 
@@ -49,83 +48,17 @@ def quantize_moe(moe: nn.Module, windows: dict, batch: int = 8, act_mode: str = 
     return result, ppl
 
 
-def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
-    parent, _, leaf = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, leaf, new)
-
-
 def build_int8_moe(tensors: dict[str, torch.Tensor], metadata: dict[str, str], allow_int_mm: bool = True) -> nn.Module:
-    """Rebuild the INT8 MoE from sealed tensors + metadata (the same rules as quant_infer.build_int8_gpt)."""
-    from engine.runtime.model.moe import MoE, MoEConfig
-
+    """Rebuild the INT8 MoE from sealed tensors + metadata (quant_infer.build_int8's rules)."""
     if metadata.get("kind") != KIND:
         raise UserError(f"metadata kind {metadata.get('kind')!r}; accepted: {KIND!r}")
-    try:
-        config = MoEConfig(**json.loads(metadata["config"]))
-        quant = json.loads(metadata["quant"])
-        kinds, ties, act_mode = dict(quant["modules"]), dict(quant["ties"]), quant["act_mode"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"MoE metadata (config/quant) unusable: {type(exc).__name__}: {exc}") from None
-    with torch.device("meta"):
-        model = MoE(config)
-    model.to_empty(device="cpu")
-    model.rotary.reset_tables()
-    used = set()
-
-    def get(key: str) -> torch.Tensor:
-        if key not in tensors:
-            raise UserError(f"sealed MoE lacks tensor {key!r}")
-        used.add(key)
-        return tensors[key]
-
-    for name, kind in sorted(kinds.items()):
-        src = ties.get(name, name)
-        q, s = get(f"{src}.weight"), get(f"{src}.weight_scale")
-        if kind == "embedding":
-            new = Int8Embedding(q, s)
-        elif kind == "linear":
-            new = Int8Linear(q, s, get(f"{name}.act_scale") if act_mode == "static" else None, act_mode, allow_int_mm)
-        else:
-            raise UserError(f"module {name}: kind {kind!r}; accepted: embedding, linear")
-        _set_module(model, name, new)
-    for n, p in model.named_parameters():
-        p.data.copy_(get(n))
-    unused = sorted(set(tensors) - used)
-    if unused:
-        raise UserError(f"sealed MoE has tensors the model does not use: {', '.join(unused[:3])}")
-    return model.eval()
-
-
-@torch.no_grad()
-def determinism_check(path) -> dict:
-    """V6 for a sealed MoE: two independent loads, the same tokens, bitwise-identical logits."""
-    from engine.runtime.s7l import load_tensors
-
-    check, digests = "V6_determinism", []
-    try:
-        for _ in range(2):
-            tensors, meta = load_tensors(path)
-            model = build_int8_moe(tensors, meta)
-            logits, _ = model(probe_tokens(model.config.vocab_size, model.config.seq_len))
-            digests.append(hashlib.sha256(tensor_bytes(logits.float())).hexdigest())
-    except UserError as exc:
-        return {"check": check, "ok": False, "detail": f"V6_determinism: MoE cannot be built: {exc}"}
-    if digests[0] != digests[1]:
-        return {"check": check, "ok": False, "detail": f"V6_determinism: logits differ between two loads ({digests[0][:12]} vs {digests[1][:12]})"}
-    return {"check": check, "ok": True, "detail": f"two loads give bitwise-identical logits (sha256 {digests[0][:16]}..)"}
+    return build_int8(tensors, metadata, allow_int_mm)
 
 
 def verify_moe(path) -> dict:
-    """Every format check of engine.runtime.s7l.verify, then V6 through the MoE rebuild: {ok, checks, ...}."""
+    """Every check of engine.runtime.s7l.verify, V6 included (quant_infer rebuilds the MoE): {ok, checks, ...}."""
     from engine.runtime.s7l import verify
 
-    report = verify(path, determinism=False)
-    checks = [c for c in report.checks if c["check"] != "V6_determinism"]
-    ok = report.ok
-    if ok:
-        v6 = determinism_check(path)
-        checks.append(v6)
-        ok = bool(v6["ok"])
-    failed = next((c for c in checks if c["ok"] is False), None)
-    return {"ok": ok, "checks": checks, "merkle_root": report.merkle_root, "file_bytes": report.file_bytes,
-            "n_tensors": report.n_tensors, "failure": failed["detail"] if failed else None}
+    report = verify(path)
+    return {"ok": report.ok, "checks": report.checks, "merkle_root": report.merkle_root, "file_bytes": report.file_bytes,
+            "n_tensors": report.n_tensors, "failure": report.failure}

@@ -119,20 +119,30 @@ def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent) if parent else root, leaf, new)
 
 
-def build_int8_gpt(tensors: dict[str, torch.Tensor], metadata: dict[str, str], allow_int_mm: bool = True) -> nn.Module:
-    """Rebuild the INT8 model from sealed tensors + metadata (no training code, no pickle)."""
-    from engine.runtime.model import GPT, GPTConfig
+# Sealed-model kinds this build can rebuild: header metadata "kind" -> (module, model class, config class).
+MODEL_KINDS = {
+    KIND: ("engine.runtime.model", "GPT", "GPTConfig"),
+    "lsdt-int8-moe": ("engine.runtime.model.moe", "MoE", "MoEConfig"),
+}
 
-    if metadata.get("kind") != KIND:
-        raise UserError(f"metadata kind {metadata.get('kind')!r}; accepted: {KIND!r}")
+
+def build_int8(tensors: dict[str, torch.Tensor], metadata: dict[str, str], allow_int_mm: bool = True) -> nn.Module:
+    """Rebuild an INT8 model (any kind in MODEL_KINDS) from sealed tensors + metadata (no pickle)."""
+    import importlib
+
+    kind = metadata.get("kind")
+    if kind not in MODEL_KINDS:
+        raise UserError(f"metadata kind {kind!r}; accepted: {', '.join(map(repr, MODEL_KINDS))}")
+    module_name, model_name, config_name = MODEL_KINDS[kind]
+    module = importlib.import_module(module_name)
     try:
-        config = GPTConfig(**json.loads(metadata["config"]))
+        config = getattr(module, config_name)(**json.loads(metadata["config"]))
         quant = json.loads(metadata["quant"])
         kinds, ties, act_mode = dict(quant["modules"]), dict(quant["ties"]), quant["act_mode"]
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"model metadata (config/quant) unusable: {type(exc).__name__}: {exc}") from None
     with torch.device("meta"):
-        model = GPT(config)
+        model = getattr(module, model_name)(config)
     model.to_empty(device="cpu")
     model.rotary.reset_tables()
     used = set()
@@ -162,6 +172,13 @@ def build_int8_gpt(tensors: dict[str, torch.Tensor], metadata: dict[str, str], a
     return model.eval()
 
 
+def build_int8_gpt(tensors: dict[str, torch.Tensor], metadata: dict[str, str], allow_int_mm: bool = True) -> nn.Module:
+    """The dense GPT's rebuild (kind "lsdt-int8-gpt" only)."""
+    if metadata.get("kind") != KIND:
+        raise UserError(f"metadata kind {metadata.get('kind')!r}; accepted: {KIND!r}")
+    return build_int8(tensors, metadata, allow_int_mm)
+
+
 def tensor_bytes(t: torch.Tensor) -> bytearray:
     """A tensor's raw bytes without numpy (torch copies into a bytearray it views)."""
     flat = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
@@ -183,13 +200,13 @@ def determinism_check(path, metadata: dict[str, str]) -> dict:
     from engine.runtime.s7l import load_tensors
 
     check = "V6_determinism"
-    if metadata.get("kind") != KIND:
+    if metadata.get("kind") not in MODEL_KINDS:
         return {"check": check, "ok": None, "detail": f"n/a: metadata kind {metadata.get('kind')!r} is not a model this build runs"}
     digests, path_used = [], None
     try:
         for _ in range(2):
             tensors, meta = load_tensors(path)
-            model = build_int8_gpt(tensors, meta)
+            model = build_int8(tensors, meta)
             cfg = model.config
             logits, _ = model(probe_tokens(cfg.vocab_size, cfg.seq_len))
             digests.append(hashlib.sha256(tensor_bytes(logits.float())).hexdigest())
