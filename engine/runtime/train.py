@@ -106,6 +106,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> int:
     from engine.runtime.step import configure_backends
 
     d = _Dist()
+    if cfg.fsdp and not d.enabled:
+        raise UserError("--fsdp shards the model over torchrun's processes and this is a single process; "
+                        "run `torchrun --nproc-per-node N -m engine.runtime.train ... --fsdp`, or drop --fsdp")
     device = resolve_device(cfg.device)
     if d.enabled and device.type == "cuda":
         device = torch.device("cuda", d.local_rank)
