@@ -80,6 +80,28 @@ def test_flops_per_token_equal_sizing(ffn):
     assert counter.get_total_flops() == pytest.approx(flops_per_token(spec) * idx.numel(), rel=1e-9)
 
 
+@pytest.mark.parametrize("name", DENSE_PROFILES)
+def test_flops_per_token_equal_sizing_for_every_profile(name):
+    """The same count at full size, shape-only on the meta device (nothing is computed).
+
+    Full-context layers only: a sliding-window layer runs SDPA with a dense band mask, which
+    computes all T x T scores, while the sizing formula counts the window (an ideal kernel's work).
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = load_model(name)
+    T = min(spec.seq_len, 2048)
+    spec = spec.with_(seq_len=T, window_pattern="L")
+    with torch.device("meta"):
+        model = GPT(GPTConfig.from_spec(spec))
+        idx = torch.randint(0, spec.vocab_size, (1, T))
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        _, loss = model(idx, idx)
+        loss.backward()
+    assert counter.get_total_flops() == pytest.approx(flops_per_token(spec) * T, rel=1e-9)
+
+
 def test_gradcheck_float64_three_tokens():
     """Analytical gradients of every parameter (and the embedded input) equal finite differences."""
     from torch.func import functional_call
