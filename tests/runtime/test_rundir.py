@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import UserError
 from engine.runtime import rundir as rd
@@ -105,3 +107,24 @@ def test_missing_run_dir_is_a_user_error(tmp_path):
         rd.read_config(tmp_path / "nope")
     with pytest.raises(UserError, match="no such file"):
         rd.export_csv(tmp_path / "nope")
+
+
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=30), st.lists(st.integers(1, 40), min_size=1, max_size=80))
+@settings(max_examples=50, deadline=None)
+def test_tail_sees_every_record_once_however_the_bytes_arrive(tmp_path_factory, values, cuts):
+    """Appends arrive in arbitrary chunks (mid-line, mid-number); polls return each record exactly once, in order."""
+    path = tmp_path_factory.mktemp("tail") / "metrics.jsonl"
+    stream = b"".join(rd._json_line({"step": i, "v": v}) for i, v in enumerate(values))
+    tail, got, pos = rd.JsonlTail(path), [], 0
+    path.write_bytes(b"")
+    for cut in cuts * (len(stream) // max(1, sum(cuts)) + 1):
+        if pos >= len(stream):
+            break
+        with open(path, "ab") as fh:
+            fh.write(stream[pos: pos + cut])
+        pos += cut
+        got += tail.poll()
+    with open(path, "ab") as fh:
+        fh.write(stream[pos:])
+    got += tail.poll()
+    assert got == [{"step": i, "v": v} for i, v in enumerate(values)]
