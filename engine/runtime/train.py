@@ -262,6 +262,21 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
             return progress < 1.0
         return step < cfg.steps
 
+    curriculum = tuple(map(tuple, cfg.curriculum))
+
+    def fetch(at_step: int, at_progress: float):
+        """(T, B, micro-batches on the device) of step `at_step`; pinned + non_blocking on CUDA, so the
+        host-to-device copy queues behind the running step instead of waiting for it."""
+        T = seq_len_at(curriculum, at_progress)
+        B = max(1, cfg.device_batch * cfg.max_seq // T)  # constant tokens per micro-batch across stages
+        micro = []
+        for i in range(cfg.grad_accum):
+            x, y = data.batch("train", B, T, seed=cfg.seed, step=at_step, rank=d.rank, micro=i)
+            if device.type == "cuda":
+                x, y = x.pin_memory(), y.pin_memory()
+            micro.append((x.to(device, non_blocking=True), y.to(device, non_blocking=True)))
+        return T, B, micro
+
     loss_acc = torch.zeros((), device=device)
     n_acc = 0
     t_last, tokens_last, step_last = time.perf_counter(), tokens, step
@@ -271,14 +286,11 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
               f"run dir {cfg.run_dir}" + (f"; resumed at step {step}" if step else ""), flush=True)
     loop_t0, elapsed_at_start = time.perf_counter(), elapsed_s
     try:
+        T, B = cfg.max_seq, cfg.device_batch  # named by the OOM message even if the first fetch fails
+        pending = fetch(step, progress)
         while budget_left():
-            T = seq_len_at(tuple(map(tuple, cfg.curriculum)), progress)
-            B = max(1, cfg.device_batch * cfg.max_seq // T)  # constant tokens per micro-batch across stages
+            T, B, micro = pending
             lr = lr_at(step, _decay_progress(cfg, step, progress), cfg.lr, cfg.warmup, cfg.min_lr_frac, cfg.decay)
-            micro = [
-                tuple(t.to(device, non_blocking=True) for t in data.batch("train", B, T, seed=cfg.seed, step=step, rank=d.rank, micro=i))
-                for i in range(cfg.grad_accum)
-            ]
             out = train_step(micro, lr)
             loss_acc += out.loss
             n_acc += 1
@@ -287,6 +299,8 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
             elapsed_s = elapsed_at_start + time.perf_counter() - loop_t0  # wall-clock: what --hours budgets
             if not d.enabled:
                 progress = _progress(cfg, step, elapsed_s)
+            if budget_left():
+                pending = fetch(step, progress)  # the CPU prepares the next batch while the GPU runs this step
 
             eval_now = step % cfg.eval_every == 0
             ckpt_now = step % cfg.ckpt_every == 0
