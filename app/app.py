@@ -17,6 +17,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 from engine import __version__
 from engine.plan import Plan
 
+from app.adoption import ProbeAdopted, ProbeAdoption
 from app.messages import WorkerFailed
 from app.saved import default_plans_dir
 from app.tabs import available_tabs, tab_class
@@ -45,12 +46,13 @@ class LsdtApp(App[int]):
     # AUTO_FOCUS = None  # each tab focuses its own first field (one focus change at start-up, not two)
     SUB_TITLE = "plan LLM training compute"
     BINDINGS = [
-        Binding("question_mark,f1", "help", "help", key_display="?"),
+        Binding("question_mark,f1", "help", "help", key_display="?", tooltip="this help (every key, generated from the tabs' bindings)"),
         Binding("ctrl+q", "quit", "quit", priority=True),
     ]
 
     def __init__(self, *, plan: Plan | None = None, plans_dir: Path | None = None, cursor_blink: bool = True,
-                 initial_tab: str | None = None, only_tabs: tuple[str, ...] | None = None) -> None:
+                 initial_tab: str | None = None, only_tabs: tuple[str, ...] | None = None,
+                 monitor: Path | None = None) -> None:
         super().__init__()
         self.initial_plan = plan
         self.plans_dir = Path(plans_dir) if plans_dir else default_plans_dir()
@@ -58,6 +60,12 @@ class LsdtApp(App[int]):
         self.initial_tab = initial_tab
         self.tabs = [t for t in available_tabs() if only_tabs is None or t.id in only_tabs]
         self.failures: list[str] = []  # one line per failed worker (tests assert this stays empty)
+        # The run directory the Monitor tab attaches to when it is built (`lsdt-tui --monitor RUN_DIR`).
+        self.monitor_run_dir: Path | None = monitor
+        # The probe the user chose with "use in plan" (Probe tab), kept here for tabs built after it
+        # was adopted: the Plan and Bands tabs read it when they are built, and handle ProbeAdopted
+        # (posted by adopt_probe) when they already exist. None until a probe is adopted.
+        self.adopted_probe: ProbeAdoption | None = None
 
         # The theme before the first mount: setting it later restyles every widget (~0.25 s).
         self.register_theme(LSDT_THEME)
@@ -116,6 +124,16 @@ class LsdtApp(App[int]):
         self.log.error(line)
         self.notify(line, title="internal error (please report)", severity="error", timeout=10)
 
+    # ------------------------------------------------------------------ shared state
+
+    def adopt_probe(self, adoption: ProbeAdoption) -> None:
+        """Keep a measured probe and tell every built tab (each owns its reaction to ProbeAdopted)."""
+        self.adopted_probe = adoption
+        from app.tabs.base import LsdtTab
+
+        for tab in self.query(LsdtTab):
+            tab.post_message(ProbeAdopted(adoption))
+
     # ------------------------------------------------------------------ actions and commands
 
     def action_help(self) -> None:
@@ -156,8 +174,13 @@ class LsdtApp(App[int]):
 
 
 def make_app(*, plan: Plan | None = None, plans_dir: str | os.PathLike | None = None, cursor_blink: bool = True,
-             initial_tab: str | None = None, only_tabs: tuple[str, ...] | None = None) -> LsdtApp:
+             initial_tab: str | None = None, only_tabs: tuple[str, ...] | None = None,
+             monitor: str | os.PathLike | None = None) -> LsdtApp:
     """Build the app. `plans_dir` overrides $LSDT_PLANS_DIR / ./saved_plans (tests pass a tmp dir);
-    `only_tabs` (tab ids) narrows the registry, so a tab's tests need only that tab's engine."""
+    `only_tabs` (tab ids) narrows the registry, so a tab's tests need only that tab's engine;
+    `monitor` is a run directory the Monitor tab attaches to (opened on that tab unless
+    `initial_tab` says otherwise)."""
+    if monitor is not None and initial_tab is None:
+        initial_tab = "monitor"
     return LsdtApp(plan=plan, plans_dir=Path(plans_dir) if plans_dir else None, cursor_blink=cursor_blink,
-                   initial_tab=initial_tab, only_tabs=only_tabs)
+                   initial_tab=initial_tab, only_tabs=only_tabs, monitor=Path(monitor) if monitor is not None else None)

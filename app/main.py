@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     from app.app import make_app  # after argument checks: `--help` and bad files answer without loading Textual
 
-    app = make_app(plan=plan, plans_dir=args.plans_dir, initial_tab="monitor" if args.monitor else None)
-    app.monitor_run_dir = args.monitor  # the Monitor tab attaches to it on mount
+    app = make_app(plan=plan, plans_dir=args.plans_dir, monitor=args.monitor)  # opens on the Monitor tab
     result = app.run()
     return int(result or 0)
 

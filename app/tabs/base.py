@@ -13,6 +13,10 @@ class LsdtTab(Container):
     """A tab's root widget. Worker.StateChanged does not bubble, so each tab forwards failures
     (anything a worker raises that it did not turn into a message itself) to the App."""
 
+    # Keys that are not bindings (a table's Enter, a list's arrows) for the help screen, which lists
+    # every tab's BINDINGS itself: (key, what) pairs.
+    HELP_KEYS: tuple[tuple[str, str], ...] = ()
+
     @on(Worker.StateChanged)
     def _forward_failure(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:

@@ -78,8 +78,8 @@ class RecentRuns(Message):
 
 class MonitorTab(LsdtTab):
     BINDINGS = [
-        Binding("ctrl+r", "refresh_runs", "refresh runs"),
-        Binding("ctrl+l", "toggle_x", "x: step/tokens"),
+        Binding("ctrl+r", "refresh_runs", "refresh runs", tooltip="list the recent run directories again"),
+        Binding("ctrl+l", "toggle_x", "x: step/tokens", tooltip="charts against steps or tokens"),
     ]
     DEFAULT_CSS = """
     MonitorTab { layout: horizontal; }
@@ -106,7 +106,7 @@ class MonitorTab(LsdtTab):
         yield RunView(id="monitor-view")
 
     def on_mount(self) -> None:
-        start = self.initial_run_dir or getattr(self.app, "monitor_run_dir", None)
+        start = self.initial_run_dir or self.app.monitor_run_dir  # `lsdt-tui --monitor RUN_DIR`
         if start:
             self.query_one("#monitor-path", Input).value = str(start)
             self.attach_path(str(start))

@@ -25,6 +25,7 @@ from engine.errors import UserError
 from engine.plan import Plan, load_plan
 from engine.specs import PRECISIONS
 
+from app.adoption import ProbeAdopted, ProbeAdoption
 from app.inputs import DEFAULT_PLACEHOLDERS, FormValues, field_for_message, form_from_plan, plan_from_form
 from app.messages import PlanComputed, RefinedComputed
 from app.saved import plan_path, suggest_name
@@ -45,11 +46,15 @@ DEFAULT_MODEL = "llama-13b"
 
 class PlanTab(LsdtTab):
     BINDINGS = [
-        Binding("ctrl+s", "save", "save"),
-        Binding("ctrl+o", "open", "open"),
-        Binding("ctrl+t", "pin", "pin to compare"),
-        Binding("ctrl+g", "toggle_mode", "auto/fixed G"),
+        Binding("ctrl+s", "save", "save", tooltip="save the plan as TOML (asks for a name; asks before overwriting)"),
+        Binding("ctrl+o", "open", "open", tooltip="open a saved plan"),
+        Binding("ctrl+t", "pin", "pin to compare", tooltip="pin the current design to the Compare table"),
+        Binding("ctrl+g", "toggle_mode", "auto/fixed G", tooltip="switch auto-size / fixed G"),
     ]
+    HELP_KEYS = (
+        ("Enter / Delete", "in Compare: restore / remove a pinned design"),
+        ("↓ in a search box", "into the list; the highlighted entry is the choice"),
+    )
 
     def __init__(self, *, initial_plan: Plan | None = None, plans_dir: Path, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -69,6 +74,10 @@ class PlanTab(LsdtTab):
         self.refined_elapsed_s = 0.0
         self._debounce: Timer | None = None
         self._applying = False  # set while a loaded plan fills the form (one recompute, not ten)
+        # "use in plan" on the Probe tab: the adopted probe, and the η compute text it set (once per
+        # adoption, when its hardware matches the selected one; the user may edit it afterwards).
+        self.probe: ProbeAdoption | None = None
+        self.probe_eta: str | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -115,6 +124,8 @@ class PlanTab(LsdtTab):
         self.call_after_refresh(self._initial_focus)
         if self.initial_plan is not None:
             self.apply_plan(self.initial_plan, f"opened {self.initial_plan.model.name} on {self.initial_plan.hardware.name}")
+        if self.app.adopted_probe is not None:  # adopted before this tab was built
+            self.use_probe(self.app.adopted_probe)
 
     def _initial_focus(self) -> None:
         """Keyboard first: start typing a GPU name. Only while this tab is the one shown: focusing
@@ -160,8 +171,47 @@ class PlanTab(LsdtTab):
     @on(Select.Changed)
     @on(ProfilePicker.Changed)
     def _inputs_changed(self, event) -> None:
+        if isinstance(event, ProfilePicker.Changed) and self.probe is not None and self.probe_eta is None:
+            self._apply_probe()  # the adopted probe's hardware may be the one just picked
         if not self._applying:
             self.schedule()
+
+    # ------------------------------------------------------------------ a measured probe
+
+    @on(ProbeAdopted)
+    def _probe_adopted(self, message: ProbeAdopted) -> None:
+        self.use_probe(message.adoption)
+
+    def use_probe(self, adoption: ProbeAdoption) -> None:
+        """η compute is sustained / peak FLOP/s, which is what a probe's MFU measures: take the
+        median of its ok rows, but only for the hardware it was measured on."""
+        self.probe, self.probe_eta = adoption, None
+        self._apply_probe()
+        self.set_status(self.probe_note())
+
+    def _apply_probe(self) -> None:
+        hardware = self.query_one("#hardware", ProfilePicker).spec
+        p = self.probe
+        if p is None or p.mfu is None or hardware is None or p.hardware != hardware.name:
+            return
+        self.probe_eta = f"{p.mfu:.3f}"
+        self.query_one("#input-eta_compute", Input).value = self.probe_eta  # Input.Changed recomputes
+
+    def probe_note(self) -> str:
+        """What the adopted probe did to this plan (appended to the status after each answer)."""
+        p = self.probe
+        if p is None:
+            return ""
+        name = p.path.name
+        if p.mfu is None:
+            return f"probe {name}: MFU unknown ({p.device} matched no hardware profile), η compute unchanged"
+        if self.probe_eta is None:
+            hardware = self.query_one("#hardware", ProfilePicker).spec
+            return (f"probe {name} was measured on {p.hardware}, not {hardware.name if hardware else 'this hardware'}: "
+                    f"η compute unchanged")
+        if self.query_one("#input-eta_compute", Input).value.strip() == self.probe_eta:
+            return f"η compute {self.probe_eta} = median MFU measured by probe {name} ({p.device})"
+        return ""  # the user has typed over the measured value since
 
     @on(RadioSet.Changed, "#mode")
     def _mode_changed(self, event: RadioSet.Changed) -> None:
@@ -264,8 +314,9 @@ class PlanTab(LsdtTab):
             self.refine_plan(message.plan, message.request_id)
         verdict = "feasible" if message.plan.result["feasible"] else "no solution"
         r = message.plan
+        note = self.probe_note()
         self.set_status(f"{verdict}: {r.model.name} on {r.hardware.name}, "
-                        f"{'auto-size' if r.G is None else f'fixed G = {r.G}'}")
+                        f"{'auto-size' if r.G is None else f'fixed G = {r.G}'}" + (f" · {note}" if note else ""))
 
     def worker_failed(self, group: str) -> None:
         if group in ("plan-compute", "plan-refine"):

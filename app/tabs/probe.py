@@ -3,25 +3,21 @@
 Start runs `lsdt probe --jsonl --out FILE` as a child process (app/child.py); a worker reads its
 JSON lines and posts them; the table fills as each config finishes (ok, oom or error), with a bar
 chart of what each config would train in 24 h. "Use in plan" re-reads the saved file through the
-engine's own checker (engine.sizing.bands.read_probe), then tells every tab about it with a
-`ProbeAdopted` message (the Bands tab's measured map, the Plan tab's efficiency) and keeps it on
-the app as `adopted_probe`; the Plan tab's η compute field takes the measured median MFU.
+engine's own checker (engine.sizing.bands.read_probe) and hands it to `LsdtApp.adopt_probe`, which
+keeps it as `app.adopted_probe` and posts `ProbeAdopted` to every built tab; the Plan tab (η compute
+from the median MFU) and the Bands tab (measured tok/s) each handle it themselves (app/adoption.py).
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
-from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from engine import fmt
@@ -29,40 +25,13 @@ from engine.commands.common import positive_int
 from engine.errors import UserError
 from engine.runtime.probe import parse_int_list
 
+from app.adoption import ProbeAdopted, ProbeAdoption, adoption_from_file  # noqa: F401 (re-exported)
 from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
 from app.tabs.base import LsdtTab
 from app.widgets.live_chart import BarChart
 
 WINDOW_S = 24 * 3600.0  # the "what fits in a day" window of the Bands tab and the 4090-in-24h question
 OWNER = "probe"
-
-
-@dataclass(frozen=True)
-class ProbeAdoption:
-    """A probe the user chose to plan with: the file, its checked contents, and the median MFU of
-    its ok rows (None when the device matched no hardware profile, so MFU is unknown)."""
-
-    path: Path
-    probe: dict  # engine.sizing.bands.check_probe() output
-    mfu: float | None
-    hardware: str | None
-    device: str
-
-
-class ProbeAdopted(Message):
-    """Posted to every tab when the user presses "use in plan"."""
-
-    def __init__(self, adoption: ProbeAdoption) -> None:
-        super().__init__()
-        self.adoption = adoption
-
-
-def adoption_from_file(path: Path) -> ProbeAdoption:
-    from engine.sizing.bands import read_probe
-
-    probe = read_probe(path)
-    mfus = [r["mfu"] for r in probe["results"] if r["status"] == "ok" and r.get("mfu") is not None]
-    return ProbeAdoption(path, probe, statistics.median(mfus) if mfus else None, probe["hardware"], probe["device"])
 
 
 def probe_command(form: dict) -> list[str]:
@@ -118,9 +87,9 @@ COLUMNS = ("depth", "seq", "batch", "accum", "tok/s", "step", "peak mem", "MFU",
 
 class ProbeTab(LsdtTab):
     BINDINGS = [
-        Binding("ctrl+r", "start", "run probe"),
-        Binding("ctrl+b", "stop", "stop"),
-        Binding("ctrl+y", "use", "use in plan"),
+        Binding("ctrl+r", "start", "run probe", tooltip="start the sweep (`lsdt probe --jsonl --out FILE` in a child process)"),
+        Binding("ctrl+b", "stop", "stop", tooltip="stop the sweep (finished configs stay in the file)"),
+        Binding("ctrl+y", "use", "use in plan", tooltip="use the saved probe: its median MFU in Plan (η compute), its tok/s in Bands"),
     ]
     DEFAULT_CSS = """
     ProbeTab { layout: vertical; }
@@ -306,23 +275,9 @@ class ProbeTab(LsdtTab):
         self.adopt(adoption)
 
     def adopt(self, adoption: ProbeAdoption) -> None:
-        """Hand a measured probe to the other tabs (and keep it on the app for tabs built later)."""
+        """Hand a measured probe to the app, which keeps it and tells every other tab; each tab owns
+        its reaction (the Plan tab's η compute, the Bands tab's measured tok/s)."""
         self.adoption = adoption
-        self.app.adopted_probe = adoption
-        for tab in self.app.query(LsdtTab):
-            if tab is not self:
-                tab.post_message(ProbeAdopted(adoption))
-        fed = self._feed_plan(adoption.mfu)
+        self.app.adopt_probe(adoption)
         mfu = "n/a (no hardware profile matched this device)" if adoption.mfu is None else fmt.pct(adoption.mfu)
-        self.set_status(f"using {adoption.path} ({adoption.device}): median MFU {mfu}" + (" → Plan η compute" if fed else ""))
-
-    def _feed_plan(self, mfu: float | None) -> bool:
-        """The Plan tab's η compute is sustained/peak FLOP/s, which is what a probe's MFU measures."""
-        if mfu is None:
-            return False
-        try:
-            field = self.app.query_one("#plan-tab").query_one("#input-eta_compute", Input)
-        except NoMatches:  # no Plan tab in this build, or it has no such field
-            return False
-        field.value = f"{mfu:.3f}"
-        return True
+        self.set_status(f"using {adoption.path} ({adoption.device}): median MFU {mfu} → sent to the Plan and Bands tabs")

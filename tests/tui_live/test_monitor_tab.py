@@ -16,8 +16,7 @@ async def test_monitor_tails_a_run_then_shows_it_gone(app_factory, run_writer, t
     deadline = time.monotonic() + 10
     while not (run / rundir.METRICS_FILE).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    app = app_factory(initial_tab="monitor")
-    app.monitor_run_dir = str(run)
+    app = app_factory(monitor=run)  # what `lsdt-tui --monitor RUN_DIR` builds
     async with app.run_test(size=(120, 40)) as pilot:
         tab = app.query_one(MonitorTab)
         view = tab.view
