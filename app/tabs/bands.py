@@ -7,20 +7,23 @@ curriculum. Field values use the CLI's grammar (the argument types of engine/com
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Label, Select, Static
+from textual.widgets import DataTable, Input, Label, Select, Static
 
 from engine import fmt
 from engine.commands import bands as bands_cli  # the CLI's argument grammar (depth lists, fractions)
 from engine.commands.common import fraction, positive_float, positive_int
 from engine.sizing import bands as B
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
-from engine.sizing.shapes import DEFAULT_VOCAB
+from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB
 from engine.specs import builtin_names, load_hardware
 
+from app.adoption import ProbeAdopted, ProbeAdoption
 from app.tabs.form_tab import FormTab
 from app.widgets.form_field import FormField
 from app.widgets.tables import fill_table
@@ -48,13 +51,23 @@ class BandsTab(FormTab):
     BandsTab #bands-body.-stale { opacity: 60%; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._probe_cache: tuple[tuple, dict] | None = None  # ((path, mtime_ns, size), checked probe)
+
     def compose(self) -> ComposeResult:
+        # A probe adopted on the Probe tab before this tab was built: start from it.
+        adopted: ProbeAdoption | None = self.app.adopted_probe
+        hardware_names = builtin_names("hardware")
+        hardware = bands_cli.DEFAULT_HARDWARE
+        if adopted is not None and adopted.hardware in hardware_names:
+            hardware = adopted.hardware
         with Vertical(id="bands-form", classes="panel") as form:
             form.border_title = "One GPU, one window (lsdt bands)"
             with Grid():
                 with Horizontal(classes="select-row"):
                     yield Label("hardware", classes="field-label")
-                    yield Select([(n, n) for n in builtin_names("hardware")], value=bands_cli.DEFAULT_HARDWARE,
+                    yield Select([(n, n) for n in hardware_names], value=hardware,
                                  allow_blank=False, compact=True, id="b-hardware")
                 yield FormField("b_hours", "hours", f"{B.DEFAULT_HOURS:g}")
                 yield FormField("b_depths", "depths", ",".join(map(str, B.DEFAULT_DEPTHS)))
@@ -63,6 +76,10 @@ class BandsTab(FormTab):
                 yield FormField("b_mfu", "MFU", f"{DEFAULT_ETA_COMPUTE:g}")
                 yield FormField("b_sft", "SFT share", f"{B.DEFAULT_SFT_FRACTION:g}")
                 yield FormField("b_batch", "batch tok", f"{B.DEFAULT_GLOBAL_BATCH_TOKENS}")
+                yield FormField("b_head_dim", "head dim", str(DEFAULT_HEAD_DIM))
+                yield FormField("b_kv", "kv heads", placeholder="= heads")
+                yield FormField("b_probe", "probe", str(adopted.path) if adopted else "", placeholder="probe JSON path")
+                yield FormField("b_window", "window", "L", placeholder="S/L, e.g. SSSL")
             yield Static("", classes="form-status", markup=False)
         with Vertical(id="bands-body"):
             with Vertical(id="bands-table-box", classes="panel") as box:
@@ -93,8 +110,49 @@ class BandsTab(FormTab):
             "mfu": t(errors, "b_mfu", lambda: fraction(self.text("b_mfu"))),
             "sft_fraction": t(errors, "b_sft", lambda: bands_cli._sft_fraction(self.text("b_sft"))),
             "global_batch_tokens": t(errors, "b_batch", lambda: positive_int(self.text("b_batch"))),
+            "head_dim": t(errors, "b_head_dim", lambda: positive_int(self.text("b_head_dim"))),
+            "n_kv_head": t(errors, "b_kv", lambda: positive_int(self.text("b_kv")) if self.text("b_kv").strip() else None),
+            "window_pattern": self.text("b_window").strip().upper(),  # checked by the engine (field_for_error)
+            "probe": t(errors, "b_probe", self._read_probe),
         }
         return args, errors
+
+    def _read_probe(self) -> dict | None:
+        """The probe file in the field, checked by the engine's reader (`lsdt bands --probe`); cached
+        by (path, mtime, size) because the form is read on every keystroke."""
+        text = self.text("b_probe").strip()
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        try:
+            st = path.stat()
+            key = (str(path), st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None  # read_probe says what is wrong with the path
+        if key is not None and self._probe_cache is not None and self._probe_cache[0] == key:
+            return self._probe_cache[1]
+        probe = B.read_probe(path)
+        self._probe_cache = (key, probe) if key is not None else None
+        return probe
+
+    def field_for_error(self, message: str) -> str | None:
+        # The engine's messages for these inputs (engine.sizing.bands / shapes) start with their key.
+        if message.startswith("probe"):
+            return "b_probe"
+        if message.startswith("kv-heads"):
+            return "b_kv"
+        if "window_pattern" in message:
+            return "b_window"
+        return None
+
+    @on(ProbeAdopted)
+    def _probe_adopted(self, message: ProbeAdopted) -> None:
+        """"use in plan" on the Probe tab: plan with its measured tok/s, on the hardware it measured."""
+        adoption = message.adoption
+        select = self.query_one("#b-hardware", Select)
+        if adoption.hardware and adoption.hardware != select.value and adoption.hardware in builtin_names("hardware"):
+            select.value = adoption.hardware
+        self.query_one("#input-b_probe", Input).value = str(adoption.path)  # Input.Changed recomputes
 
     def engine_call(self, args: dict) -> dict:
         hardware = args.pop("hardware")
@@ -128,14 +186,24 @@ class BandsTab(FormTab):
         fill_table(table, self.HEADERS, rows, keys)
         box = self.query_one("#bands-table-box")
         box.border_title = (f"{r['hours']:g} h on one {r['hardware']}: {fmt.gb(r['usable_memory_bytes'])} usable, "
-                            f"{fmt.si(r['sustained_flops'], 'FLOP/s')} sustained")
+                            f"{fmt.si(r['sustained_flops'], 'FLOP/s')} sustained"
+                            + (f" · tok/s* measured on {r['probe_device']}" if self._measured(r) else ""))
         if rec is not None:
             table.move_cursor(row=[x["depth"] for x in r["rows"]].index(rec))
         self.query_one("#bands-summary", Static).update(self._summary(r))
 
+    @staticmethod
+    def _measured(r: dict) -> bool:
+        return any(row["tokens_per_s_source"] == "probe" for row in r["rows"])
+
     def _summary(self, r: dict) -> Text:
         s = r["split"]
         out = Text()
+        if r["probe_device"]:
+            n = sum(row["tokens_per_s_source"] == "probe" for row in r["rows"])
+            out.append("measured  ", style="bold cyan")
+            out.append(f"tok/s of {n} of {len(r['rows'])} depths measured by the probe on {r['probe_device']} (marked *); "
+                       "the others are estimates\n")
         if r["recommended"]:
             rc, fb = r["recommended"], r["fallback"]
             out.append("RECOMMEND ", style="bold green")

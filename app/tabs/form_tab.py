@@ -45,6 +45,10 @@ class FormTab(LsdtTab):
     def show(self, result: Any) -> None:
         raise NotImplementedError
 
+    def field_for_error(self, message: str) -> str | None:
+        """The field an engine UserError is about (its message is shown under it), or None."""
+        return None
+
     def show_stale(self, why: str) -> None:
         """Inputs are invalid or refused: say so where the result is (subclasses dim it)."""
         status = self.query_one(".form-status", Static)
@@ -98,6 +102,10 @@ class FormTab(LsdtTab):
             return
         self._answered = message.request_id
         if message.error:
+            name = self.field_for_error(message.error)
+            for field in self.query(FormField):
+                if field.field_name == name:
+                    field.set_error(message.error)
             self.show_stale(message.error)
             return
         self.result = message.extra
