@@ -1,4 +1,5 @@
-"""The help screen (`?` / F1): what each key does and how the Plan tab reads its fields."""
+"""The help screen (`?` / F1): every key (generated from the App's and each tab's BINDINGS) and
+how the Plan tab reads its fields."""
 
 from __future__ import annotations
 
@@ -10,18 +11,44 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS = (
-    ("? / F1", "this help"),
+# Keys that are no binding of the App or a tab (Textual's own).
+GENERAL_KEYS = (
     ("ctrl+p", "command palette (every app command by name)"),
     ("tab / shift+tab", "next / previous field"),
-    ("ctrl+s", "save the plan as TOML (asks for a name; asks before overwriting)"),
-    ("ctrl+o", "open a saved plan"),
-    ("ctrl+t", "pin the current design to the Compare table"),
-    ("ctrl+g", "switch auto-size / fixed G"),
-    ("Enter / Delete", "in Compare: restore / remove a pinned design"),
-    ("↓ in a search box", "into the list; the highlighted entry is the choice"),
-    ("ctrl+q", "quit"),
 )
+
+# How Textual key names read on screen.
+_KEY_NAMES = {"question_mark": "?", "f1": "F1", "escape": "Escape", "enter": "Enter", "delete": "Delete"}
+
+
+def key_text(binding: Binding) -> str:
+    """`ctrl+s`, `? / F1`: the binding's keys as the user types them."""
+    return " / ".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in binding.key.split(","))
+
+
+def binding_rows(bindings) -> list[tuple[str, str]]:
+    """(key, what) for each binding: its tooltip (the long form) or else its footer description."""
+    rows = []
+    for b in bindings:  # as declared: one row per binding, its keys together ("? / F1")
+        b = b if isinstance(b, Binding) else Binding(*b)
+        rows.append((key_text(b), b.tooltip or b.description or b.action))
+    return rows
+
+
+def help_sections(app) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The help screen's key tables, generated from the App's and each tab's BINDINGS (so a key
+    added to a tab is listed here without anyone editing this file); one section per tab that
+    this build has and that has keys of its own."""
+    from app.tabs import tab_class
+
+    sections = [("Keys (everywhere)", binding_rows(type(app).BINDINGS) + list(GENERAL_KEYS))]
+    for entry in getattr(app, "tabs", []):
+        cls = tab_class(entry)
+        rows = binding_rows(getattr(cls, "BINDINGS", [])) + list(getattr(cls, "HELP_KEYS", ()))
+        if rows:
+            sections.append((f"{entry.title} tab", rows))
+    return sections
+
 
 FIELDS = (
     ("tokens", "training tokens; empty = 20 x parameters (Chinchilla); 260e9, 1.5T, 300B"),
@@ -53,7 +80,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = "LSDT help  (Escape closes)"
-            yield Static(_table(KEYS, "Keys"))
+            for title, rows in help_sections(self.app):
+                yield Static(_table(rows, title), classes="help-keys")
             yield Static(_table(FIELDS, "Plan fields"))
             yield Static(Text(
                 "Plan runs the same engine as `lsdt plan`: Step 0 physics and the Step 1 layout search "

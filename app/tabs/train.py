@@ -93,12 +93,12 @@ def default_run_dir(form: dict[str, str]) -> str:
 
 class TrainTab(LsdtTab):
     BINDINGS = [
-        Binding("ctrl+r", "start", "train"),
-        Binding("ctrl+b", "stop", "stop"),
-        Binding("ctrl+y", "resume", "resume"),
-        Binding("ctrl+f", "from_plan", "model from plan"),
-        Binding("ctrl+n", "from_bands", "band from Bands"),
-        Binding("ctrl+l", "toggle_x", "x: step/tokens"),
+        Binding("ctrl+r", "start", "train", tooltip="launch the training run (a child process)"),
+        Binding("ctrl+b", "stop", "stop", tooltip="stop gracefully: the step finishes and a checkpoint is written (again: kill)"),
+        Binding("ctrl+y", "resume", "resume", tooltip="resume the run from its newest good checkpoint"),
+        Binding("ctrl+f", "from_plan", "model from plan", tooltip="take the model from the Plan tab"),
+        Binding("ctrl+n", "from_bands", "band from Bands", tooltip="take the depth highlighted in the Bands table"),
+        Binding("ctrl+l", "toggle_x", "x: step/tokens", tooltip="charts against steps or tokens"),
     ]
     DEFAULT_CSS = """
     TrainTab { layout: vertical; }
