@@ -53,6 +53,8 @@ DEFAULTS = dict(
     keep_checkpoints=3,
     threads=None,  # CPU: torch's default (one per core)
     qk_norm=False,
+    rope_base=10000.0,  # Su et al. 2021
+    init_std=0.02,  # GPT-2 / nanoGPT
     fsdp=False,
 )
 DEFAULT_STEPS = 200
@@ -74,6 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--vocab", type=positive_int, help="vocabulary size (default: 256 = the byte tokenizer, or the --model's)")
     m.add_argument("--dropout", type=float, help="dropout on embeddings, attention and residual branches (default 0)")
     m.add_argument("--qk-norm", action="store_true", default=None, help="parameter-free RMSNorm on queries and keys")
+    m.add_argument("--rope-base", type=positive_float, help="RoPE frequency base (default 10000)")
+    m.add_argument("--init-std", type=positive_float, help="std of the N(0, std) weight init (default 0.02)")
 
     d = p.add_argument_group("data")
     d.add_argument("--data", help="text file or folder of text, or 'stdlib' (default: the Python stdlib's sources)")
@@ -150,6 +154,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     threads: int | None = None
     fsdp: bool = False
+    rope_base: float = 10000.0
+    init_std: float = 0.02
 
     @property
     def spec(self) -> ModelSpec:
@@ -238,7 +244,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         dropout=v["dropout"], qk_norm=bool(v["qk_norm"]), curriculum=curriculum, compile=bool(v["compile"]),
         device=v["device"], seed=v["seed"], eval_every=v["eval_every"], eval_batches=v["eval_batches"],
         ckpt_every=v["ckpt_every"], log_every=v["log_every"], keep_checkpoints=v["keep_checkpoints"], threads=v["threads"],
-        fsdp=bool(v["fsdp"]),
+        fsdp=bool(v["fsdp"]), rope_base=v["rope_base"], init_std=v["init_std"],
     )
 
 
