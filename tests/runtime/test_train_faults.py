@@ -74,3 +74,14 @@ def test_corrupt_checkpoint_is_skipped_for_the_previous_good_one(tmp_path):
     assert len(skipped) == 1 and skipped[0]["path"] == str(newest) and "checksum" in skipped[0]["reason"]
     assert [e for e in events if e["event"] == "resume"][-1]["step"] == 8
     assert [m["step"] for m in rundir.read_metrics(run)][-6:] == [9, 10, 11, 12, 13, 14]
+
+
+def test_resume_without_any_checkpoint_starts_over_and_says_so(tmp_path):
+    run = tmp_path / "run"
+    assert train_main(base_args(tmp_path, **{"--steps": 4, "--ckpt-every": 100})) == 0
+    for p in (run / "checkpoints").iterdir():
+        p.unlink()  # as if killed before the first checkpoint
+    assert train_main(["--run-dir", str(run), "--resume"]) == 0
+    resume = [e for e in rundir.read_events(run) if e["event"] == "resume"][-1]
+    assert resume["step"] == 0 and resume["checkpoint"] is None and "starting from step 0" in resume["message"]
+    assert [m["step"] for m in rundir.read_metrics(run)] == [1, 2, 3, 4, 1, 2, 3, 4]
