@@ -39,7 +39,7 @@ class BandsTab(FormTab):
     DEFAULT_CSS = """
     BandsTab { layout: vertical; height: 1fr; }
     BandsTab #bands-form { height: auto; padding: 0 1; }
-    BandsTab #bands-form Grid { grid-size: 4; grid-columns: 1fr 1fr 1.3fr 1fr; grid-rows: auto; grid-gutter: 0 2; height: auto; }
+    BandsTab #bands-form Grid { grid-size: 4; grid-columns: 1.35fr 1fr 1.2fr 1fr; grid-rows: auto; grid-gutter: 0 2; height: auto; }
     BandsTab .select-row { height: 1; }
     BandsTab #b-hardware { width: 1fr; }
     BandsTab #bands-body { height: 1fr; }
@@ -78,7 +78,7 @@ class BandsTab(FormTab):
                 yield FormField("b_batch", "batch tok", f"{B.DEFAULT_GLOBAL_BATCH_TOKENS}")
                 yield FormField("b_head_dim", "head dim", str(DEFAULT_HEAD_DIM))
                 yield FormField("b_kv", "kv heads", placeholder="= heads")
-                yield FormField("b_probe", "probe", str(adopted.path) if adopted else "", placeholder="probe JSON path")
+                yield FormField("b_probe", "probe", str(adopted.path) if adopted else "", placeholder="none (JSON path)")
                 yield FormField("b_window", "window", "L", placeholder="S/L, e.g. SSSL")
             yield Static("", classes="form-status", markup=False)
         with Vertical(id="bands-body"):
