@@ -78,7 +78,7 @@ class BandsTab(FormTab):
                 yield FormField("b_batch", "batch tok", f"{B.DEFAULT_GLOBAL_BATCH_TOKENS}")
                 yield FormField("b_head_dim", "head dim", str(DEFAULT_HEAD_DIM))
                 yield FormField("b_kv", "kv heads", placeholder="= heads")
-                yield FormField("b_probe", "probe", str(adopted.path) if adopted else "", placeholder="none (JSON path)")
+                yield FormField("b_probe", "probe", str(adopted.path) if adopted else "", placeholder="JSON path")
                 yield FormField("b_window", "window", "L", placeholder="S/L, e.g. SSSL")
             yield Static("", classes="form-status", markup=False)
         with Vertical(id="bands-body"):
