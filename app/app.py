@@ -46,7 +46,7 @@ class LsdtApp(App[int]):
     # AUTO_FOCUS = None  # each tab focuses its own first field (one focus change at start-up, not two)
     SUB_TITLE = "plan LLM training compute"
     BINDINGS = [
-        Binding("question_mark,f1", "help", "help", key_display="?", tooltip="this help (every key, generated from the tabs' bindings)"),
+        Binding("question_mark,f1", "help", "help", key_display="?", tooltip="this help"),
         Binding("ctrl+q", "quit", "quit", priority=True),
     ]
 

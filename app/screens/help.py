@@ -17,6 +17,8 @@ GENERAL_KEYS = (
     ("tab / shift+tab", "next / previous field"),
 )
 
+KEY_WIDTH = 18  # the longest key text ("↓ in a search box") and a space
+
 # How Textual key names read on screen.
 _KEY_NAMES = {"question_mark": "?", "f1": "F1", "escape": "Escape", "enter": "Enter", "delete": "Delete"}
 
@@ -63,7 +65,7 @@ FIELDS = (
 
 def _table(rows, title: str) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2), expand=True)
-    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(style="bold cyan", no_wrap=True, width=KEY_WIDTH)  # one width: the sections line up
     table.add_column(ratio=1)
     for key, what in rows:
         table.add_row(key, what)
