@@ -99,3 +99,14 @@ def peak_flops_for(device) -> float | None:
     from engine.specs import load_hardware
 
     return load_hardware(profile).peak_flops
+
+
+def mfu(flops_per_token_: float, tok_per_s: float, peak_flops: float | None, n_devices: int = 1) -> float | None:
+    """Model FLOPs utilisation = FLOPs/token x tokens/s / (devices x peak FLOP/s) (PaLM, Chowdhery et
+    al. 2022, App. B). None when the peak is unknown: never computed against a guessed peak.
+
+    `tok_per_s` is the whole job's throughput over its `n_devices` (what lsdt train, lsdt moe and
+    lsdt probe all log), so the peak is scaled by the device count."""
+    if not peak_flops or not tok_per_s:
+        return None
+    return flops_per_token_ * tok_per_s / (n_devices * peak_flops)

@@ -212,7 +212,7 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
 
     from engine.runtime.checkpoint import CheckpointWriter, load_latest
     from engine.runtime.data import VAL_SEED
-    from engine.runtime.device import device_name, peak_flops_for, resolve_device
+    from engine.runtime.device import device_name, mfu, peak_flops_for, resolve_device
     from engine.runtime.moe_data import DomainSet
     from engine.runtime.step import OptimConfig, TrainStep, autocast, build_optimizer, configure_backends, synchronize
 
@@ -333,7 +333,7 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
             now = time.perf_counter()
             tok_s = (tokens - tok_last) / max(now - t_last, 1e-9)
             rec = {"step": step, "time": time.time(), "loss": loss, "lr": lr, "tokens": tokens, "tok_per_s": tok_s,
-                   "mfu": fpt * tok_s / peak if peak else None,
+                   "mfu": mfu(fpt, tok_s, peak),
                    "vram_alloc_bytes": torch.cuda.memory_allocated(device) if device.type == "cuda" else None,
                    "vram_peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
                    "seq_len": T, "device_batch": B, "elapsed_s": elapsed_s, "job": job}

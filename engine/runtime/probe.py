@@ -111,14 +111,6 @@ def search_cap(settings: ProbeSettings, seq_len: int) -> int:
     return min(cap, settings.max_batch) if settings.max_batch else cap
 
 
-def mfu(flops_per_token_: float, tok_per_s: float, peak_flops: float | None, n_devices: int = 1) -> float | None:
-    """Model FLOPs utilisation = FLOPs/token x tokens/s / (devices x peak FLOP/s) (PaLM, Chowdhery et
-    al. 2022, App. B). None when the peak is unknown: never computed against a guessed peak."""
-    if not peak_flops or not tok_per_s:
-        return None
-    return flops_per_token_ * tok_per_s / (n_devices * peak_flops)
-
-
 # --------------------------------------------------------------------------- the sweep
 
 

@@ -22,7 +22,8 @@ import traceback
 
 from engine.atomic import write_atomic
 from engine.errors import UserError
-from engine.runtime.probe import is_oom, largest_fitting_batch, mfu
+from engine.runtime.device import mfu
+from engine.runtime.probe import is_oom, largest_fitting_batch
 from engine.sizing.counts import flops_per_token
 from engine.sizing.shapes import band_spec
 

@@ -11,9 +11,9 @@ from the newest good checkpoint with the same data order (engine/runtime/data.py
 its step) and LR schedule. A NaN/inf loss ends the run with an error event and writes no checkpoint,
 so the last good one stays the newest.
 
-MFU = flops_per_token(spec, seq) x tokens/s / (devices x peak FLOP/s), with flops_per_token from
-engine.sizing.counts (PaLM convention, no recompute) and the peak from the matched hardware profile;
-no match (CPU, unknown GPU) -> mfu null.
+MFU (engine.runtime.device.mfu) = flops_per_token(spec, seq) x tokens/s / (devices x peak FLOP/s),
+with flops_per_token from engine.sizing.counts (PaLM convention, no recompute) and the peak from the
+matched hardware profile; no match (CPU, unknown GPU) -> mfu null.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
 
     from engine.runtime.checkpoint import CheckpointWriter, load_latest
     from engine.runtime.data import VAL_SEED, load_tokens
-    from engine.runtime.device import device_name, match_hardware, peak_flops_for
+    from engine.runtime.device import device_name, match_hardware, mfu, peak_flops_for
     from engine.runtime.model import GPT, GPTConfig
     from engine.runtime.step import OptimConfig, TrainStep, autocast, build_optimizer, synchronize
     from engine.sizing.counts import flops_per_token, param_counts
@@ -335,7 +335,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
             fpt = flops_per_token(spec, seq_len=T)
             record = {
                 "step": step, "time": time.time(), "loss": loss_value, "lr": lr, "tokens": tokens,
-                "tok_per_s": tok_per_s, "mfu": fpt * tok_per_s / (d.world * peak) if peak else None,
+                "tok_per_s": tok_per_s, "mfu": mfu(fpt, tok_per_s, peak, n_devices=d.world),
                 "vram_alloc_bytes": torch.cuda.memory_allocated(device) if device.type == "cuda" else None,
                 "vram_peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
                 "seq_len": T, "device_batch": B, "grad_norm": out.grad_norm.item() if out.grad_norm is not None else None,

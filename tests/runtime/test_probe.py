@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from engine.errors import UserError
 from engine.sizing.bands import read_probe
+from engine.runtime.device import mfu
 from engine.runtime.probe import (
-    RESULT_KEYS, ProbeSettings, grad_accum_for, is_oom, largest_fitting_batch, mfu, parse_int_list,
+    RESULT_KEYS, ProbeSettings, grad_accum_for, is_oom, largest_fitting_batch, parse_int_list,
     run_config, search_cap,
 )
 
