@@ -40,7 +40,8 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -73,7 +74,7 @@ def write_checkpoint(run_dir: str | os.PathLike, step: int, state: dict, keep: i
             torch.save(state, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        digest = _sha256(Path(tmp))
+        digest = file_sha256(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -98,7 +99,7 @@ def read_checkpoint(path: Path) -> dict:
     sidecar = path.with_name(path.name + ".sha256")
     if sidecar.is_file():  # absent only if killed between the two renames: the .pt itself is whole
         expected = sidecar.read_text().strip()
-        if _sha256(path) != expected:
+        if file_sha256(path) != expected:
             raise ValueError("checksum mismatch (file corrupted after it was written)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

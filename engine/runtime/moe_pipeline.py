@@ -39,7 +39,7 @@ def run_pipeline(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bo
     from engine.runtime.moe_quant import domain_windows, quantize_moe, verify_moe
     from engine.runtime.qdir import read_qdir, write_qdir
     from engine.runtime.quant_infer import tensor_bytes
-    from engine.runtime.quantize_ckpt import DTYPE_CODES
+    from engine.runtime.quantize_ckpt import DTYPE_CODES, finite_or_null
     from engine.runtime.s7l import canonical_json
 
     out = out or sys.stdout
@@ -72,7 +72,7 @@ def run_pipeline(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bo
     report = {"perplexity": ppl, "routing": routing, **result.summary(),
               "fp32_bytes": sum(p.numel() * 4 for p in moe.parameters()),
               "int8_bytes": sum(t.numel() * t.element_size() for t in result.tensors.values())}
-    write_atomic(qdir / "report.json", canonical_json(_finite(report)))
+    write_atomic(qdir / "report.json", canonical_json(finite_or_null(report)))
     phases["quantize_s"] = time.perf_counter() - t0
     for name, p in ppl.items():
         say(f"  {name:10} ppl fp32 {p['fp32']:.4f}  int8 {p['int8']:.4f}  delta {p['delta_pct']:+.3f}%")
@@ -95,8 +95,8 @@ def run_pipeline(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bo
         "int8_bytes": report["int8_bytes"], "file_bytes": verdict["file_bytes"], "errors": report["errors"],
         "run_dir": str(root),
     }
-    write_atomic(root / SUMMARY, canonical_json(_finite(summary)))
-    return _finite(summary)
+    write_atomic(root / SUMMARY, canonical_json(finite_or_null(summary)))
+    return finite_or_null(summary)
 
 
 def routing_accuracy(moe, windows: dict) -> dict:
@@ -127,13 +127,3 @@ def prepare_run_dir(root: str | Path, cfg: MoETrainConfig, resume: bool) -> None
     if root.exists() and any(root.iterdir()):
         raise UserError(f"--run-dir {root} exists and is not a MoE run; accepted: a new or empty directory")
     write_config(root, cfg)
-
-
-def _finite(obj):
-    if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj

@@ -12,7 +12,6 @@ tokens from the half's start (no sampling: the same checkpoint gives the same nu
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 
 from engine.errors import UserError
 from engine.runtime import quant_infer
+from engine.runtime.checkpoint import file_sha256
 from engine.runtime.qdir import write_qdir
 from engine.runtime.s7l import canonical_json
 
@@ -107,7 +107,7 @@ def quantize_checkpoint(ckpt: str | Path, out_dir: str | Path, calib: int = 64, 
     out = write_qdir(out_dir, {n: (DTYPE_CODES[t.dtype], tuple(t.shape), bytes(quant_infer.tensor_bytes(t)))
                                for n, t in result.tensors.items()}, metadata)
     report = {
-        "checkpoint": str(path), "checkpoint_step": int(state["step"]), "checkpoint_sha256": _sha256(path),
+        "checkpoint": str(path), "checkpoint_step": int(state["step"]), "checkpoint_sha256": file_sha256(path),
         "data": tokens.source, "seq_len": T,
         "calibration": ({"sequences": len(calib_idx), "tokens": calib_idx.numel(), "act_mode": act_mode,
                          "source": "val split, first half"} if act_mode == "static" else
@@ -120,24 +120,16 @@ def quantize_checkpoint(ckpt: str | Path, out_dir: str | Path, calib: int = 64, 
     }
     from engine.atomic import write_atomic
 
-    write_atomic(out / "report.json", canonical_json(_finite(report)))
+    write_atomic(out / "report.json", canonical_json(finite_or_null(report)))
     return QuantizeOutcome(out, report, time.perf_counter() - t0)
 
 
-def _finite(obj):
+def finite_or_null(obj):
     """JSON has no NaN/inf: such values (a diverged checkpoint) are written as null."""
     if isinstance(obj, float):
         return obj if obj == obj and abs(obj) != float("inf") else None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite_or_null(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_finite(v) for v in obj]
+        return [finite_or_null(v) for v in obj]
     return obj
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
