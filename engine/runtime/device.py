@@ -110,3 +110,12 @@ def mfu(flops_per_token_: float, tok_per_s: float, peak_flops: float | None, n_d
     if not peak_flops or not tok_per_s:
         return None
     return flops_per_token_ * tok_per_s / (n_devices * peak_flops)
+
+
+def vram_bytes(device) -> dict:
+    """The metrics' VRAM fields: torch's allocated and peak-allocated bytes on CUDA, None elsewhere."""
+    import torch
+
+    cuda = device.type == "cuda"
+    return {"vram_alloc_bytes": torch.cuda.memory_allocated(device) if cuda else None,
+            "vram_peak_bytes": torch.cuda.max_memory_allocated(device) if cuda else None}

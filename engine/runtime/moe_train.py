@@ -45,6 +45,7 @@ from engine.errors import UserError
 from engine.runtime import rundir
 from engine.runtime.moe_config import MoETrainConfig, job_dir, phase2_jobs, read_config, weights_path
 from engine.runtime.schedule import lr_at
+from engine.runtime.signals import StopFlag
 from engine.sizing.counts import attention_context, attention_params, flops_per_token, mlp_params
 
 PART_KIND = "lsdt-moe-fp32-part"
@@ -212,7 +213,7 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
 
     from engine.runtime.checkpoint import CheckpointWriter, load_latest
     from engine.runtime.data import VAL_SEED
-    from engine.runtime.device import device_name, mfu, peak_flops_for, resolve_device
+    from engine.runtime.device import device_name, mfu, peak_flops_for, resolve_device, vram_bytes
     from engine.runtime.moe_data import DomainSet
     from engine.runtime.step import OptimConfig, TrainStep, autocast, build_optimizer, configure_backends, synchronize
 
@@ -300,12 +301,12 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
         t_last, tok_last, loop_t0, elapsed0 = time.perf_counter(), tokens, time.perf_counter(), elapsed_s
         loss_acc, n_acc = 0.0, 0
         model.train()
-        stop = _StopOnSignal()
+        stop = StopFlag()  # the job checkpoints after the current step, ends with reason "signal", then
+        # raises KeyboardInterrupt, so nothing is sealed
         while step < steps:
             if stop.signum is not None:
                 ckpt.save(step, state(), wait=True)
-                for s, p in ckpt.completed():
-                    writer.event("checkpoint", step=s, path=str(p))
+                writer.checkpoint_events(ckpt.completed())
                 sig = signal.Signals(stop.signum).name
                 writer.event("end", reason="signal", step=step, tokens=tokens, elapsed_s=elapsed_s,
                              message=f"stopped by {sig} at step {step}; --resume continues")
@@ -334,8 +335,7 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
             tok_s = (tokens - tok_last) / max(now - t_last, 1e-9)
             rec = {"step": step, "time": time.time(), "loss": loss, "lr": lr, "tokens": tokens, "tok_per_s": tok_s,
                    "mfu": mfu(fpt, tok_s, peak),
-                   "vram_alloc_bytes": torch.cuda.memory_allocated(device) if device.type == "cuda" else None,
-                   "vram_peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
+                   **vram_bytes(device),
                    "seq_len": T, "device_batch": B, "elapsed_s": elapsed_s, "job": job}
             if step % cfg.eval_every == 0 or last:
                 rec["val_loss"] = evaluate()
@@ -346,11 +346,9 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
             t_last, tok_last = time.perf_counter(), tokens
             if step % cfg.ckpt_every == 0 or last:
                 ckpt.save(step, state(), wait=last)
-                for s, p in ckpt.completed():
-                    writer.event("checkpoint", step=s, path=str(p))
+                writer.checkpoint_events(ckpt.completed())
         ckpt.wait()
-        for s, p in ckpt.completed():
-            writer.event("checkpoint", step=s, path=str(p))
+        writer.checkpoint_events(ckpt.completed())
         info = seal_part(moe, job, cfg, weights_path(root, job), trunk_root)
         writer.event("end", reason="completed", step=step, tokens=tokens, elapsed_s=elapsed_s,
                      weights=str(info.path), merkle_root=info.merkle_root)
@@ -361,25 +359,6 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
         if "stop" in locals():
             stop.restore()
         torch.set_num_threads(old_threads)
-
-
-class _StopOnSignal:
-    """SIGINT/SIGTERM set a flag: the job checkpoints after the current step and ends with reason "signal"
-    (then raises KeyboardInterrupt, so nothing is sealed). Only the main thread can own signal handlers."""
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.signum = signum
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 # --------------------------------------------------------------------------- phase 2: jobs in parallel
@@ -439,7 +418,7 @@ def run_phase2(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bool
             with lock:
                 print(f"[{job}] {line.rstrip()}", file=out, flush=True)
 
-    stop = _StopOnSignal()  # forwarded to the children: each checkpoints and ends with reason "signal"
+    stop = StopFlag()  # forwarded to the children: each checkpoints and ends with reason "signal"
     try:
         _pool_loop(pending, running, free_slots, failures, stop, root, resume, uses_cuda, cpu_threads, pump)
     finally:

@@ -97,6 +97,11 @@ class RunWriter:
         self._append(EVENTS_FILE, record)
         return record
 
+    def checkpoint_events(self, completed) -> None:
+        """One "checkpoint" event per (step, path) that checkpoint.CheckpointWriter.completed() returned."""
+        for step, path in completed:
+            self.event("checkpoint", step=step, path=str(path))
+
 
 # --------------------------------------------------------------------------- reading
 

@@ -30,28 +30,10 @@ from engine import fmt
 from engine.errors import UserError
 from engine.runtime import rundir
 from engine.runtime.schedule import lr_at, seq_len_at
+from engine.runtime.signals import StopFlag
 from engine.runtime.train_config import TrainConfig, add_arguments, resolve_config, resolve_grad_accum, resume_config
 
 PROG = "python -m engine.runtime.train"
-
-
-class _StopFlag:
-    """Set by SIGINT/SIGTERM; the loop stops after the current step, checkpoints and writes an end event."""
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._previous = {}
-
-    def install(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.signum = signum
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 class _Dist:
@@ -131,7 +113,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
 
     from engine.runtime.checkpoint import CheckpointWriter, load_latest
     from engine.runtime.data import VAL_SEED, load_tokens
-    from engine.runtime.device import device_name, match_hardware, mfu, peak_flops_for
+    from engine.runtime.device import device_name, match_hardware, mfu, peak_flops_for, vram_bytes
     from engine.runtime.model import GPT, GPTConfig
     from engine.runtime.step import OptimConfig, TrainStep, autocast, build_optimizer, synchronize
     from engine.sizing.counts import flops_per_token, param_counts
@@ -207,8 +189,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
         model, device_ids=[device.index] if device.type == "cuda" else None) if d.enabled and not cfg.fsdp else model
     train_step = TrainStep(ddp_model, optimizer, device, grad_clip=cfg.grad_clip, compile=cfg.compile)
     ckpt = CheckpointWriter(cfg.run_dir, keep=cfg.keep_checkpoints) if d.is_main else None
-    stop = _StopFlag()
-    stop.install()
+    stop = StopFlag()  # SIGINT/SIGTERM: stop after the current step, checkpoint, write an end event
 
     def checkpoint_state() -> dict:
         """The state to save. Under FSDP every rank must call this (it gathers the shards to rank 0)."""
@@ -230,16 +211,12 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
     def end(reason: str, code: int, message: str | None = None) -> int:
         if ckpt:
             ckpt.wait()
-            _checkpoint_events()
+            writer.checkpoint_events(ckpt.completed())
         if writer:
             writer.event("end", reason=reason, step=step, tokens=tokens, elapsed_s=elapsed_s, message=message)
             rundir.export_csv(cfg.run_dir)
         stop.restore()
         return code
-
-    def _checkpoint_events() -> None:
-        for s, p in ckpt.completed():
-            writer.event("checkpoint", step=s, path=str(p))
 
     def evaluate(T: int, B: int) -> float:
         model.eval()
@@ -336,8 +313,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
             record = {
                 "step": step, "time": time.time(), "loss": loss_value, "lr": lr, "tokens": tokens,
                 "tok_per_s": tok_per_s, "mfu": mfu(fpt, tok_per_s, peak, n_devices=d.world),
-                "vram_alloc_bytes": torch.cuda.memory_allocated(device) if device.type == "cuda" else None,
-                "vram_peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
+                **vram_bytes(device),
                 "seq_len": T, "device_batch": B, "grad_norm": out.grad_norm.item() if out.grad_norm is not None else None,
                 "elapsed_s": elapsed_s, "eta_s": eta,
             }
@@ -353,7 +329,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
             if ckpt_now or not budget_left() or stopping:
                 if ckpt:
                     ckpt.save(step, checkpoint_state(), wait=stopping or not budget_left())
-                    _checkpoint_events()
+                    writer.checkpoint_events(ckpt.completed())
                 elif cfg.fsdp:
                     checkpoint_state()  # the other ranks' half of the gather
             if stopping:
