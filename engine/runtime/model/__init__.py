@@ -5,6 +5,7 @@
     attention.py   causal self-attention: GQA, RoPE, per-layer sliding window through SDPA
     mlp.py         feed-forward: gelu | relu2 | swiglu, bias-free
     block.py       pre-norm residual block (attention + MLP)
+    decoder.py     what GPT and MoE share: embedding/RoPE in, norm + LM head + loss out, GPT-2 init
     gpt.py         GPTConfig (every hyper-parameter) and GPT (forward(idx, targets) -> logits, loss)
 
 The parameter count is exactly engine.sizing.counts.param_counts(spec).total (a test pins it).

@@ -11,17 +11,14 @@ output projections (attention o, MLP down) scaled by 1/sqrt(2 n_layer) (Radford 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import UserError
 from engine.runtime.model.block import Block
-from engine.runtime.model.embedding import Rotary, TokenEmbedding
-from engine.runtime.model.norm import RMSNorm
+from engine.runtime.model.decoder import DecoderLM
 from engine.specs import ModelSpec
 
 
@@ -90,44 +87,21 @@ class GPTConfig:
         return data
 
 
-class GPT(nn.Module):
+class GPT(DecoderLM):
     def __init__(self, config: GPTConfig):
         super().__init__()
         c = self.config = config
-        self.embed = TokenEmbedding(c.vocab_size, c.d_model)
-        self.drop = nn.Dropout(c.dropout)
-        self.rotary = Rotary(c.head_dim, c.seq_len, c.rope_base)
+        self._add_input(c)
         self.blocks = nn.ModuleList(
             Block(c.d_model, c.n_head, c.n_kv_head, c.head_dim, c.d_ff, c.ffn, w, self.rotary, c.qk_norm, c.dropout, c.norm_eps)
             for w in c.windows
         )
-        self.norm_out = RMSNorm(c.norm_eps)
-        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
-        if c.tie_embeddings:
-            self.lm_head.weight = self.embed.weight
+        self._add_output(c)
         self.init_weights()
-
-    @torch.no_grad()
-    def init_weights(self) -> None:
-        """(Re)initialise every parameter; also call after `to_empty` from a meta-device build."""
-        std = self.config.init_std
-        residual_std = std / math.sqrt(2 * self.config.n_layer)
-        for name, p in self.named_parameters():
-            nn.init.normal_(p, 0.0, residual_std if name.endswith(("attn.o.weight", "mlp.down.weight")) else std)
-        if self.rotary.cos.device.type != "meta":
-            self.rotary.reset_tables()
-
-    def num_params(self) -> int:
-        """Unique parameters (a tied head is counted once), the number sizing's param_counts gives."""
-        return sum(p.numel() for p in self.parameters())
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx [B, T] int64 -> logits [B, T, vocab] (and mean cross-entropy vs targets; -1 is ignored)."""
         x = self.drop(self.embed(idx))
         for block in self.blocks:
             x = block(x)
-        logits = self.lm_head(self.norm_out(x))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
-        return logits, loss
+        return self._head(x, targets)

@@ -34,7 +34,6 @@ tied head) and `forward_expert` (phase 2: the frozen trunk, then one expert, no 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -43,8 +42,8 @@ from torch import nn
 
 from engine.errors import UserError
 from engine.runtime.model.block import Block
-from engine.runtime.model.embedding import Rotary, TokenEmbedding
-from engine.runtime.model.norm import RMSNorm, rms_norm
+from engine.runtime.model.decoder import DecoderLM
+from engine.runtime.model.norm import rms_norm
 from engine.specs import ModelSpec
 
 # --tiny: the s7-moe-140m structure (4 experts, top-1, trunk then expert stacks, tied byte vocab)
@@ -160,13 +159,11 @@ class Router(nn.Module):
         return logits, probs, gates, top_i
 
 
-class MoE(nn.Module):
+class MoE(DecoderLM):
     def __init__(self, config: MoEConfig):
         super().__init__()
         c = self.config = config
-        self.embed = TokenEmbedding(c.vocab_size, c.d_model)
-        self.drop = nn.Dropout(c.dropout)
-        self.rotary = Rotary(c.head_dim, c.seq_len, c.rope_base)
+        self._add_input(c)
 
         def block(window: int) -> Block:
             return Block(c.d_model, c.n_head, c.n_kv_head, c.head_dim, c.d_ff, c.ffn, window, self.rotary,
@@ -177,26 +174,10 @@ class MoE(nn.Module):
             nn.ModuleList(block(w) for w in c.windows[c.trunk_layers:]) for _ in range(c.n_experts)
         )
         self.router = Router(c.d_model, c.n_experts, c.experts_per_token)
-        self.norm_out = RMSNorm(c.norm_eps)
-        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
-        if c.tie_embeddings:
-            self.lm_head.weight = self.embed.weight
+        self._add_output(c)
         self.last_aux_loss: torch.Tensor | None = None
         self.last_expert_ids: torch.Tensor | None = None
         self.init_weights()
-
-    @torch.no_grad()
-    def init_weights(self) -> None:
-        """GPT-2 init as the dense GPT: N(0, 0.02), residual projections / sqrt(2 x path depth)."""
-        std = self.config.init_std
-        residual_std = std / math.sqrt(2 * self.config.n_layer)
-        for name, p in self.named_parameters():
-            nn.init.normal_(p, 0.0, residual_std if name.endswith(("attn.o.weight", "mlp.down.weight")) else std)
-        if self.rotary.cos.device.type != "meta":
-            self.rotary.reset_tables()
-
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ parameter groups
 
@@ -222,13 +203,6 @@ class MoE(nn.Module):
         for b in self.experts[e]:
             h = b(h)
         return h
-
-    def _head(self, h: torch.Tensor, targets: torch.Tensor | None):
-        logits = self.lm_head(self.norm_out(h))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
-        return logits, loss
 
     def forward_trunk(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         """Phase 1: embedding -> trunk -> norm -> tied head (a trunk_layers-deep LM)."""
