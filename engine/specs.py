@@ -290,20 +290,26 @@ def goal_from_dict(raw: dict, where: str = "goal") -> Goal:
 # --------------------------------------------------------------------------- files
 
 
-def read_toml(path: Path) -> dict:
-    """Parse a TOML file, turning every failure into a one-line UserError naming the file."""
+def read_text(path: Path, expected: str, errors: str = "strict") -> str:
+    """A file's UTF-8 text, every failure a one-line UserError naming the file; `expected` says what
+    the file should be ("a TOML file"). errors="replace" reads on past bad bytes (a log being written)."""
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        return Path(path).read_bytes().decode("utf-8", errors)
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, expected a TOML file") from None
+        raise UserError(f"{path}: is a directory, expected {expected}") from None
     except PermissionError:
         raise UserError(f"{path}: permission denied") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML file, turning every failure into a one-line UserError naming the file."""
+    text = read_text(path, "a TOML file")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -311,16 +317,8 @@ def read_toml(path: Path) -> dict:
 
 
 def read_json(path: Path) -> Any:
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, expected a JSON file") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    """Parse a JSON file, turning every failure into a one-line UserError naming the file."""
+    text = read_text(path, "a JSON file")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

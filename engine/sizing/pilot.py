@@ -28,6 +28,7 @@ import math
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.specs import read_text
 
 MIN_POINTS = 20  # raw points after the warm-up cut; fewer cannot pin three parameters against step noise
 MIN_BINS = 8
@@ -47,14 +48,7 @@ def read_metrics(path: str | Path) -> list[dict]:
     """The JSON objects of a metrics.jsonl, in order. A truncated last line (a run still writing, or
     killed mid-write) is dropped; a bad line elsewhere is a UserError naming file and line."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory; accepted: a run's metrics.jsonl") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    text = read_text(path, "a run's metrics.jsonl", errors="replace")
     lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
     # Fast path: one json.loads over the whole file as an array (20,000 lines: ~10x faster than a
     # loads per line); the slow path below only runs to drop a truncated tail or to name a bad line.
