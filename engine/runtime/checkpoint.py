@@ -15,29 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from engine.runtime.rundir import CHECKPOINT_DIR
+from engine.runtime.rundir import CHECKPOINT_DIR, checkpoint_steps
 
 KEEP_LAST = 3  # DESIGN.md: "checkpoints/ (atomic writes, last 3 kept)"
-_NAME = re.compile(r"step_(\d{8,})\.pt")
 
 
 def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:08d}.pt"
 
 
-def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """(step, path) of every checkpoint file, newest first."""
-    d = Path(run_dir) / CHECKPOINT_DIR
-    if not d.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := _NAME.fullmatch(p.name))]
-    return sorted(found, reverse=True)
+list_checkpoints = checkpoint_steps  # (step, path) of every checkpoint file, newest first
 
 
 def file_sha256(path: Path) -> str:

@@ -19,6 +19,7 @@ import csv
 import json
 import math
 import os
+import re
 import socket
 import time
 import tomllib
@@ -33,6 +34,7 @@ CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
 EVENTS_FILE = "events.jsonl"
 CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_NAME = re.compile(r"step_(\d{8,})\.pt")  # the step, zero-padded to 8 digits (more past 99,999,999)
 
 # Keys every metrics line carries (values may be null where unknown: mfu off a known GPU, VRAM on CPU).
 METRIC_KEYS = ("step", "time", "loss", "lr", "tokens", "tok_per_s", "mfu", "vram_alloc_bytes", "vram_peak_bytes")
@@ -182,10 +184,18 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     return p.is_dir() and any((p / n).exists() for n in (CONFIG_FILE, METRICS_FILE, EVENTS_FILE))
 
 
+def checkpoint_steps(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint file (checkpoints/step_XXXXXXXX.pt), newest first."""
+    d = Path(run_dir) / CHECKPOINT_DIR
+    if not d.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in d.iterdir() if (m := CHECKPOINT_NAME.fullmatch(p.name))]
+    return sorted(found, reverse=True)
+
+
 def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     """Checkpoint files, oldest step first."""
-    d = Path(run_dir) / CHECKPOINT_DIR
-    return sorted(d.glob("step_*.pt")) if d.is_dir() else []
+    return [p for _, p in reversed(checkpoint_steps(run_dir))]
 
 
 def _process_alive(pid: int) -> bool:
