@@ -93,7 +93,11 @@ def part_names(moe, job: str) -> dict:
 
 
 def expert_index(moe, job: str) -> int:
-    names = moe.domain_names
+    return domain_index(job, moe.domain_names)
+
+
+def domain_index(job: str, names: list[str]) -> int:
+    """The expert number of job "expert:NAME" among the run's domains; a UserError for an unknown NAME."""
     name = job.split(":", 1)[1]
     if name not in names:
         raise UserError(f"job {job!r}: no such domain; accepted: {', '.join('expert:' + n for n in names)}")
@@ -220,8 +224,8 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
     out = out or sys.stdout
     root = Path(root)
     jdir = job_dir(root, job)
-    if job.startswith("expert:") and job.split(":", 1)[1] not in cfg.domain_names:
-        raise UserError(f"job {job!r}: no such domain; accepted: {', '.join('expert:' + n for n in cfg.domain_names)}")
+    if job.startswith("expert:"):
+        domain_index(job, cfg.domain_names)  # an unknown domain fails before any data is read
     if rundir.is_run_dir(jdir) and not resume:
         raise UserError(f"{jdir} already holds a run; add --resume to continue it, or pick another --run-dir")
     old_threads = torch.get_num_threads()
