@@ -161,3 +161,9 @@ def test_sigterm_checkpoints_then_resume_finishes_the_same(trained_run, tmp_path
     a, _ = load_tensors(resumed.path)
     b, _ = load_tensors(weights_path(root, "trunk"))
     assert all(_bytes(a[n]) == _bytes(b[n]) for n in a)
+
+
+def test_unknown_expert_job_fails_before_any_work(tmp_path, cfg_factory):
+    with pytest.raises(UserError, match=r"job 'expert:nope': no such domain; accepted: expert:code"):
+        moe_train.run_job(cfg_factory(), tmp_path, "expert:nope", out=io.StringIO())
+    assert not rundir.is_run_dir(tmp_path / "experts" / "nope")  # nothing written
