@@ -53,7 +53,7 @@ def model_from_checkpoint(state: dict, where: str):
     if "config" not in state or "model" not in state:
         raise UserError(f"{where}: checkpoint lacks 'config' or 'model'; accepted: a checkpoint written by `lsdt train`")
     cfg = TrainConfig.from_dict(state["config"], where)
-    model = GPT(GPTConfig.from_spec(cfg.spec, dropout=0.0, qk_norm=cfg.qk_norm))
+    model = GPT(GPTConfig.from_spec(cfg.spec, dropout=0.0, **cfg.model_options()))
     weights = {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in state["model"].items()}
     try:
         model.load_state_dict(weights)

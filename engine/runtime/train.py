@@ -131,8 +131,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
     # Only now, with the inputs checked, does the run directory appear (a bad flag leaves nothing behind).
     writer = rundir.RunWriter(cfg.run_dir) if d.is_main else None
     torch.manual_seed(cfg.seed)
-    model = GPT(GPTConfig.from_spec(spec, dropout=cfg.dropout, qk_norm=cfg.qk_norm, rope_base=cfg.rope_base,
-                                    init_std=cfg.init_std)).to(device)
+    model = GPT(GPTConfig.from_spec(spec, dropout=cfg.dropout, **cfg.model_options())).to(device)
     n_params = model.num_params()
     assert n_params == param_counts(spec).total, "runtime model and sizing formula disagree"
 

@@ -165,6 +165,12 @@ class TrainConfig:
     def max_seq(self) -> int:
         return max(s for s, _ in self.curriculum)
 
+    def model_options(self) -> dict:
+        """The model hyper-parameters a run sets beyond its ModelSpec (GPTConfig.from_spec keywords):
+        the trainer and everything that rebuilds its model from a checkpoint pass these, so a
+        checkpoint is always read back into the architecture it was trained as."""
+        return {"qk_norm": self.qk_norm, "rope_base": self.rope_base, "init_std": self.init_std}
+
     def to_dict(self) -> dict:
         return asdict(self)
 
