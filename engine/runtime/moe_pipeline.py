@@ -37,9 +37,8 @@ def run_pipeline(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bo
     from engine.runtime import moe_train, s7l
     from engine.runtime.moe_data import DomainSet
     from engine.runtime.moe_quant import domain_windows, quantize_moe, verify_moe
-    from engine.runtime.qdir import read_qdir, write_qdir
-    from engine.runtime.quant_infer import tensor_bytes
-    from engine.runtime.quantize_ckpt import DTYPE_CODES, finite_or_null
+    from engine.runtime.qdir import read_qdir
+    from engine.runtime.quantize_ckpt import finite_or_null, stored_bytes, write_quantized
     from engine.runtime.s7l import canonical_json
 
     out = out or sys.stdout
@@ -67,11 +66,8 @@ def run_pipeline(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bo
     windows = domain_windows(domains, cfg.spec.seq_len, calib, eval_seqs)
     routing = routing_accuracy(moe, windows)
     result, ppl = quantize_moe(moe, windows)
-    qdir = write_qdir(root / QUANT_DIR, {n: (DTYPE_CODES[t.dtype], tuple(t.shape), bytes(tensor_bytes(t)))
-                                         for n, t in result.tensors.items()}, result.metadata)
-    report = {"perplexity": ppl, "routing": routing, **result.summary(),
-              "fp32_bytes": sum(p.numel() * 4 for p in moe.parameters()),
-              "int8_bytes": sum(t.numel() * t.element_size() for t in result.tensors.values())}
+    qdir = write_quantized(root / QUANT_DIR, result, result.metadata)
+    report = {"perplexity": ppl, "routing": routing, **result.summary(), **stored_bytes(moe, result)}
     write_atomic(qdir / "report.json", canonical_json(finite_or_null(report)))
     phases["quantize_s"] = time.perf_counter() - t0
     for name, p in ppl.items():

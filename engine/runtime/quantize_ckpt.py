@@ -104,8 +104,7 @@ def quantize_checkpoint(ckpt: str | Path, out_dir: str | Path, calib: int = 64, 
     ppl_fp32 = quant_infer.perplexity(model, eval_batches)
     ppl_int8 = quant_infer.perplexity(result.model, eval_batches)
     metadata = dict(result.metadata, tokenizer="bytes" if tokens.vocab_size == 256 else "unknown")
-    out = write_qdir(out_dir, {n: (DTYPE_CODES[t.dtype], tuple(t.shape), bytes(quant_infer.tensor_bytes(t)))
-                               for n, t in result.tensors.items()}, metadata)
+    out = write_quantized(out_dir, result, metadata)
     report = {
         "checkpoint": str(path), "checkpoint_step": int(state["step"]), "checkpoint_sha256": file_sha256(path),
         "data": tokens.source, "seq_len": T,
@@ -115,13 +114,24 @@ def quantize_checkpoint(ckpt: str | Path, out_dir: str | Path, calib: int = 64, 
         "evaluation": {"sequences": len(ex), "tokens": ex.numel(), "source": "val split, second half"},
         "perplexity": {"fp32": ppl_fp32, "int8": ppl_int8, "delta_pct": 100.0 * (ppl_int8 / ppl_fp32 - 1.0)},
         **result.summary(),
-        "fp32_bytes": sum(p.numel() * 4 for p in model.parameters()),
-        "int8_bytes": sum(t.numel() * t.element_size() for t in result.tensors.values()),
+        **stored_bytes(model, result),
     }
     from engine.atomic import write_atomic
 
     write_atomic(out / "report.json", canonical_json(finite_or_null(report)))
     return QuantizeOutcome(out, report, time.perf_counter() - t0)
+
+
+def write_quantized(out_dir: str | Path, result: quant_infer.QuantResult, metadata: dict[str, str]) -> Path:
+    """The quantized tensors and `metadata` as a qdir (engine/runtime/qdir.py), ready to seal."""
+    return write_qdir(out_dir, {n: (DTYPE_CODES[t.dtype], tuple(t.shape), bytes(quant_infer.tensor_bytes(t)))
+                                for n, t in result.tensors.items()}, metadata)
+
+
+def stored_bytes(model, result: quant_infer.QuantResult) -> dict:
+    """The report's sizes: the FP32 model's parameters (4 bytes each) and the sealed INT8 tensors."""
+    return {"fp32_bytes": sum(p.numel() * 4 for p in model.parameters()),
+            "int8_bytes": sum(t.numel() * t.element_size() for t in result.tensors.values())}
 
 
 def finite_or_null(obj):
