@@ -219,12 +219,13 @@ def pack(tensors: Mapping[str, tuple[str, Iterable[int], bytes | bytearray | mem
     """Torch-free packer: name -> (dtype, shape, little-endian bytes). Returns the file's bytes."""
     metadata = metadata or {}
     entries, data_bytes = plan_layout((name, dt, shape) for name, (dt, shape, _) in tensors.items())
+    raws = {e.name: memoryview(tensors[e.name][2]).cast("B") for e in entries}
+    for e in entries:  # before the buffer exists: a hostile shape must not allocate its bytes first
+        if len(raws[e.name]) != e.nbytes:
+            raise UserError(f"tensor {e.name}: {len(raws[e.name])} bytes given, shape {list(e.shape)} x {e.dtype} needs {e.nbytes}")
     buf, data_start = file_buffer(entries, data_bytes, metadata)
     for e in entries:
-        raw = memoryview(tensors[e.name][2]).cast("B")
-        if len(raw) != e.nbytes:
-            raise UserError(f"tensor {e.name}: {len(raw)} bytes given, shape {list(e.shape)} x {e.dtype} needs {e.nbytes}")
-        buf[data_start + e.offset:data_start + e.offset + e.nbytes] = raw
+        buf[data_start + e.offset:data_start + e.offset + e.nbytes] = raws[e.name]
     finish(buf, data_start, entries, metadata)
     return buf
 
