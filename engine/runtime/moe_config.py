@@ -17,12 +17,11 @@ Defaults are here with the reason for each; `--tiny` picks the CPU-sized ones.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.specs import ModelSpec, model_from_dict
+from engine.specs import ModelSpec, model_from_dict, read_toml
 
 CONFIG_FILE = "moe.toml"
 WEIGHTS_DIR = "weights"
@@ -125,10 +124,6 @@ def write_config(root: str | Path, cfg: MoETrainConfig) -> Path:
 
 def read_config(root: str | Path) -> MoETrainConfig:
     path = Path(root) / CONFIG_FILE
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing; accepted: a directory made by `lsdt moe train --phase trunk`") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
-    return MoETrainConfig.from_dict(raw, str(path))
+    if not path.exists():
+        raise UserError(f"{path}: missing; accepted: a directory made by `lsdt moe train --phase trunk`")
+    return MoETrainConfig.from_dict(read_toml(path), str(path))

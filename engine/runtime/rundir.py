@@ -22,13 +22,13 @@ import os
 import re
 import socket
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import write_atomic
 from engine.errors import UserError
+from engine.specs import read_toml
 
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
@@ -171,12 +171,9 @@ def read_events(run_dir: str | os.PathLike) -> list[dict]:
 
 def read_config(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / CONFIG_FILE
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file (not a run directory, or the run has not started)") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: invalid TOML: {exc}") from None
+    if not path.exists():
+        raise UserError(f"{path}: no such file (not a run directory, or the run has not started)")
+    return read_toml(path)  # every other failure (a directory, no permission, bad UTF-8/TOML): one line too
 
 
 def is_run_dir(path: str | os.PathLike) -> bool:

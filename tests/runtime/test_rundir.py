@@ -128,3 +128,16 @@ def test_tail_sees_every_record_once_however_the_bytes_arrive(tmp_path_factory, 
         fh.write(stream[pos:])
     got += tail.poll()
     assert got == [{"step": i, "v": v} for i, v in enumerate(values)]
+
+
+def test_read_config_failures_are_one_line_user_errors(tmp_path):
+    with pytest.raises(UserError, match="no such file \\(not a run directory, or the run has not started\\)"):
+        rd.read_config(tmp_path)
+    (tmp_path / rd.CONFIG_FILE).mkdir()  # was an IsADirectoryError traceback
+    with pytest.raises(UserError, match="is a directory"):
+        rd.read_config(tmp_path)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / rd.CONFIG_FILE).write_text("steps = [")
+    with pytest.raises(UserError, match="invalid TOML"):
+        rd.read_config(bad)
