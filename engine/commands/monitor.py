@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine import fmt
-from engine.commands.common import positive_float
+from engine.commands.common import positive_float, print_json
 from engine.errors import UserError
 from engine.runtime import rundir, telemetry
 
@@ -154,8 +154,7 @@ def run(args: argparse.Namespace) -> int:
     if args.once:
         snap = snapshot(run_dir, sampler, window_s=0.2)
         if args.json:
-            json.dump(snap, sys.stdout, indent=2, allow_nan=False, default=str)
-            sys.stdout.write("\n")
+            print_json(snap)
         else:
             print(render(snap))
         return 0
