@@ -303,7 +303,9 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
         print(f"lsdt moe: {job}: {n_train:,} of {moe.num_params():,} params trained on {name}; "
               f"{steps} steps of {B} x {T}" + (f"; resumed at step {step}" if step else ""), file=out, flush=True)
         t_last, tok_last, loop_t0, elapsed0 = time.perf_counter(), tokens, time.perf_counter(), elapsed_s
-        loss_acc, n_acc = 0.0, 0
+        # The step losses add up on the device (float64: the same sums as Python floats), so a step
+        # does not wait for the device just to log; the host reads the sum at log steps only.
+        loss_acc, n_acc = torch.zeros((), dtype=torch.float64, device=device), 0
         model.train()
         stop = StopFlag()  # the job checkpoints after the current step, ends with reason "signal", then
         # raises KeyboardInterrupt, so nothing is sealed
@@ -322,14 +324,15 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
             step += 1
             tokens += B * T
             elapsed_s = elapsed0 + time.perf_counter() - loop_t0
-            loss_acc += res.loss.item()
+            loss_acc += res.loss.double()
             n_acc += 1
             last = step == steps
             if step % cfg.log_every and step % cfg.eval_every and step % cfg.ckpt_every and not last:
                 continue
             synchronize(device)
-            loss = loss_acc / n_acc
-            loss_acc, n_acc = 0.0, 0
+            loss = loss_acc.item() / n_acc
+            loss_acc.zero_()
+            n_acc = 0
             if not math.isfinite(loss):
                 message = f"{job}: loss is {loss} at step {step}; the newest checkpoint is the last good state (lower --lr?)"
                 writer.event("error", step=step, message=message, kind="nan_loss")
