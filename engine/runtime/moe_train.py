@@ -280,8 +280,7 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
         writer.event("start", step=step, job=job, params=n_train, device=name, resumed_from=resumed_from,
                      data=domains.describe())
         if resume:
-            writer.event("resume", step=step, checkpoint=resumed_from,
-                         message=None if resumed_from else "no usable checkpoint: starting from step 0")
+            writer.resume_event(step, resumed_from)
         ckpt = CheckpointWriter(jdir)
 
         def state() -> dict:

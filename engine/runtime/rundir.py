@@ -99,6 +99,11 @@ class RunWriter:
         self._append(EVENTS_FILE, record)
         return record
 
+    def resume_event(self, step: int, checkpoint: str | None) -> None:
+        """The "resume" event of a --resume: the checkpoint continued from, or None when none was usable."""
+        self.event("resume", step=step, checkpoint=checkpoint,
+                   message=None if checkpoint else "no usable checkpoint: starting from step 0")
+
     def checkpoint_events(self, completed) -> None:
         """One "checkpoint" event per (step, path) that checkpoint.CheckpointWriter.completed() returned."""
         for step, path in completed:

@@ -181,8 +181,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
         writer.event("start", step=step, params=n_params, device=name, hardware=hardware, world_size=d.world,
                      resumed_from=resumed_from, data=data.describe())
         if resume:
-            writer.event("resume", step=step, checkpoint=resumed_from,
-                         message=None if resumed_from else "no usable checkpoint: starting from step 0")
+            writer.resume_event(step, resumed_from)
 
     ddp_model = torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None) if d.enabled and not cfg.fsdp else model
