@@ -29,7 +29,6 @@ file is byte-identical whichever way the jobs were scheduled (a test checks this
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -46,7 +45,7 @@ from engine.runtime import rundir
 from engine.runtime.moe_config import MoETrainConfig, job_dir, phase2_jobs, read_config, weights_path
 from engine.runtime.schedule import lr_at
 from engine.runtime.signals import StopFlag
-from engine.sizing.counts import attention_context, attention_params, flops_per_token, mlp_params
+from engine.sizing.counts import attention_params, flops_per_token, mlp_params
 
 PART_KIND = "lsdt-moe-fp32-part"
 
