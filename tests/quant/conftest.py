@@ -47,6 +47,6 @@ def tiny_checkpoint(tmp_path):
                               "--data-cache", str(tmp_path / "cache"), "--run-dir", str(run_dir)])
     cfg = resolve_config(args)
     torch.manual_seed(0)
-    model = GPT(GPTConfig.from_spec(cfg.spec, dropout=cfg.dropout, qk_norm=cfg.qk_norm))
+    model = GPT(GPTConfig.from_spec(cfg.spec, dropout=cfg.dropout, **cfg.model_options()))
     write_checkpoint(run_dir, 7, {"step": 7, "tokens": 0, "elapsed_s": 0.0, "model": model.state_dict(), "config": cfg.to_dict()})
     return run_dir
