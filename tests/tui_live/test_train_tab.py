@@ -39,7 +39,7 @@ async def test_train_tab_runs_stops_and_resumes(app_factory, tmp_path, monkeypat
     async with app.run_test(size=(130, 42)) as pilot:
         app.query_one("#tabs").active = "train"
         tab = app.query_one(TrainTab)
-        fill(tab, model=model, data=data, steps=400, seq=32, device_batch=2, log_every=2, eval_every=6,
+        fill(tab, model=model, data=data, steps=100_000, seq=32, device_batch=2, log_every=2, eval_every=6,
              ckpt_every=50, threads=1, run_dir=run)
         tab.query_one("#train-device", Select).value = "cpu"
         await pilot.pause()
