@@ -101,7 +101,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> int:
         torch.set_num_threads(cfg.threads)
     configure_backends(device)
     try:
-        return _run(cfg, resume, d, device)
+        code = _run(cfg, resume, d, device)
+        if d.enabled:
+            # Leave together: a rank that tears gloo down while its peer still finishes its last
+            # checkpoint/eval can abort in C++ ("terminate called without an active exception").
+            dist.barrier()
+        return code
     finally:
         if d.enabled and dist.is_initialized():
             dist.destroy_process_group()
