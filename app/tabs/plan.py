@@ -73,6 +73,7 @@ class PlanTab(LsdtTab):
         self._answered_ok = False  # the last answer was a plan (so refined layouts will follow)
         self.refined_elapsed_s = 0.0
         self._debounce: Timer | None = None
+        self._first_queued = False  # the start-up computation is queued (schedule)
         self._applying = False  # set while a loaded plan fills the form (one recompute, not ten)
         # "use in plan" on the Probe tab: the adopted probe, and the η compute text it set (once per
         # adoption, when its hardware matches the selected one; the user may edit it afterwards).
@@ -227,8 +228,21 @@ class PlanTab(LsdtTab):
         """Debounce: restart the timer on every change; only the last change computes."""
         if self._debounce is not None:
             self._debounce.stop()
-        self._debounce = self.set_timer(DEBOUNCE_S, self.recompute)
         self._pending = True
+        if self._request == 0:
+            # The first computation (the form just filled itself) has no burst to fold: run it as
+            # soon as the start-up messages already queued here are handled. A timer would fire
+            # only after the first frame is painted (~0.1 s later: benchmarks/tui_startup.py).
+            if not self._first_queued:
+                self._first_queued = True
+                self.call_later(self._first_recompute)
+            return
+        self._debounce = self.set_timer(DEBOUNCE_S, self.recompute)
+
+    def _first_recompute(self) -> None:
+        self._first_queued = False
+        if self._request == 0:
+            self.recompute()
 
     @property
     def idle(self) -> bool:
@@ -311,7 +325,9 @@ class PlanTab(LsdtTab):
             self.query_one(TopLayouts).show(message.plan.result["diagnostics"]["search_trace"]["top"])
         elif message.plan.refine:
             self._refined_answered = 0  # the refined answer to this request is still coming
-            self.refine_plan(message.plan, message.request_id)
+            # After Step 1's answer is painted: Step 2 (~20 ms of Python) would hold the GIL while
+            # that frame renders (at start-up it delayed the first frame by ~40 ms).
+            self.call_after_refresh(self.refine_plan, message.plan, message.request_id)
         verdict = "feasible" if message.plan.result["feasible"] else "no solution"
         r = message.plan
         note = self.probe_note()
