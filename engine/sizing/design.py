@@ -26,6 +26,8 @@ that finite space, so auto-size is exact: no smaller G satisfies the constraints
 
 from __future__ import annotations
 
+import math
+
 from engine.errors import UserError
 from engine.sizing.physics import PhysicsBundle
 
@@ -34,7 +36,8 @@ DEFAULT_ETA_FABRIC = 0.70  # achieved / nominal link bandwidth; NCCL all-reduce 
 
 
 def divisors(n: int) -> list[int]:
-    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    """Every divisor of n, ascending (the one copy Step 1, Step 2 and the search use)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
     return sorted(set(small + [n // d for d in small]))
 
 

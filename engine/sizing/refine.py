@@ -37,13 +37,13 @@ forward (full: every layer; selective: the attention core), Megatron's F96 conve
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, replace
 
 from engine.errors import UserError
 from engine.sizing import collectives as coll
 from engine.sizing import memory as mem
 from engine.sizing.counts import attention_context, flops_per_token, param_counts
+from engine.sizing.design import divisors
 from engine.sizing.efficiency import Efficiency, efficiency_for, gemm_time_s, mem_time_s
 from engine.specs import PRECISIONS, HardwareSpec, ModelSpec
 
@@ -399,11 +399,6 @@ def check_layout(model: ModelSpec, hardware: HardwareSpec, lay: Layout, global_b
         raise UserError(f"zero = {lay.zero!r}; accepted: 0 | 1 | 2 | 3")
 
 
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
 def best_of(em: EngineeringModel, base: Layout, global_batch: int, micro_batches: list[int], recomputes: list[str]) -> dict:
     """The fastest fitting prediction over the given micro-batches and recompute policies; when
     nothing fits, the one needing the least memory (with fits = False)."""
@@ -464,6 +459,6 @@ def predict(
     base = Layout(dp, tp, pp, 1 if micro_batch == "auto" else int(micro_batch), "none" if recompute == "auto" else recompute, zero, interleave, sp)
     check_layout(model, hardware, base, global_batch)
     em = EngineeringModel(model, hardware, seq_len, precision, efficiency, attention, dropout)
-    mbs = _divisors(global_batch // dp) if micro_batch == "auto" else [base.micro_batch]
+    mbs = divisors(global_batch // dp) if micro_batch == "auto" else [base.micro_batch]
     rcs = list(RECOMPUTE) if recompute == "auto" else [recompute]
     return best_of(em, base, global_batch, mbs, rcs)

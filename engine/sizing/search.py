@@ -32,28 +32,24 @@ import time
 from dataclasses import replace
 
 from engine.errors import UserError
+from engine.sizing.design import divisors
 from engine.sizing.efficiency import Efficiency
 from engine.sizing.physics import physics
 from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout
 from engine.specs import Goal, HardwareSpec, ModelSpec
 
 
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
 def tp_options(model: ModelSpec, hardware: HardwareSpec) -> list[int]:
     """TP divides the heads and the node: a TP group never straddles two nodes (Megatron-LM places
     consecutive ranks in a TP group; with TP not dividing the node size some group would cross
     the slow inter-node link on every layer)."""
-    return [t for t in _divisors(math.gcd(model.n_head, model.n_kv_head)) if hardware.gpus_per_node % t == 0]
+    return [t for t in divisors(math.gcd(model.n_head, model.n_kv_head)) if hardware.gpus_per_node % t == 0]
 
 
 def _interleaves(model: ModelSpec, pp: int, microbatches_max: int) -> list[int]:
     if pp == 1:
         return [1]
-    return [v for v in _divisors(model.n_layer) if model.n_layer % (pp * v) == 0 and (v == 1 or microbatches_max % pp == 0)]
+    return [v for v in divisors(model.n_layer) if model.n_layer % (pp * v) == 0 and (v == 1 or microbatches_max % pp == 0)]
 
 
 def _tie(seconds: float) -> float:
@@ -71,7 +67,7 @@ def _best_for_split(em: EngineeringModel, B: int, dp: int, tp: int, pp: int, sta
     per_replica = B // dp
     n_choices = len(RECOMPUTE) * (4 if dp > 1 else 1)  # recompute x ZeRO (all stages coincide at dp = 1)
     for v in _interleaves(em.model, pp, per_replica):
-        mbs = [b for b in _divisors(per_replica) if v == 1 or (per_replica // b) % pp == 0]
+        mbs = [b for b in divisors(per_replica) if v == 1 or (per_replica // b) % pp == 0]
         stats["space"] += len(mbs) * n_choices
         for b in mbs:
             base = Layout(dp, tp, pp, b, "full", zeros[-1], v, sp)
@@ -130,7 +126,7 @@ def search_with_stats(
     splits = []
     for tp in tps:
         for pp in range(1, model.n_layer + 1):
-            for dp in _divisors(B):
+            for dp in divisors(B):
                 g = dp * tp * pp
                 if (G is None and g <= limit) or g == G:
                     splits.append((g, dp, tp, pp))

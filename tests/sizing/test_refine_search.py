@@ -13,7 +13,8 @@ from engine.sizing.calibrate import calibrated_efficiency
 from engine.sizing.efficiency import efficiency_for
 from engine.sizing.physics import default_goal, physics
 from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout
-from engine.sizing.search import _divisors, _interleaves, search_with_stats, tp_options
+from engine.sizing.design import divisors
+from engine.sizing.search import _interleaves, search_with_stats, tp_options
 from engine.sizing.shapes import band_spec
 from engine.specs import ModelSpec, load_hardware, load_model
 from tests.conftest import run_lsdt
@@ -38,7 +39,7 @@ def _brute_force(model, hw, goal, G):
                 continue
             dp = G // (tp * pp)
             for v in _interleaves(model, pp, B // dp):
-                for b in _divisors(B // dp):
+                for b in divisors(B // dp):
                     if v > 1 and (B // (dp * b)) % pp:
                         continue
                     for rc in RECOMPUTE:
