@@ -10,12 +10,10 @@ An empty field means the documented default (engine.specs.GOAL_DEFAULTS, engine.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from engine.commands.common import fraction, positive_float, positive_int
 from engine.errors import UserError
-from dataclasses import replace
-
 from engine.plan import Plan
 from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC
 from engine.sizing.physics import default_goal
