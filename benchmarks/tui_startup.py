@@ -1,10 +1,20 @@
 """Launch -> first frame of `lsdt-tui` in a real terminal (tmux), against a minimal Textual app
 launched the same way. Target (issue #5): lsdt-tui <= 1.3 x the minimal app.
 
-Both start with the venv's Python in a fresh detached tmux session (120x35, private server) and
-the clock stops when capture-pane first shows the app's text: "LSDT" (lsdt-tui's header) or the
-minimal app's one Static. Runs alternate between the two; medians are compared. The time to the
-first computed plan ("FEASIBLE" on screen) is reported too.
+Every app starts with the venv's Python in a fresh detached tmux session (120x35, private server)
+and the clock stops when capture-pane first shows the app's text. Runs interleave the apps, so
+drift in machine load hits them alike; medians are compared. Timed apps:
+
+  minimal        one Static: the reference of the target
+  floor: shell   Textual's Header + a 7-pane TabbedContent (the tabs the workspace has), one Static
+  floor: controls  the shell + the Plan tab's interactive widgets, bare: two search Inputs with
+                 OptionLists of 10 and 19 entries (hardware, models), six one-line Inputs (the goal
+                 fields), a Select (precision), a RadioSet of two (auto-size / fixed G); no labels,
+                 no containers, no LSDT code, nothing computed
+  lsdt-tui       the clock stops at "LSDT" (its header) and again at "FEASIBLE" (the first plan)
+
+The floor apps hold only Textual's own widgets: what any implementation of the Plan tab's first
+screen pays before it adds a label, a number or a plan.
 
     python benchmarks/tui_startup.py [--runs 7]
 """
@@ -20,18 +30,50 @@ import tempfile
 import time
 from pathlib import Path
 
-MINIMAL_APP = """
+# Python's default bytecode caching for every app timed (this sandbox exports PYTHONDONTWRITEBYTECODE=1,
+# which would recompile lsdt's ~30 editable-install modules at every launch while Textual's were
+# byte-compiled by pip at install; a user's machine caches both). The warm-up runs write the cache.
+ENV = "env -u PYTHONDONTWRITEBYTECODE TERM=xterm-256color"
+
+REFERENCE_APP = """
+import sys
 from textual.app import App
 from textual.widgets import Static
 
+LEVEL = sys.argv[1]
 
-class Minimal(App):
+
+class Reference(App):
     def compose(self):
-        yield Static("MINIMAL-READY")
+        if LEVEL == "minimal":
+            yield Static("REFERENCE-READY")
+            return
+        from textual.widgets import Header, Input, OptionList, RadioButton, RadioSet, Select, TabbedContent, TabPane
+
+        yield Header()
+        with TabbedContent():
+            for i in range(7):
+                with TabPane(f"Tab {i}"):
+                    if i:
+                        continue
+                    yield Static("REFERENCE-READY")
+                    if LEVEL == "controls":
+                        for n in (10, 19):
+                            yield Input(compact=True)
+                            yield OptionList(*(f"entry {k}" for k in range(n)), compact=True)
+                        for _ in range(6):
+                            yield Input(compact=True)
+                        yield Select([("bf16", "bf16"), ("bf16-fp32grad", "bf16-fp32grad")], value="bf16",
+                                     allow_blank=False, compact=True)
+                        with RadioSet(compact=True):
+                            yield RadioButton("auto-size", value=True)
+                            yield RadioButton("fixed G")
 
 
-Minimal().run()
+Reference().run()
 """
+
+REFERENCE_LEVELS = ("minimal", "shell", "controls")
 
 
 def tmux(sock: str, *args: str) -> str:
@@ -61,31 +103,34 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=7)
     args = p.parse_args()
-    bin_dir = Path(sys.executable).parent
-    lsdt_tui = bin_dir / "lsdt-tui"
+    lsdt_tui = Path(sys.executable).parent / "lsdt-tui"
     if not lsdt_tui.exists():
         raise SystemExit(f"{lsdt_tui} not found: pip install -e . first")
     work = Path(tempfile.mkdtemp())
-    minimal = work / "minimal_app.py"
-    minimal.write_text(MINIMAL_APP)
-    env = "TERM=xterm-256color"
-    minimal_cmd = f"cd {work} && {env} {sys.executable} {minimal}"
-    lsdt_cmd = f"cd {work} && {env} {lsdt_tui} --plans-dir {work / 'plans'}"
-    time_to_text(minimal_cmd, ["MINIMAL-READY"])  # warm the page cache for both before timing
-    time_to_text(lsdt_cmd, ["LSDT"])
-    t_min, t_lsdt, t_plan = [], [], []
+    reference = work / "reference_app.py"
+    reference.write_text(REFERENCE_APP)
+    apps = {level: (f"cd {work} && {ENV} {sys.executable} {reference} {level}", ["REFERENCE-READY"])
+            for level in REFERENCE_LEVELS}
+    apps["lsdt-tui"] = (f"cd {work} && {ENV} {lsdt_tui} --plans-dir {work / 'plans'}", ["LSDT", "FEASIBLE"])
+    for command, markers in apps.values():
+        time_to_text(command, markers)  # warm the page and bytecode caches
+    times: dict[str, list[list[float]]] = {name: [] for name in apps}
     for _ in range(args.runs):
-        t_min += time_to_text(minimal_cmd, ["MINIMAL-READY"])
-        first, feasible = time_to_text(lsdt_cmd, ["LSDT", "FEASIBLE"])
-        t_lsdt.append(first)
-        t_plan.append(feasible)
-    m_min, m_lsdt, m_plan = (statistics.median(x) for x in (t_min, t_lsdt, t_plan))
-    ratio = m_lsdt / m_min
+        for name, (command, markers) in apps.items():
+            times[name].append(time_to_text(command, markers))
+    median = {name: statistics.median(run[0] for run in runs) for name, runs in times.items()}
+    base = median["minimal"]
+    labels = {"minimal": "minimal Textual app", "shell": "floor: Header + tabs", "controls": "floor: + Plan controls",
+              "lsdt-tui": "lsdt-tui"}
     print(f"launch -> first frame in tmux 120x35, median of {args.runs} (load average {os.getloadavg()[0]:.1f})")
-    print(f"  minimal Textual app   {m_min * 1e3:7.0f} ms   (runs: {', '.join(f'{t * 1e3:.0f}' for t in t_min)})")
-    print(f"  lsdt-tui              {m_lsdt * 1e3:7.0f} ms   (runs: {', '.join(f'{t * 1e3:.0f}' for t in t_lsdt)})")
-    print(f"  lsdt-tui first plan   {m_plan * 1e3:7.0f} ms   (FEASIBLE on screen)")
-    print(f"  ratio {ratio:.2f} x   target <= 1.3 x: {'OK' if ratio <= 1.3 else 'OVER'}")
+    for name, label in labels.items():
+        runs = ", ".join(f"{run[0] * 1e3:.0f}" for run in times[name])
+        print(f"  {label:<24} {median[name] * 1e3:5.0f} ms  {median[name] / base:4.2f} x   (runs: {runs})")
+    first_plan = statistics.median(run[1] for run in times["lsdt-tui"])
+    print(f"  lsdt-tui first plan      {first_plan * 1e3:5.0f} ms            (FEASIBLE on screen)")
+    ratio = median["lsdt-tui"] / base
+    print(f"  ratio {ratio:.2f} x   target <= 1.3 x: {'OK' if ratio <= 1.3 else 'OVER'}"
+          f"   (lsdt-tui / floor with the Plan controls: {median['lsdt-tui'] / median['controls']:.2f} x)")
     return 0
 
 
