@@ -1,12 +1,16 @@
 """The Bands tab: the best nanochat-style model for one GPU in a time window (engine.sizing.bands).
 
 The same call as `lsdt bands`: plan_bands(hardware, hours, depths, ...) -> the per-depth table with
-the recommended depth highlighted, the FLOP envelope, the pretrain/SFT split and the sequence-length
-curriculum. Field values use the CLI's grammar (the argument types of engine/commands/bands.py).
+the recommended depth highlighted, the FLOP envelope, the pretrain/SFT split, the sequence-length
+curriculum and a pilot run's projected loss. Field values use the CLI's grammar (the argument types
+of engine/commands/bands.py), so a value means the same thing in both. The pilot's metrics.jsonl is
+read in the worker (it can be long), the probe JSON while reading the form; both are cached by
+(path, mtime, size) because the form is read on every keystroke.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from rich.text import Text
@@ -19,6 +23,7 @@ from engine import fmt
 from engine.commands import bands as bands_cli  # the CLI's argument grammar (depth lists, fractions)
 from engine.commands.common import fraction, positive_float, positive_int
 from engine.sizing import bands as B
+from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB
 from engine.specs import builtin_names, load_hardware
@@ -35,13 +40,47 @@ def _num(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
+def _cli_option(dest: str) -> tuple[tuple[str, ...], str]:
+    """(choices, default) of one `lsdt bands` option, read off the CLI's own parser so the Selects
+    offer exactly what --pilot-metric / --pilot-axis accept."""
+    parser = argparse.ArgumentParser(add_help=False)
+    bands_cli.add_arguments(parser)
+    action = next(a for a in parser._actions if a.dest == dest)
+    return tuple(action.choices), action.default
+
+
+PILOT_METRICS, DEFAULT_PILOT_METRIC = _cli_option("pilot_metric")
+PILOT_AXES, DEFAULT_PILOT_AXIS = _cli_option("pilot_axis")
+
+
+def pilot_lines(p: dict) -> Text:
+    """The pilot's fit and projection (or its refusal) as `lsdt bands` prints them."""
+    out = Text()
+    out.append("pilot     ", style="bold cyan" if p["status"] == "ok" else "bold red")
+    if p["status"] != "ok":
+        out.append("REFUSED: ", style="bold red")
+        out.append(f"{p['reason']}\n")
+        return out
+    f = p["fit"]
+    at = fmt.duration if p["axis"] == "time" else (lambda n: f"{fmt.count(n)} tokens")
+    var = "t" if p["axis"] == "time" else "n"
+    out.append(f"{p['points']} '{p['metric']}' points to {at(p['x_last'])}: "
+               f"L({var}) = {f['a']:.3f} + {f['b']:.3g} {var}^-{f['c']:.3f} (rmse {f['rmse']:.3g})\n")
+    out.append("          projected at ")
+    out.append(f"{at(p['target'])} ({p['extrapolation']:.1f}x ahead): ")
+    out.append(f"{p['loss_at_target']:.3f}", style="bold")
+    out.append(f" ({p['confidence']:.0%} range {p['range'][0]:.3f} - {p['range'][1]:.3f})\n")
+    return out
+
+
 class BandsTab(FormTab):
     DEFAULT_CSS = """
     BandsTab { layout: vertical; height: 1fr; }
     BandsTab #bands-form { height: auto; padding: 0 1; }
     BandsTab #bands-form Grid { grid-size: 4; grid-columns: 1.35fr 1fr 1.2fr 1fr; grid-rows: auto; grid-gutter: 0 2; height: auto; }
     BandsTab .select-row { height: 1; }
-    BandsTab #b-hardware { width: 1fr; }
+    BandsTab .select-row Select { width: 1fr; }
+    BandsTab #field-b_curriculum, BandsTab #field-b_pilot { column-span: 2; }
     BandsTab #bands-body { height: 1fr; }
     BandsTab #bands-table-box { height: auto; max-height: 10; }
     BandsTab #bands-table { height: auto; }
@@ -54,6 +93,7 @@ class BandsTab(FormTab):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._probe_cache: tuple[tuple, dict] | None = None  # ((path, mtime_ns, size), checked probe)
+        self._pilot_cache: tuple[tuple, list] | None = None  # ((path, mtime_ns, size), metrics records)
 
     def compose(self) -> ComposeResult:
         # A probe adopted on the Probe tab before this tab was built: start from it.
@@ -78,8 +118,21 @@ class BandsTab(FormTab):
                 yield FormField("b_batch", "batch tok", f"{B.DEFAULT_GLOBAL_BATCH_TOKENS}")
                 yield FormField("b_head_dim", "head dim", str(DEFAULT_HEAD_DIM))
                 yield FormField("b_kv", "kv heads", placeholder="= heads")
-                yield FormField("b_probe", "probe", str(adopted.path) if adopted else "", placeholder="JSON path")
+                yield FormField("b_reserve", "reserve", f"{B.DEFAULT_RESERVE_BYTES / 1e9:g}", unit="GB")
                 yield FormField("b_window", "window", "L", placeholder="S/L, e.g. SSSL")
+                # --curriculum; empty = the CLI's default (512, 1024, ... up to seq len, equal time shares).
+                yield FormField("b_curriculum", "stages", placeholder="512,1024,…,seq len; or SEQ:TIME,…")
+                yield FormField("b_min_ratio", "min tok/p", f"{B.NANOCHAT_TOKENS_PER_PARAM[0]:g}")
+                yield FormField("b_probe", "probe", str(adopted.path) if adopted else "", placeholder="JSON path")
+                yield FormField("b_pilot", "pilot", placeholder="a pilot run's metrics.jsonl")
+                with Horizontal(classes="select-row"):
+                    yield Label("pilot fit", classes="field-label")
+                    yield Select([(m, m) for m in PILOT_METRICS], value=DEFAULT_PILOT_METRIC,
+                                 allow_blank=False, compact=True, id="b-pilot-metric")
+                with Horizontal(classes="select-row"):
+                    yield Label("against", classes="field-label")
+                    yield Select([(a, a) for a in PILOT_AXES], value=DEFAULT_PILOT_AXIS,
+                                 allow_blank=False, compact=True, id="b-pilot-axis")
             yield Static("", classes="form-status", markup=False)
         with Vertical(id="bands-body"):
             with Vertical(id="bands-table-box", classes="panel") as box:
@@ -113,7 +166,14 @@ class BandsTab(FormTab):
             "head_dim": t(errors, "b_head_dim", lambda: positive_int(self.text("b_head_dim"))),
             "n_kv_head": t(errors, "b_kv", lambda: positive_int(self.text("b_kv")) if self.text("b_kv").strip() else None),
             "window_pattern": self.text("b_window").strip().upper(),  # checked by the engine (field_for_error)
+            "reserve_bytes": t(errors, "b_reserve", lambda: bands_cli._reserve_gb(self.text("b_reserve")) * 1e9),
+            "curriculum": t(errors, "b_curriculum",
+                            lambda: parse_curriculum(self.text("b_curriculum")) if self.text("b_curriculum").strip() else None),
+            "min_tokens_per_param": t(errors, "b_min_ratio", lambda: positive_float(self.text("b_min_ratio"))),
             "probe": t(errors, "b_probe", self._read_probe),
+            "pilot": self.text("b_pilot").strip() or None,  # a path: read in the worker (engine_call)
+            "pilot_metric": str(self.query_one("#b-pilot-metric", Select).value),
+            "pilot_axis": str(self.query_one("#b-pilot-axis", Select).value),
         }
         return args, errors
 
@@ -135,10 +195,38 @@ class BandsTab(FormTab):
         self._probe_cache = (key, probe) if key is not None else None
         return probe
 
+    def _read_pilot(self, text: str) -> list[dict]:
+        """The pilot's metrics.jsonl by the engine's reader (`lsdt bands --pilot`), in the worker
+        thread; cached by (path, mtime, size) so other fields' keystrokes do not re-read it."""
+        path = Path(text).expanduser()
+        try:
+            st = path.stat()
+            key = (str(path), st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None  # read_metrics says what is wrong with the path
+        cached = self._pilot_cache
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        from engine.sizing import pilot  # only when a pilot is given (start-up imports stay few)
+
+        records = pilot.read_metrics(path)
+        self._pilot_cache = (key, records) if key is not None else None
+        return records
+
+    def _pilot_path(self) -> str | None:
+        text = self.text("b_pilot").strip()
+        return str(Path(text).expanduser()) if text else None
+
     def field_for_error(self, message: str) -> str | None:
-        # The engine's messages for these inputs (engine.sizing.bands / shapes) start with their key.
+        # The engine's messages for these inputs (engine.sizing.bands / shapes / pilot) start with
+        # their key, or for the pilot's metrics.jsonl with its path (read_metrics names the file).
+        pilot = self._pilot_path()
+        if pilot is not None and message.startswith(f"{pilot}:"):
+            return "b_pilot"
         if message.startswith("probe"):
             return "b_probe"
+        if message.startswith("global batch"):
+            return "b_batch"
         if message.startswith("kv-heads"):
             return "b_kv"
         if "window_pattern" in message:
@@ -156,6 +244,8 @@ class BandsTab(FormTab):
 
     def engine_call(self, args: dict) -> dict:
         hardware = args.pop("hardware")
+        if args["pilot"] is not None:
+            args["pilot"] = self._read_pilot(args["pilot"])
         return B.plan_bands(hardware, **args)
 
     def show_stale(self, why: str) -> None:
@@ -191,6 +281,11 @@ class BandsTab(FormTab):
         if rec is not None:
             table.move_cursor(row=[x["depth"] for x in r["rows"]].index(rec))
         self.query_one("#bands-summary", Static).update(self._summary(r))
+        # A refused pilot is a result (the plan stands; the reason is under RECOMMEND), flagged at
+        # its field in one line: the reason itself runs to several lines in a grid cell.
+        p = r["pilot"]
+        if p is not None and p["status"] != "ok":
+            self.query_one("#field-b_pilot", FormField).set_error("pilot refused: see Recommendation")
 
     @staticmethod
     def _measured(r: dict) -> bool:
@@ -214,6 +309,8 @@ class BandsTab(FormTab):
         else:
             out.append("NO DEPTH FITS ", style="bold red")
             out.append("in memory: try shallower depths, a shorter seq or a smaller vocab\n")
+        if r["pilot"]:
+            out.append_text(pilot_lines(r["pilot"]))  # right under the recommendation: its expected loss
         out.append("envelope  ", style="dim")
         out.append(f"{r['envelope_flop']:.3g} FLOP; pretrain {s['pretrain_fraction']:.0%} ({fmt.duration(s['pretrain_s'])}) / "
                    f"SFT + eval {s['sft_fraction']:.0%} ({fmt.duration(s['sft_s'])})\n")

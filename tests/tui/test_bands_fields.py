@@ -1,5 +1,5 @@
-"""The Bands tab's shape and probe fields (head dim, kv heads, window pattern, probe file): the
-result is `plan_bands` with the same values, and a refused value is marked at its own field."""
+"""The Bands tab's shape, probe, curriculum, reserve and min tokens/param fields: the result is
+`plan_bands` with the same values, and a refused value is marked at its own field."""
 
 from __future__ import annotations
 
@@ -83,3 +83,48 @@ async def test_probe_file_typed_in_gives_measured_rows(app_factory, tmp_path):
         assert d12["tokens_per_s_source"] == "probe" and d12["tokens_per_s"] == 1234.0
         assert "1,234*" in [str(c).strip() for c in app.query_one("#bands-table").get_row_at(0)]
         assert "measured on cpu" in app.query_one("#bands-table-box").border_title
+
+
+async def test_curriculum_reserve_and_min_ratio_reach_the_engine(app_factory):
+    app = app_factory(initial_tab="bands")
+    async with app.run_test(size=(100, 30)) as pilot:
+        tab = app.query_one(BandsTab)
+        await settle_tab(pilot, tab)
+        assert [s["seq_len"] for s in tab.result["curriculum"]["stages"]] == [512, 1024, 2048]  # empty: the CLI's default
+        await set_value(pilot, tab, "b_curriculum", "512:0.6, 2048:0.4")
+        await set_value(pilot, tab, "b_reserve", "6")
+        hw = load_hardware("rtx4090")
+        want = B.plan_bands(hw, curriculum=[(512, 0.6), (2048, 0.4)], reserve_bytes=6e9)
+        assert tab.result["curriculum"] == want["curriculum"] and tab.result["rows"] == want["rows"]
+        assert tab.result["usable_memory_bytes"] == hw.memory_bytes - 6e9
+        assert "18.0 GB usable" in app.query_one("#bands-table-box").border_title
+        summary = text_of(app.query_one("#bands-summary"))
+        assert "seq   512   60%" in summary and "seq  2048   40%" in summary and "seq  1024" not in summary
+        await set_value(pilot, tab, "b_min_ratio", "4")
+        want = B.plan_bands(hw, curriculum=[(512, 0.6), (2048, 0.4)], reserve_bytes=6e9, min_tokens_per_param=4)
+        assert tab.result["recommended"] == want["recommended"]
+        assert f"RECOMMEND d{want['recommended']['depth']}" in text_of(app.query_one("#bands-summary"))
+        assert app.failures == []
+
+
+@pytest.mark.parametrize("name, value, needle", [
+    ("b_curriculum", "2048,512", "--curriculum '2048,512': sequence lengths do not rise; accepted: SEQ[:FRACTION]"),
+    ("b_curriculum", "512:0.5,2048:0.4", "fractions sum to 0.9"),
+    ("b_reserve", "-1", "'-1': accepted: a number of GB >= 0"),
+    ("b_reserve", "nan", "'nan': accepted: a number of GB >= 0"),
+    ("b_min_ratio", "0", "'0'"),
+    ("b_batch", "1024", "global batch = 1024 tokens is shorter than one sequence"),  # the engine's check, at its field
+])
+async def test_bad_curriculum_reserve_min_ratio_are_marked_at_their_field(app_factory, name, value, needle):
+    app = app_factory(initial_tab="bands")
+    async with app.run_test(size=(100, 30)) as pilot:
+        tab = app.query_one(BandsTab)
+        await settle_tab(pilot, tab)
+        await set_value(pilot, tab, name, value)
+        message = error_of(app, name)
+        assert needle in message and message.count("\n") <= 1  # one line (text_of ends it with a newline)
+        assert app.query_one("#bands-body").has_class("-stale")
+        assert [f.field_name for f in app.query(FormField) if f.has_class("-invalid")] == [name]
+        await set_value(pilot, tab, name, {"b_curriculum": "", "b_reserve": "2", "b_min_ratio": "8", "b_batch": "524288"}[name])
+        assert error_of(app, name) == "" and not app.query_one("#bands-body").has_class("-stale")
+        assert app.failures == []
