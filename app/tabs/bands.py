@@ -10,7 +10,6 @@ read in the worker (it can be long), the probe JSON while reading the form; both
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from rich.text import Text
@@ -40,36 +39,13 @@ def _num(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
-def _cli_option(dest: str) -> tuple[tuple[str, ...], str]:
-    """(choices, default) of one `lsdt bands` option, read off the CLI's own parser so the Selects
-    offer exactly what --pilot-metric / --pilot-axis accept."""
-    parser = argparse.ArgumentParser(add_help=False)
-    bands_cli.add_arguments(parser)
-    action = next(a for a in parser._actions if a.dest == dest)
-    return tuple(action.choices), action.default
-
-
-PILOT_METRICS, DEFAULT_PILOT_METRIC = _cli_option("pilot_metric")
-PILOT_AXES, DEFAULT_PILOT_AXIS = _cli_option("pilot_axis")
-
-
-def pilot_lines(p: dict) -> Text:
-    """The pilot's fit and projection (or its refusal) as `lsdt bands` prints them."""
-    out = Text()
-    out.append("pilot     ", style="bold cyan" if p["status"] == "ok" else "bold red")
-    if p["status"] != "ok":
-        out.append("REFUSED: ", style="bold red")
-        out.append(f"{p['reason']}\n")
-        return out
-    f = p["fit"]
-    at = fmt.duration if p["axis"] == "time" else (lambda n: f"{fmt.count(n)} tokens")
-    var = "t" if p["axis"] == "time" else "n"
-    out.append(f"{p['points']} '{p['metric']}' points to {at(p['x_last'])}: "
-               f"L({var}) = {f['a']:.3f} + {f['b']:.3g} {var}^-{f['c']:.3f} (rmse {f['rmse']:.3g})\n")
-    out.append("          projected at ")
-    out.append(f"{at(p['target'])} ({p['extrapolation']:.1f}x ahead): ")
-    out.append(f"{p['loss_at_target']:.3f}", style="bold")
-    out.append(f" ({p['confidence']:.0%} range {p['range'][0]:.3f} - {p['range'][1]:.3f})\n")
+def pilot_text(p: dict) -> Text:
+    """The pilot's fit and projection (or its refusal) in the words of `lsdt bands`."""
+    first, *rest = bands_cli.pilot_lines(p)
+    out = Text("pilot     ", style="bold cyan" if p["status"] == "ok" else "bold red")
+    out.append(f"{first}\n", style="" if p["status"] == "ok" else "red")
+    for line in rest:
+        out.append(f"          {line}\n")
     return out
 
 
@@ -127,11 +103,11 @@ class BandsTab(FormTab):
                 yield FormField("b_pilot", "pilot", placeholder="a pilot run's metrics.jsonl")
                 with Horizontal(classes="select-row"):
                     yield Label("pilot fit", classes="field-label")
-                    yield Select([(m, m) for m in PILOT_METRICS], value=DEFAULT_PILOT_METRIC,
+                    yield Select([(m, m) for m in bands_cli.PILOT_METRICS], value=bands_cli.PILOT_METRICS[0],
                                  allow_blank=False, compact=True, id="b-pilot-metric")
                 with Horizontal(classes="select-row"):
                     yield Label("against", classes="field-label")
-                    yield Select([(a, a) for a in PILOT_AXES], value=DEFAULT_PILOT_AXIS,
+                    yield Select([(a, a) for a in bands_cli.PILOT_AXES], value=bands_cli.PILOT_AXES[0],
                                  allow_blank=False, compact=True, id="b-pilot-axis")
             yield Static("", classes="form-status", markup=False)
         with Vertical(id="bands-body"):
@@ -310,7 +286,7 @@ class BandsTab(FormTab):
             out.append("NO DEPTH FITS ", style="bold red")
             out.append("in memory: try shallower depths, a shorter seq or a smaller vocab\n")
         if r["pilot"]:
-            out.append_text(pilot_lines(r["pilot"]))  # right under the recommendation: its expected loss
+            out.append_text(pilot_text(r["pilot"]))  # right under the recommendation: its expected loss
         out.append("envelope  ", style="dim")
         out.append(f"{r['envelope_flop']:.3g} FLOP; pretrain {s['pretrain_fraction']:.0%} ({fmt.duration(s['pretrain_s'])}) / "
                    f"SFT + eval {s['sft_fraction']:.0%} ({fmt.duration(s['sft_s'])})\n")

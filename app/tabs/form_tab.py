@@ -122,13 +122,17 @@ class FormTab(LsdtTab):
     def text(self, name: str) -> str:
         return self.query_one(f"#input-{name}", Input).value
 
-    @staticmethod
-    def take(errors: dict[str, str], name: str, fn, default=None):
-        """fn() or, on a UserError/ArgumentTypeError, record its message against the field."""
+    def take(self, errors: dict[str, str], name: str, fn, default=None):
+        """fn() or, on a UserError/ArgumentTypeError, record its message against the field. An
+        argument-type message says only what is wrong with the value, so it is prefixed with the
+        field's label (the form's status line shows it away from the field)."""
         import argparse
 
         try:
             return fn()
-        except (UserError, argparse.ArgumentTypeError) as exc:
-            errors[name] = f"{name.replace('_', ' ')}: {exc}" if isinstance(exc, argparse.ArgumentTypeError) else str(exc)
-            return default
+        except UserError as exc:
+            errors[name] = str(exc)
+        except argparse.ArgumentTypeError as exc:
+            fields = [f for f in self.query(FormField) if f.field_name == name]
+            errors[name] = f"{fields[0].field_label if fields else name}: {exc}"
+        return default

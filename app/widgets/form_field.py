@@ -32,6 +32,7 @@ class FormField(Vertical):
                  *, id: str | None = None) -> None:
         super().__init__(id=id or f"field-{name}")
         self.field_name = name
+        self.field_label = label
         self._label, self._value, self._placeholder, self._unit = label, value, placeholder, unit
 
     def compose(self) -> ComposeResult:

@@ -19,6 +19,9 @@ from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB
 from engine.specs import load_hardware
 
 DEFAULT_HARDWARE = "rtx4090"  # the seed's target: one RTX 4090 in 24 h
+# --pilot-metric / --pilot-axis: what each accepts, the first is the default (the Bands tab offers the same).
+PILOT_METRICS = ("loss", "val_loss")
+PILOT_AXES = ("auto", "time", "tokens")
 
 
 def _depths(text: str) -> list[int]:
@@ -71,8 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="tokens/param a recommended depth must reach (default 8, nanochat's low end)")
     p.add_argument("--probe", metavar="FILE", help="a `lsdt probe` JSON: measured tok/s replace the estimates")
     p.add_argument("--pilot", metavar="METRICS.jsonl", help="a pilot run's metrics.jsonl: fit L(t) = a + b t^-c and project")
-    p.add_argument("--pilot-metric", choices=("loss", "val_loss"), default="loss", help="which loss to fit (default loss)")
-    p.add_argument("--pilot-axis", choices=("auto", "time", "tokens"), default="auto",
+    p.add_argument("--pilot-metric", choices=PILOT_METRICS, default=PILOT_METRICS[0], help="which loss to fit (default loss)")
+    p.add_argument("--pilot-axis", choices=PILOT_AXES, default=PILOT_AXES[0],
                    help="fit against time (to the pretraining time) or tokens (to the pretraining tokens); auto: time if logged")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
@@ -168,19 +171,23 @@ def render(r: dict) -> str:
                 f"    {'d' + str(m['depth']):>5} {m['seq_len']:>5} {m['device_batch'] or '-':>5} {m['grad_accum'] or '-':>5} {tps:>9} "
                 f"{fmt.duration(m['step_time_s']):>8} {fmt.gb(m['peak_vram_bytes']):>9} {mfu:>5} {fmt.count(m['tokens_in_window']):>13}  {m['status']}"
             )
-    p = r["pilot"]
-    if p:
-        if p["status"] == "ok":
-            f = p["fit"]
-            at = fmt.duration if p["axis"] == "time" else (lambda n: f"{fmt.count(n)} tokens")
-            var = "t" if p["axis"] == "time" else "n"
-            lines += ["", f"  pilot     {p['points']} '{p['metric']}' points to {at(p['x_last'])}: L({var}) = {f['a']:.3f} + {f['b']:.3g} {var}^-{f['c']:.3f} "
-                      f"(rmse {f['rmse']:.3g})",
-                      f"            projected at {at(p['target'])} ({p['extrapolation']:.1f}x ahead): {p['loss_at_target']:.3f} "
-                      f"({p['confidence']:.0%} range {p['range'][0]:.3f} - {p['range'][1]:.3f})"]
-        else:
-            lines += ["", f"  pilot     REFUSED: {p['reason']}"]
+    if r["pilot"]:
+        first, *rest = pilot_lines(r["pilot"])
+        lines += ["", f"  pilot     {first}", *(f"            {line}" for line in rest)]
     return "\n".join(lines)
+
+
+def pilot_lines(p: dict) -> list[str]:
+    """The pilot's fit and projection, or its refusal: the words of `lsdt bands` and the Bands tab."""
+    if p["status"] != "ok":
+        return [f"REFUSED: {p['reason']}"]
+    f = p["fit"]
+    at = fmt.duration if p["axis"] == "time" else (lambda n: f"{fmt.count(n)} tokens")
+    var = "t" if p["axis"] == "time" else "n"
+    return [f"{p['points']} '{p['metric']}' points to {at(p['x_last'])}: L({var}) = {f['a']:.3f} + {f['b']:.3g} {var}^-{f['c']:.3f} "
+            f"(rmse {f['rmse']:.3g})",
+            f"projected at {at(p['target'])} ({p['extrapolation']:.1f}x ahead): {p['loss_at_target']:.3f} "
+            f"({p['confidence']:.0%} range {p['range'][0]:.3f} - {p['range'][1]:.3f})"]
 
 
 def run(args: argparse.Namespace) -> int:
