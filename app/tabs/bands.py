@@ -49,6 +49,36 @@ def pilot_text(p: dict) -> Text:
     return out
 
 
+def _read_metrics(path: Path) -> list[dict]:
+    """`lsdt bands --pilot`'s reader, imported only once a pilot is given (start-up imports stay few)."""
+    from engine.sizing import pilot
+
+    return pilot.read_metrics(path)
+
+
+class FileCache:
+    """One file as an engine reader returns it, kept while its (path, mtime, size) stays the same:
+    the form is read on every keystroke, and the probe or pilot file is nearly always unchanged."""
+
+    def __init__(self, reader) -> None:
+        self.reader = reader  # path -> value; raises UserError naming the file and what is wrong
+        self._key: tuple | None = None
+        self._value = None
+
+    def read(self, text: str):
+        path = Path(text).expanduser()
+        try:
+            st = path.stat()
+            key = (str(path), st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None  # no cache: the reader says what is wrong with the path
+        if key is None or key != self._key:
+            self._key, self._value = None, None
+            self._value = self.reader(path)
+            self._key = key
+        return self._value
+
+
 class BandsTab(FormTab):
     DEFAULT_CSS = """
     BandsTab { layout: vertical; height: 1fr; }
@@ -68,8 +98,8 @@ class BandsTab(FormTab):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._probe_cache: tuple[tuple, dict] | None = None  # ((path, mtime_ns, size), checked probe)
-        self._pilot_cache: tuple[tuple, list] | None = None  # ((path, mtime_ns, size), metrics records)
+        self._probe_file = FileCache(B.read_probe)  # read while reading the form
+        self._pilot_file = FileCache(_read_metrics)  # read in the worker: a metrics.jsonl can be long
 
     def compose(self) -> ComposeResult:
         # A probe adopted on the Probe tab before this tab was built: start from it.
@@ -154,40 +184,9 @@ class BandsTab(FormTab):
         return args, errors
 
     def _read_probe(self) -> dict | None:
-        """The probe file in the field, checked by the engine's reader (`lsdt bands --probe`); cached
-        by (path, mtime, size) because the form is read on every keystroke."""
+        """The probe file in the field, checked by the engine's reader (`lsdt bands --probe`)."""
         text = self.text("b_probe").strip()
-        if not text:
-            return None
-        path = Path(text).expanduser()
-        try:
-            st = path.stat()
-            key = (str(path), st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = None  # read_probe says what is wrong with the path
-        if key is not None and self._probe_cache is not None and self._probe_cache[0] == key:
-            return self._probe_cache[1]
-        probe = B.read_probe(path)
-        self._probe_cache = (key, probe) if key is not None else None
-        return probe
-
-    def _read_pilot(self, text: str) -> list[dict]:
-        """The pilot's metrics.jsonl by the engine's reader (`lsdt bands --pilot`), in the worker
-        thread; cached by (path, mtime, size) so other fields' keystrokes do not re-read it."""
-        path = Path(text).expanduser()
-        try:
-            st = path.stat()
-            key = (str(path), st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = None  # read_metrics says what is wrong with the path
-        cached = self._pilot_cache
-        if key is not None and cached is not None and cached[0] == key:
-            return cached[1]
-        from engine.sizing import pilot  # only when a pilot is given (start-up imports stay few)
-
-        records = pilot.read_metrics(path)
-        self._pilot_cache = (key, records) if key is not None else None
-        return records
+        return self._probe_file.read(text) if text else None
 
     def _pilot_path(self) -> str | None:
         text = self.text("b_pilot").strip()
@@ -221,7 +220,7 @@ class BandsTab(FormTab):
     def engine_call(self, args: dict) -> dict:
         hardware = args.pop("hardware")
         if args["pilot"] is not None:
-            args["pilot"] = self._read_pilot(args["pilot"])
+            args["pilot"] = self._pilot_file.read(args["pilot"])
         return B.plan_bands(hardware, **args)
 
     def show_stale(self, why: str) -> None:
