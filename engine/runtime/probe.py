@@ -35,6 +35,7 @@ from typing import Callable
 
 from engine.atomic import write_atomic
 from engine.errors import UserError
+from engine.runtime.signals import StopFlag
 from engine.sizing.counts import flops_per_token, param_counts
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, band_spec
 
@@ -157,17 +158,30 @@ def _last_line(text: str) -> str:
     return lines[-1][:500] if lines else ""
 
 
+def _start_worker(cmd: list[str]) -> subprocess.Popen:
+    """Popen with SIGINT/SIGTERM only recorded while the worker is forked and exec'd. Raised inside
+    Popen, an interrupt would leave a running worker that no one kills (the caller has no handle to
+    it yet); recorded, it kills the new worker here and is raised as the interrupt it was."""
+    stop = StopFlag()
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    finally:
+        stop.restore()
+    if stop.signum is not None:
+        proc.kill()
+        proc.wait()
+        raise KeyboardInterrupt
+    return proc
+
+
 def run_config(depth: int, seq_len: int, s: ProbeSettings, max_batch: int) -> dict:
     """Run one config in a fresh worker process; always returns a row (never raises for the config's
     own failures), except a UserError the worker reports (e.g. --device cuda without a GPU)."""
     with tempfile.TemporaryDirectory(prefix="lsdt-probe-") as tmp:
         result_path = Path(tmp) / "result.json"
         t0 = time.monotonic()
-        proc = subprocess.Popen(
-            _worker_command(depth, seq_len, s, max_batch, result_path),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        proc = _start_worker(_worker_command(depth, seq_len, s, max_batch, result_path))
         try:
             _, stderr = proc.communicate(timeout=s.timeout_s)
         except subprocess.TimeoutExpired:

@@ -236,3 +236,38 @@ def test_module_entry_point_is_the_cli():
 
     r = subprocess.run([sys.executable, "-m", "engine.runtime.probe", "--depths", "0"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--depths '0'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_stop_while_the_worker_starts_still_kills_the_worker(tmp_path):
+    """SIGTERM landing inside Popen (after the fork, before it returns) must not orphan the worker:
+    the sweep's own cleanup has no handle to it yet. The signal is sent from inside Popen here."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = tmp_path / "stop_in_popen.py"
+    script.write_text(
+        "import os, signal, subprocess, sys\n"
+        "import engine.runtime.probe as P\n"
+        "from engine.commands.probe import _sigterm_as_interrupt\n"
+        "_sigterm_as_interrupt()\n"
+        "real = subprocess.Popen\n"
+        "started = []\n"
+        "def popen(*a, **k):\n"
+        "    proc = real([sys.executable, '-c', 'import time; time.sleep(60)'], **{**k, 'text': True})\n"
+        "    started.append(proc.pid)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)  # the stop arrives before Popen has returned\n"
+        "    return proc\n"
+        "P.subprocess.Popen = popen\n"
+        "try:\n"
+        "    P.run_config(1, 32, P.ProbeSettings(device='cpu'), 2)\n"
+        "    print('no interrupt')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', started[0])\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    word, pid = out.stdout.split()
+    assert word == "interrupted"
+    assert not psutil.pid_exists(int(pid)) or psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE
