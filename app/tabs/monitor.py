@@ -25,6 +25,7 @@ from engine.errors import UserError
 from engine.runtime import rundir
 
 from app.tabs.base import LsdtTab
+from app.widgets.form_field import FieldInput
 from app.widgets.run_view import RunView
 
 MAX_RECENT = 30
@@ -100,7 +101,7 @@ class MonitorTab(LsdtTab):
         with Vertical(id="monitor-side"):
             yield Label("recent runs", classes="section-title")
             yield OptionList(id="recent-runs")
-            yield Input(placeholder="or a run directory path, Enter", id="monitor-path")
+            yield FieldInput(placeholder="or a run directory path, Enter", id="monitor-path")
             yield Button("attach", id="monitor-attach", variant="primary", compact=True)
             yield Static("", id="monitor-error", markup=False)
         yield RunView(id="monitor-view")

@@ -122,18 +122,23 @@ class PlanTab(LsdtTab):
         yield Static("", id="plan-status", markup=False)
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._initial_focus)
+        # Before the first frame, not after it: a key pressed as soon as the plan shows (ctrl+s)
+        # must reach this tab, not the tab bar that Textual's auto-focus would pick meanwhile.
+        self._initial_focus()
         if self.initial_plan is not None:
             self.apply_plan(self.initial_plan, f"opened {self.initial_plan.model.name} on {self.initial_plan.hardware.name}")
         if self.app.adopted_probe is not None:  # adopted before this tab was built
             self.use_probe(self.app.adopted_probe)
 
     def _initial_focus(self) -> None:
-        """Keyboard first: start typing a GPU name. Only while this tab is the one shown: focusing
-        inside a hidden pane would switch back to it."""
+        """Keyboard first: start typing a GPU name. Only while this tab is the one shown (focusing
+        inside a hidden pane would switch back to it); at start-up, before TabbedContent has set
+        its active pane (""), this tab is built only if it is the one shown."""
         tabs = next((a for a in self.ancestors if getattr(a, "id", None) == "tabs"), None)
-        if tabs is None or getattr(tabs, "active", "plan") == "plan":
-            self.query_one("#hardware-filter", Input).focus()
+        if tabs is None or getattr(tabs, "active", "plan") in ("plan", ""):
+            # Now, not queued (Widget.focus defers): a queued focus could land after the user has
+            # already gone to another tab, and pull this one back.
+            self.screen.set_focus(self.query_one("#hardware-filter", Input))
 
     # ------------------------------------------------------------------ form <-> plan
 

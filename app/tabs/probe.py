@@ -28,6 +28,7 @@ from engine.runtime.probe import parse_int_list
 from app.adoption import ProbeAdopted, ProbeAdoption, adoption_from_file  # noqa: F401 (re-exported)
 from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
 from app.tabs.base import LsdtTab
+from app.widgets.form_field import FieldInput
 from app.widgets.live_chart import BarChart
 
 WINDOW_S = 24 * 3600.0  # the "what fits in a day" window of the Bands tab and the 4090-in-24h question
@@ -126,7 +127,7 @@ class ProbeTab(LsdtTab):
             for name, label, value, width in self.FIELDS:
                 with Vertical(classes="probe-field"):
                     yield Label(label)
-                    field = Input(value, id=f"probe-{name}", compact=True)
+                    field = FieldInput(value, id=f"probe-{name}", compact=True)
                     field.styles.width = width
                     yield field
             with Vertical(classes="probe-field"):
@@ -135,7 +136,7 @@ class ProbeTab(LsdtTab):
                              compact=True, id="probe-device")
             with Vertical(classes="probe-field"):
                 yield Label("save to")
-                yield Input(default_out(), id="probe-out", compact=True)
+                yield FieldInput(default_out(), id="probe-out", compact=True)
         with Horizontal(id="probe-actions"):
             yield Button("run probe", id="probe-start", variant="primary", compact=True)
             yield Button("stop", id="probe-stop", variant="error", compact=True, disabled=True)

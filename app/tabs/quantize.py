@@ -30,6 +30,7 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RichLo
 from textual.worker import get_current_worker
 
 from app.tabs.base import LsdtTab
+from app.widgets.form_field import FieldInput
 
 MOE_CONFIG = "moe.toml"  # engine/runtime/moe_config.CONFIG_FILE (not imported: that module pulls in the engine's runtime)
 LOG_LINES = 200  # the progress log is bounded (a long run must not grow the UI's memory)
@@ -113,15 +114,15 @@ class QuantizeTab(LsdtTab):
             form.border_title = "Quantize  (INT8 per-row absmax, calibrated)  ->  seal .s7l  ->  verify"
             with Horizontal(classes="q-row"):
                 yield Label("checkpoint", classes="q-label")
-                yield Input(placeholder="runs/X  |  runs/X/checkpoints/step_00000200.pt  |  a MoE run dir", id="q-ckpt")
-                yield Input(placeholder="calib", value="64", id="q-calib", type="integer")
+                yield FieldInput(placeholder="runs/X  |  runs/X/checkpoints/step_00000200.pt  |  a MoE run dir", id="q-ckpt")
+                yield FieldInput(placeholder="calib", value="64", id="q-calib", type="integer")
             with Horizontal(classes="q-row"):
                 yield Label("out .s7l", classes="q-label")
-                yield Input(placeholder="default: <run dir>/model.s7l (a MoE run: DIR/model.s7l)", id="q-out")
+                yield FieldInput(placeholder="default: <run dir>/model.s7l (a MoE run: DIR/model.s7l)", id="q-out")
                 yield Button("Quantize + seal + verify", id="q-run", variant="primary")
             with Horizontal(classes="q-row"):
                 yield Label("verify file", classes="q-label")
-                yield Input(placeholder="any .s7l file", id="q-file")
+                yield FieldInput(placeholder="any .s7l file", id="q-file")
                 yield Button("Verify", id="q-verify")
         yield ProgressBar(total=1.0, show_eta=False, id="q-progress")
         with Horizontal(id="q-body"):

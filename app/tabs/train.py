@@ -28,6 +28,7 @@ from engine.runtime import rundir
 
 from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
 from app.tabs.base import LsdtTab
+from app.widgets.form_field import FieldInput
 from app.widgets.run_view import RunView
 
 OWNER = "train"
@@ -123,7 +124,7 @@ class TrainTab(LsdtTab):
         def field(name: str, label: str, placeholder: str, width: int):
             with Vertical(classes="train-field"):
                 yield Label(label)
-                widget = Input(placeholder=placeholder, id=f"train-{name}", compact=True)
+                widget = FieldInput(placeholder=placeholder, id=f"train-{name}", compact=True)
                 widget.styles.width = width
                 yield widget
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
 
 class FieldInput(Input):
-    """An Input that follows the app's cursor-blink setting (off in tests and snapshots)."""
+    """An Input that follows the app's cursor-blink setting (off in tests and snapshots), and where
+    `?` opens help as it does everywhere else: no LSDT field takes a `?` (numbers, durations,
+    names, profile paths), and the first field has the focus from start-up."""
+
+    BINDINGS = [Binding("question_mark", "app.help", "help", show=False, priority=True)]
 
     def on_mount(self) -> None:
         self.cursor_blink = getattr(self.app, "cursor_blink", True)

@@ -29,6 +29,28 @@ async def type_into(pilot, selector: str, text: str) -> None:
     await pilot.press(*text)
 
 
+async def test_keys_reach_the_plan_tab_from_the_first_frame(app_factory, monkeypatch):
+    """The first frame already shows the plan, so a key pressed then (ctrl+s) must reach this tab:
+    the focus is in the hardware search when that frame is painted, not on the tab bar."""
+    from app.app import LsdtApp
+
+    focused_at_first_frame = []
+    display = LsdtApp._display
+
+    def first_frame(self, screen, renderable):
+        if not focused_at_first_frame:
+            focused_at_first_frame.append(screen.focused)
+        return display(self, screen, renderable)
+
+    monkeypatch.setattr(LsdtApp, "_display", first_frame)
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert focused_at_first_frame and focused_at_first_frame[0] is app.query_one("#hardware-filter")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "SaveScreen"
+
+
 async def test_default_plan_is_the_engines(app_factory):
     app = app_factory()
     async with app.run_test(size=(100, 30)) as pilot:
