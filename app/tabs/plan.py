@@ -223,6 +223,10 @@ class PlanTab(LsdtTab):
     def _mode_changed(self, event: RadioSet.Changed) -> None:
         fixed = event.pressed.id == "mode-fixed"
         field = self.query_one("#field-G", FormField)
+        if not fixed and field.input.has_focus:
+            # Disabling the focused G field would leave nothing focused (ctrl+g in G, back to
+            # auto-size): this tab's keys would stop working. The mode switch is the next place.
+            self.screen.set_focus(self.query_one("#mode", RadioSet))
         field.disabled = not fixed
         if fixed and not self._applying:
             field.input.focus()
