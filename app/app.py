@@ -153,7 +153,17 @@ class LsdtApp(App[int]):
         pending = self.ensure_tab(tab_id)
         if pending is not None:
             await pending
-        return self.tab_widget(tab_id)
+        tab = self.tab_widget(tab_id)
+        # Keyboard first: land in the tab's first field, or its keys (ctrl+s on Plan) do nothing
+        # until the user tabs in. The live tabs focus their own first field when shown.
+        self.call_after_refresh(self._focus_into, tab)
+        return tab
+
+    def _focus_into(self, tab) -> None:
+        if self.screen.focused is None:
+            first = next((w for w in self.screen.focus_chain if tab in w.ancestors), None)
+            if first is not None:
+                self.screen.set_focus(first)
 
     def _plan_action(self, action: str):
         async def run() -> None:

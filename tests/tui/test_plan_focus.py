@@ -23,3 +23,32 @@ async def test_ctrl_g_back_to_auto_size_from_the_G_field_keeps_the_focus_in_the_
         await pilot.press("ctrl+t")  # the tab's keys still work
         await settle(pilot)
         assert len(tab.pinned) == 1 and tab.pinned[0].G is None
+
+
+async def palette_go_to(pilot, title: str) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*title)
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    for _ in range(50):
+        await pilot.pause(0.02)
+        if pilot.app.focused is not None:
+            return
+
+
+async def test_palette_go_to_a_tab_lands_in_its_first_field(app_factory):
+    """ctrl+p "Go to Bands", then "Go to Plan": the focus was None after each, so the Plan tab's
+    ctrl+s did nothing (and the footer lost its keys) until the user tabbed into the tab."""
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await palette_go_to(pilot, "Go to Bands")
+        bands = app.query_one("#bands-tab")
+        assert app.query_one("#tabs").active == "bands"
+        assert app.focused is not None and bands in app.focused.ancestors
+        await palette_go_to(pilot, "Go to Plan")
+        assert app.focused is app.query_one("#hardware-filter")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "SaveScreen"
