@@ -275,6 +275,7 @@ class PlanTab(LsdtTab):
             self._request += 1  # whatever is in flight is now stale
             self._answered, self._answered_ok = self._request, False
             self.query_one("#result", ResultPanel).mark_stale("fix the field marked in red")
+            self._dim_details(True)
             self.set_status(next(iter(checked.errors.values())))
             return
         self._request += 1
@@ -325,11 +326,13 @@ class PlanTab(LsdtTab):
                 self._form_error = message.error or ""
                 self.query_one("#form-error", Static).update(self._form_error)
             panel.mark_stale("the goal is not coherent: see the message in the Goal panel")
+            self._dim_details(True)
             self.set_status(message.error or "")
             return
         self.current = message.plan
         panel.show_plan(message.plan)
         self.query_one("#physics", Static).update(render_physics(message.plan))
+        self.query_one("#physics", Static).remove_class("-stale")  # the refined table: when its answer comes
         if not REFINED:
             self.query_one(TopLayouts).show(message.plan.result["diagnostics"]["search_trace"]["top"])
         elif message.plan.refine:
@@ -347,6 +350,7 @@ class PlanTab(LsdtTab):
         if group in ("plan-compute", "plan-refine"):
             self._answered, self._answered_ok = self._request, False  # no answer will come; do not wait
             self.query_one("#result", ResultPanel).mark_stale("internal error while computing (see the notification)")
+            self._dim_details(True)
             self.set_status("internal error while computing: please report it")
 
     @on(RefinedComputed)
@@ -362,6 +366,14 @@ class PlanTab(LsdtTab):
         self.refined_state = (layouts, message.error)
         for section in self.query(RefinedSection):  # none yet if it has not mounted: it pulls refined_state
             section.show(*self.refined_state)
+        self._dim_details(False)
+
+    def _dim_details(self, stale: bool) -> None:
+        """Step 0 physics and the refined layouts are answers too: dimmed with the Result panel
+        while they belong to inputs that have changed since (an invalid field, an engine error)."""
+        self.query_one("#physics", Static).set_class(stale, "-stale")
+        for section in self.query(RefinedSection):
+            section.set_class(stale, "-stale")
 
     def set_status(self, text: str) -> None:
         self.query_one("#plan-status", Static).update(text)
