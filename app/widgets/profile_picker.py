@@ -169,6 +169,7 @@ class ProfilePicker(Vertical):
     @on(Input.Changed)
     def _filter(self, event: Input.Changed) -> None:
         event.stop()
+        self.set_error(None)  # the message was about the text submitted, which has changed since
         self._refilter(event.value)
 
     @on(Input.Submitted)
