@@ -135,6 +135,15 @@ class MoeTab(FormTab):
     def engine_call(self, args: dict) -> dict:
         return M.size_moe(args.pop("model"), args.pop("hardware"), **args)
 
+    def field_for_error(self, message: str) -> str | None:
+        # engine.sizing.moe._check names the input it refuses first (the form has already checked
+        # each value alone; these are the checks across inputs, e.g. one token count per expert).
+        for prefix, name in (("expert tokens", "m_expert_tokens"), ("model ", "m_model"),
+                             ("price per GPU-hour", "m_price"), ("mfu", "m_mfu")):
+            if message.startswith(prefix):
+                return name
+        return None
+
     def show_stale(self, why: str) -> None:
         super().show_stale(why)
         self.query_one("#moe-body").add_class("-stale")
