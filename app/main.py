@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     app = make_app(plan=plan, plans_dir=args.plans_dir, monitor=args.monitor)  # opens on the Monitor tab
     result = app.run()
+    if app.return_code:  # the app crashed (Textual has printed the traceback): not a success
+        return app.return_code
     return int(result or 0)
 
 
