@@ -18,6 +18,11 @@ class FieldInput(Input):
     def on_mount(self) -> None:
         self.cursor_blink = getattr(self.app, "cursor_blink", True)
 
+    def on_blur(self) -> None:
+        # A value that fills the box scrolls by a cell for the cursor after its last character;
+        # left that way, the field reads '2,14,16,18,20' for 12,14,16,18,20. Show the start again.
+        self.scroll_to(x=0, animate=False, immediate=True)
+
 
 class FormField(Vertical):
     """label [input] unit, and under it the field's error (hidden while the value is valid)."""
