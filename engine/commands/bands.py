@@ -11,7 +11,7 @@ import math
 import sys
 
 from engine import fmt
-from engine.commands.common import fraction, positive_float, positive_int, print_json
+from engine.commands.common import fraction, hours, positive_float, positive_int, print_json
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
@@ -54,7 +54,7 @@ def _reserve_gb(text: str) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hardware", help=f"hardware profile name or TOML file (default: the probe's, else {DEFAULT_HARDWARE})")
-    p.add_argument("--hours", type=positive_float, default=B.DEFAULT_HOURS, help="the time window (default 24)")
+    p.add_argument("--hours", type=hours, default=B.DEFAULT_HOURS, help="the time window (default 24)")
     p.add_argument("--depths", type=_depths, default=list(B.DEFAULT_DEPTHS), help="depths to size (default 12,14,16,18,20)")
     p.add_argument("--seq", type=positive_int, default=2048, help="training sequence length of the table (default 2048)")
     p.add_argument("--head-dim", type=positive_int, default=DEFAULT_HEAD_DIM, help=f"head dimension (default {DEFAULT_HEAD_DIM})")

@@ -45,6 +45,43 @@ def fraction(text: str) -> float:
     return value
 
 
+# A window longer than a million hours (114 years) is a typo, not a training run; the cap also keeps
+# every product downstream (seconds, tokens = seconds x tok/s, FLOP) a finite float.
+MAX_HOURS = 1e6
+
+
+def hours(text: str) -> float:
+    """A time window in hours: a number in (0, MAX_HOURS]."""
+    value = positive_float(text)
+    if value > MAX_HOURS:
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted: a number of hours in (0, {MAX_HOURS:g}]")
+    return value
+
+
+def days(text: str) -> float:
+    """A time window in days: a number in (0, MAX_HOURS / 24]."""
+    value = positive_float(text)
+    if value > MAX_HOURS / 24:
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted: a number of days in (0, {MAX_HOURS / 24:g}]")
+    return value
+
+
+# torch.manual_seed takes at most 2^64 - 1 and numpy's SeedSequence (the data order) no negative
+# number: [0, 2^63) suits both.
+SEED_LIMIT = 2**63
+
+
+def seed(text: str) -> int:
+    """A random seed: an integer in [0, 2^63)."""
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        value = -1
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted: an integer in [0, 2^63)")
+    return value
+
+
 def print_json(data) -> None:
     json.dump(data, sys.stdout, indent=2, allow_nan=False, default=str)
     sys.stdout.write("\n")

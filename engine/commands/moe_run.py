@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.commands.common import positive_float, positive_int, print_json
+from engine.commands.common import positive_float, positive_int, print_json, seed
 from engine.errors import UserError
 
 OVERRIDES = ("trunk_steps", "expert_steps", "router_steps", "device_batch", "lr", "seed", "device",
@@ -33,7 +33,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--router-steps", type=positive_int, help="router steps (default 300 with --tiny, else 1000)")
     p.add_argument("--device-batch", type=positive_int, help="sequences per step (default 8)")
     p.add_argument("--lr", type=positive_float, help="peak learning rate (default 3e-3 with --tiny, else 6e-4)")
-    p.add_argument("--seed", type=int, help="seed of the weights and the data order (default 1337)")
+    p.add_argument("--seed", type=seed, help="seed of the weights and the data order (default 1337)")
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), help="default auto")
     p.add_argument("--workers", type=positive_int, help="parallel phase-2 processes (default: one per GPU; 2 on CPU; 1 = sequential in-process)")
     p.add_argument("--eval-every", type=positive_int, help="steps between val evaluations (default 100)")

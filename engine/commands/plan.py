@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 
 from engine import fmt
-from engine.commands.common import fraction, positive_float, positive_int, print_json
+from engine.commands.common import days, fraction, hours, positive_float, positive_int, print_json
 from engine.errors import UserError
 from engine.plan import Plan, load_plan
 from engine.sizing.calibrate import calibrated_efficiency
@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hardware", help="built-in hardware profile name or a TOML file")
     p.add_argument("--tokens", type=positive_float, help="training tokens (default: 20 x parameters)")
     deadline = p.add_mutually_exclusive_group()
-    deadline.add_argument("--hours", type=positive_float, help="deadline in hours")
-    deadline.add_argument("--days", type=positive_float, help="deadline in days (default: 30)")
+    deadline.add_argument("--hours", type=hours, help="deadline in hours")
+    deadline.add_argument("--days", type=days, help="deadline in days (default: 30)")
     p.add_argument("--global-batch-tokens", type=positive_int,
                    help=f"tokens per optimizer step (default: {GOAL_DEFAULTS['global_batch_tokens']:,})")
     p.add_argument("--precision", choices=PRECISIONS, help="training state: bf16 (16 B/param) or bf16-fp32grad (18)")

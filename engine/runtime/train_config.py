@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from engine.commands.common import fraction, positive_float, positive_int
+from engine.commands.common import fraction, hours, positive_float, positive_int, seed
 from engine.errors import UserError
 from engine.runtime.schedule import DECAYS, parse_curriculum
 from engine.sizing.shapes import band_spec
@@ -92,7 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     acc.add_argument("--grad-accum", type=positive_int, help="micro-batches per optimizer step (default 1)")
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=positive_int, help=f"optimizer steps (default {DEFAULT_STEPS})")
-    budget.add_argument("--hours", type=positive_float, help="train for this many hours of wall-clock instead of --steps")
+    budget.add_argument("--hours", type=hours, help="train for this many hours of wall-clock instead of --steps")
     t.add_argument("--lr", type=positive_float, help="peak learning rate (default 1e-3)")
     t.add_argument("--min-lr-frac", type=float, help="final LR as a fraction of the peak (default 0.1)")
     t.add_argument("--warmup", type=int, help="linear warm-up steps (default 20, at most steps/10)")
@@ -106,7 +106,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--fsdp", action="store_true", default=None,
                    help="under torchrun, shard weights, gradients and AdamW state (FSDP2) instead of replicating them (DDP)")
     t.add_argument("--device", help="auto | cuda | cpu (default auto)")
-    t.add_argument("--seed", type=int, help="seed of the weights and the data order (default 1337)")
+    t.add_argument("--seed", type=seed, help="seed of the weights and the data order (default 1337)")
     t.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
 
     r = p.add_argument_group("run directory")

@@ -9,6 +9,7 @@ No parallel layout and no efficiency factor appears here.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass
 
 from engine.errors import UserError
@@ -27,6 +28,12 @@ ACTIVATION_BYTES = 2  # bf16 activations
 # no recompute, s*b*h*(34 + 5*a*s/h) with 16-bit activations and dropout masks.
 KORTHIKANTI_PER_LAYER_LINEAR = 34
 KORTHIKANTI_PER_LAYER_ATTN = 5
+
+# The largest global batch (sequences per optimizer step) LSDT sizes. Published pretraining batches
+# are ~2k sequences (Llama 3 405B: 16M tokens of 8,192, Dubey et al. 2024, sec. 3.4; GPT-3: 1,536 x
+# 2,048, Brown et al. 2020, Table 2.1); 2^24 is 8,000x that. The layout searches enumerate the batch's
+# divisors, which a 10^26-sequence typo with a large prime factor turns into hours of trial division.
+MAX_GLOBAL_BATCH_SEQS = 2**24
 
 
 @dataclass(frozen=True)
@@ -87,9 +94,14 @@ def physics(model: ModelSpec, hardware: HardwareSpec, goal: Goal) -> PhysicsBund
             f"goal: global_batch_tokens = {goal.global_batch_tokens} is less than one sequence "
             f"(seq_len = {model.seq_len}); accepted: >= {model.seq_len}"
         )
+    global_batch_seqs = goal.global_batch_tokens // model.seq_len
+    if global_batch_seqs > MAX_GLOBAL_BATCH_SEQS:
+        raise UserError(
+            f"goal: global_batch_tokens = {goal.global_batch_tokens} is {global_batch_seqs:,} sequences of {model.seq_len}; "
+            f"accepted: at most {MAX_GLOBAL_BATCH_SEQS:,} sequences ({MAX_GLOBAL_BATCH_SEQS * model.seq_len:,} tokens)"
+        )
     counts = param_counts(model)
     fpt = flops_per_token(model)
-    global_batch_seqs = goal.global_batch_tokens // model.seq_len
     tokens_per_step = global_batch_seqs * model.seq_len
     n_steps = max(1, math.ceil(goal.tokens / tokens_per_step))
     F_step = fpt * tokens_per_step
@@ -101,6 +113,11 @@ def physics(model: ModelSpec, hardware: HardwareSpec, goal: Goal) -> PhysicsBund
     # its n -> infinity floor 2S over the slowest link is what every data-parallel step pays.
     slowest_bw = hardware.inter_node_bw or hardware.intra_node_bw
     t_comm_min = 2.0 * B_exchange / slowest_bw
+    if not math.isfinite(F_step * n_steps):
+        raise UserError(
+            f"goal: tokens = {goal.tokens:g} at {fpt:.3g} FLOP/token is more FLOP than a float holds; "
+            f"accepted: tokens <= {sys.float_info.max / fpt:.3g}"
+        )
     G_compute = math.ceil(F_step * n_steps / (hardware.peak_flops * goal.deadline_s))
     G_memory = math.ceil(B_state / hardware.memory_bytes)
     return PhysicsBundle(

@@ -45,6 +45,7 @@ from engine.sizing import memory as mem
 from engine.sizing.counts import attention_context, flops_per_token, param_counts
 from engine.sizing.design import divisors
 from engine.sizing.efficiency import Efficiency, efficiency_for, gemm_time_s, mem_time_s
+from engine.sizing.physics import MAX_GLOBAL_BATCH_SEQS
 from engine.specs import PRECISIONS, HardwareSpec, ModelSpec
 
 RECOMPUTE = ("none", "selective", "full")
@@ -453,6 +454,8 @@ def predict(
     if dp is not None and dp != dp_implied:
         raise UserError(f"--dp {dp} does not match gpus / (tp x pp) = {gpus} / ({tp} x {pp}) = {dp_implied}")
     dp = dp_implied
+    if global_batch > MAX_GLOBAL_BATCH_SEQS:
+        raise UserError(f"--global-batch {global_batch}: accepted: at most {MAX_GLOBAL_BATCH_SEQS:,} sequences")
     if global_batch % dp:
         raise UserError(f"--global-batch {global_batch} is not divisible by dp = {dp}; accepted: a multiple of {dp}")
     sp = (tp > 1) if sequence_parallel is None else bool(sequence_parallel)

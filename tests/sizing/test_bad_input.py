@@ -1,0 +1,99 @@
+"""Bad input to the sizing commands: one line on stderr naming the flag/key and what is accepted,
+exit 2, no traceback, and never a hang (`lsdt plan`, `predict`, `bands`; the shared argument types)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.commands.common import MAX_HOURS, days, hours, seed
+from engine.sizing.design import divisors
+from tests.conftest import run_lsdt
+
+PLAN = ["plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm"]
+PREDICT = ["predict", "--model", "gpt3-175b", "--hardware", "a100-80g-sxm", "--gpus", "1024", "--tp", "8", "--pp", "16"]
+
+
+def one_line_error(r, *words: str) -> str:
+    assert r.returncode == 2, (r.returncode, r.stderr[-800:])
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
+    return r.stderr
+
+
+@pytest.mark.parametrize("argv, words", [
+    # a deadline whose seconds overflow to inf was accepted ("260B tokens in n/a", exit 0)
+    (PLAN + ["--hours", "1e308"], ["--hours", "1e+06"]),
+    (PLAN + ["--days", "1e306"], ["--days"]),
+    # bands: int(inf tokens) raised OverflowError (a traceback)
+    (["bands", "--hours", "1e308"], ["--hours", "1e+06"]),
+    # tokens x FLOP/token overflowed: OverflowError traceback in physics
+    (PLAN + ["--tokens", "1e300"], ["tokens", "accepted: tokens <="]),
+    (PLAN + ["--tokens", "1e300", "--seed-model"], ["tokens", "accepted: tokens <="]),
+])
+def test_overflowing_numbers_are_one_line_errors(argv, words):
+    one_line_error(run_lsdt(*argv, timeout=30), *words)
+
+
+@pytest.mark.parametrize("argv, words", [
+    # a 10^30-token batch hung the layout search (trial division of a ~10^26 number)
+    (PLAN + ["--global-batch-tokens", "1e30"], ["global_batch_tokens", "at most 16,777,216 sequences"]),
+    (PREDICT + ["--global-batch", "1e30"], ["--global-batch", "at most 16,777,216 sequences"]),
+])
+def test_huge_batches_are_refused_quickly(argv, words):
+    one_line_error(run_lsdt(*argv, timeout=20), *words)
+
+
+def test_largest_accepted_batch_still_plans():
+    r = run_lsdt(*PLAN, "--global-batch-tokens", str(2**24 * 2048), "--json", timeout=30)
+    assert r.returncode in (0, 2) and "Traceback" not in r.stderr
+
+
+def test_saved_plan_with_overflowing_tokens(tmp_path):
+    r = run_lsdt(*PLAN, "--save", str(tmp_path / "p.toml"))
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "p.toml").read_text()
+    lines = [("tokens = 1e300" if line.startswith("tokens = ") else line) for line in text.splitlines()]
+    (tmp_path / "big.toml").write_text("\n".join(lines) + "\n")
+    one_line_error(run_lsdt("plan", "--load", str(tmp_path / "big.toml")), "tokens")
+
+
+@given(st.integers(1, 200_000))
+@settings(max_examples=300, deadline=None)
+def test_divisors_match_the_definition(n):
+    assert divisors(n) == [d for d in range(1, n + 1) if n % d == 0]
+
+
+def test_divisors_of_a_huge_smooth_batch_are_instant():
+    n = 2**40 * 3**5 * 5**7
+    ds = divisors(n)
+    assert len(ds) == 41 * 6 * 8 and ds[0] == 1 and ds[-1] == n and all(n % d == 0 for d in ds)
+
+
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=12)))
+@settings(max_examples=300, deadline=None)
+def test_window_types_accept_exactly_finite_bounded_positive_numbers(text):
+    for parse, limit in ((hours, MAX_HOURS), (days, MAX_HOURS / 24)):
+        try:
+            value = parse(text)
+        except argparse.ArgumentTypeError as exc:
+            assert "\n" not in str(exc) and "accepted" in str(exc) or "not a number" in str(exc)
+            continue
+        assert math.isfinite(value) and 0 < value <= limit
+        assert math.isfinite(value * 86400)
+
+
+@given(st.one_of(st.integers(-2**70, 2**70).map(str), st.text(max_size=8)))
+@settings(max_examples=300, deadline=None)
+def test_seed_type_accepts_exactly_0_to_2_63(text):
+    try:
+        value = seed(text)
+    except argparse.ArgumentTypeError as exc:
+        assert "accepted: an integer in [0, 2^63)" in str(exc)
+        return
+    assert 0 <= value < 2**63
