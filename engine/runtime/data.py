@@ -58,26 +58,28 @@ def _is_text(path: Path) -> bool:
         return False
 
 
-def corpus_files(source: str) -> list[Path]:
-    """The files a --data value names, in a fixed order; UserError when there are none."""
+def corpus_files(source: str, given: str | None = None) -> list[Path]:
+    """The files a --data value names, in a fixed order; UserError when there are none.
+    `given` is how errors name the value (default `--data SOURCE`; `--domains code=PATH` for a MoE domain)."""
+    given = given or f"--data {source}"
     if source == STDLIB:
         files = stdlib_files()
         if not files:
-            raise UserError("--data stdlib: no Python standard-library sources found on this machine; give --data PATH")
+            raise UserError(f"{given}: no Python standard-library sources found on this machine; give a PATH")
         return files
     path = Path(source).expanduser()
     if not path.exists():
-        raise UserError(f"--data {source}: no such file or directory")
+        raise UserError(f"{given}: no such file or directory")
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise UserError(f"--data {source}: not a regular file or directory")
+        raise UserError(f"{given}: not a regular file or directory")
     files = sorted(
         f for f in path.rglob("*")
         if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts) and _is_text(f)
     )
     if not files:
-        raise UserError(f"--data {source}: the directory holds no text files (hidden and binary files are skipped)")
+        raise UserError(f"{given}: the directory holds no text files (hidden and binary files are skipped)")
     return files
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UserError
-from engine.runtime.data import STDLIB, TokenData, default_cache_dir, load_tokens, stdlib_files
+from engine.runtime.data import STDLIB, TokenData, corpus_files, default_cache_dir, load_tokens, stdlib_files
 from engine.sizing.moe import DATA_MIX, DOMAINS
 
 GEN_SEED = 20260225  # any fixed value: the generated slices must be the same bytes everywhere
@@ -145,6 +145,9 @@ def parse_domains(text: str | None, n_experts: int) -> dict[str, str | None]:
             raise UserError(f"--domains {text!r}: {part.strip()!r} is not NAME=PATH; accepted e.g. code=src/,math=math.txt")
         if name in given:
             raise UserError(f"--domains {text!r}: domain {name!r} given twice")
+        # Checked here, before any run directory is written: a missing path found later left a
+        # moe.toml behind that made the corrected command fail with "already holds a MoE run".
+        corpus_files(path, given=f"--domains {name}={path}")
         given[name] = path
     if all(n in DOMAINS for n in given):
         if n_experts != len(DOMAINS):

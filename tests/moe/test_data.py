@@ -26,11 +26,25 @@ def test_builtin_sources(moe_cache):
         builtin_source("poetry")
 
 
-def test_parse_domains():
+def test_parse_domains(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("m.txt", "1", "2"):
+        (tmp_path / name).write_text("text\n")
     assert parse_domains(None, 4) == {"code": None, "math": None, "reasoning": None, "general": None}
-    assert parse_domains("math=/m.txt", 4)["math"] == "/m.txt"
+    assert parse_domains("math=m.txt", 4)["math"] == "m.txt"
     assert parse_domains("a=1,b=2", 2) == {"a": "1", "b": "2"}
-    for bad, match in (("math", "NAME=PATH"), ("math=a,math=b", "twice"), ("a=1", "1 domain")):
+    for bad, match in (("math", "NAME=PATH"), ("math=1,math=2", "twice"), ("a=1", "1 domain")):
+        with pytest.raises(UserError, match=match):
+            parse_domains(bad, 4)
+
+
+def test_parse_domains_checks_each_path_naming_the_domain(tmp_path):
+    """A missing or empty domain path is refused while parsing, naming --domains NAME=PATH: it used
+    to surface as `--data PATH` after moe.toml was written, and the corrected command then failed
+    with "already holds a MoE run"."""
+    (tmp_path / "empty").mkdir()
+    for bad, match in ((f"code={tmp_path}/nope.txt", f"--domains code={tmp_path}/nope.txt: no such file"),
+                       (f"math={tmp_path}/empty", f"--domains math={tmp_path}/empty: the directory holds no text")):
         with pytest.raises(UserError, match=match):
             parse_domains(bad, 4)
 

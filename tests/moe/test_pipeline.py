@@ -80,6 +80,17 @@ def test_bad_input_is_one_line(args, match, tmp_path, moe_cache):
     assert match in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
+def test_bad_domain_path_leaves_no_run_dir(tmp_path, moe_cache):
+    """A typo in --domains used to leave DIR/moe.toml behind (and blame --data); fixing the typo
+    then failed with "already holds a MoE run"."""
+    run_dir = tmp_path / "run"
+    r = run_lsdt("moe", "train", "--phase", "trunk", "--tiny", "--domains", f"code={tmp_path}/nope", "--run-dir", str(run_dir),
+                 timeout=60, env={"LSDT_CACHE_DIR": str(moe_cache)})
+    assert r.returncode == 2 and f"--domains code={tmp_path}/nope: no such file" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "--data" not in r.stderr
+    assert not run_dir.exists()
+
+
 def test_existing_run_needs_resume(pipeline_run, moe_cache):
     root, _, _ = pipeline_run
     r = run_lsdt("moe", "pipeline", "--tiny", "--run-dir", str(root), timeout=60, env={"LSDT_CACHE_DIR": str(moe_cache)})
