@@ -119,6 +119,9 @@ class TrainTab(LsdtTab):
         self.stopping = False
         self.last_line = ""
         self.exits: list[int] = []  # exit codes of the children this tab started (tests read them)
+        # The run dir this tab picked and wrote into the empty field: still there at the next
+        # "train", it means "a new default run", not "this run dir" (which holds the last run).
+        self.picked_run_dir: str | None = None
 
     def compose(self) -> ComposeResult:
         def field(name: str, label: str, placeholder: str, width: int):
@@ -190,13 +193,16 @@ class TrainTab(LsdtTab):
         except UserError as exc:
             self.set_status(f"✗ {exc}")
             return
-        run_dir = Path(form["run_dir"].strip() or default_run_dir(form)).expanduser()
+        typed = form["run_dir"].strip()
+        picked = not typed or typed == self.picked_run_dir
+        run_dir = Path(default_run_dir(form) if picked else typed).expanduser()
         if rundir.is_run_dir(run_dir):
             self.set_status(f"✗ run dir {run_dir} already holds a run: press resume to continue it, or pick another")
             self.run_dir = run_dir
             self._buttons()
             return
         self.query_one("#train-run_dir", Input).value = str(run_dir)
+        self.picked_run_dir = str(run_dir) if picked else None
         self._launch(args + ["--run-dir", str(run_dir)], run_dir, resume=False)
 
     @on(Button.Pressed, "#train-resume")
