@@ -177,7 +177,10 @@ class TrainTab(LsdtTab):
         self.query_one("#train-start", Button).disabled = running
         stop = self.query_one("#train-stop", Button)
         stop.disabled = not running
-        stop.label = "force stop" if running and self.stopping else "stop"
+        label = "force stop" if running and self.stopping else "stop"
+        if str(stop.label) != label:
+            stop.label = label
+            stop.refresh(layout=True)  # a Button's label only repaints: its auto width showed 'forc'
         resumable = self.run_dir is not None and bool(rundir.list_checkpoints(self.run_dir))
         self.query_one("#train-resume", Button).disabled = running or not resumable
 

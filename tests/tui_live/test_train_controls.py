@@ -1,4 +1,6 @@
-""""train" again after a run: the run dir the tab picked itself (and wrote into the empty field)
+"""The Train tab's controls, found wrong driving lsdt-tui in tmux.
+
+"train" again after a run: the run dir the tab picked itself (and wrote into the empty field)
 means "a new default run", not "that run dir" (found in tmux: the second ctrl+r was refused with
 'run dir runs/...-tiny already holds a run' until the user cleared a field they never filled).
 No trainer is started: `_launch` is replaced by a stand-in that writes the run dir's events file."""
@@ -41,3 +43,28 @@ async def test_train_again_picks_a_new_run_dir_but_keeps_a_typed_one(app_factory
         await pilot.pause()
         assert len(launched) == 2
         assert "already holds a run" in str(app.query_one("#train-status").content)
+
+
+class _Running:
+    """A stand-in child process that is still running."""
+
+    pid = 0
+
+    def poll(self):
+        return None
+
+
+async def test_force_stop_label_is_not_clipped(app_factory):
+    """After the first stop the button reads 'force stop' (found in tmux: it read 'forc', the
+    width of 'stop' plus its padding: a Button's new label does not resize it)."""
+    app = app_factory(initial_tab="train", only_tabs=("train",))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        tab = app.query_one(TrainTab)
+        tab.proc, tab.stopping = _Running(), True
+        tab._buttons()
+        await pilot.pause()
+        stop = app.query_one("#train-stop")
+        assert str(stop.label) == "force stop"
+        assert stop.content_region.width >= len("force stop")
+        tab.proc = None  # nothing to stop at teardown
