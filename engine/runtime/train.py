@@ -112,6 +112,31 @@ def train(cfg: TrainConfig, resume: bool = False) -> int:
             dist.destroy_process_group()
 
 
+# fp32 training on the CPU holds weights (4 B), gradients (4 B) and AdamW's m and v (4 + 4 B) per
+# parameter (Rajbhandari et al. 2020, sec. 3.1, without the bf16 copies); the model is built in
+# host memory first on every device, so its 4 B/param of weights must fit there too.
+CPU_TRAIN_BYTES_PER_PARAM = 16
+FP32_BYTES = 4
+
+
+def check_host_memory(spec, device) -> None:
+    """UserError before allocating when the model cannot fit in this machine's free memory: an
+    oversized --depth raised a torch allocator traceback (or, just under the limit, swapped)."""
+    import psutil
+
+    from engine.sizing.counts import param_counts
+
+    params = param_counts(spec).total
+    need = params * (CPU_TRAIN_BYTES_PER_PARAM if device.type == "cpu" else FP32_BYTES)
+    free = psutil.virtual_memory().available
+    if need > free:
+        what = "weights, gradients and AdamW state in fp32" if device.type == "cpu" else "fp32 weights, built on the host"
+        raise UserError(
+            f"model {spec.name}: {params:,} parameters need {need / 1e9:,.1f} GB ({what}) but this machine has "
+            f"{free / 1e9:,.1f} GB free; accepted: a smaller --depth / --model"
+        )
+
+
 def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901 - the loop reads best in one piece
     import torch
     import torch.distributed as dist
@@ -133,12 +158,14 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
     cfg.grad_accum = resolve_grad_accum(cfg, d.world)
 
     spec = cfg.spec
-    # Only now, with the inputs checked, does the run directory appear (a bad flag leaves nothing behind).
-    writer = rundir.RunWriter(cfg.run_dir) if d.is_main else None
+    check_host_memory(spec, device)
     torch.manual_seed(cfg.seed)
     model = GPT(GPTConfig.from_spec(spec, dropout=cfg.dropout, **cfg.model_options())).to(device)
     n_params = model.num_params()
     assert n_params == param_counts(spec).total, "runtime model and sizing formula disagree"
+    # Only now, with the inputs checked and the model built, does the run directory appear (a bad
+    # flag or a model that cannot be built leaves nothing behind).
+    writer = rundir.RunWriter(cfg.run_dir) if d.is_main else None
 
     step, tokens, elapsed_s = 0, 0, 0.0
     resumed_from = None
@@ -217,7 +244,8 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
             writer.checkpoint_events(ckpt.completed())
         if writer:
             writer.event("end", reason=reason, step=step, tokens=tokens, elapsed_s=elapsed_s, message=message)
-            rundir.export_csv(cfg.run_dir)
+            if (Path(cfg.run_dir) / rundir.METRICS_FILE).exists():  # a run that ended before its first log line has none
+                rundir.export_csv(cfg.run_dir)
         stop.restore()
         return code
 

@@ -227,6 +227,12 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     spec = _model_spec(args, seq)
     if spec.is_moe:
         raise UserError(f"--model {spec.name}: a MoE model (n_experts = {spec.n_experts}); `lsdt train` trains dense models")
+    from engine.runtime.data import BYTE_VOCAB  # numpy: only once a run is being configured
+
+    if spec.vocab_size < BYTE_VOCAB:
+        # the byte tokenizer emits ids 0..255: a smaller embedding fails inside the first step
+        given = f"--vocab {args.vocab}" if args.vocab else f"--model {args.model}: vocab_size = {spec.vocab_size}"
+        raise UserError(f"{given}: the byte tokenizer's ids run 0..{BYTE_VOCAB - 1}; accepted: a vocabulary of at least {BYTE_VOCAB}")
     if not args.curriculum:
         curriculum = [[spec.seq_len, 1.0]]
     _check("dropout", v["dropout"], 0 <= v["dropout"] < 1, "0 <= dropout < 1")

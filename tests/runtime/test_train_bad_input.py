@@ -1,0 +1,59 @@
+"""`lsdt train` bad input: refused before the run directory exists, in one line naming the flag and
+what is accepted, exit 2; a failure inside a run is reported as itself, not as a missing file."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.runtime import rundir
+from engine.runtime.train import main as train_main
+from tests.conftest import run_lsdt
+from tests.runtime.train_helpers import base_args, make_inputs
+
+
+@pytest.mark.parametrize("over, words", [
+    # --seed -1 started a run that died in numpy's SeedSequence ("expected non-negative integer")
+    ({"--seed": -1}, ["--seed", "[0, 2^63)"]),
+    ({"--seed": 2**64}, ["--seed", "[0, 2^63)"]),
+    # a vocabulary below the byte tokenizer's 256 ids failed inside the first step, reported as
+    # "metrics.jsonl: no such file (not a run directory?)", and left a run directory behind
+    ({"--vocab": 1}, ["--vocab 1", "at least 256"]),
+    # an oversized model raised a torch allocator traceback (exit 1)
+    ({"--model": None, "--depth": 1_000_000}, ["model d1000000", "GB free", "smaller --depth"]),
+    # a model the trainer cannot build (odd head_dim for RoPE) left a run directory behind
+    ({"--model": None, "--depth": 2, "--head-dim": 7}, ["head_dim = 7"]),
+    ({"--hours": 1e308, "--steps": None}, ["--hours", "1e+06"]),
+])
+def test_bad_flags_are_one_line_and_leave_no_run_dir(tmp_path, over, words):
+    args = base_args(tmp_path, **over)
+    r = run_lsdt("train", *[str(a) for a in args], timeout=60)
+    assert r.returncode == 2, r.stderr[-1500:]
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_model_file_with_a_small_vocab_names_the_file(tmp_path):
+    model, _, _ = make_inputs(tmp_path)
+    small = tmp_path / "small.toml"
+    small.write_text(model.read_text().replace("vocab_size = 256", "vocab_size = 100"))
+    r = run_lsdt("train", *[str(a) for a in base_args(tmp_path, **{"--model": small})], timeout=60)
+    assert r.returncode == 2 and f"--model {small}: vocab_size = 100" in r.stderr, r.stderr
+
+
+def test_an_error_before_the_first_log_line_is_reported_as_itself(tmp_path, monkeypatch):
+    """The end-of-run CSV export raised "metrics.jsonl: no such file" when a run failed before its
+    first metrics line, replacing the real error."""
+
+    class Boom(RuntimeError):
+        pass
+
+    def explode(self, *a, **k):
+        raise Boom("injected fault in the first step")
+
+    monkeypatch.setattr("engine.runtime.step.TrainStep.__call__", explode)
+    with pytest.raises(Boom):
+        train_main(base_args(tmp_path, **{"--eval-every": 100}))
+    events = rundir.read_events(tmp_path / "run")
+    assert events[-1]["event"] == "end" and "injected fault" in events[-1]["message"]
