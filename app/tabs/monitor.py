@@ -151,6 +151,8 @@ class MonitorTab(LsdtTab):
             options.add_option(Option(f"{path.name}  ({ago} ago)", id=str(path)))
         if not self.runs:
             options.add_option(Option("no runs in " + ", ".join(str(r) for r in runs_roots()), disabled=True))
+        else:
+            options.highlighted = 0  # the newest run: Enter attaches it (nothing was highlighted: Enter did nothing)
 
     @on(OptionList.OptionSelected, "#recent-runs")
     def _picked(self, event: OptionList.OptionSelected) -> None:
