@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import signal
 import sys
 
 from engine import __version__
@@ -60,9 +61,20 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is: it unwinds like Ctrl-C, so every atomic write removes
+    its temporary file (the default action killed the process and left `.NAME.*.tmp` behind)."""
+
+
+def _terminate(signum: int, frame) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
+    # Commands that stop gracefully (train, probe, moe) install their own handler while they run.
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         parser = build_parser(command)
         args = parser.parse_args(argv)
@@ -73,11 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"lsdt: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("lsdt: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("lsdt: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `lsdt ... | head`
         return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

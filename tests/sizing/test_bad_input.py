@@ -97,3 +97,40 @@ def test_seed_type_accepts_exactly_0_to_2_63(text):
         assert "accepted: an integer in [0, 2^63)" in str(exc)
         return
     assert 0 <= value < 2**63
+
+
+# A slow disk: fsync of the temporary file sleeps, so SIGTERM lands mid-write deterministically.
+_SLOW_SAVE = """
+import os, sys, time
+from engine import cli
+os.fsync = lambda fd: time.sleep(30)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_a_save_leaves_neither_the_file_nor_its_temporary(tmp_path):
+    """SIGTERM killed `lsdt plan --save` (seal, export --out, ...) by the default action, leaving a
+    `.NAME.*.tmp` partial file; now it unwinds like Ctrl-C: the temporary is removed, exit 143."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    target = tmp_path / "p.toml"
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, *PLAN, "--seed-model", "--save", str(target)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob(".p.toml.*.tmp")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip() == "lsdt: terminated (SIGTERM)" and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
