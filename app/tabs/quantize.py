@@ -61,8 +61,10 @@ def _lsdt(*args: str) -> list[str]:
 
 
 def plan_steps(ckpt: str, out: str, calib: int) -> tuple[str, list[tuple[str, list[str]]]]:
-    """(kind, [(step name, argv), ...]) for a checkpoint path; ValueError with one line if unusable."""
-    path = Path(ckpt).expanduser()
+    """(kind, [(step name, argv), ...]) for a checkpoint path; ValueError with one line if unusable.
+    Paths are made absolute here: they are typed relative to the TUI's directory, and the CLI steps
+    run in the repository's."""
+    path = Path(ckpt).expanduser().absolute()
     if not ckpt.strip():
         raise ValueError("pick a checkpoint: a run directory, a checkpoints/step_*.pt file or a MoE run directory")
     if not path.exists():
@@ -71,7 +73,7 @@ def plan_steps(ckpt: str, out: str, calib: int) -> tuple[str, list[tuple[str, li
         return "moe", [("moe pipeline (quantize + seal + verify)",
                         _lsdt("moe", "pipeline", "--resume", "--run-dir", str(path), "--json", "--calib", str(calib)))]
     base = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else path.parent
-    target = Path(out).expanduser() if out.strip() else base / "model.s7l"
+    target = Path(out).expanduser().absolute() if out.strip() else base / "model.s7l"
     qdir = target.with_name(target.stem + ".quant")
     return "dense", [
         ("quantize", _lsdt("quantize", str(path), "--out", str(qdir), "--calib", str(calib), "--json")),
@@ -189,7 +191,7 @@ class QuantizeTab(LsdtTab):
             self.set_status(f"{path}: no such file", error=True)
             return
         self._begin(f"verify {path}")
-        self.run_steps("verify", [("verify", _lsdt("verify", str(Path(path).expanduser()), "--json"))])
+        self.run_steps("verify", [("verify", _lsdt("verify", str(Path(path).expanduser().absolute()), "--json"))])
 
     def _begin(self, what: str) -> None:
         self.running = True
