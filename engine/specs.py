@@ -27,18 +27,19 @@ FFN_KINDS = ("gelu", "swiglu", "relu2")
 
 def _check_number(where: str, key: str, value: Any, *, integer: bool, minimum: float, allow_zero: bool) -> Any:
     kind = "an integer" if integer else "a number"
+    bound = f">= {minimum:g}" if allow_zero or minimum > 0 else "> 0"
+    accepted = f"accepted: {kind} {bound}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UserError(f"{where}: key '{key}' = {value!r} is not {kind}")
+        raise UserError(f"{where}: key '{key}' = {value!r} is not {kind}; {accepted}")
     if integer and not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise UserError(f"{where}: key '{key}' = {value!r} is not {kind}")
+            raise UserError(f"{where}: key '{key}' = {value!r} is not {kind}; {accepted}")
     if not math.isfinite(value):
         raise UserError(f"{where}: key '{key}' = {value!r}; accepted: a finite number")
     if value < minimum or (value == 0 and not allow_zero and minimum <= 0):
-        bound = f">= {minimum:g}" if allow_zero or minimum > 0 else "> 0"
-        raise UserError(f"{where}: key '{key}' = {value!r}; accepted: {kind} {bound}")
+        raise UserError(f"{where}: key '{key}' = {value!r}; {accepted}")
     return value
 
 
@@ -378,6 +379,15 @@ _HF_KEYS = {
 _HF_ACT_TO_FFN = {"silu": "swiglu", "swiglu": "swiglu", "gelu": "gelu", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu2": "relu2"}
 
 
+def _check_hf_value(where: str, hf_key: str, value: Any, f: _Field) -> Any:
+    """One config.json value, validated as its ModelSpec field but named by its key in the file."""
+    if f.kind == "bool":
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: key '{hf_key}' = {value!r}; accepted: true or false")
+        return value
+    return _check_number(where, hf_key, value, integer=f.kind == "int", minimum=f.minimum, allow_zero=f.allow_zero)
+
+
 def model_from_hf_config(cfg: Any, where: str = "config.json") -> ModelSpec:
     """A ModelSpec from a Hugging Face config.json (llama, mistral, qwen2, mixtral, gpt2 styles).
 
@@ -392,7 +402,9 @@ def model_from_hf_config(cfg: Any, where: str = "config.json") -> ModelSpec:
     for key, names in _HF_KEYS.items():
         for hf in names:
             if cfg.get(hf) is not None:
-                raw[key] = cfg[hf]
+                # Checked under the file's own key name: an error naming 'n_layer' sent the user
+                # looking for a key their config.json does not have.
+                raw[key] = _check_hf_value(where, hf, cfg[hf], _MODEL_SCHEMA[key])
                 break
     for required in ("n_layer", "d_model", "n_head", "vocab_size"):
         if required not in raw:
@@ -406,7 +418,7 @@ def model_from_hf_config(cfg: Any, where: str = "config.json") -> ModelSpec:
     if is_gpt2:
         raw.setdefault("tie_embeddings", True)
     if raw.get("n_experts") and cfg.get("moe_intermediate_size"):
-        raw["d_ff"] = cfg["moe_intermediate_size"]
+        raw["d_ff"] = _check_hf_value(where, "moe_intermediate_size", cfg["moe_intermediate_size"], _MODEL_SCHEMA["d_ff"])
     if not raw.get("n_experts"):
         raw.pop("n_experts", None)
         raw.pop("experts_per_token", None)

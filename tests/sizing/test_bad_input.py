@@ -134,3 +134,38 @@ def test_sigterm_during_a_save_leaves_neither_the_file_nor_its_temporary(tmp_pat
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert err.strip() == "lsdt: terminated (SIGTERM)" and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+_HF_BASE = {"num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "vocab_size": 1000,
+            "max_position_embeddings": 512, "intermediate_size": 1024, "hidden_act": "silu"}
+_JSON_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6), st.lists(st.integers(0, 3), max_size=2),
+)
+
+
+@given(key=st.sampled_from(["num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size", "max_position_embeddings",
+                            "intermediate_size", "num_key_value_heads", "head_dim", "tie_word_embeddings", "n_positions",
+                            "num_local_experts", "num_experts_per_tok", "moe_intermediate_size", "sliding_window"]),
+       value=_JSON_VALUES)
+@settings(max_examples=400, deadline=None)
+def test_hf_config_errors_name_a_key_of_the_file(key, value):
+    """A bad value in a config.json is a one-line UserError, and a key it names is one the file has
+    (errors named LSDT's field, 'n_layer', for a bad 'num_hidden_layers')."""
+    import re
+
+    from engine.errors import UserError
+    from engine.specs import model_from_hf_config
+
+    cfg = {**_HF_BASE, key: value}
+    if key == "moe_intermediate_size":
+        cfg.update(num_local_experts=4, num_experts_per_tok=2)
+    try:
+        spec = model_from_hf_config(cfg, "cfg.json")
+    except UserError as exc:
+        message = str(exc)
+        assert "\n" not in message and message.startswith(("cfg.json", "model "))
+        for named in re.findall(r"key '([^']+)'", message):
+            assert named in cfg, message
+        return
+    assert spec.n_layer >= 1 and spec.d_model >= 1 and spec.seq_len >= 1
