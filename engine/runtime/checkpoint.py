@@ -84,6 +84,10 @@ def write_checkpoint(run_dir: str | os.PathLike, step: int, state: dict, keep: i
     return path
 
 
+# torch.save writes a zip archive (PyTorch >= 1.6, the only format LSDT writes): its local-file magic.
+ZIP_MAGIC = b"PK\x03\x04"
+
+
 def read_checkpoint(path: Path) -> dict:
     """Load one checkpoint; ValueError (with the reason) when it is corrupt or unreadable."""
     import torch
@@ -93,10 +97,16 @@ def read_checkpoint(path: Path) -> dict:
         expected = sidecar.read_text().strip()
         if file_sha256(path) != expected:
             raise ValueError("checksum mismatch (file corrupted after it was written)")
+    with open(path, "rb") as fh:
+        head = fh.read(len(ZIP_MAGIC))
+    if head != ZIP_MAGIC:
+        # torch's own error for these is a paragraph about weights_only, cut mid-word
+        raise ValueError(f"not a torch checkpoint (a .pt file is a zip archive, starting {ZIP_MAGIC!r}; this one starts {head!r})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, ... : any failure means "not usable"
-        raise ValueError(f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"unreadable ({type(exc).__name__}: {first.split('. ')[0][:200]})") from None
     if not isinstance(state, dict) or "step" not in state:
         raise ValueError("not an LSDT checkpoint (no 'step')")
     return state
