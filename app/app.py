@@ -156,7 +156,8 @@ class LsdtApp(App[int]):
         tab = self.tab_widget(tab_id)
         # Keyboard first: land in the tab's first field, or its keys (ctrl+s on Plan) do nothing
         # until the user tabs in. The live tabs focus their own first field when shown.
-        self.call_after_refresh(self._focus_into, tab)
+        self._focus_into(tab)  # now, before a command's dialog (Save plan) remembers the focus
+        self.call_after_refresh(self._focus_into, tab)  # a tab just built is in the focus chain after a refresh
         return tab
 
     def _focus_into(self, tab) -> None:

@@ -52,3 +52,21 @@ async def test_palette_go_to_a_tab_lands_in_its_first_field(app_factory):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert type(app.screen).__name__ == "SaveScreen"
+
+
+async def test_palette_save_plan_from_another_tab_then_escape_leaves_the_focus_in_plan(app_factory):
+    """ctrl+p "Save plan" on the Bands tab switches to Plan and opens the dialog; Escape closed it
+    onto the tab bar (the dialog had remembered no focus), so ctrl+s then did nothing."""
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await palette_go_to(pilot, "Go to Bands")
+        await palette_go_to(pilot, "Save plan")
+        assert type(app.screen).__name__ == "SaveScreen"
+        await pilot.press("escape")
+        await pilot.pause()
+        tab = app.query_one(PlanTab)
+        assert app.focused is not None and tab in app.focused.ancestors
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "SaveScreen"
