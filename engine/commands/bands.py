@@ -11,7 +11,7 @@ import math
 import sys
 
 from engine import fmt
-from engine.commands.common import fraction, hours, positive_float, positive_int, print_json
+from engine.commands.common import fraction, hours, path_arg, positive_float, positive_int, print_json
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
@@ -53,7 +53,7 @@ def _reserve_gb(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hardware", help=f"hardware profile name or TOML file (default: the probe's, else {DEFAULT_HARDWARE})")
+    p.add_argument("--hardware", type=path_arg, help=f"hardware profile name or TOML file (default: the probe's, else {DEFAULT_HARDWARE})")
     p.add_argument("--hours", type=hours, default=B.DEFAULT_HOURS, help="the time window (default 24)")
     p.add_argument("--depths", type=_depths, default=list(B.DEFAULT_DEPTHS), help="depths to size (default 12,14,16,18,20)")
     p.add_argument("--seq", type=positive_int, default=2048, help="training sequence length of the table (default 2048)")
@@ -72,8 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="VRAM kept free for the CUDA context and fragmentation (default 2)")
     p.add_argument("--min-tokens-per-param", type=positive_float, default=B.NANOCHAT_TOKENS_PER_PARAM[0],
                    help="tokens/param a recommended depth must reach (default 8, nanochat's low end)")
-    p.add_argument("--probe", metavar="FILE", help="a `lsdt probe` JSON: measured tok/s replace the estimates")
-    p.add_argument("--pilot", metavar="METRICS.jsonl", help="a pilot run's metrics.jsonl: fit L(t) = a + b t^-c and project")
+    p.add_argument("--probe", type=path_arg, metavar="FILE", help="a `lsdt probe` JSON: measured tok/s replace the estimates")
+    p.add_argument("--pilot", type=path_arg, metavar="METRICS.jsonl", help="a pilot run's metrics.jsonl: fit L(t) = a + b t^-c and project")
     p.add_argument("--pilot-metric", choices=PILOT_METRICS, default=PILOT_METRICS[0], help="which loss to fit (default loss)")
     p.add_argument("--pilot-axis", choices=PILOT_AXES, default=PILOT_AXES[0],
                    help="fit against time (to the pretraining time) or tokens (to the pretraining tokens); auto: time if logged")

@@ -45,6 +45,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def path_arg(text: str) -> str:
+    """A file/directory path or profile name. An empty one was taken as absent (--save '' saved
+    nothing and exited 0) or as the current directory (quantize --out '' wrote there)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted: a non-empty path or name")
+    return text
+
+
 # A window longer than a million hours (114 years) is a typo, not a training run; the cap also keeps
 # every product downstream (seconds, tokens = seconds x tok/s, FLOP) a finite float.
 MAX_HOURS = 1e6

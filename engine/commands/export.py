@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from engine.atomic import write_atomic
-from engine.commands.common import positive_int
+from engine.commands.common import path_arg, positive_int
 from engine.errors import UserError
 from engine.plan import load_plan
 from engine.sizing import export
@@ -26,10 +26,10 @@ TARGETS = ("megatron", "torchtitan", "torchrun")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--plan", required=True, metavar="FILE", help="a saved plan (lsdt plan --save FILE)")
+    p.add_argument("--plan", required=True, type=path_arg, metavar="FILE", help="a saved plan (lsdt plan --save FILE)")
     p.add_argument("--to", required=True, choices=TARGETS, help="the engine to launch on")
     p.add_argument("--layout", type=positive_int, default=1, help="which refined layout, 1 = fastest (default 1)")
-    p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of printing")
+    p.add_argument("--out", type=path_arg, metavar="FILE", help="write here (atomically) instead of printing")
 
 
 def _model_ref(plan, plan_path: Path) -> tuple[str, Path | None]:

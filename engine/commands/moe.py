@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 
 from engine import fmt
-from engine.commands.common import fraction, positive_float, positive_int, print_json
+from engine.commands.common import fraction, path_arg, positive_float, positive_int, print_json
 from engine.sizing import moe as M
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
 from engine.specs import load_hardware, load_model
@@ -34,8 +34,8 @@ def _token_list(text: str) -> list[float]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"MoE model profile or file with trunk_layers > 0 (default {DEFAULT_MODEL})")
-    p.add_argument("--hardware", default=DEFAULT_HARDWARE, help=f"hardware profile or file (default {DEFAULT_HARDWARE})")
+    p.add_argument("--model", default=DEFAULT_MODEL, type=path_arg, help=f"MoE model profile or file with trunk_layers > 0 (default {DEFAULT_MODEL})")
+    p.add_argument("--hardware", default=DEFAULT_HARDWARE, type=path_arg, help=f"hardware profile or file (default {DEFAULT_HARDWARE})")
     p.add_argument("--price-per-gpu-hour", type=positive_float,
                    help=f"USD per GPU-hour (default: the profile's price_per_hour, else the seed's ${M.DEFAULT_PRICE_PER_GPU_HOUR:g})")
     p.add_argument("--mfu", type=fraction, default=DEFAULT_ETA_COMPUTE, help=f"sustained / peak FLOP/s (default {DEFAULT_ETA_COMPUTE})")

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.commands.common import positive_float, positive_int, print_json, seed
+from engine.commands.common import path_arg, positive_float, positive_int, print_json, seed
 from engine.errors import UserError
 
 OVERRIDES = ("trunk_steps", "expert_steps", "router_steps", "device_batch", "lr", "seed", "device",
@@ -24,8 +24,8 @@ PHASE2_MAY_CHANGE = {"expert_steps", "router_steps", "device", "eval_every", "ck
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run-dir", required=True, metavar="DIR", help="the MoE run directory (phases, weights, artifact)")
-    p.add_argument("--model", dest="moe_model", metavar="NAME|FILE", help="MoE profile or file with trunk_layers > 0 (default s7-moe-140m)")
+    p.add_argument("--run-dir", required=True, type=path_arg, metavar="DIR", help="the MoE run directory (phases, weights, artifact)")
+    p.add_argument("--model", dest="moe_model", type=path_arg, metavar="NAME|FILE", help="MoE profile or file with trunk_layers > 0 (default s7-moe-140m)")
     p.add_argument("--tiny", action="store_true", help="the CPU-sized model (2+2 layers, d_model 64, byte vocab) and step budgets")
     p.add_argument("--domains", metavar="NAME=PATH,...", help="override domain slices (built-in: code, math, reasoning, general)")
     p.add_argument("--trunk-steps", type=positive_int, help="phase-1 steps (default 300 with --tiny, else 2000)")
@@ -39,13 +39,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=positive_int, help="steps between val evaluations (default 100)")
     p.add_argument("--ckpt-every", type=positive_int, help="steps between checkpoints (default 100; always at the end)")
     p.add_argument("--log-every", type=positive_int, help="steps between metrics lines (default 10)")
-    p.add_argument("--data-cache", help="token cache directory (default $LSDT_CACHE_DIR or ~/.cache/lsdt)")
+    p.add_argument("--data-cache", type=path_arg, help="token cache directory (default $LSDT_CACHE_DIR or ~/.cache/lsdt)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir (finished jobs are kept)")
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phase", required=True, choices=("trunk", "experts"), help="trunk (phase 1) or experts (phase 2, trunk frozen)")
-    p.add_argument("--trunk", metavar="CKPT", help="phase 2: the trunk (a trunk .s7l, a trunk checkpoint .pt, or a MoE run dir; "
+    p.add_argument("--trunk", type=path_arg, metavar="CKPT", help="phase 2: the trunk (a trunk .s7l, a trunk checkpoint .pt, or a MoE run dir; "
                                                   "default DIR/weights/trunk.s7l)")
     _common(p)
 

@@ -16,13 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine import fmt
-from engine.commands.common import positive_float, print_json
+from engine.commands.common import path_arg, positive_float, print_json
 from engine.errors import UserError
 from engine.runtime import rundir, telemetry
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a run directory (omit for the machine only)")
+    p.add_argument("run_dir", nargs="?", type=path_arg, metavar="RUN_DIR", help="a run directory (omit for the machine only)")
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--json", action="store_true", help="JSON: one object (--once) or one per line")
     p.add_argument("--interval", type=positive_float, default=2.0, metavar="S", help="refresh period (default %(default)g s)")

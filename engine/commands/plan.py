@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 
 from engine import fmt
-from engine.commands.common import days, fraction, hours, positive_float, positive_int, print_json
+from engine.commands.common import days, fraction, hours, path_arg, positive_float, positive_int, print_json
 from engine.errors import UserError
 from engine.plan import Plan, load_plan
 from engine.sizing.calibrate import calibrated_efficiency
@@ -24,8 +24,8 @@ from engine.specs import GOAL_DEFAULTS, PRECISIONS, load_hardware, load_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="built-in model profile name, a TOML file or an HF config.json")
-    p.add_argument("--hardware", help="built-in hardware profile name or a TOML file")
+    p.add_argument("--model", type=path_arg, help="built-in model profile name, a TOML file or an HF config.json")
+    p.add_argument("--hardware", type=path_arg, help="built-in hardware profile name or a TOML file")
     p.add_argument("--tokens", type=positive_float, help="training tokens (default: 20 x parameters)")
     deadline = p.add_mutually_exclusive_group()
     deadline.add_argument("--hours", type=hours, help="deadline in hours")
@@ -37,10 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eta-compute", type=fraction, help=f"sustained/peak FLOP/s (default {DEFAULT_ETA_COMPUTE})")
     p.add_argument("--eta-fabric", type=fraction, help=f"achieved/nominal link bandwidth (default {DEFAULT_ETA_FABRIC})")
     p.add_argument("--json", action="store_true", help="print the run_design dict and the resolved inputs as JSON")
-    p.add_argument("--save", metavar="FILE", help="save the plan (inputs in full + result) as TOML")
-    p.add_argument("--load", metavar="FILE", help="re-run a saved plan (flags given here override it)")
+    p.add_argument("--save", type=path_arg, metavar="FILE", help="save the plan (inputs in full + result) as TOML")
+    p.add_argument("--load", type=path_arg, metavar="FILE", help="re-run a saved plan (flags given here override it)")
     p.add_argument("--seed-model", action="store_true", help="Step 1 only (the seed model): skip the refined layout search")
-    p.add_argument("--calibrate", metavar="PROBE.json",
+    p.add_argument("--calibrate", type=path_arg, metavar="PROBE.json",
                    help="refined model: take the GEMM efficiency from `lsdt probe` results on this hardware")
 
 

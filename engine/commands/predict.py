@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from engine import fmt
-from engine.commands.common import fraction, positive_int, print_json
+from engine.commands.common import fraction, path_arg, positive_int, print_json
 from engine.sizing.calibrate import calibrated_efficiency
 from engine.sizing.efficiency import efficiency_for
 from engine.sizing.refine import ATTENTION_KERNELS, RECOMPUTE, predict
@@ -18,8 +18,8 @@ def _auto_int(text: str):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="built-in model profile name, a TOML file or an HF config.json")
-    p.add_argument("--hardware", required=True, help="built-in hardware profile name or a TOML file")
+    p.add_argument("--model", required=True, type=path_arg, help="built-in model profile name, a TOML file or an HF config.json")
+    p.add_argument("--hardware", required=True, type=path_arg, help="built-in hardware profile name or a TOML file")
     p.add_argument("--gpus", type=positive_int, required=True, help="GPUs in the job (= dp x tp x pp)")
     p.add_argument("--tp", type=positive_int, default=1, help="tensor-parallel degree (default 1)")
     p.add_argument("--pp", type=positive_int, default=1, help="pipeline-parallel degree (default 1)")
@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attention", choices=ATTENTION_KERNELS, default="flash", help="attention kernel (default flash)")
     p.add_argument("--dropout", action="store_true", help="model dropout (masks stored; GPT-3-era recipes)")
     p.add_argument("--eta-compute", type=fraction, help="override the GEMM efficiency (sustained / peak FLOP/s on large matmuls)")
-    p.add_argument("--calibrate", metavar="PROBE.json", help="take the GEMM efficiency from `lsdt probe` results on this hardware")
+    p.add_argument("--calibrate", type=path_arg, metavar="PROBE.json", help="take the GEMM efficiency from `lsdt probe` results on this hardware")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
 
 

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine import fmt
-from engine.commands.common import positive_float, positive_int, print_json
+from engine.commands.common import path_arg, positive_float, positive_int, print_json
 from engine.errors import UserError
 from engine.runtime.probe import (
     DEFAULT_BATCH_TOKENS, DEFAULT_DEPTHS, DEFAULT_SEQS, DEFAULT_TIMEOUT_S, ProbeSettings, Sweep, parse_int_list,
@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="S",
                    help="seconds per config before it is killed and marked error (default %(default)g)")
     p.add_argument("--seed", type=_non_negative_int, default=0)
-    p.add_argument("--out", metavar="FILE.json", help="write the results here (atomically, after every config)")
+    p.add_argument("--out", type=path_arg, metavar="FILE.json", help="write the results here (atomically, after every config)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--jsonl", action="store_true", help="stream JSON lines on stdout (start, result per config, done)")
     mode.add_argument("--json", action="store_true", help="print the final JSON document on stdout")

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import argparse
 
-from engine.commands.common import positive_int, print_json
+from engine.commands.common import path_arg, positive_int, print_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("ckpt", metavar="CKPT", help="a checkpoint (checkpoints/step_*.pt) or a run directory (its newest)")
-    p.add_argument("--out", required=True, metavar="DIR", help="directory for the quantized tensors and report.json")
+    p.add_argument("ckpt", type=path_arg, metavar="CKPT", help="a checkpoint (checkpoints/step_*.pt) or a run directory (its newest)")
+    p.add_argument("--out", required=True, type=path_arg, metavar="DIR", help="directory for the quantized tensors and report.json")
     p.add_argument("--calib", type=positive_int, default=64, metavar="N",
                    help="held-out calibration sequences for static activation scales (default 64)")
     p.add_argument("--eval-seqs", type=positive_int, default=64, metavar="N", help="held-out sequences for perplexity (default 64)")
     p.add_argument("--act", choices=("static", "dynamic"), default="static",
                    help="activation scales: static per-tensor from calibration (default) or dynamic per-token")
     p.add_argument("--batch", type=positive_int, default=8, metavar="N", help="sequences per forward pass (default 8)")
-    p.add_argument("--data", metavar="PATH", help="held-out corpus (default: the checkpoint's training data, its val split)")
+    p.add_argument("--data", type=path_arg, metavar="PATH", help="held-out corpus (default: the checkpoint's training data, its val split)")
     p.add_argument("--json", action="store_true", help="print report.json to stdout")
 
 

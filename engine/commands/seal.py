@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from engine.commands.common import print_json
+from engine.commands.common import path_arg, print_json
 from engine.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dir", metavar="DIR", help="output directory of `lsdt quantize`")
-    p.add_argument("--out", required=True, metavar="FILE", help="the .s7l file to write (replaced atomically)")
+    p.add_argument("dir", type=path_arg, metavar="DIR", help="output directory of `lsdt quantize`")
+    p.add_argument("--out", required=True, type=path_arg, metavar="FILE", help="the .s7l file to write (replaced atomically)")
     p.add_argument("--json", action="store_true", help="print path, merkle_root, bytes and tensor count as JSON")
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.commands.common import print_json
+from engine.commands.common import path_arg, print_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="a .s7l file")
+    p.add_argument("file", type=path_arg, metavar="FILE", help="a .s7l file")
     p.add_argument("--json", action="store_true", help="print the full report (every check) as JSON")
     p.add_argument("--no-determinism", action="store_true",
                    help="skip V6 (two loads, same tokens, bitwise-identical logits); format checks only")

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from engine.commands.common import fraction, hours, positive_float, positive_int, seed
+from engine.commands.common import fraction, hours, path_arg, positive_float, positive_int, seed
 from engine.errors import UserError
 from engine.runtime.schedule import DECAYS, parse_curriculum
 from engine.sizing.shapes import band_spec
@@ -67,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Every `lsdt train` flag. Defaults are None here and resolved in resolve_config (see DEFAULTS)."""
     m = p.add_argument_group("model")
     src = m.add_mutually_exclusive_group()
-    src.add_argument("--model", help="built-in model profile, a model TOML or an HF config.json (default: a tiny 4-layer model)")
+    src.add_argument("--model", type=path_arg, help="built-in model profile, a model TOML or an HF config.json (default: a tiny 4-layer model)")
     src.add_argument("--depth", type=positive_int, help="nanochat-style band model of this depth (d_model = 64 x depth)")
     m.add_argument("--head-dim", type=positive_int, help="head dimension of a --depth model (default 128)")
     m.add_argument("--kv-heads", type=positive_int, help="key/value heads of a --depth model (GQA; default = heads)")
@@ -80,8 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--init-std", type=positive_float, help="std of the N(0, std) weight init (default 0.02)")
 
     d = p.add_argument_group("data")
-    d.add_argument("--data", help="text file or folder of text, or 'stdlib' (default: the Python stdlib's sources)")
-    d.add_argument("--data-cache", help="where token files are cached (default: $LSDT_CACHE_DIR or ~/.cache/lsdt)")
+    d.add_argument("--data", type=path_arg, help="text file or folder of text, or 'stdlib' (default: the Python stdlib's sources)")
+    d.add_argument("--data-cache", type=path_arg, help="where token files are cached (default: $LSDT_CACHE_DIR or ~/.cache/lsdt)")
     d.add_argument("--val-fraction", type=fraction, help="share of the corpus held out for eval (default 0.1)")
 
     t = p.add_argument_group("training")
@@ -110,7 +110,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
 
     r = p.add_argument_group("run directory")
-    r.add_argument("--run-dir", help="where config, metrics, events and checkpoints go (default runs/<time>-<model>)")
+    r.add_argument("--run-dir", type=path_arg, help="where config, metrics, events and checkpoints go (default runs/<time>-<model>)")
     r.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last good checkpoint")
     r.add_argument("--eval-every", type=positive_int, help="steps between val-loss evaluations (default 100)")
     r.add_argument("--eval-batches", type=positive_int, help="micro-batches per evaluation (default 8)")

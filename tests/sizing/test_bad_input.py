@@ -169,3 +169,22 @@ def test_hf_config_errors_name_a_key_of_the_file(key, value):
             assert named in cfg, message
         return
     assert spec.n_layer >= 1 and spec.d_model >= 1 and spec.seq_len >= 1
+
+
+@pytest.mark.parametrize("argv", [
+    PLAN + ["--save", ""],  # saved nothing, exit 0
+    PLAN + ["--calibrate", ""],  # ignored
+    ["bands", "--probe", ""],  # ignored
+    ["bands", "--hardware", ""],  # fell back to the default GPU
+    ["export", "--plan", "p.toml", "--to", "megatron", "--out", ""],  # printed instead
+    ["quantize", "run", "--out", ""],  # wrote manifest.json, report.json, tensors/ into the current directory
+    ["seal", "q", "--out", ""],  # ".: cannot write (Device or resource busy)"
+    ["train", "--run-dir", ""],
+    ["moe", "train", "--phase", "trunk", "--run-dir", ""],
+])
+def test_an_empty_path_is_refused_naming_the_flag(argv, tmp_path):
+    """An empty path was taken as absent or as the current directory."""
+    flag = next(a for a in reversed(argv) if a.startswith("--"))
+    r = run_lsdt(*argv, cwd=tmp_path, timeout=30)
+    one_line_error(r, f"argument {flag}: '': accepted: a non-empty path or name")
+    assert list(tmp_path.iterdir()) == []
