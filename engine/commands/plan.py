@@ -174,5 +174,5 @@ def unreachable(plan: Plan) -> str | None:
     best = layouts[0]
     return (
         f"engineering model: the fastest layout that fits needs a {fmt.duration(best['step_time_s'])} step, "
-        f"{best['step_time_s'] / best['t_step_max_s']:.2f}x the {fmt.duration(best['t_step_max_s'])} budget"
+        f"{best['step_time_s'] / best['t_step_max_s']:.3g}x the {fmt.duration(best['t_step_max_s'])} budget"
     )

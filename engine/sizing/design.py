@@ -141,14 +141,14 @@ def _no_solution(b: PhysicsBundle, candidates: list[dict], G: int | None) -> dic
         constraint = "memory"
         message = (
             f"memory: the closest split (DP {best['dp']} x TP {best['tp']} x PP {best['pp']}) needs "
-            f"{best['bytes_per_device'] / 1e9:.1f} GB per device, {mem_over:.2f}x the {b.hardware.memory_bytes / 1e9:.0f} GB available"
+            f"{best['bytes_per_device'] / 1e9:.1f} GB per device, {mem_over:.3g}x the {b.hardware.memory_bytes / 1e9:.0f} GB available"
         )
         shortfall = mem_over
     else:
         constraint = "time"
         message = (
             f"time: the closest split (DP {best['dp']} x TP {best['tp']} x PP {best['pp']}) needs a "
-            f"{best['t_step_s']:.3g} s step, {time_over:.2f}x the {b.t_step_max_s:.3g} s budget"
+            f"{best['t_step_s']:.3g} s step, {time_over:.3g}x the {b.t_step_max_s:.3g} s budget"
         )
         shortfall = time_over
         if best["t_comm_s"] > b.t_step_max_s:

@@ -188,3 +188,10 @@ def test_an_empty_path_is_refused_naming_the_flag(argv, tmp_path):
     r = run_lsdt(*argv, cwd=tmp_path, timeout=30)
     one_line_error(r, f"argument {flag}: '': accepted: a non-empty path or name")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_tiny_deadline_gives_a_readable_ratio():
+    """--days 1e-300 printed the step/budget ratio as a 300-digit number (:.2f)."""
+    r = run_lsdt(*PLAN, "--days", "1e-300")
+    message = one_line_error(r, "no solution")
+    assert len(message) < 200 and "e+299x" in message, message
