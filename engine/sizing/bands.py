@@ -364,6 +364,11 @@ def plan_bands(
     pretrain_fraction = 1.0 - sft_fraction
     sustained_flops = hardware.peak_flops * mfu
     usable = hardware.memory_bytes - reserve_bytes
+    if usable <= 0:  # nothing left for the model (a huge reserve also overflowed the batch count)
+        raise UserError(
+            f"vram reserve = {reserve_bytes / 1e9:g} GB leaves nothing of {hardware.name}'s {hardware.memory_bytes / 1e9:g} GB; "
+            f"accepted: a reserve below {hardware.memory_bytes / 1e9:g} GB"
+        )
     measured = _best_measured(probe)
     seqs = sorted({s for s, _ in stages} | {seq_len})
 

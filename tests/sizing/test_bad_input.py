@@ -195,3 +195,11 @@ def test_a_tiny_deadline_gives_a_readable_ratio():
     r = run_lsdt(*PLAN, "--days", "1e-300")
     message = one_line_error(r, "no solution")
     assert len(message) < 200 and "e+299x" in message, message
+
+
+@pytest.mark.parametrize("reserve_gb", ["24", "1e308"])
+def test_a_vram_reserve_of_the_whole_gpu_is_refused(reserve_gb):
+    """--vram-reserve-gb 1e308 raised OverflowError in max_device_batch; 24 on a 24 GB card printed
+    a table of negative usable memory."""
+    one_line_error(run_lsdt("bands", "--hardware", "rtx4090", "--vram-reserve-gb", reserve_gb),
+                   "vram reserve", "accepted: a reserve below 24 GB")
