@@ -113,6 +113,11 @@ class RunWriter:
 # --------------------------------------------------------------------------- reading
 
 
+def _finite_or_none(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
 def _parse_lines(data: bytes) -> tuple[list[dict], int]:
     """Complete JSON lines of `data` and the number of bytes they span (a partial tail is left)."""
     records: list[dict] = []
@@ -121,7 +126,9 @@ def _parse_lines(data: bytes) -> tuple[list[dict], int]:
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
+            # NaN/Infinity (Python's json writes them) and overflowing numbers read as null, as
+            # LSDT's writer stores them: `lsdt monitor --json` raised on a NaN from another tool.
+            obj = json.loads(raw, parse_constant=lambda _: None, parse_float=_finite_or_none)
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue  # a line torn by a crash mid-write: skip it, keep the rest
         if isinstance(obj, dict):
