@@ -197,6 +197,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render(result))
     if result["pilot"] and result["pilot"]["status"] != "ok":
-        print(f"lsdt: error: pilot refused: {result['pilot']['reason']}", file=sys.stderr)
+        print(f"lsdt: error: --pilot {args.pilot}: pilot refused: {result['pilot']['reason']}", file=sys.stderr)
         return 2
     return 0

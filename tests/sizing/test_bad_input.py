@@ -203,3 +203,10 @@ def test_a_vram_reserve_of_the_whole_gpu_is_refused(reserve_gb):
     a table of negative usable memory."""
     one_line_error(run_lsdt("bands", "--hardware", "rtx4090", "--vram-reserve-gb", reserve_gb),
                    "vram reserve", "accepted: a reserve below 24 GB")
+
+
+def test_a_refused_pilot_names_the_file(tmp_path):
+    """The refusal said why but not which file ('lsdt: error: pilot refused: ...')."""
+    pilot = tmp_path / "metrics.jsonl"
+    pilot.write_text('{"time": 1, "loss": NaN}\n{"time": 2, "loss": Infinity}\n')
+    one_line_error(run_lsdt("bands", "--pilot", str(pilot)), f"--pilot {pilot}: pilot refused: ")
