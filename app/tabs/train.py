@@ -277,6 +277,9 @@ class TrainTab(LsdtTab):
         else:
             detail = next((l for l in reversed(message.last_lines) if "error" in l.lower()), self.last_line)
             self.set_status(f"✗ trainer {exit_reason(message.returncode)}: {detail}")
+            # The status line is one row: at 100 columns it cut the message before its reason
+            # ('lsdt train: error: unknown'). The notification wraps it whole.
+            self.app.notify(detail, title=f"trainer {exit_reason(message.returncode)}", severity="error", timeout=15)
         self.stopping = False
         self._buttons()
 

@@ -68,3 +68,21 @@ async def test_force_stop_label_is_not_clipped(app_factory):
         assert str(stop.label) == "force stop"
         assert stop.content_region.width >= len("force stop")
         tab.proc = None  # nothing to stop at teardown
+
+
+async def test_a_trainer_error_is_readable_whole_at_100_columns(app_factory):
+    """The trainer's one-line error ends in its reason; the one-row status line cut it at 100
+    columns ('lsdt train: error: unknown'), so it is also a notification, which wraps."""
+    from app.child import ChildExited
+    from app.tabs.train import OWNER
+
+    error = ("lsdt train: error: unknown model profile 'nope'; known: gpt2-124m, gpt2-1558m, llama-13b, "
+             "nanochat-d12, s7-moe-140m (or a path to a file)")
+    app = app_factory(initial_tab="train", only_tabs=("train",))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        tab = app.query_one(TrainTab)
+        tab.post_message(ChildExited(OWNER, 2, ["some output", error]))
+        await pilot.pause()
+        assert tab.exits == [2]
+        assert any(n.message == error and n.severity == "error" for n in app._notifications)
