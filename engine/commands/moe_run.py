@@ -109,7 +109,7 @@ def _workers(args, cfg) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from engine.runtime import moe_train
     from engine.runtime.moe_config import CONFIG_FILE, read_config, write_config
-    from engine.runtime.moe_pipeline import prepare_run_dir
+    from engine.runtime.moe_pipeline import check_device, prepare_run_dir
 
     root = Path(args.run_dir)
     if args.phase == "trunk":
@@ -135,6 +135,7 @@ def run_train(args: argparse.Namespace) -> int:
             from engine.runtime.moe_data import parse_domains
 
             cfg.domains = {n: (s or BUILTIN) for n, s in parse_domains(args.domains, cfg.spec.n_experts).items()}
+        check_device(cfg)
         root.mkdir(parents=True, exist_ok=True)
         write_config(root, cfg)
         _import_trunk(args.trunk, root, cfg)

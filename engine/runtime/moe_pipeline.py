@@ -122,4 +122,13 @@ def prepare_run_dir(root: str | Path, cfg: MoETrainConfig, resume: bool) -> None
         return
     if root.exists() and any(root.iterdir()):
         raise UserError(f"--run-dir {root} exists and is not a MoE run; accepted: a new or empty directory")
+    check_device(cfg)
     write_config(root, cfg)
+
+
+def check_device(cfg: MoETrainConfig) -> None:
+    """--device cuda without a GPU failed after moe.toml was written, and the corrected command
+    then failed with 'already holds a MoE run': check it before anything is written."""
+    from engine.runtime.device import resolve_device
+
+    resolve_device(cfg.device)

@@ -111,3 +111,17 @@ def test_phase2_from_a_trunk_checkpoint(pipeline_run, tmp_path, moe_cache):
     assert (new / "weights" / "router.s7l").is_file() and "next: lsdt moe pipeline --resume" in r.stdout
     again = run_lsdt("moe", "train", "--phase", "experts", "--run-dir", str(new), timeout=60, env={"LSDT_CACHE_DIR": str(moe_cache)})
     assert again.returncode == 2 and "--resume" in again.stderr
+
+
+@pytest.mark.parametrize("command", [["moe", "train", "--phase", "trunk"], ["moe", "pipeline"]])
+def test_missing_cuda_leaves_no_run_dir(command, tmp_path, moe_cache):
+    """--device cuda on a machine without one failed after DIR/moe.toml was written."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    run_dir = tmp_path / "run"
+    r = run_lsdt(*command, "--tiny", "--device", "cuda", "--run-dir", str(run_dir), timeout=60,
+                 env={"LSDT_CACHE_DIR": str(moe_cache)})
+    assert r.returncode == 2 and "--device cuda: no CUDA GPU" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not run_dir.exists()
