@@ -257,7 +257,15 @@ class ProbeTab(LsdtTab):
             tail = self.last_line or (message.last_lines[-1] if message.last_lines else "")
             self.set_status(f"✗ probe {why}: {tail}".rstrip(": ") + (f" · {len(self.rows)} config(s) saved in {self.out_path}"
                                                                      if self.rows else ""))
+            if message.returncode != 130:  # not the user's own stop
+                self._notify_error(f"probe {why}", tail)
         self._buttons()
+
+    def _notify_error(self, title: str, text: str) -> None:
+        """The status line is one row: at 100 columns it cut an error before its reason. The
+        notification wraps it whole."""
+        if text:
+            self.app.notify(text, title=title, severity="error", timeout=15)
 
     def worker_failed(self, group: str) -> None:
         self._buttons()
