@@ -11,6 +11,7 @@ _SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
 
 
 def _number(text: str) -> float:
+    given = text  # errors echo what was typed ('abcK', not 'abc' after the suffix came off)
     text = text.strip().replace("_", "")
     scale = 1.0
     if text and text[-1] in _SUFFIX:
@@ -18,9 +19,9 @@ def _number(text: str) -> float:
     try:
         value = float(text) * scale
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 260e9, 1.5T, 4M)") from None
+        raise argparse.ArgumentTypeError(f"{given!r} is not a number (e.g. 260e9, 1.5T, 4M)") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r}: accepted: a finite number")
+        raise argparse.ArgumentTypeError(f"{given!r}: accepted: a finite number")
     return value
 
 

@@ -210,3 +210,18 @@ def test_a_refused_pilot_names_the_file(tmp_path):
     pilot = tmp_path / "metrics.jsonl"
     pilot.write_text('{"time": 1, "loss": NaN}\n{"time": 2, "loss": Infinity}\n')
     one_line_error(run_lsdt("bands", "--pilot", str(pilot)), f"--pilot {pilot}: pilot refused: ")
+
+
+@given(st.text(max_size=10))
+@settings(max_examples=400, deadline=None)
+def test_number_types_echo_exactly_what_was_typed(text):
+    """'--tokens abcK' was reported as 'abc' (the suffix stripped), 'K' as ''."""
+    from engine.commands.common import fraction, positive_float, positive_int
+
+    for parse in (positive_float, positive_int, fraction):
+        try:
+            value = parse(text)
+        except argparse.ArgumentTypeError as exc:
+            assert str(exc).startswith(repr(text)) and "\n" not in str(exc), (text, str(exc))
+            continue
+        assert math.isfinite(value) and value > 0
