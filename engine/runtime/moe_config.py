@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from engine.config_check import check_field_types
 from engine.errors import UserError
 from engine.specs import ModelSpec, model_from_dict, read_toml
 
@@ -92,6 +93,7 @@ class MoETrainConfig:
             model_from_dict(cfg.model, where=f"{where} [model]")
         except TypeError as exc:
             raise UserError(f"{where}: incomplete MoE config ({exc})") from None
+        check_field_types(cfg, where)
         if len(cfg.domains) != cfg.spec.n_experts:
             raise UserError(f"{where}: {len(cfg.domains)} domains for {cfg.spec.n_experts} experts")
         return cfg

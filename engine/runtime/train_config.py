@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from engine.commands.common import fraction, hours, path_arg, positive_float, positive_int, seed
+from engine.config_check import check_field_types
 from engine.errors import UserError
 from engine.runtime.schedule import DECAYS, parse_curriculum
 from engine.sizing.shapes import band_spec
@@ -186,6 +187,7 @@ class TrainConfig:
             cfg.model = model_from_dict({k: v for k, v in model.items() if v != ""}, where=f"{where} [model]").to_dict()
         except TypeError as exc:
             raise UserError(f"{where}: incomplete training config ({exc})") from None
+        check_field_types(cfg, where)
         return cfg
 
 

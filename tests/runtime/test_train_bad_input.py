@@ -57,3 +57,38 @@ def test_an_error_before_the_first_log_line_is_reported_as_itself(tmp_path, monk
         train_main(base_args(tmp_path, **{"--eval-every": 100}))
     events = rundir.read_events(tmp_path / "run")
     assert events[-1]["event"] == "end" and "injected fault" in events[-1]["message"]
+
+
+@pytest.mark.parametrize("line, words", [
+    ('lr = "x"', ["key 'lr' = 'x'", "accepted: a number"]),  # was a TypeError traceback inside torch's AdamW
+    ("device_batch = -4", ["key 'device_batch' = -4", ">= 0"]),  # was accepted
+    ("qk_norm = 1", ["key 'qk_norm' = 1", "true or false"]),
+])
+def test_a_hand_edited_config_toml_is_checked_on_resume(tmp_path, line, words):
+    assert train_main(base_args(tmp_path, **{"--steps": 3, "--ckpt-every": 3, "--eval-every": 100})) == 0
+    config = tmp_path / "run" / "config.toml"
+    key = line.split(" =")[0]
+    config.write_text("\n".join(line if ln.startswith(f"{key} =") else ln for ln in config.read_text().splitlines()) + "\n")
+    r = run_lsdt("train", "--resume", "--run-dir", str(tmp_path / "run"), "--steps", "4", timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr[-800:]
+    assert r.stderr.startswith(f"lsdt: error: {config}: ")
+    for w in words:
+        assert w in r.stderr, r.stderr
+
+
+def test_a_hand_edited_moe_toml_is_checked(tmp_path):
+    """moe.toml with lr = "x" ran phase 2 into a TypeError traceback."""
+    import argparse
+
+    from engine.commands.moe_run import resolve_config
+    from engine.runtime.moe_config import CONFIG_FILE, read_config, write_config
+
+    args = argparse.Namespace(moe_model=None, tiny=True, domains=None, data_cache=None)
+    cfg = resolve_config(args)
+    write_config(tmp_path, cfg)
+    path = tmp_path / CONFIG_FILE
+    path.write_text(path.read_text().replace(f"lr = {cfg.lr}", 'lr = "x"'))
+    from engine.errors import UserError
+
+    with pytest.raises(UserError, match=r"moe.toml: key 'lr' = 'x'; accepted: a number"):
+        read_config(tmp_path)
