@@ -25,3 +25,23 @@ class LsdtTab(Container):
 
     def worker_failed(self, group: str) -> None:
         """Tab-specific cleanup after a failed worker (e.g. stop waiting for its answer)."""
+
+    def focus_when_shown(self, widget) -> None:
+        """On show: land in `widget` (keyboard first), unless the focus is already in this tab or
+        on the tab bar: arrowing along the tabs must reach every tab (a tab that took the focus
+        when shown trapped the arrows there)."""
+        from textual.widgets import Tabs
+
+        focused = self.screen.focused
+        if focused is None or (self not in focused.ancestors and not isinstance(focused, Tabs)):
+            widget.focus()
+
+    def focus_at_start_up(self, widget) -> None:
+        """The app starts on this tab (make_app(initial_tab=...)): land in `widget` before the first
+        frame, as the Plan tab does, not on the tab bar Textual's auto-focus would pick (which
+        focus_when_shown then leaves alone). At start-up TabbedContent has no active pane yet."""
+        from textual.widgets import TabbedContent
+
+        tabs = next((a for a in self.ancestors if isinstance(a, TabbedContent)), None)
+        if tabs is not None and tabs.active == "":
+            self.screen.set_focus(widget)

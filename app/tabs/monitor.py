@@ -107,6 +107,7 @@ class MonitorTab(LsdtTab):
         yield RunView(id="monitor-view")
 
     def on_mount(self) -> None:
+        self.focus_at_start_up(self.query_one("#recent-runs", OptionList))
         start = self.initial_run_dir or self.app.monitor_run_dir  # `lsdt-tui --monitor RUN_DIR`
         if start:
             self.query_one("#monitor-path", Input).value = str(start)
@@ -124,8 +125,7 @@ class MonitorTab(LsdtTab):
         self.query_one("#monitor-path", Input).focus()
 
     def on_show(self) -> None:
-        if self.screen.focused is None or self not in self.screen.focused.ancestors:
-            self.query_one("#recent-runs", OptionList).focus()
+        self.focus_when_shown(self.query_one("#recent-runs", OptionList))
 
     @property
     def view(self) -> RunView:

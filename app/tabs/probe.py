@@ -148,9 +148,11 @@ class ProbeTab(LsdtTab):
             yield table
             yield BarChart("tokens in 24 h", "tokens", id="probe-chart")
 
+    def on_mount(self) -> None:
+        self.focus_at_start_up(self.query_one("#probe-depths", Input))
+
     def on_show(self) -> None:
-        if self.screen.focused is None or self not in self.screen.focused.ancestors:
-            self.query_one("#probe-depths", Input).focus()
+        self.focus_when_shown(self.query_one("#probe-depths", Input))
 
     # ------------------------------------------------------------------ state
 

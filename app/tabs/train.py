@@ -151,9 +151,11 @@ class TrainTab(LsdtTab):
             yield Static("empty = lsdt train's default · ctrl+r train", id="train-status", markup=False)
         yield RunView(id="train-view")
 
+    def on_mount(self) -> None:
+        self.focus_at_start_up(self.query_one("#train-model", Input))
+
     def on_show(self) -> None:
-        if self.screen.focused is None or self not in self.screen.focused.ancestors:
-            self.query_one("#train-model", Input).focus()
+        self.focus_when_shown(self.query_one("#train-model", Input))
 
     @property
     def view(self) -> RunView:
