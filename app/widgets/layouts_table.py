@@ -135,7 +135,7 @@ class CompareTable(DataTable):
         c = r["solution"] if r["feasible"] else r["no_solution_reason"].get("closest")
         if c is None:
             cells = ["-"] * 7
-            cells[-1] = r["no_solution_reason"]["constraint"]
+            cells[5] = f"no ({r['no_solution_reason']['constraint']})"  # the headroom column, as with a closest candidate
         else:
             head = min(c["memory_headroom"], c["time_headroom"])
             cells = [f"{c['G']:,}", f"{c['nodes']:,}", f"{c['dp']}x{c['tp']}x{c['pp']}", fmt.gb(c["bytes_per_device"]),
