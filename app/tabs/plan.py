@@ -384,8 +384,14 @@ class PlanTab(LsdtTab):
         fixed = self.query_one("#mode-fixed", RadioButton)
         (self.query_one("#mode-auto", RadioButton) if fixed.value else fixed).value = True
 
+    @property
+    def plan_for_inputs(self) -> Plan | None:
+        """The computed plan of the inputs as they are, or None while they are invalid or refused
+        (`current` then still holds the last good plan, shown dimmed: not what the form says)."""
+        return self.current if self._answered_ok else None
+
     def action_pin(self) -> None:
-        if self.current is None:
+        if self.plan_for_inputs is None:
             self.app.notify("nothing to pin yet: the inputs have no computed plan", severity="warning")
             return
         self.pinned.append(self.current)
@@ -400,7 +406,7 @@ class PlanTab(LsdtTab):
     def action_save(self) -> None:
         from app.screens.save import ConfirmScreen, SaveScreen
 
-        plan = self.current
+        plan = self.plan_for_inputs
         if plan is None:
             self.app.notify("nothing to save: fix the inputs first", severity="warning")
             return

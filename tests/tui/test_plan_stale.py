@@ -44,3 +44,27 @@ async def test_an_engine_error_dims_them_as_well(app_factory):
         app.query_one("#input-batch", Input).value = ""
         await settle(pilot)
         assert not any(stale(app).values()), stale(app)
+
+
+async def test_save_and_pin_refuse_a_stale_plan(app_factory, plans_dir):
+    """With a field in red, ctrl+s saved (and ctrl+t pinned) the last good plan, which is not what
+    the form says: a file that does not reopen to the inputs on screen."""
+    from app.tabs.plan import PlanTab
+
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#input-tokens", Input).value = "abc"
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert type(app.screen).__name__ != "SaveScreen"
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert app.query_one(PlanTab).pinned == []
+        assert any("nothing to save" in n.message for n in app._notifications)
+        app.query_one("#input-tokens", Input).value = "300e9"
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert [p.goal.tokens for p in app.query_one(PlanTab).pinned] == [300e9]
