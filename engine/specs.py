@@ -20,6 +20,11 @@ from engine.errors import UserError
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 FFN_KINDS = ("gelu", "swiglu", "relu2")
+# The deepest model LSDT sizes. Published dense models stop near 128 layers (Llama 3 405B: 126,
+# Dubey et al. 2024, Table 3; Megatron-LM's 1T: 128, Narayanan et al. 2021, Table 1); 10,000 is 80x
+# that. Per-layer lists and the pipeline-depth search walk n_layer, so a typo like --depths 1e12
+# took 24 GB of memory before the OOM killer ended it.
+MAX_LAYERS = 10_000
 
 
 # --------------------------------------------------------------------------- field validation
@@ -135,6 +140,8 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if self.n_layer > MAX_LAYERS:
+            raise UserError(f"model {self.name}: n_layer = {self.n_layer}; accepted: 1..{MAX_LAYERS:,} layers")
         if not self.n_kv_head:
             set_(self, "n_kv_head", self.n_head)
         if not self.head_dim:

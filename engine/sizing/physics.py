@@ -118,7 +118,13 @@ def physics(model: ModelSpec, hardware: HardwareSpec, goal: Goal) -> PhysicsBund
             f"goal: tokens = {goal.tokens:g} at {fpt:.3g} FLOP/token is more FLOP than a float holds; "
             f"accepted: tokens <= {sys.float_info.max / fpt:.3g}"
         )
-    G_compute = math.ceil(F_step * n_steps / (hardware.peak_flops * goal.deadline_s))
+    G_compute_exact = F_step * n_steps / (hardware.peak_flops * goal.deadline_s)
+    if not math.isfinite(G_compute_exact):  # a deadline so short that peak x deadline underflows
+        raise UserError(
+            f"goal: deadline_s = {goal.deadline_s:g} is too short: {F_step * n_steps:.3g} FLOP in it needs more devices "
+            f"than a float can count; accepted: a deadline of at least {F_step * n_steps / hardware.peak_flops / sys.float_info.max:.3g} s"
+        )
+    G_compute = math.ceil(G_compute_exact)
     G_memory = math.ceil(B_state / hardware.memory_bytes)
     return PhysicsBundle(
         model=model,

@@ -19,7 +19,9 @@ from tests.runtime.train_helpers import base_args, make_inputs
     # "metrics.jsonl: no such file (not a run directory?)", and left a run directory behind
     ({"--vocab": 1}, ["--vocab 1", "at least 256"]),
     # an oversized model raised a torch allocator traceback (exit 1)
-    ({"--model": None, "--depth": 1_000_000}, ["model d1000000", "GB free", "smaller --depth"]),
+    ({"--model": None, "--depth": 2000}, ["model d2000", "GB free", "smaller --depth"]),
+    # deeper than any model LSDT sizes: per-layer lists of 10^12 entries ran the machine out of memory
+    ({"--model": None, "--depth": 10**12}, ["model d1000000000000: n_layer", "accepted: 1..10,000 layers"]),
     # a model the trainer cannot build (odd head_dim for RoPE) left a run directory behind
     ({"--model": None, "--depth": 2, "--head-dim": 7}, ["head_dim = 7"]),
     ({"--hours": 1e308, "--steps": None}, ["--hours", "1e+06"]),

@@ -225,3 +225,55 @@ def test_number_types_echo_exactly_what_was_typed(text):
             assert str(exc).startswith(repr(text)) and "\n" not in str(exc), (text, str(exc))
             continue
         assert math.isfinite(value) and value > 0
+
+
+_FLAG_VALUES = st.one_of(
+    st.sampled_from(["0", "-1", "nan", "inf", "-inf", "1e308", "1e-308", "1e30", "", " ", "3x", "1.5", "K", "2T", "0x10", "1_0"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-10, 10**12).map(str),
+    st.text(max_size=6),
+)
+_SIZING_FLAGS = {
+    "plan": (PLAN + ["--seed-model"], ["--tokens", "--hours", "--days", "--global-batch-tokens", "--G", "--eta-compute", "--eta-fabric"]),
+    "predict": (PREDICT + ["--global-batch", "1536"], ["--gpus", "--tp", "--pp", "--dp", "--global-batch", "--micro-batch", "--seq",
+                                                         "--interleave", "--eta-compute"]),
+    "bands": (["bands", "--depths", "12"], ["--hours", "--depths", "--seq", "--head-dim", "--kv-heads", "--vocab", "--mfu", "--sft-fraction",
+                                             "--global-batch-tokens", "--vram-reserve-gb", "--min-tokens-per-param", "--window-pattern",
+                                             "--curriculum"]),
+}
+
+
+@given(command=st.sampled_from(sorted(_SIZING_FLAGS)), data=st.data())
+@settings(max_examples=150, deadline=None)
+def test_any_value_of_any_sizing_flag_is_a_result_or_one_line_exit_2(command, data):
+    """The class of bad input this sweep found (overflow, hangs, tracebacks): for any value of any
+    numeric flag of plan/predict/bands, the CLI answers (0) or says one line and exits 2."""
+    import contextlib
+    import io
+
+    from engine import cli
+
+    base, flags = _SIZING_FLAGS[command]
+    flag = data.draw(st.sampled_from(flags))
+    value = data.draw(_FLAG_VALUES)
+    argv = base + [f"{flag}={value}"]  # '=' so a value starting with '-' stays a value
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            code = cli.main(argv)
+        except SystemExit as exc:  # argparse's own usage errors
+            code = exc.code
+    if code != 0:
+        assert code == 2, (argv, code, err.getvalue())
+        assert err.getvalue().count("\n") == 1, (argv, err.getvalue())
+
+
+@pytest.mark.parametrize("argv", [
+    ["bands", "--depths", "12,1000000000000"],  # 24 GB of per-layer windows, then the OOM killer
+    PLAN[:1] + ["--model", "{deep}", "--hardware", "h100-sxm"],  # the pipeline search walked 1..n_layer
+])
+def test_absurd_depths_are_refused_before_any_per_layer_work(argv, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"num_hidden_layers": 1e12, "hidden_size": 64, "num_attention_heads": 1, "vocab_size": 10}')
+    r = run_lsdt(*[a.format(deep=deep) for a in argv], timeout=30)
+    one_line_error(r, "n_layer = 1000000000000", "accepted: 1..10,000 layers")
