@@ -25,6 +25,12 @@ FFN_KINDS = ("gelu", "swiglu", "relu2")
 # that. Per-layer lists and the pipeline-depth search walk n_layer, so a typo like --depths 1e12
 # took 24 GB of memory before the OOM killer ended it.
 MAX_LAYERS = 10_000
+# The largest size of any one dimension (d_model, d_ff, heads, head_dim, vocab, seq_len, experts).
+# Real shapes stay below ~10^7 (Llama 3 405B: d_ff 53,248, vocab 128,256; million-token contexts);
+# 2^31 is a signed 32-bit index, the per-dimension limit of common GPU kernels. Beyond it, counts
+# such as --head-dim 1e308 overflowed the float FLOP arithmetic (a traceback).
+MAX_DIM = 2**31
+_DIM_FIELDS = ("d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "vocab_size", "seq_len", "short_window", "n_experts")
 
 
 # --------------------------------------------------------------------------- field validation
@@ -155,6 +161,10 @@ class ModelSpec:
             set_(self, "d_ff", 4 * self.d_model)
         if not self.short_window:
             set_(self, "short_window", max(1, self.seq_len // 2))
+        for key in _DIM_FIELDS:
+            if getattr(self, key) > MAX_DIM:
+                value = getattr(self, key)
+                raise UserError(f"model {self.name}: {key} = {value if value < 1e15 else f'{value:.3g}'}; accepted: at most 2^31 = {MAX_DIM:,}")
         if self.ffn not in FFN_KINDS:
             raise UserError(f"model {self.name}: ffn = {self.ffn!r}; accepted: {' | '.join(FFN_KINDS)}")
         if self.n_head % self.n_kv_head:

@@ -277,3 +277,12 @@ def test_absurd_depths_are_refused_before_any_per_layer_work(argv, tmp_path):
     deep.write_text('{"num_hidden_layers": 1e12, "hidden_size": 64, "num_attention_heads": 1, "vocab_size": 10}')
     r = run_lsdt(*[a.format(deep=deep) for a in argv], timeout=30)
     one_line_error(r, "n_layer = 1000000000000", "accepted: 1..10,000 layers")
+
+
+@pytest.mark.parametrize("argv, key", [
+    (["bands", "--depths", "12", "--head-dim", "1e308"], "d_model = 1e+308"),  # OverflowError: int too large to convert to float
+    (["bands", "--depths", "12", "--vocab", "1e300"], "vocab_size"),
+    (PREDICT + ["--global-batch", "1536", "--seq", "1e300"], "seq_len"),
+])
+def test_dimensions_beyond_2_31_are_refused(argv, key):
+    one_line_error(run_lsdt(*argv), key, "accepted: at most 2^31")
