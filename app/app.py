@@ -162,7 +162,7 @@ class LsdtApp(App[int]):
 
     def _focus_into(self, tab) -> None:
         if self.screen.focused is None:
-            first = next((w for w in self.screen.focus_chain if tab in w.ancestors), None)
+            first = tab.first_field()
             if first is not None:
                 self.screen.set_focus(first)
 

@@ -26,6 +26,12 @@ class LsdtTab(Container):
     def worker_failed(self, group: str) -> None:
         """Tab-specific cleanup after a failed worker (e.g. stop waiting for its answer)."""
 
+    def first_field(self):
+        """The widget this tab lands in when shown (keyboard first): by default its first focusable
+        one; a tab whose first field is not first in the focus chain (e.g. a list still empty
+        while its scan runs) names it."""
+        return next((w for w in self.screen.focus_chain if self in w.ancestors), None)
+
     def focus_when_shown(self, widget) -> None:
         """On show: land in `widget` (keyboard first), unless the focus is already in this tab or
         on the tab bar: arrowing along the tabs must reach every tab (a tab that took the focus

@@ -107,7 +107,7 @@ class MonitorTab(LsdtTab):
         yield RunView(id="monitor-view")
 
     def on_mount(self) -> None:
-        self.focus_at_start_up(self.query_one("#recent-runs", OptionList))
+        self.focus_at_start_up(self.first_field())
         start = self.initial_run_dir or self.app.monitor_run_dir  # `lsdt-tui --monitor RUN_DIR`
         if start:
             self.query_one("#monitor-path", Input).value = str(start)
@@ -124,8 +124,11 @@ class MonitorTab(LsdtTab):
         tabs.active = "monitor"
         self.query_one("#monitor-path", Input).focus()
 
+    def first_field(self):
+        return self.query_one("#recent-runs", OptionList)
+
     def on_show(self) -> None:
-        self.focus_when_shown(self.query_one("#recent-runs", OptionList))
+        self.focus_when_shown(self.first_field())
 
     @property
     def view(self) -> RunView:

@@ -149,10 +149,13 @@ class ProbeTab(LsdtTab):
             yield BarChart("tokens in 24 h", "tokens", id="probe-chart")
 
     def on_mount(self) -> None:
-        self.focus_at_start_up(self.query_one("#probe-depths", Input))
+        self.focus_at_start_up(self.first_field())
+
+    def first_field(self):
+        return self.query_one("#probe-depths", Input)
 
     def on_show(self) -> None:
-        self.focus_when_shown(self.query_one("#probe-depths", Input))
+        self.focus_when_shown(self.first_field())
 
     # ------------------------------------------------------------------ state
 

@@ -152,10 +152,13 @@ class TrainTab(LsdtTab):
         yield RunView(id="train-view")
 
     def on_mount(self) -> None:
-        self.focus_at_start_up(self.query_one("#train-model", Input))
+        self.focus_at_start_up(self.first_field())
+
+    def first_field(self):
+        return self.query_one("#train-model", Input)
 
     def on_show(self) -> None:
-        self.focus_when_shown(self.query_one("#train-model", Input))
+        self.focus_when_shown(self.first_field())
 
     @property
     def view(self) -> RunView:

@@ -34,3 +34,16 @@ async def test_go_to_a_live_tab_still_lands_in_its_first_field(app_factory):
         await app.show_tab("probe")
         await wait_until(pilot, lambda: app.focused is not None, timeout_s=5, what="a focus")
         assert app.focused is app.query_one("#probe-depths")
+
+
+async def test_go_to_monitor_lands_in_its_recent_runs_not_the_path_field(app_factory):
+    """The Monitor tab lands in its recent-runs list (Enter attaches the newest): 'Go to' focused
+    the first widget of the focus chain instead, the path field (the list, still empty while its
+    scan ran, was not in the chain yet), so Tab then went to 'attach' and Enter attached ''."""
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await app.show_tab("monitor")
+        await wait_until(pilot, lambda: app.focused is not None, timeout_s=5, what="a focus")
+        await pilot.pause(0.2)
+        assert app.focused is app.query_one("#recent-runs")
