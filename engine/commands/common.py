@@ -39,6 +39,22 @@ def positive_int(text: str) -> int:
     return int(value)
 
 
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (weight decay, dropout, a clip where 0 = off). `float` let inf through:
+    --grad-clip inf trained, then its config.toml could not be resumed."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted: a number >= 0")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(text)
+    if value < 0 or not float(value).is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted: an integer >= 0")
+    return int(value)
+
+
 def fraction(text: str) -> float:
     value = _number(text)
     if not 0 < value <= 1:

@@ -22,22 +22,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine import fmt
-from engine.commands.common import path_arg, positive_float, positive_int, print_json
+from engine.commands.common import non_negative_int, path_arg, positive_float, positive_int, print_json
 from engine.errors import UserError
 from engine.runtime.probe import (
     DEFAULT_BATCH_TOKENS, DEFAULT_DEPTHS, DEFAULT_SEQS, DEFAULT_TIMEOUT_S, ProbeSettings, Sweep, parse_int_list,
 )
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: accepted: an integer >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: accepted: an integer >= 0")
-    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-dim", type=positive_int, default=DEFAULT_HEAD_DIM, help="attention head width (default %(default)s)")
     p.add_argument("--vocab", type=positive_int, default=DEFAULT_VOCAB, help="vocabulary size (default %(default)s)")
     p.add_argument("--steps", type=positive_int, default=30, help="timed steps per config (default %(default)s)")
-    p.add_argument("--warmup", type=_non_negative_int, default=5, help="untimed steps before timing (default %(default)s)")
+    p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed steps before timing (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto | cuda | cpu (default %(default)s)")
     p.add_argument("--batch-tokens", type=positive_int, default=DEFAULT_BATCH_TOKENS,
                    help="target tokens per optimizer step; sets grad_accum and caps the batch search (default 2^19, nanochat's)")
@@ -57,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="probe as if the device had only this much memory, e.g. 24G (a real OOM, also on CPU)")
     p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="S",
                    help="seconds per config before it is killed and marked error (default %(default)g)")
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--out", type=path_arg, metavar="FILE.json", help="write the results here (atomically, after every config)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--jsonl", action="store_true", help="stream JSON lines on stdout (start, result per config, done)")

@@ -13,7 +13,9 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from engine.commands.common import fraction, hours, path_arg, positive_float, positive_int, seed
+from engine.commands.common import (
+    fraction, hours, non_negative_float, non_negative_int, path_arg, positive_float, positive_int, seed,
+)
 from engine.config_check import check_field_types
 from engine.errors import UserError
 from engine.runtime.schedule import DECAYS, parse_curriculum
@@ -75,7 +77,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--ffn", choices=FFN_KINDS, help="MLP of a --depth model (default relu2)")
     m.add_argument("--window-pattern", help="S/L attention window pattern of a --depth model, e.g. SSSL (default L)")
     m.add_argument("--vocab", type=positive_int, help="vocabulary size (default: 256 = the byte tokenizer, or the --model's)")
-    m.add_argument("--dropout", type=float, help="dropout on embeddings, attention and residual branches (default 0)")
+    m.add_argument("--dropout", type=non_negative_float, help="dropout on embeddings, attention and residual branches (default 0)")
     m.add_argument("--qk-norm", action="store_true", default=None, help="parameter-free RMSNorm on queries and keys")
     m.add_argument("--rope-base", type=positive_float, help="RoPE frequency base (default 10000)")
     m.add_argument("--init-std", type=positive_float, help="std of the N(0, std) weight init (default 0.02)")
@@ -95,13 +97,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--steps", type=positive_int, help=f"optimizer steps (default {DEFAULT_STEPS})")
     budget.add_argument("--hours", type=hours, help="train for this many hours of wall-clock instead of --steps")
     t.add_argument("--lr", type=positive_float, help="peak learning rate (default 1e-3)")
-    t.add_argument("--min-lr-frac", type=float, help="final LR as a fraction of the peak (default 0.1)")
-    t.add_argument("--warmup", type=int, help="linear warm-up steps (default 20, at most steps/10)")
+    t.add_argument("--min-lr-frac", type=non_negative_float, help="final LR as a fraction of the peak (default 0.1)")
+    t.add_argument("--warmup", type=non_negative_int, help="linear warm-up steps (default 20, at most steps/10)")
     t.add_argument("--decay", choices=DECAYS, help="LR decay after warm-up (default cosine)")
-    t.add_argument("--weight-decay", type=float, help="AdamW weight decay on matrices (default 0.1)")
-    t.add_argument("--beta1", type=float, help="AdamW beta1 (default 0.9)")
-    t.add_argument("--beta2", type=float, help="AdamW beta2 (default 0.95)")
-    t.add_argument("--grad-clip", type=float, help="global gradient-norm clip, 0 = off (default 1.0)")
+    t.add_argument("--weight-decay", type=non_negative_float, help="AdamW weight decay on matrices (default 0.1)")
+    t.add_argument("--beta1", type=non_negative_float, help="AdamW beta1 (default 0.9)")
+    t.add_argument("--beta2", type=non_negative_float, help="AdamW beta2 (default 0.95)")
+    t.add_argument("--grad-clip", type=non_negative_float, help="global gradient-norm clip, 0 = off (default 1.0)")
     t.add_argument("--curriculum", help="sequence-length stages SEQ:FRACTION,..., e.g. 512:0.5,1024:0.3,2048:0.2")
     t.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     t.add_argument("--fsdp", action="store_true", default=None,

@@ -25,6 +25,9 @@ from tests.runtime.train_helpers import base_args, make_inputs
     # a model the trainer cannot build (odd head_dim for RoPE) left a run directory behind
     ({"--model": None, "--depth": 2, "--head-dim": 7}, ["head_dim = 7"]),
     ({"--hours": 1e308, "--steps": None}, ["--hours", "1e+06"]),
+    # `type=float` let inf through: the run trained, and its config.toml could then not be resumed
+    ({"--grad-clip": "inf"}, ["--grad-clip", "accepted: a finite number"]),
+    ({"--weight-decay": "1e400"}, ["--weight-decay", "accepted: a finite number"]),
 ])
 def test_bad_flags_are_one_line_and_leave_no_run_dir(tmp_path, over, words):
     args = base_args(tmp_path, **over)
