@@ -136,7 +136,8 @@ class ProbeTab(LsdtTab):
                              compact=True, id="probe-device")
             with Vertical(classes="probe-field"):
                 yield Label("save to")
-                yield FieldInput(default_out(), id="probe-out", compact=True)
+                self.picked_out = default_out()  # this tab's own default (a path typed over it is the user's)
+                yield FieldInput(self.picked_out, id="probe-out", compact=True)
         with Horizontal(id="probe-actions"):
             yield Button("run probe", id="probe-start", variant="primary", compact=True)
             yield Button("stop", id="probe-stop", variant="error", compact=True, disabled=True)
@@ -190,6 +191,13 @@ class ProbeTab(LsdtTab):
             self.set_status(f"✗ {exc}")
             return
         out = Path(self.form()["out"].strip()).expanduser()
+        if self.form()["out"].strip() == self.picked_out and out.exists():
+            # A sweep already wrote this tab's default file (maybe adopted with "use in plan"): a
+            # new sweep gets a new default, not a silent overwrite. A path the user typed is theirs.
+            self.picked_out = default_out()
+            self.query_one("#probe-out", Input).value = self.picked_out
+            out = Path(self.picked_out)
+            cmd = probe_command(self.form())
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
