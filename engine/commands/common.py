@@ -55,10 +55,15 @@ def non_negative_int(text: str) -> int:
     return int(value)
 
 
+# The smallest efficiency / share a fraction flag takes: below one in a million no run is meant,
+# and --mfu 1e-308 made every time estimate inf ("inf" in the moe and bands tables).
+MIN_FRACTION = 1e-6
+
+
 def fraction(text: str) -> float:
     value = _number(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: accepted: a number in (0, 1]")
+    if not MIN_FRACTION <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted: a number in (0, 1], at least {MIN_FRACTION:g}")
     return value
 
 

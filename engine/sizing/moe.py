@@ -19,6 +19,7 @@ its shapes or with each other, `seed_comparison` shows the seed's figure beside 
 from __future__ import annotations
 
 import math
+import sys
 
 from engine.errors import UserError
 from engine.sizing.bands import (
@@ -297,6 +298,9 @@ def size_moe(
         "cost_usd": total_gpu_hours * price,
         "layout": layout(spec, comps),
     }
+    if not math.isfinite(result["cost_usd"]):  # e.g. --price-per-gpu-hour 1e308 printed "$inf"
+        raise UserError(f"price per GPU-hour = {price:g} ({price_source}) makes the cost of {total_gpu_hours:,.3g} GPU-hours "
+                        f"overflow; accepted: a price below {sys.float_info.max / total_gpu_hours:.3g}")
     result["seed_comparison"] = seed_comparison(result, hardware, mfu) if spec.name == SEED_MODEL else []
     return result
 
