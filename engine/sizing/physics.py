@@ -97,7 +97,7 @@ def physics(model: ModelSpec, hardware: HardwareSpec, goal: Goal) -> PhysicsBund
     global_batch_seqs = goal.global_batch_tokens // model.seq_len
     if global_batch_seqs > MAX_GLOBAL_BATCH_SEQS:
         raise UserError(
-            f"goal: global_batch_tokens = {goal.global_batch_tokens} is {global_batch_seqs:,} sequences of {model.seq_len}; "
+            f"goal: global_batch_tokens = {goal.global_batch_tokens:.4g} is {global_batch_seqs:.4g} sequences of {model.seq_len}; "
             f"accepted: at most {MAX_GLOBAL_BATCH_SEQS:,} sequences ({MAX_GLOBAL_BATCH_SEQS * model.seq_len:,} tokens)"
         )
     counts = param_counts(model)

@@ -455,7 +455,7 @@ def predict(
         raise UserError(f"--dp {dp} does not match gpus / (tp x pp) = {gpus} / ({tp} x {pp}) = {dp_implied}")
     dp = dp_implied
     if global_batch > MAX_GLOBAL_BATCH_SEQS:
-        raise UserError(f"--global-batch {global_batch}: accepted: at most {MAX_GLOBAL_BATCH_SEQS:,} sequences")
+        raise UserError(f"--global-batch {global_batch:.4g}: accepted: at most {MAX_GLOBAL_BATCH_SEQS:,} sequences")
     if global_batch % dp:
         raise UserError(f"--global-batch {global_batch} is not divisible by dp = {dp}; accepted: a multiple of {dp}")
     sp = (tp > 1) if sequence_parallel is None else bool(sequence_parallel)
