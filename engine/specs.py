@@ -114,6 +114,11 @@ _MODEL_SCHEMA: dict[str, _Field] = {
 }
 
 
+# Attention window per layer, repeated over the depth: L = the full context, S = a short window
+# (nanochat's SSSL alternates them); L everywhere is plain causal attention.
+DEFAULT_WINDOW_PATTERN = "L"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A decoder-only transformer's shape.
@@ -137,7 +142,7 @@ class ModelSpec:
     d_ff: int = 0  # 0 -> 4 * d_model (GPT-2/GPT-3 convention)
     ffn: str = "gelu"
     tie_embeddings: bool = False
-    window_pattern: str = "L"
+    window_pattern: str = DEFAULT_WINDOW_PATTERN
     short_window: int = 0  # 0 -> seq_len // 2 (nanochat's default short window)
     n_experts: int = 0
     experts_per_token: int = 0

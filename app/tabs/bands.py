@@ -24,7 +24,7 @@ from engine.commands.common import fraction, positive_float, positive_int
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
-from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB
+from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN
 from engine.specs import builtin_names, load_hardware
 
 from app.adoption import ProbeAdopted, ProbeAdoption
@@ -125,7 +125,7 @@ class BandsTab(FormTab):
                 yield FormField("b_head_dim", "head dim", str(DEFAULT_HEAD_DIM))
                 yield FormField("b_kv", "kv heads", placeholder="= heads")
                 yield FormField("b_reserve", "reserve", f"{B.DEFAULT_RESERVE_BYTES / 1e9:g}", unit="GB")
-                yield FormField("b_window", "window", "L", placeholder="S/L, e.g. SSSL")
+                yield FormField("b_window", "window", DEFAULT_WINDOW_PATTERN, placeholder="S/L, e.g. SSSL")
                 # --curriculum; empty = the CLI's default (512, 1024, ... up to seq len, equal time shares).
                 yield FormField("b_curriculum", "stages", placeholder="512,1024,…,seq len; or SEQ:TIME,…")
                 yield FormField("b_min_ratio", "min tok/p", f"{B.NANOCHAT_TOKENS_PER_PARAM[0]:g}")
@@ -171,7 +171,7 @@ class BandsTab(FormTab):
             "global_batch_tokens": t(errors, "b_batch", lambda: positive_int(self.text("b_batch"))),
             "head_dim": t(errors, "b_head_dim", lambda: positive_int(self.text("b_head_dim"))),
             "n_kv_head": t(errors, "b_kv", lambda: positive_int(self.text("b_kv")) if self.text("b_kv").strip() else None),
-            "window_pattern": self.text("b_window").strip().upper(),  # checked by the engine (field_for_error)
+            "window_pattern": self.text("b_window").strip().upper() or DEFAULT_WINDOW_PATTERN,  # empty = the CLI's default; checked by the engine
             "reserve_bytes": t(errors, "b_reserve", lambda: bands_cli._reserve_gb(self.text("b_reserve")) * 1e9),
             "curriculum": t(errors, "b_curriculum",
                             lambda: parse_curriculum(self.text("b_curriculum")) if self.text("b_curriculum").strip() else None),

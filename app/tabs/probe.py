@@ -240,7 +240,7 @@ class ProbeTab(LsdtTab):
         kind = event.get("event")
         if kind == "start":
             self.total = event.get("total", 0)
-            self.set_status(f"running {self.total} configs on {self.form()['device']} · writing {self.out_path}")
+            self.set_status(f"running {self.total} config{'s' * (self.total != 1)} on {self.form()['device']} · writing {self.out_path}")
         elif kind == "result":
             self._add_row(event["result"], event.get("index", len(self.rows)), event.get("total", self.total))
         elif kind == "done":

@@ -15,7 +15,7 @@ from engine.commands.common import fraction, hours, path_arg, positive_float, po
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
-from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB
+from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN
 from engine.specs import load_hardware
 
 DEFAULT_HARDWARE = "rtx4090"  # the seed's target: one RTX 4090 in 24 h
@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seq", type=positive_int, default=2048, help="training sequence length of the table (default 2048)")
     p.add_argument("--head-dim", type=positive_int, default=DEFAULT_HEAD_DIM, help=f"head dimension (default {DEFAULT_HEAD_DIM})")
     p.add_argument("--kv-heads", type=positive_int, help="GQA: key/value heads (must divide every depth's n_head; default n_head)")
-    p.add_argument("--window-pattern", default="L", help="nanochat window pattern of S (short) and L (long), e.g. L or SSSL")
+    p.add_argument("--window-pattern", default=DEFAULT_WINDOW_PATTERN, help="nanochat window pattern of S (short) and L (long), e.g. L or SSSL")
     p.add_argument("--vocab", type=positive_int, default=DEFAULT_VOCAB, help=f"vocabulary size (default {DEFAULT_VOCAB})")
     p.add_argument("--mfu", type=fraction, default=DEFAULT_ETA_COMPUTE,
                    help=f"sustained / peak FLOP/s for the estimates (default {DEFAULT_ETA_COMPUTE}); a --probe measures it")

@@ -31,7 +31,7 @@ from engine.sizing import curriculum as curr
 from engine.sizing.counts import flops_per_token, param_counts
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
 from engine.sizing.physics import STATE_BYTES_PER_PARAM
-from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, band_spec
+from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN, band_spec
 from engine.specs import GOAL_DEFAULTS, HardwareSpec, ModelSpec, read_json
 
 DEFAULT_DEPTHS = (12, 14, 16, 18, 20)  # the seed's M0 map (seed 001, "Measurement Plan")
@@ -331,7 +331,7 @@ def plan_bands(
     seq_len: int = 2048,
     head_dim: int = DEFAULT_HEAD_DIM,
     n_kv_head: int | None = None,
-    window_pattern: str = "L",
+    window_pattern: str = DEFAULT_WINDOW_PATTERN,
     vocab_size: int = DEFAULT_VOCAB,
     mfu: float = DEFAULT_ETA_COMPUTE,
     sft_fraction: float = DEFAULT_SFT_FRACTION,

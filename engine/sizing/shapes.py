@@ -10,7 +10,7 @@ same shape everywhere.
 from __future__ import annotations
 
 from engine.errors import UserError
-from engine.specs import ModelSpec
+from engine.specs import DEFAULT_WINDOW_PATTERN, ModelSpec
 
 ASPECT_RATIO = 64  # d_model per layer of depth (nanochat speedrun: d20 -> 1280)
 DEFAULT_HEAD_DIM = 128  # nanochat default; FA-friendly
@@ -28,7 +28,7 @@ def band_spec(
     head_dim: int = DEFAULT_HEAD_DIM,
     vocab_size: int = DEFAULT_VOCAB,
     n_kv_head: int | None = None,
-    window_pattern: str = "L",
+    window_pattern: str = DEFAULT_WINDOW_PATTERN,
     ffn: str = "relu2",
     tie_embeddings: bool = False,
 ) -> ModelSpec:

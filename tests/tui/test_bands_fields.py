@@ -128,3 +128,15 @@ async def test_bad_curriculum_reserve_min_ratio_are_marked_at_their_field(app_fa
         await set_value(pilot, tab, name, {"b_curriculum": "", "b_reserve": "2", "b_min_ratio": "8", "b_batch": "524288"}[name])
         assert error_of(app, name) == "" and not app.query_one("#bands-body").has_class("-stale")
         assert app.failures == []
+
+
+async def test_an_empty_window_field_is_the_clis_default(app_factory):
+    """Empty means the default, as in every other field: `lsdt bands` without --window-pattern."""
+    app = app_factory(initial_tab="bands")
+    async with app.run_test(size=(100, 30)) as pilot:
+        tab = app.query_one(BandsTab)
+        await settle_tab(pilot, tab)
+        await set_value(pilot, tab, "b_window", "")
+        assert error_of(app, "b_window") == ""
+        assert tab.result["rows"] == B.plan_bands(load_hardware("rtx4090"))["rows"]
+        assert app.failures == []
