@@ -227,6 +227,11 @@ class BandsTab(FormTab):
         super().show_stale(why)
         self.query_one("#bands-body").add_class("-stale")
 
+    @property
+    def stale(self) -> bool:
+        """The table is dimmed: it answers inputs the form no longer holds (the Train tab asks)."""
+        return self.query_one("#bands-body").has_class("-stale")
+
     # ------------------------------------------------------------------ result
 
     def show(self, r: dict) -> None:

@@ -343,6 +343,9 @@ class TrainTab(LsdtTab):
         if not result or not table.row_count:
             self.set_status("✗ the Bands tab has no table yet")
             return
+        if bands.stale:
+            self.set_status("✗ the Bands table is dimmed: its inputs are wrong or refused; fix them first")
+            return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         row = next((r for r in result["rows"] if str(r["depth"]) == key), None)
         if row is None:

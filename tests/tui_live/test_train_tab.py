@@ -118,6 +118,12 @@ async def test_train_form_from_plan_and_from_bands(app_factory, tmp_path, monkey
         assert tab.query_one("#train-depth", Input).value == str(rec)
         assert tab.query_one("#train-model", Input).value == ""
         assert train_args(tab.form())[:2] == ["--depth", str(rec)]
+        bands.query_one("#input-b_hours", Input).value = "-1"  # the Bands table goes stale (dimmed)
+        await wait_until(pilot, lambda: bands.stale, what="the Bands table dimmed")
+        tab.query_one("#train-depth", Input).value = ""
+        tab.action_from_bands()
+        assert tab.query_one("#train-depth", Input).value == ""  # a stale row is not taken
+        assert "dimmed" in str(tab.query_one("#train-status").render())
 
 
 async def test_a_killed_trainer_never_takes_the_tui_down(app_factory, tmp_path, monkeypatch):
