@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 
 from engine import fmt
 from engine.commands import bands as bands_cli  # the CLI's argument grammar (depth lists, fractions)
-from engine.commands.common import fraction, positive_float, positive_int
+from engine.commands.common import fraction, hours as hours_arg, positive_float, positive_int
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
@@ -162,7 +162,7 @@ class BandsTab(FormTab):
         t = self.take
         args = {
             "hardware": t(errors, "b_hardware", lambda: load_hardware(str(self.query_one("#b-hardware", Select).value))),
-            "hours": t(errors, "b_hours", lambda: positive_float(self.text("b_hours"))),
+            "hours": t(errors, "b_hours", lambda: hours_arg(self.text("b_hours"))),
             "depths": t(errors, "b_depths", lambda: bands_cli._depths(self.text("b_depths"))),
             "seq_len": t(errors, "b_seq", lambda: positive_int(self.text("b_seq"))),
             "vocab_size": t(errors, "b_vocab", lambda: positive_int(self.text("b_vocab"))),

@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Button, Input, Label, Select, Static
 
-from engine.commands.common import positive_float, positive_int
+from engine.commands.common import hours as hours_arg, positive_int
 from engine.errors import UserError
 from engine.runtime import rundir
 
@@ -75,7 +75,7 @@ def train_args(form: dict[str, str]) -> list[str]:
         if form.get("steps", "").strip():
             raise UserError("steps and hours: give one (a step count, or a wall-clock budget)")
         try:
-            args += ["--hours", repr(positive_float(hours))]
+            args += ["--hours", repr(hours_arg(hours))]
         except Exception as exc:
             raise UserError(f"hours: {exc}") from None
     for name in ("model", "data"):
@@ -224,7 +224,7 @@ class TrainTab(LsdtTab):
                 if form[name].strip():
                     args += [_flag(name), str(positive_int(form[name].strip()))]
             if form["hours"].strip():
-                args += ["--hours", repr(positive_float(form["hours"].strip()))]
+                args += ["--hours", repr(hours_arg(form["hours"].strip()))]
         except Exception as exc:
             self.set_status(f"✗ {exc}")
             return
