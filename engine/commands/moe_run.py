@@ -21,6 +21,8 @@ OVERRIDES = ("trunk_steps", "expert_steps", "router_steps", "device_batch", "lr"
              "eval_every", "ckpt_every", "log_every")
 # what a later phase (or a --resume) may change: how long the remaining jobs run and where
 PHASE2_MAY_CHANGE = {"expert_steps", "router_steps", "device", "eval_every", "ckpt_every", "log_every"}
+# what `--phase trunk --resume` may change: the trunk's budget and where it runs (not what it learns)
+TRUNK_RESUME_MAY_CHANGE = {"trunk_steps", "device", "eval_every", "ckpt_every", "log_every"}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -85,16 +87,17 @@ def resolve_config(args: argparse.Namespace):
     return cfg
 
 
-def _apply_phase2_flags(cfg, args: argparse.Namespace, where: str):
+def _apply_phase2_flags(cfg, args: argparse.Namespace, where: str, may_change: set[str] = PHASE2_MAY_CHANGE,
+                        who: str = "phase 2"):
     for k in OVERRIDES:
         v = getattr(args, k, None)
         if v is None:
             continue
-        if k in PHASE2_MAY_CHANGE:
+        if k in may_change:
             setattr(cfg, k, v)
         elif v != getattr(cfg, k):
             raise UserError(f"--{k.replace('_', '-')} {v}: fixed to {getattr(cfg, k)} by {where}; drop the flag "
-                            f"(phase 2 may change --{', --'.join(sorted(x.replace('_', '-') for x in PHASE2_MAY_CHANGE))})")
+                            f"({who} may change --{', --'.join(sorted(x.replace('_', '-') for x in may_change))})")
     if args.tiny and not cfg.tiny:
         raise UserError(f"--tiny: {where} trains the full-size model; drop --tiny")
     return cfg
@@ -116,7 +119,14 @@ def run_train(args: argparse.Namespace) -> int:
         if args.trunk:
             raise UserError("--trunk is for --phase experts (phase 1 trains the trunk)")
         cfg = resolve_config(args)
-        prepare_run_dir(root, cfg, args.resume)
+        prepare_run_dir(root, cfg, args.resume)  # a resume: the flags' model and domains must be the run's
+        if args.resume:
+            # The run's moe.toml is what it trains with (the flags' defaults are not: a resume
+            # without --trunk-steps kept going to the default budget); given flags may change the
+            # budget and the device, and the file is rewritten so a later resume agrees.
+            where = str(root / CONFIG_FILE)
+            cfg = _apply_phase2_flags(read_config(root), args, where, TRUNK_RESUME_MAY_CHANGE, "a trunk --resume")
+            write_config(root, cfg)
         moe_train.run_job(cfg, root, "trunk", resume=args.resume)
         print(f"next: lsdt moe train --phase experts --run-dir {root}")
         return 0

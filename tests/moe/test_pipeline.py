@@ -125,3 +125,27 @@ def test_missing_cuda_leaves_no_run_dir(command, tmp_path, moe_cache):
                  env={"LSDT_CACHE_DIR": str(moe_cache)})
     assert r.returncode == 2 and "--device cuda: no CUDA GPU" in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert not run_dir.exists()
+
+
+def test_trunk_resume_trains_what_moe_toml_says(tmp_path, moe_cache):
+    """`--phase trunk --resume` continues the run in DIR/moe.toml: without --trunk-steps it keeps the
+    run's budget (it used to fall back to the default 300), a new --trunk-steps is written back,
+    and what the trunk learns (e.g. --lr) cannot change."""
+    from engine.runtime.moe_config import read_config
+
+    root = tmp_path / "run"
+    small = ["--device-batch", "2", "--eval-every", "1000", "--ckpt-every", "1000", "--log-every", "1000", "--device", "cpu"]
+    env = {"LSDT_CACHE_DIR": str(moe_cache)}
+    first = run_lsdt("moe", "train", "--phase", "trunk", "--tiny", "--run-dir", str(root), "--trunk-steps", "3", *small,
+                     timeout=120, env=env)
+    assert first.returncode == 0, first.stderr[-1500:]
+    again = run_lsdt("moe", "train", "--phase", "trunk", "--tiny", "--run-dir", str(root), "--resume", timeout=120, env=env)
+    assert again.returncode == 0, again.stderr[-1500:]
+    assert "3 steps of" in again.stdout and "resumed at step 3" in again.stdout
+    longer = run_lsdt("moe", "train", "--phase", "trunk", "--tiny", "--run-dir", str(root), "--resume", "--trunk-steps", "5",
+                      timeout=120, env=env)
+    assert longer.returncode == 0, longer.stderr[-1500:]
+    assert "5 steps of" in longer.stdout and read_config(root).trunk_steps == 5
+    other = run_lsdt("moe", "train", "--phase", "trunk", "--tiny", "--run-dir", str(root), "--resume", "--lr", "0.5",
+                     timeout=60, env=env)
+    assert other.returncode == 2 and other.stderr.count("\n") == 1 and "--lr 0.5: fixed to" in other.stderr
