@@ -12,41 +12,20 @@ plan's is refused (its efficiency says nothing about this GPU).
 
 from __future__ import annotations
 
-import math
 import statistics
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.sizing.bands import read_probe
 from engine.sizing.efficiency import Efficiency, efficiency_for
 from engine.sizing.refine import EngineeringModel, Layout
 from engine.sizing.shapes import band_spec
-from engine.specs import HardwareSpec, read_json
-
-_ROW_KEYS = ("depth", "seq_len", "device_batch", "tok_per_s", "status")
+from engine.specs import HardwareSpec
 
 
-def load_probe(path: str | Path) -> dict:
-    """The probe JSON, checked for the keys calibration reads."""
-    doc = read_json(Path(path))
-    if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
-        raise UserError(f"{path}: not a probe result; accepted: a JSON object with a 'results' list (written by `lsdt probe`)")
-    for i, row in enumerate(doc["results"]):
-        if not isinstance(row, dict):
-            raise UserError(f"{path}: results[{i}] is not an object")
-        missing = [k for k in _ROW_KEYS if k not in row]
-        if missing:
-            raise UserError(f"{path}: results[{i}] has no '{missing[0]}'; each result needs {', '.join(_ROW_KEYS)}")
-    return doc
-
-
-def _eta_for_row(row: dict, hardware: HardwareSpec, base: Efficiency, where: str) -> float | None:
-    for key in ("depth", "seq_len", "device_batch"):
-        v = row[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise UserError(f"{where}: '{key}' = {v!r}; accepted: an integer >= 1")
+def _eta_for_row(row: dict, hardware: HardwareSpec, base: Efficiency) -> float:
+    """An ok row of a probe checked by bands.read_probe (integer shape, tok_per_s > 0)."""
     measured = row["tok_per_s"]
-    if isinstance(measured, bool) or not isinstance(measured, (int, float)) or not math.isfinite(measured) or measured <= 0:
-        raise UserError(f"{where}: 'tok_per_s' = {measured!r}; accepted: a number > 0 on an ok row")
     # Rows of `lsdt probe` carry the band's head_dim and vocab_size when they differ from the defaults.
     shape = {k: row[k] for k in ("head_dim", "vocab_size") if isinstance(row.get(k), int) and not isinstance(row.get(k), bool)}
     model = band_spec(row["depth"], seq_len=row["seq_len"], **shape)
@@ -73,7 +52,7 @@ def _eta_for_row(row: dict, hardware: HardwareSpec, base: Efficiency, where: str
 
 def calibrated_efficiency(path: str | Path, hardware: HardwareSpec, base: Efficiency | None = None) -> Efficiency:
     """The generation's efficiency with eta_gemm measured by the probe at `path`."""
-    doc = load_probe(path)
+    doc = read_probe(path)  # the one probe reader (`lsdt bands --probe` reads it too)
     probe_hw = doc.get("hardware")
     if probe_hw != hardware.name:
         raise UserError(
@@ -82,13 +61,11 @@ def calibrated_efficiency(path: str | Path, hardware: HardwareSpec, base: Effici
         )
     base = base or efficiency_for(hardware)
     etas = []
-    for i, row in enumerate(doc["results"]):
+    for row in doc["results"]:
         if row["status"] != "ok":
             continue
-        eta = _eta_for_row(row, hardware, base, f"{path}: results[{i}]")
-        if eta is not None:
-            etas.append(eta)
+        etas.append(_eta_for_row(row, hardware, base))
     if not etas:
         raise UserError(f"{path}: no result with status 'ok' to calibrate from")
     eta = statistics.median(etas)
-    return base.with_(eta_gemm=round(eta, 4), source=f"eta_gemm calibrated from {len(etas)} probe result(s) in {Path(path).name} on {doc.get('device', '?')}")
+    return base.with_(eta_gemm=round(eta, 4), source=f"eta_gemm calibrated from {len(etas)} probe result(s) in {Path(path).name} on {doc['device']}")

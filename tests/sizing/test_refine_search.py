@@ -118,9 +118,10 @@ def test_calibration_recovers_the_efficiency_that_made_the_measurement(tmp_path)
     [
         ({"device": "x", "hardware": "rtx4090", "results": []}, "does not match"),
         ({"device": "x", "hardware": None, "results": []}, "does not match"),
-        ({"device": "x", "hardware": "h100-sxm", "results": [{"depth": 4, "status": "ok"}]}, "has no 'seq_len'"),
+        ({"device": "x", "hardware": "h100-sxm", "results": [{"depth": 4, "status": "ok"}]}, "missing key 'seq_len'"),
+        ({"device": "x", "hardware": "h100-sxm", "results": [{"depth": 4, "seq_len": 256, "device_batch": 1, "tok_per_s": 0, "status": "ok"}]}, "accepted: a number > 0"),
         ({"device": "x", "hardware": "h100-sxm", "results": [{"depth": 4, "seq_len": 256, "device_batch": 1, "tok_per_s": 1, "status": "oom"}]}, "no result with status 'ok'"),
-        ([1, 2], "not a probe result"),
+        ([1, 2], "expected a JSON object with 'device', 'hardware' and 'results'"),
     ],
 )
 def test_calibration_refusals_are_one_line(tmp_path, doc, words):
