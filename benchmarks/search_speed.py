@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.sizing.physics import default_goal, physics  # noqa: E402
 from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout  # noqa: E402
-from engine.sizing.search import _divisors, _interleaves, search_with_stats, tp_options  # noqa: E402
+from engine.sizing.design import divisors  # noqa: E402
+from engine.sizing.search import _interleaves, search_with_stats, tp_options  # noqa: E402
 from engine.specs import load_hardware, load_model  # noqa: E402
 
 DAY = 86400.0
@@ -55,7 +56,7 @@ def brute_force(model, hw, goal, G):
                 continue
             dp = G // (tp * pp)
             for v in _interleaves(model, pp, B // dp):
-                for b in _divisors(B // dp):
+                for b in divisors(B // dp):
                     if v > 1 and (B // (dp * b)) % pp:
                         continue
                     for rc in RECOMPUTE:
