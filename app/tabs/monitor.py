@@ -80,7 +80,7 @@ class RecentRuns(Message):
 class MonitorTab(LsdtTab):
     BINDINGS = [
         Binding("ctrl+r", "refresh_runs", "refresh runs", tooltip="list the recent run directories again"),
-        Binding("ctrl+l", "toggle_x", "x: step/tokens", tooltip="charts against steps or tokens"),
+        Binding("ctrl+l", "toggle_x", "x axis", tooltip="charts against steps or tokens"),
     ]
     DEFAULT_CSS = """
     MonitorTab { layout: horizontal; }

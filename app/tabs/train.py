@@ -97,9 +97,9 @@ class TrainTab(LsdtTab):
         Binding("ctrl+r", "start", "train", tooltip="launch the training run (a child process)"),
         Binding("ctrl+b", "stop", "stop", tooltip="stop gracefully: the step finishes and a checkpoint is written (again: kill)"),
         Binding("ctrl+y", "resume", "resume", tooltip="resume the run from its newest good checkpoint"),
-        Binding("ctrl+f", "from_plan", "model from plan", tooltip="take the model from the Plan tab"),
-        Binding("ctrl+n", "from_bands", "band from Bands", tooltip="take the depth highlighted in the Bands table"),
-        Binding("ctrl+l", "toggle_x", "x: step/tokens", tooltip="charts against steps or tokens"),
+        Binding("ctrl+f", "from_plan", "from plan", tooltip="take the model from the Plan tab"),
+        Binding("ctrl+n", "from_bands", "from bands", tooltip="take the depth highlighted in the Bands table"),
+        Binding("ctrl+l", "toggle_x", "x axis", tooltip="charts against steps or tokens"),
     ]
     DEFAULT_CSS = """
     TrainTab { layout: vertical; }
