@@ -19,8 +19,8 @@ from engine.commands.common import (
 from engine.config_check import check_field_types
 from engine.errors import UserError
 from engine.runtime.schedule import DECAYS, parse_curriculum
-from engine.sizing.shapes import band_spec
-from engine.specs import FFN_KINDS, ModelSpec, load_model, model_from_dict
+from engine.sizing.shapes import DEFAULT_HEAD_DIM, band_spec
+from engine.specs import DEFAULT_WINDOW_PATTERN, FFN_KINDS, ModelSpec, load_model, model_from_dict
 
 # The no-argument run: a ~0.9M-parameter byte-level model that trains on the stdlib corpus in
 # about a minute on 2 CPU cores (docs/runtime.md has the measured figure).
@@ -201,8 +201,8 @@ def _check(name: str, value, ok: bool, accepted: str) -> None:
 def _model_spec(args: argparse.Namespace, seq: int | None) -> ModelSpec:
     if args.depth:
         spec = band_spec(
-            args.depth, seq_len=seq or 512, head_dim=args.head_dim or 128, vocab_size=args.vocab or 256,
-            n_kv_head=args.kv_heads, window_pattern=args.window_pattern or "L", ffn=args.ffn or "relu2",
+            args.depth, seq_len=seq or 512, head_dim=args.head_dim or DEFAULT_HEAD_DIM, vocab_size=args.vocab or 256,
+            n_kv_head=args.kv_heads, window_pattern=args.window_pattern or DEFAULT_WINDOW_PATTERN, ffn=args.ffn or "relu2",
         )
         return spec
     for flag in ("head_dim", "kv_heads", "ffn", "window_pattern"):
