@@ -22,6 +22,21 @@ from engine.runtime.model.norm import RMSNorm
 RESIDUAL_PROJECTIONS = ("attn.o.weight", "mlp.down.weight")
 
 
+def fill_shape_defaults(cfg) -> None:
+    """The 0 / () shape fields of a model config (GPTConfig, MoEConfig) -> their defaults: no GQA
+    (n_kv_head = n_head), head_dim = d_model // n_head, d_ff = 4 d_model (GPT-2/GPT-3), and every
+    layer's window the full context; windows as a tuple of ints."""
+    if not cfg.n_kv_head:
+        cfg.n_kv_head = cfg.n_head
+    if not cfg.head_dim:
+        cfg.head_dim = cfg.d_model // cfg.n_head
+    if not cfg.d_ff:
+        cfg.d_ff = 4 * cfg.d_model
+    if not cfg.windows:
+        cfg.windows = (cfg.seq_len,) * cfg.n_layer
+    cfg.windows = tuple(int(w) for w in cfg.windows)
+
+
 class DecoderLM(nn.Module):
     """Base of GPT and MoE; `config` has vocab_size, d_model, head_dim, seq_len, rope_base, dropout,
     norm_eps, tie_embeddings, init_std and n_layer (the depth of one token's path)."""

@@ -18,7 +18,7 @@ from torch import nn
 
 from engine.errors import UserError
 from engine.runtime.model.block import Block
-from engine.runtime.model.decoder import DecoderLM
+from engine.runtime.model.decoder import DecoderLM, fill_shape_defaults
 from engine.specs import ModelSpec
 
 
@@ -44,17 +44,9 @@ class GPTConfig:
     init_std: float = 0.02  # GPT-2 / nanoGPT
 
     def __post_init__(self) -> None:
-        if not self.n_kv_head:
-            self.n_kv_head = self.n_head
-        if not self.head_dim:
-            if self.d_model % self.n_head:
-                raise UserError(f"model: d_model = {self.d_model} is not divisible by n_head = {self.n_head}; give head_dim")
-            self.head_dim = self.d_model // self.n_head
-        if not self.d_ff:
-            self.d_ff = 4 * self.d_model
-        if not self.windows:
-            self.windows = (self.seq_len,) * self.n_layer
-        self.windows = tuple(int(w) for w in self.windows)
+        if not self.head_dim and self.d_model % self.n_head:
+            raise UserError(f"model: d_model = {self.d_model} is not divisible by n_head = {self.n_head}; give head_dim")
+        fill_shape_defaults(self)
         if len(self.windows) != self.n_layer:
             raise UserError(f"model: {len(self.windows)} layer windows for n_layer = {self.n_layer}; accepted: one per layer")
         if self.n_head % self.n_kv_head:

@@ -42,7 +42,7 @@ from torch import nn
 
 from engine.errors import UserError
 from engine.runtime.model.block import Block
-from engine.runtime.model.decoder import DecoderLM
+from engine.runtime.model.decoder import DecoderLM, fill_shape_defaults
 from engine.runtime.model.norm import rms_norm
 from engine.specs import ModelSpec
 
@@ -83,15 +83,7 @@ class MoEConfig:
     init_std: float = 0.02  # GPT-2 / nanoGPT, as the dense GPT
 
     def __post_init__(self) -> None:
-        if not self.n_kv_head:
-            self.n_kv_head = self.n_head
-        if not self.head_dim:
-            self.head_dim = self.d_model // self.n_head
-        if not self.d_ff:
-            self.d_ff = 4 * self.d_model
-        if not self.windows:
-            self.windows = (self.seq_len,) * self.n_layer
-        self.windows = tuple(int(w) for w in self.windows)
+        fill_shape_defaults(self)
         if not 1 <= self.trunk_layers < self.n_layer:
             raise UserError(f"moe: trunk_layers = {self.trunk_layers}; accepted: 1..n_layer-1 ({self.n_layer - 1})")
         if not 1 <= self.experts_per_token <= self.n_experts:
