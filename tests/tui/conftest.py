@@ -32,16 +32,7 @@ def app_factory(plans_dir):
 async def settle(pilot, max_rounds: int = 400) -> None:
     """Until the Plan tab shows the answer to its latest inputs: pending debounce fired, every
     worker done, every message handled. Polls the app's own state; never a fixed sleep."""
-    app = pilot.app
-    tab = app.query_one(PlanTab)
-    for _ in range(max_rounds):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if tab.idle:
-            return
-        await pilot.pause(0.01)  # let the debounce timer come due
-    raise AssertionError("the Plan tab never settled")
+    await settle_tab(pilot, pilot.app.query_one(PlanTab), max_rounds)
 
 
 def text_of(widget) -> str:
@@ -57,7 +48,7 @@ def text_of(widget) -> str:
 
 
 async def settle_tab(pilot, tab, max_rounds: int = 400) -> None:
-    """settle() for a form tab (Bands, MoE): its debounce fired and its answer shown."""
+    """settle() for any tab with `idle` (Plan, Bands, MoE): its debounce fired and its answer shown."""
     app = pilot.app
     for _ in range(max_rounds):
         await pilot.pause()
@@ -65,5 +56,5 @@ async def settle_tab(pilot, tab, max_rounds: int = 400) -> None:
         await pilot.pause()
         if tab.idle:
             return
-        await pilot.pause(0.01)
+        await pilot.pause(0.01)  # let the debounce timer come due
     raise AssertionError(f"{type(tab).__name__} never settled")
