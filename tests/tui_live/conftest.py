@@ -1,8 +1,10 @@
 """Fixtures of the live-tab tests: the app factory (cursor blink off, plans in tmp), a wait that
-polls app state instead of sleeping, and a stand-in trainer process writing a run directory."""
+polls app state instead of sleeping, a probe file, and a stand-in trainer process writing a run
+directory."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -35,6 +37,19 @@ async def wait_until(pilot, predicate, timeout_s: float = 20.0, what: str = "con
         if predicate():
             return
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def write_probe(path, hardware: str | None, device: str = "NVIDIA H100 80GB HBM3"):
+    """A `lsdt probe` file: two ok depths (MFU 0.42 and 0.46, median 0.44) and one OOM."""
+    probe = {"device": device, "hardware": hardware, "results": [
+        {"depth": 12, "seq_len": 2048, "device_batch": 16, "tok_per_s": 4.1e5, "step_time_s": 0.08,
+         "peak_vram_bytes": 5.1e10, "mfu": 0.42, "status": "ok"},
+        {"depth": 14, "seq_len": 2048, "device_batch": 16, "tok_per_s": 3.2e5, "step_time_s": 0.1,
+         "peak_vram_bytes": 6.0e10, "mfu": 0.46, "status": "ok"},
+        {"depth": 20, "seq_len": 2048, "device_batch": None, "tok_per_s": None, "step_time_s": None,
+         "peak_vram_bytes": None, "mfu": None, "status": "oom"}]}
+    path.write_text(json.dumps(probe))
+    return path
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ format (docs/probe-telemetry.md), adopted through the button's own handler."""
 
 from __future__ import annotations
 
-import json
 
 from textual.widgets import Input, Select
 
@@ -13,18 +12,7 @@ from app.tabs.plan import PlanTab
 from engine.sizing import bands as B
 from engine.specs import load_hardware
 from tests.tui.conftest import settle, settle_tab, text_of
-
-
-def write_probe(path, hardware: str | None, device: str = "NVIDIA H100 80GB HBM3"):
-    probe = {"device": device, "hardware": hardware, "results": [
-        {"depth": 12, "seq_len": 2048, "device_batch": 16, "tok_per_s": 4.1e5, "step_time_s": 0.08,
-         "peak_vram_bytes": 5.1e10, "mfu": 0.42, "status": "ok"},
-        {"depth": 14, "seq_len": 2048, "device_batch": 16, "tok_per_s": 3.2e5, "step_time_s": 0.1,
-         "peak_vram_bytes": 6.0e10, "mfu": 0.46, "status": "ok"},
-        {"depth": 20, "seq_len": 2048, "device_batch": None, "tok_per_s": None, "step_time_s": None,
-         "peak_vram_bytes": None, "mfu": None, "status": "oom"}]}
-    path.write_text(json.dumps(probe))
-    return path
+from tests.tui_live.conftest import write_probe
 
 
 async def press_use(app, path):

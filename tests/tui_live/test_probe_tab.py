@@ -8,7 +8,7 @@ import json
 from textual.widgets import DataTable, Input, Select
 
 from app.tabs.probe import ProbeAdopted, ProbeTab, adoption_from_file, probe_command
-from tests.tui_live.conftest import wait_until
+from tests.tui_live.conftest import wait_until, write_probe
 
 
 async def test_probe_tab_fills_table_and_chart(app_factory, tmp_path):
@@ -39,15 +39,7 @@ async def test_probe_tab_fills_table_and_chart(app_factory, tmp_path):
 
 
 async def test_use_in_plan_feeds_measured_mfu(app_factory, tmp_path):
-    probe = {"device": "NVIDIA H100 80GB HBM3", "hardware": "h100-sxm", "results": [
-        {"depth": 12, "seq_len": 2048, "device_batch": 16, "tok_per_s": 4.1e5, "step_time_s": 0.08,
-         "peak_vram_bytes": 5.1e10, "mfu": 0.42, "status": "ok"},
-        {"depth": 14, "seq_len": 2048, "device_batch": 16, "tok_per_s": 3.2e5, "step_time_s": 0.1,
-         "peak_vram_bytes": 6.0e10, "mfu": 0.46, "status": "ok"},
-        {"depth": 20, "seq_len": 2048, "device_batch": None, "tok_per_s": None, "step_time_s": None,
-         "peak_vram_bytes": None, "mfu": None, "status": "oom"}]}
-    path = tmp_path / "h100.json"
-    path.write_text(json.dumps(probe))
+    path = write_probe(tmp_path / "h100.json", "h100-sxm")
     seen = []
     app = app_factory()
     async with app.run_test(size=(130, 40), message_hook=lambda m: seen.append(m)) as pilot:
