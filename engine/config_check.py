@@ -46,3 +46,21 @@ def check_field_types(cfg: Any, where: str) -> None:
             raise UserError(f"{where}: key '{f.name}' = {value!r}; accepted: {accepted}")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not (math.isfinite(value) and value >= 0):
             raise UserError(f"{where}: key '{f.name}' = {value!r}; accepted: a finite number >= 0")
+
+
+def config_from_dict(cls: type, raw: dict, where: str, what: str, prepare=None) -> Any:
+    """A config dataclass from a file's table: unknown keys and missing fields are one-line errors
+    naming `where`, then every field's type is checked. `prepare(cfg)` runs between (it may check
+    or normalise the [model] table, raising UserError; a TypeError there is a missing field too)."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise UserError(f"{where}: unknown key '{unknown[0]}' in the {what}; accepted keys: {', '.join(sorted(names))}")
+    try:
+        cfg = cls(**raw)
+        if prepare is not None:
+            prepare(cfg)
+    except TypeError as exc:
+        raise UserError(f"{where}: incomplete {what} ({exc})") from None
+    check_field_types(cfg, where)
+    return cfg

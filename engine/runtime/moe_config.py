@@ -17,10 +17,10 @@ Defaults are here with the reason for each; `--tiny` picks the CPU-sized ones.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.config_check import check_field_types
+from engine.config_check import config_from_dict
 from engine.errors import UserError
 from engine.specs import ModelSpec, model_from_dict, read_toml
 
@@ -84,16 +84,8 @@ class MoETrainConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, where: str) -> "MoETrainConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise UserError(f"{where}: unknown key '{unknown[0]}'; accepted keys: {', '.join(sorted(names))}")
-        try:
-            cfg = cls(**raw)
-            model_from_dict(cfg.model, where=f"{where} [model]")
-        except TypeError as exc:
-            raise UserError(f"{where}: incomplete MoE config ({exc})") from None
-        check_field_types(cfg, where)
+        cfg = config_from_dict(cls, raw, where, "MoE config",
+                               prepare=lambda c: model_from_dict(c.model, where=f"{where} [model]"))
         if len(cfg.domains) != cfg.spec.n_experts:
             raise UserError(f"{where}: {len(cfg.domains)} domains for {cfg.spec.n_experts} experts")
         return cfg

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from engine.commands.common import (
     fraction, hours, non_negative_float, non_negative_int, path_arg, positive_float, positive_int, seed,
 )
-from engine.config_check import check_field_types
+from engine.config_check import config_from_dict
 from engine.errors import UserError
 from engine.runtime.schedule import DECAYS, parse_curriculum
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, band_spec
@@ -179,18 +179,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, where: str) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise UserError(f"{where}: unknown key '{unknown[0]}' in the training config")
-        try:
-            cfg = cls(**{k: raw.get(k) for k in names if k in raw})
+        def model_back(cfg: "TrainConfig") -> None:
             model = cfg.model if isinstance(cfg.model, dict) else {}
             cfg.model = model_from_dict({k: v for k, v in model.items() if v != ""}, where=f"{where} [model]").to_dict()
-        except TypeError as exc:
-            raise UserError(f"{where}: incomplete training config ({exc})") from None
-        check_field_types(cfg, where)
-        return cfg
+
+        return config_from_dict(cls, raw, where, "training config", prepare=model_back)
 
 
 def _check(name: str, value, ok: bool, accepted: str) -> None:
