@@ -4,13 +4,13 @@ Weights: the matrices of a GPT-2-small-shaped model (12 layers, d_model 768, d_f
 50257, tied head), ~85M fp32 parameters (~340 MB), random N(0, 0.02) as at initialisation (the
 values do not change the work). Timed, once each, after one small warm-up:
 
-    quantize   per-row absmax INT8 of every matrix (engine.runtime.quant.quantize_rows)
+    quantize   per-row absmax INT8 of every matrix (engine.runtime.seal.quant.quantize_rows)
     errors     the per-tensor error report (max abs, rel. Frobenius), timed apart: a QA pass that
                `lsdt quantize` runs too, quoted both with and without
     seal       pack int8 weights + fp32 scales into .s7l, SHA-256 per tensor, Merkle root
-               (engine.runtime.s7l.build_sealed), then the atomic write with fsync and chmod 0o444
+               (engine.runtime.seal.s7l.build_sealed), then the atomic write with fsync and chmod 0o444
                (engine.atomic.write_atomic): what seal_tensors does, timed in its two parts
-    verify     every format check of the written file (engine.runtime.s7l.verify, V6 off: these
+    verify     every format check of the written file (engine.runtime.seal.s7l.verify, V6 off: these
                are not a model's tensors): mmap, header, layout, padding, SHA-256 of every tensor
 
 Quantize + seal is quoted in MB/s of FP32 weights in; verify in MB/s of .s7l file read. The file
@@ -31,8 +31,8 @@ from pathlib import Path
 import torch
 
 from engine.atomic import write_atomic
-from engine.runtime import s7l
-from engine.runtime.quant import intra_op_threads, quantize_rows, tensor_error
+from engine.runtime.seal import s7l
+from engine.runtime.seal.quant import intra_op_threads, quantize_rows, tensor_error
 
 
 def gpt2_small_matrices(n_layer: int, d: int = 768, d_ff: int = 3072, vocab: int = 50257) -> dict[str, torch.Tensor]:
@@ -57,7 +57,7 @@ def main() -> None:
     out = Path(args.out_dir) / f"lsdt-bench-{os.getpid()}.s7l"
     quantize_rows(torch.randn(64, 64))  # warm-up (thread pool, allocator)
 
-    with intra_op_threads(args.threads):  # as engine.runtime.quant_infer.quantize_gpt does
+    with intra_op_threads(args.threads):  # as engine.runtime.seal.quant_infer.quantize_gpt does
         t0 = time.perf_counter()
         sealed = {}
         for name, w in weights.items():

@@ -36,9 +36,9 @@ def plain_worker(out: Path, steps: int, cache: Path) -> None:
     """The plain loop (run in its own process)."""
     import torch
 
-    from engine.runtime.data import load_tokens
+    from engine.runtime.train.data import load_tokens
     from engine.runtime.model import GPT, GPTConfig
-    from engine.runtime.train_config import DEFAULTS, TINY_MODEL
+    from engine.runtime.train.config import DEFAULTS, TINY_MODEL
     from engine.specs import ModelSpec
 
     torch.set_num_threads(1)
@@ -115,8 +115,8 @@ def main() -> None:
         return
     import torch
 
-    from engine.runtime.data import load_tokens
-    from engine.runtime.train_config import DEFAULTS, TINY_MODEL
+    from engine.runtime.train.data import load_tokens
+    from engine.runtime.train.config import DEFAULTS, TINY_MODEL
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

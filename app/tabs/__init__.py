@@ -24,9 +24,9 @@ TABS: tuple[TabEntry, ...] = (
     TabEntry("plan", "Plan", "app.tabs.plan", "PlanTab", ("engine.plan",)),
     TabEntry("bands", "Bands", "app.tabs.bands", "BandsTab", ("engine.sizing.bands", "engine.commands.bands")),
     TabEntry("moe", "MoE", "app.tabs.moe", "MoeTab", ("engine.sizing.moe", "engine.commands.moe")),
-    TabEntry("probe", "Probe", "app.tabs.probe", "ProbeTab", ("engine.runtime.probe", "engine.commands.probe")),
-    TabEntry("train", "Train", "app.tabs.train", "TrainTab", ("engine.runtime.train", "engine.runtime.rundir")),
-    TabEntry("monitor", "Monitor", "app.tabs.monitor", "MonitorTab", ("engine.runtime.rundir", "engine.runtime.telemetry")),
+    TabEntry("probe", "Probe", "app.tabs.probe", "ProbeTab", ("engine.runtime.probe.runner", "engine.commands.probe")),
+    TabEntry("train", "Train", "app.tabs.train", "TrainTab", ("engine.runtime.train.loop", "engine.runtime.train.rundir")),
+    TabEntry("monitor", "Monitor", "app.tabs.monitor", "MonitorTab", ("engine.runtime.train.rundir", "engine.runtime.monitor.telemetry")),
     TabEntry("quantize", "Quantize", "app.tabs.quantize", "QuantizeTab", ("engine.commands.quantize", "engine.commands.seal", "engine.commands.verify")),
 )
 

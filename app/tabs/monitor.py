@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 
 from engine import fmt
 from engine.errors import UserError
-from engine.runtime import rundir
+from engine.runtime.train import rundir
 
 from app.tabs.base import LsdtTab
 from app.widgets.form_field import FieldInput

@@ -23,7 +23,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 from engine import fmt
 from engine.commands.common import positive_int
 from engine.errors import UserError
-from engine.runtime.probe import parse_int_list
+from engine.runtime.probe.runner import parse_int_list
 
 from app.adoption import ProbeAdopted, ProbeAdoption, adoption_from_file  # noqa: F401 (re-exported)
 from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn

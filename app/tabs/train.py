@@ -1,6 +1,6 @@
-"""The Train tab: launch `python -m engine.runtime.train` as a child process and watch its run.
+"""The Train tab: launch `python -m engine.runtime.train.loop` as a child process and watch its run.
 
-The form holds the same flags as `lsdt train` (engine/runtime/train_config.py); the trainer
+The form holds the same flags as `lsdt train` (engine/runtime/train/config.py); the trainer
 validates them and, on a mistake, exits 2 with one line, shown here. The run directory is chosen
 before the launch, so the view (app/widgets/run_view.py) tails it from the first line: loss and
 val loss against steps or tokens (ctrl+l), tok/s and MFU, memory (torch allocated/peak and NVML
@@ -24,7 +24,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from engine.commands.common import hours as hours_arg, positive_int
 from engine.errors import UserError
-from engine.runtime import rundir
+from engine.runtime.train import rundir
 
 from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
 from app.tabs.base import LsdtTab
@@ -33,7 +33,7 @@ from app.widgets.run_view import RunView
 
 OWNER = "train"
 
-# (field, label, placeholder, width): empty means the trainer's default (engine/runtime/train_config.py).
+# (field, label, placeholder, width): empty means the trainer's default (engine/runtime/train/config.py).
 FIELDS = (
     ("model", "model (name or file)", "tiny", 20),
     ("depth", "depth", "", 6),
@@ -234,7 +234,7 @@ class TrainTab(LsdtTab):
 
     def _launch(self, args: list[str], run_dir: Path, resume: bool) -> None:
         self.run_dir, self.stopping, self.last_line = run_dir, False, ""
-        self.proc = spawn(python_module("engine.runtime.train", *args))
+        self.proc = spawn(python_module("engine.runtime.train.loop", *args))
         if not resume or self.view.run_dir != run_dir:
             self.view.attach(run_dir)
         self.set_status(f"{'resuming' if resume else 'starting'} (pid {self.proc.pid}): {run_dir}")

@@ -1,10 +1,10 @@
 """RunView: one run directory, watched live (the Train tab and the Monitor tab both show one).
 
-Reads through engine.runtime.rundir only (torch-free), so it watches any run that writes the
+Reads through engine.runtime.train.rundir only (torch-free), so it watches any run that writes the
 schema, whoever launched it. Polling follows dolphie: one read at a time in a thread worker, the
 next one armed only when the last one's message was handled, and none while the view is hidden
 (it catches up from the file offset when shown again). Machine state comes from
-engine.runtime.telemetry's Sampler on its own thread, started while the view is on screen and
+engine.runtime.monitor.telemetry's Sampler on its own thread, started while the view is on screen and
 stopped in on_unmount; its messages replace each other in the queue (toolong's can_replace).
 """
 
@@ -22,7 +22,8 @@ from textual.widget import Widget
 from textual.widgets import RichLog, Static
 
 from engine.commands.monitor import render_machine, render_run
-from engine.runtime import rundir, telemetry
+from engine.runtime.train import rundir
+from engine.runtime.monitor import telemetry
 
 from app.widgets.live_chart import LiveChart, shown
 

@@ -61,8 +61,8 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
 
 def resolve_config(args: argparse.Namespace):
     """A fresh MoETrainConfig from the flags."""
-    from engine.runtime.moe_config import BUILTIN, FULL_DEFAULTS, TINY_DEFAULTS, MoETrainConfig
-    from engine.runtime.moe_data import default_mix, parse_domains
+    from engine.runtime.moe.config import BUILTIN, FULL_DEFAULTS, TINY_DEFAULTS, MoETrainConfig
+    from engine.runtime.moe.data import default_mix, parse_domains
     from engine.specs import load_model
 
     spec = load_model(args.moe_model or getattr(args, "model", None) or "s7-moe-140m")
@@ -104,15 +104,15 @@ def _apply_phase2_flags(cfg, args: argparse.Namespace, where: str, may_change: s
 
 
 def _workers(args, cfg) -> int:
-    from engine.runtime.moe_train import default_workers
+    from engine.runtime.moe.train import default_workers
 
     return args.workers or default_workers(cfg.device)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from engine.runtime import moe_train
-    from engine.runtime.moe_config import CONFIG_FILE, read_config, write_config
-    from engine.runtime.moe_pipeline import check_device, prepare_run_dir
+    from engine.runtime.moe import train as moe_train
+    from engine.runtime.moe.config import CONFIG_FILE, read_config, write_config
+    from engine.runtime.moe.pipeline import check_device, prepare_run_dir
 
     root = Path(args.run_dir)
     if args.phase == "trunk":
@@ -141,8 +141,8 @@ def run_train(args: argparse.Namespace) -> int:
         if args.data_cache:
             cfg.data_cache = args.data_cache
         if args.domains:
-            from engine.runtime.moe_config import BUILTIN
-            from engine.runtime.moe_data import parse_domains
+            from engine.runtime.moe.config import BUILTIN
+            from engine.runtime.moe.data import parse_domains
 
             cfg.domains = {n: (s or BUILTIN) for n, s in parse_domains(args.domains, cfg.spec.n_experts).items()}
         check_device(cfg)
@@ -158,8 +158,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _trunk_source(trunk: str) -> tuple[str, Path]:
     """('s7l' | 'pt', path) of a --trunk value."""
-    from engine.runtime.checkpoint import list_checkpoints
-    from engine.runtime.moe_config import weights_path
+    from engine.runtime.train.checkpoint import list_checkpoints
+    from engine.runtime.moe.config import weights_path
 
     p = Path(trunk)
     if p.is_dir():
@@ -179,18 +179,18 @@ def _read_trunk(trunk: str):
     """(MoETrainConfig of the trunk's run, {name: tensor})."""
     import json
 
-    from engine.runtime.moe_config import MoETrainConfig
+    from engine.runtime.moe.config import MoETrainConfig
 
     kind, path = _trunk_source(trunk)
     if kind == "s7l":
-        from engine.runtime.moe_train import PART_KIND
-        from engine.runtime.s7l import load_tensors
+        from engine.runtime.moe.train import PART_KIND
+        from engine.runtime.seal.s7l import load_tensors
 
         tensors, meta = load_tensors(path)
         if meta.get("kind") != PART_KIND or meta.get("part") != "trunk":
             raise UserError(f"--trunk {path}: not trunk weights of `lsdt moe train` (kind {meta.get('kind')!r}, part {meta.get('part')!r})")
         return MoETrainConfig.from_dict(json.loads(meta["train_config"]), str(path)), tensors
-    from engine.runtime.checkpoint import read_checkpoint
+    from engine.runtime.train.checkpoint import read_checkpoint
 
     try:
         state = read_checkpoint(path)
@@ -209,8 +209,8 @@ def _import_trunk(trunk: str, root: Path, cfg) -> None:
     """Seal the given trunk into DIR/weights/trunk.s7l (the file phase 2 loads)."""
     import torch
 
-    from engine.runtime.moe_config import weights_path
-    from engine.runtime.moe_train import build_moe, seal_part
+    from engine.runtime.moe.config import weights_path
+    from engine.runtime.moe.train import build_moe, seal_part
 
     src_cfg, tensors = _read_trunk(trunk)
     if src_cfg.model != cfg.model:
@@ -227,8 +227,8 @@ def _import_trunk(trunk: str, root: Path, cfg) -> None:
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
-    from engine.runtime.moe_config import CONFIG_FILE, read_config
-    from engine.runtime.moe_pipeline import prepare_run_dir, run_pipeline as pipeline
+    from engine.runtime.moe.config import CONFIG_FILE, read_config
+    from engine.runtime.moe.pipeline import prepare_run_dir, run_pipeline as pipeline
 
     root = Path(args.run_dir)
     if args.resume and (root / CONFIG_FILE).is_file():

@@ -1,7 +1,7 @@
 """`lsdt monitor [RUN_DIR] [--once] [--json]`: a run's latest metrics and the machine's GPU state.
 
-The run is read through engine.runtime.rundir (any trainer writing that schema can be watched);
-the machine through engine.runtime.telemetry (NVML + psutil). Torch-free. Without --once it
+The run is read through engine.runtime.train.rundir (any trainer writing that schema can be watched);
+the machine through engine.runtime.monitor.telemetry (NVML + psutil). Torch-free. Without --once it
 re-prints every --interval seconds until Ctrl-C (with --json: one JSON object per line). The full
 live view (charts) is the TUI's Monitor tab.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 from engine import fmt
 from engine.commands.common import path_arg, positive_float, print_json
 from engine.errors import UserError
-from engine.runtime import rundir, telemetry
+from engine.runtime.train import rundir
+from engine.runtime.monitor import telemetry
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """`lsdt probe`: measure tokens/s, step time and peak VRAM per depth x sequence length (seed M0).
 
-Each config runs in its own subprocess (engine.runtime.probe). Output:
+Each config runs in its own subprocess (engine.runtime.probe.runner). Output:
   default   one progress line per finished config on stdout, then a summary
   --jsonl   stdout is JSON lines only (start / result per config / done; what the TUI reads),
             the progress lines go to stderr
@@ -24,7 +24,7 @@ from pathlib import Path
 from engine import fmt
 from engine.commands.common import non_negative_int, path_arg, positive_float, positive_int, print_json
 from engine.errors import UserError
-from engine.runtime.probe import (
+from engine.runtime.probe.runner import (
     DEFAULT_BATCH_TOKENS, DEFAULT_DEPTHS, DEFAULT_SEQS, DEFAULT_TIMEOUT_S, ProbeSettings, Sweep, parse_int_list,
 )
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB

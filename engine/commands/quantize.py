@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.runtime.quantize_ckpt import quantize_checkpoint
+    from engine.runtime.seal.quantize_ckpt import quantize_checkpoint
 
     outcome = quantize_checkpoint(args.ckpt, args.out, args.calib, args.eval_seqs, args.act, args.batch, args.data)
     r = outcome.report

@@ -1,7 +1,7 @@
 """`lsdt seal DIR --out model.s7l`: pack a quantized directory into a sealed, read-only .s7l.
 
-Torch-free: reads DIR's manifest and raw tensor files (engine/runtime/qdir.py), packs them
-(engine/runtime/s7l.py), writes atomically with mode 0o444, then re-verifies the written file.
+Torch-free: reads DIR's manifest and raw tensor files (engine/runtime/seal/qdir.py), packs them
+(engine/runtime/seal/s7l.py), writes atomically with mode 0o444, then re-verifies the written file.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.atomic import write_atomic
-    from engine.runtime import s7l
-    from engine.runtime.qdir import read_qdir
+    from engine.runtime.seal import s7l
+    from engine.runtime.seal.qdir import read_qdir
 
     t0 = time.perf_counter()
     tensors, metadata = read_qdir(args.dir)

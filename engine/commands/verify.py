@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.runtime import s7l
+    from engine.runtime.seal import s7l
 
     report = s7l.verify(args.file, determinism=not args.no_determinism)
     if args.json:

@@ -22,7 +22,7 @@ Mappings (each engine's own vocabulary):
     and first/last_stage_less_layers = 0 so that torchtitan's stage count
     ceil((L + first + last) / layers_per_stage) is exactly p v, as its validation requires.
     torchtitan builds models from its own registry, so only the shapes it ships are exported.
-  torchrun: LSDT's trainer (engine.runtime.train) runs data parallelism (DDP) only, so a layout
+  torchrun: LSDT's trainer (engine.runtime.train.loop) runs data parallelism (DDP) only, so a layout
     with TP or PP > 1 is refused rather than silently changed.
 """
 
@@ -169,7 +169,7 @@ def torchrun_command(model_ref: str, layout: dict, global_batch: int, steps: int
     if nodes > 1:
         cmd += ["--node-rank", "$NODE_RANK", "--rdzv-backend", "c10d", "--rdzv-endpoint", "$MASTER_ADDR:29500"]
     cmd += [
-        "-m", "engine.runtime.train",
+        "-m", "engine.runtime.train.loop",
         "--model", model_ref,
         "--seq", str(seq_len),
         "--device-batch", str(layout["micro_batch"]),

@@ -51,7 +51,7 @@ DEFAULT_PRICE_PER_GPU_HOUR = 2.50  # sec. 6: "A100-40G at $2.50/hr"
 PRECISION = "bf16"  # trained blocks: 16 B/param (physics.STATE_BYTES_PER_PARAM)
 FROZEN_BYTES_PER_PARAM = 4  # frozen fp32 weights under autocast: no gradient, no Adam state
 FP32_BYTES = 4
-SCALE_BYTES = 4  # one fp32 scale per output row (engine/runtime/quant.py: per-row INT8 PTQ)
+SCALE_BYTES = 4  # one fp32 scale per output row (engine/runtime/seal/quant.py: per-row INT8 PTQ)
 ALIGN_BYTES = 32  # seed sec. 8: 32-byte (256-bit AVX2) alignment, stored_bytes = ceil(numel / 32) x 32
 
 
@@ -324,7 +324,7 @@ def layout(spec: ModelSpec, comps: list[dict] | None = None) -> dict:
             for c in comps
         ],
         "total_stored_bytes": sum(c["int8_bytes"] for c in comps),
-        "note": "tensor data only; the .s7l header (engine/runtime/s7l.py) adds its own aligned bytes",
+        "note": "tensor data only; the .s7l header (engine/runtime/seal/s7l.py) adds its own aligned bytes",
     }
 
 

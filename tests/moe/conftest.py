@@ -19,8 +19,8 @@ def moe_cache(tmp_path_factory):
 def tiny_config(**changes):
     """The --tiny config with few steps (a real training run, just short)."""
     from engine.runtime.model.moe import tiny_spec
-    from engine.runtime.moe_config import BUILTIN, TINY_DEFAULTS, MoETrainConfig
-    from engine.runtime.moe_data import default_mix, parse_domains
+    from engine.runtime.moe.config import BUILTIN, TINY_DEFAULTS, MoETrainConfig
+    from engine.runtime.moe.data import default_mix, parse_domains
     from engine.specs import load_model
 
     spec = tiny_spec(load_model("s7-moe-140m"))
@@ -42,8 +42,8 @@ def trained_run(tmp_path_factory):
     """A complete tiny two-phase run (trunk, 4 experts, router) trained in this process."""
     import io
 
-    from engine.runtime import moe_train
-    from engine.runtime.moe_config import write_config
+    from engine.runtime.moe import train as moe_train
+    from engine.runtime.moe.config import write_config
 
     root = tmp_path_factory.mktemp("moe-run")
     cfg = tiny_config()

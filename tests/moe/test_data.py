@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 from engine.errors import UserError
-from engine.runtime import moe_data
-from engine.runtime.moe_data import DomainSet, builtin_source, parse_domains
+from engine.runtime.moe import data as moe_data
+from engine.runtime.moe.data import DomainSet, builtin_source, parse_domains
 
 
 def test_generated_slices_are_the_same_bytes_everywhere():

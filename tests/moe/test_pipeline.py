@@ -40,7 +40,7 @@ def test_pipeline_json_contract(pipeline_run):
 
 
 def test_lsdt_verify_and_tamper(pipeline_run, tmp_path):
-    from engine.runtime.moe_quant import verify_moe
+    from engine.runtime.moe.quant import verify_moe
 
     root, s, _ = pipeline_run
     r = run_lsdt("verify", s["artifact"], "--no-determinism", "--json")
@@ -99,7 +99,7 @@ def test_existing_run_needs_resume(pipeline_run, moe_cache):
 
 def test_phase2_from_a_trunk_checkpoint(pipeline_run, tmp_path, moe_cache):
     """`--phase experts --trunk step_*.pt` into a new directory: the trunk file is the phase-1 file, byte for byte."""
-    from engine.runtime.checkpoint import list_checkpoints
+    from engine.runtime.train.checkpoint import list_checkpoints
 
     root, _, _ = pipeline_run
     ckpt = list_checkpoints(root / "trunk")[0][1]
@@ -131,7 +131,7 @@ def test_trunk_resume_trains_what_moe_toml_says(tmp_path, moe_cache):
     """`--phase trunk --resume` continues the run in DIR/moe.toml: without --trunk-steps it keeps the
     run's budget (it used to fall back to the default 300), a new --trunk-steps is written back,
     and what the trunk learns (e.g. --lr) cannot change."""
-    from engine.runtime.moe_config import read_config
+    from engine.runtime.moe.config import read_config
 
     root = tmp_path / "run"
     small = ["--device-batch", "2", "--eval-every", "1000", "--ckpt-every", "1000", "--log-every", "1000", "--device", "cpu"]

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from engine.errors import UserError
-from engine.runtime import moe_train, rundir
-from engine.runtime.moe_config import phase2_jobs, weights_path, write_config
-from engine.runtime.s7l import load_tensors, verify
+from engine.runtime.moe import train as moe_train
+from engine.runtime.train import rundir
+from engine.runtime.moe.config import phase2_jobs, weights_path, write_config
+from engine.runtime.seal.s7l import load_tensors, verify
 
 
 def _bytes(t: torch.Tensor) -> bytes:
@@ -75,7 +76,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(trained_run, tmp
     cfg = type(cfg)(**{**cfg.to_dict(), "ckpt_every": 2})
     write_config(tmp_path, cfg)
     calls = {"n": 0}
-    from engine.runtime import step as step_mod
+    from engine.runtime.train import step as step_mod
 
     original = step_mod.TrainStep.__call__
 
@@ -134,8 +135,8 @@ def test_sigterm_checkpoints_then_resume_finishes_the_same(trained_run, tmp_path
     import os
     import signal
 
-    from engine.runtime import step as step_mod
-    from engine.runtime.checkpoint import list_checkpoints
+    from engine.runtime.train import step as step_mod
+    from engine.runtime.train.checkpoint import list_checkpoints
 
     root, cfg, _ = trained_run
     write_config(tmp_path, cfg)

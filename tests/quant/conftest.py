@@ -35,8 +35,8 @@ def heldout():
 @pytest.fixture
 def tiny_checkpoint(tmp_path):
     """A checkpoint written with the trainer's own config and checkpoint code (step 0, random init)."""
-    from engine.runtime.checkpoint import write_checkpoint
-    from engine.runtime.train_config import add_arguments, resolve_config
+    from engine.runtime.train.checkpoint import write_checkpoint
+    from engine.runtime.train.config import add_arguments, resolve_config
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog {i * 7 % 13}\n" for i in range(600)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.runtime.checkpoint import read_checkpoint
+from engine.runtime.train.checkpoint import read_checkpoint
 
 
 @pytest.mark.parametrize("content", [b"name = \"a100\"\npeak_flops = 1e12\n", b"\x00\xff\xfe\x01binary", b"", b"{\"a\": 1}"])

@@ -6,10 +6,10 @@ import argparse
 
 import torch
 
-from engine.runtime.checkpoint import write_checkpoint
+from engine.runtime.train.checkpoint import write_checkpoint
 from engine.runtime.model import GPT, GPTConfig
-from engine.runtime.quantize_ckpt import load_checkpoint, model_from_checkpoint
-from engine.runtime.train_config import add_arguments, resolve_config
+from engine.runtime.seal.quantize_ckpt import load_checkpoint, model_from_checkpoint
+from engine.runtime.train.config import add_arguments, resolve_config
 
 
 def test_rope_base_qk_norm_and_init_std_come_back_from_the_checkpoint(tmp_path):

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from engine.runtime import s7l
+from engine.runtime.seal import s7l
 
 
 @pytest.mark.slow  # three CLI subprocesses, each importing torch: ~6 s idle, ~15 s on the loaded box
@@ -37,8 +37,8 @@ def test_quantize_seal_verify_end_to_end(tmp_path, tiny_checkpoint, lsdt):
 
 def test_quantizing_twice_gives_the_same_files_and_root(tmp_path, tiny_checkpoint):
     """In-process (the CLI test above covers the subprocess path): same checkpoint -> same bytes."""
-    from engine.runtime.qdir import read_qdir
-    from engine.runtime.quantize_ckpt import quantize_checkpoint
+    from engine.runtime.seal.qdir import read_qdir
+    from engine.runtime.seal.quantize_ckpt import quantize_checkpoint
 
     blobs = []
     for name in ("a", "b"):
@@ -88,7 +88,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
 
 
 def test_seal_detects_a_tensor_file_changed_after_quantize(tmp_path, lsdt):
-    from engine.runtime.qdir import write_qdir
+    from engine.runtime.seal.qdir import write_qdir
 
     write_qdir(tmp_path / "q", {"w": ("I8", (4,), b"\x01\x02\x03\x04")}, {"kind": "test"})
     rel = json.loads((tmp_path / "q" / "manifest.json").read_text())["tensors"][0]["file"]

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from engine.errors import UserError
-from engine.runtime import s7l
-from engine.runtime.quant import Int8Embedding, Int8Linear
-from engine.runtime.quant_infer import build_int8_gpt, determinism_check, perplexity, quantize_gpt
+from engine.runtime.seal import s7l
+from engine.runtime.seal.quant import Int8Embedding, Int8Linear
+from engine.runtime.seal.quant_infer import build_int8_gpt, determinism_check, perplexity, quantize_gpt
 
 from .conftest import tiny_gpt
 
@@ -74,7 +74,7 @@ def test_V6_is_not_applicable_without_a_model_and_fails_on_a_broken_one(tmp_path
 
 
 def test_V6_runner_registry_names_this_kind():
-    from engine.runtime import quant_infer
+    from engine.runtime.seal import quant_infer
 
     assert s7l.V6_RUNNERS[quant_infer.KIND] == quant_infer.__name__
 
@@ -85,7 +85,7 @@ def test_verifying_a_non_model_file_does_not_import_torch(tmp_path):
 
     path = tmp_path / "p.s7l"
     path.write_bytes(s7l.pack({"w": ("U8", [1], b"\x01")}, {"kind": "other"}))
-    code = ("import sys; from engine.runtime import s7l; r = s7l.verify(sys.argv[1]); "
+    code = ("import sys; from engine.runtime.seal import s7l; r = s7l.verify(sys.argv[1]); "
             "assert r.ok, r.failure; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=60)
 

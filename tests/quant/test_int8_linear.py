@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.runtime import quant
-from engine.runtime.quant import Int8Embedding, Int8Linear, quantize_activation, quantize_rows
+from engine.runtime.seal import quant
+from engine.runtime.seal.quant import Int8Embedding, Int8Linear, quantize_activation, quantize_rows
 
 
 def _probe_directly() -> bool:

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import UserError
-from engine.runtime import s7l
-from engine.runtime.qdir import read_qdir, write_qdir
+from engine.runtime.seal import s7l
+from engine.runtime.seal.qdir import read_qdir, write_qdir
 
 
 def test_round_trip_and_unique_files(tmp_path):

@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.runtime import quant
-from engine.runtime.quant import dequantize_rows, quantize_rows, tensor_error
+from engine.runtime.seal import quant
+from engine.runtime.seal.quant import dequantize_rows, quantize_rows, tensor_error
 
 
 def reference(w):

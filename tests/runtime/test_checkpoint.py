@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.runtime import checkpoint as C
+from engine.runtime.train import checkpoint as C
 
 
 def _state(step):

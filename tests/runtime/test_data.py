@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.errors import UserError
-from engine.runtime import data as D
+from engine.runtime.train import data as D
 
 
 def test_encode_decode_round_trip():

@@ -9,14 +9,14 @@ import sys
 import pytest
 import torch
 
-from engine.runtime import rundir
-from engine.runtime.checkpoint import load_latest
+from engine.runtime.train import rundir
+from engine.runtime.train.checkpoint import load_latest
 from tests.runtime.train_helpers import REPO, base_args
 
 
 def _torchrun(*args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "engine.runtime.train", *args]
+           "-m", "engine.runtime.train.loop", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240, env=env)
 

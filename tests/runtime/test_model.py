@@ -165,7 +165,7 @@ def test_tied_head_shares_the_embedding():
 
 
 def test_overfit_one_batch():
-    from engine.runtime.step import OptimConfig, TrainStep, build_optimizer
+    from engine.runtime.train.step import OptimConfig, TrainStep, build_optimizer
 
     model = _tiny(n_layer=2, d_model=64, n_head=4, n_kv_head=4, seq_len=32, vocab_size=64)
     device = torch.device("cpu")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.errors import UserError
-from engine.runtime.device import device_name, match_hardware, peak_flops_for, resolve_device
+from engine.runtime.train.device import device_name, match_hardware, peak_flops_for, resolve_device
 from engine.specs import builtin_names, load_hardware
 
 KNOWN = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.runtime import rundir
+from engine.runtime.train import rundir
 from engine.runtime.model import GPT, GPTConfig
-from engine.runtime.step import OptimConfig, TrainStep, build_optimizer
-from engine.runtime.train import main as train_main
+from engine.runtime.train.step import OptimConfig, TrainStep, build_optimizer
+from engine.runtime.train.loop import main as train_main
 from tests.runtime.train_helpers import base_args
 
 pytestmark = pytest.mark.gpu

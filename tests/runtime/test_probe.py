@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from engine.errors import UserError
 from engine.sizing.bands import read_probe
-from engine.runtime.device import mfu
-from engine.runtime.probe import (
+from engine.runtime.train.device import mfu
+from engine.runtime.probe.runner import (
     RESULT_KEYS, ProbeSettings, grad_accum_for, is_oom, largest_fitting_batch, parse_int_list,
     run_config, search_cap,
 )
@@ -234,7 +234,7 @@ def test_module_entry_point_is_the_cli():
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "engine.runtime.probe", "--depths", "0"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "engine.runtime.probe.runner", "--depths", "0"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--depths '0'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -249,7 +249,7 @@ def test_a_stop_while_the_worker_starts_still_kills_the_worker(tmp_path):
     script = tmp_path / "stop_in_popen.py"
     script.write_text(
         "import os, signal, subprocess, sys\n"
-        "import engine.runtime.probe as P\n"
+        "import engine.runtime.probe.runner as P\n"
         "from engine.commands.probe import _sigterm_as_interrupt\n"
         "_sigterm_as_interrupt()\n"
         "real = subprocess.Popen\n"

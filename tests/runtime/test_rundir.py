@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import UserError
-from engine.runtime import rundir as rd
+from engine.runtime.train import rundir as rd
 
 
 def _metric(step, **extra):
@@ -21,7 +21,7 @@ def _metric(step, **extra):
 
 
 def test_rundir_module_is_torch_free():
-    code = "import sys, engine.runtime.rundir; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, engine.runtime.train.rundir; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

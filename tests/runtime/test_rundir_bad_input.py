@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.runtime import rundir as rd
+from engine.runtime.train import rundir as rd
 from tests.conftest import run_lsdt
 
 

@@ -13,8 +13,8 @@ import types
 
 import pytest
 
-from engine.runtime import telemetry
-from engine.runtime.telemetry import Nvml, Sampler
+from engine.runtime.monitor import telemetry
+from engine.runtime.monitor.telemetry import Nvml, Sampler
 
 
 # --------------------------------------------------------------------------- a fake pynvml
@@ -227,6 +227,6 @@ def test_sampler_rejects_bad_settings():
 
 
 def test_telemetry_import_is_torch_free():
-    code = "import sys, engine.runtime.telemetry; print('torch' in sys.modules, 'textual' in sys.modules)"
+    code = "import sys, engine.runtime.monitor.telemetry; print('torch' in sys.modules, 'textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from engine.cli import main as cli_main
-from engine.runtime import rundir
-from engine.runtime.train import main as train_main
+from engine.runtime.train import rundir
+from engine.runtime.train.loop import main as train_main
 from tests.conftest import run_lsdt
 from tests.runtime.train_helpers import base_args, make_inputs, read_jsonl, run_train
 

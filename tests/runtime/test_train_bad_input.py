@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.runtime import rundir
-from engine.runtime.train import main as train_main
+from engine.runtime.train import rundir
+from engine.runtime.train.loop import main as train_main
 from tests.conftest import run_lsdt
 from tests.runtime.train_helpers import base_args, make_inputs
 
@@ -57,7 +57,7 @@ def test_an_error_before_the_first_log_line_is_reported_as_itself(tmp_path, monk
     def explode(self, *a, **k):
         raise Boom("injected fault in the first step")
 
-    monkeypatch.setattr("engine.runtime.step.TrainStep.__call__", explode)
+    monkeypatch.setattr("engine.runtime.train.step.TrainStep.__call__", explode)
     with pytest.raises(Boom):
         train_main(base_args(tmp_path, **{"--eval-every": 100}))
     events = rundir.read_events(tmp_path / "run")
@@ -86,7 +86,7 @@ def test_a_hand_edited_moe_toml_is_checked(tmp_path):
     import argparse
 
     from engine.commands.moe_run import resolve_config
-    from engine.runtime.moe_config import CONFIG_FILE, read_config, write_config
+    from engine.runtime.moe.config import CONFIG_FILE, read_config, write_config
 
     args = argparse.Namespace(moe_model=None, tiny=True, domains=None, data_cache=None)
     cfg = resolve_config(args)

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from engine.runtime import rundir
-from engine.runtime.checkpoint import checkpoint_path
-from engine.runtime.train import main as train_main
+from engine.runtime.train import rundir
+from engine.runtime.train.checkpoint import checkpoint_path
+from engine.runtime.train.loop import main as train_main
 from tests.runtime.train_helpers import REPO, base_args, train_cmd, wait_for
 
 LONG = {"--steps": 3000, "--ckpt-every": 5, "--eval-every": 1000, "--warmup": 2}

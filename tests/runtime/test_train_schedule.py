@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import UserError
-from engine.runtime.schedule import lr_at, parse_curriculum, seq_len_at
+from engine.runtime.train.schedule import lr_at, parse_curriculum, seq_len_at
 
 settings = st.fixed_dictionaries({
     "lr": st.floats(1e-6, 1.0), "warmup": st.integers(0, 50), "steps": st.integers(51, 2000),

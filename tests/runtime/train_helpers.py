@@ -60,7 +60,7 @@ def base_args(tmp_path: Path, run: str = "run", **over) -> list[str]:
 
 
 def train_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "engine.runtime.train", *args]
+    return [sys.executable, "-m", "engine.runtime.train.loop", *args]
 
 
 def run_train(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

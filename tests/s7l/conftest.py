@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from engine.runtime import s7l
+from engine.runtime.seal import s7l
 
 
 def small_tensors() -> dict:

@@ -6,7 +6,7 @@ import hashlib
 import re
 import struct
 
-from engine.runtime import s7l
+from engine.runtime.seal import s7l
 
 from ..conftest import REPO
 

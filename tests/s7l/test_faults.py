@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from engine.runtime import s7l
+from engine.runtime.seal import s7l
 
 from .conftest import check_bytes, rebuild, split
 

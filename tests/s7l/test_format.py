@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine.errors import UserError
-from engine.runtime import s7l
+from engine.runtime.seal import s7l
 
 from .conftest import check_bytes, small_tensors, split
 

@@ -9,7 +9,7 @@ import tracemalloc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.runtime import s7l
+from engine.runtime.seal import s7l
 
 from .conftest import check_bytes, small_tensors
 

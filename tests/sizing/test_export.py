@@ -13,7 +13,7 @@ import pytest
 
 from engine.errors import UserError
 from engine.plan import Plan
-from engine.runtime.train_config import add_arguments as trainer_arguments
+from engine.runtime.train.config import add_arguments as trainer_arguments
 from engine.sizing import export
 from engine.sizing.physics import default_goal
 from engine.specs import load_hardware, load_model
@@ -57,7 +57,7 @@ def test_torchrun_command_is_accepted_by_lsdts_trainer():
     cmd = export.torchrun_command("llama3-8b", layout, 256, 100, 8, 8192)
     assert cmd[:5] == ["torchrun", "--nnodes", "2", "--nproc-per-node", "8"]
     i = cmd.index("-m")
-    assert cmd[i + 1] == "engine.runtime.train"
+    assert cmd[i + 1] == "engine.runtime.train.loop"
     p = argparse.ArgumentParser(exit_on_error=False)
     trainer_arguments(p)
     ns = p.parse_args(cmd[i + 2:])

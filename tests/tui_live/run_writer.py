@@ -1,4 +1,4 @@
-"""A stand-in trainer: writes a run directory in the documented schema (engine.runtime.rundir)
+"""A stand-in trainer: writes a run directory in the documented schema (engine.runtime.train.rundir)
 at a fixed rate, from a separate process, so the TUI is tested against "a run someone else wrote".
 
     python tests/tui_live/run_writer.py RUN_DIR [--rate 20] [--lines N] [--end completed]
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.runtime.rundir import RunWriter  # noqa: E402
+from engine.runtime.train.rundir import RunWriter  # noqa: E402
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from engine.runtime import rundir
+from engine.runtime.train import rundir
 
 from app.tabs.monitor import MonitorTab, check_run_dir, recent_runs
 from tests.tui_live.conftest import wait_until

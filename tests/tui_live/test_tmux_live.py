@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.runtime import rundir
+from engine.runtime.train import rundir
 from tests.tui.test_tmux_e2e import Tmux, installed_entry_point
 from tests.tui_live.conftest import HERE
 from tests.tui_live.test_train_tab import tiny_inputs

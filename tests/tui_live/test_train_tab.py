@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.runtime import rundir
+from engine.runtime.train import rundir
 from textual.widgets import Input, Select
 
 from app.tabs.train import TrainTab, train_args

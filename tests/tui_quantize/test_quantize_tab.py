@@ -134,8 +134,8 @@ async def test_moe_run_dir_runs_phase_3_and_shows_per_domain_deltas(quantize_app
     """A trained (tiny, few-step) MoE directory: the tab runs `lsdt moe pipeline --resume` and shows its answer."""
     import io
 
-    from engine.runtime import moe_train
-    from engine.runtime.moe_config import write_config
+    from engine.runtime.moe import train as moe_train
+    from engine.runtime.moe.config import write_config
     from tests.moe.conftest import tiny_config
 
     run = tmp_path / "moe"

@@ -25,7 +25,7 @@ auxiliary loss (Fedus et al. 2022, JMLR, sec. 2.2, eq. 4-6)
 
 with f_i the fraction of token slots dispatched to expert i (top-k, so divided by k) and P_i the
 mean router probability of expert i; it is 1.0 at perfectly uniform routing. The forward stores it
-in `last_aux_loss` for the router's training (engine/runtime/moe_train.py, alpha = 0.01 as in
+in `last_aux_loss` for the router's training (engine/runtime/moe/train.py, alpha = 0.01 as in
 Switch).
 
 Two-phase training uses the same module through `forward_trunk` (phase 1: embedding + trunk + the

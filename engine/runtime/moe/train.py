@@ -1,6 +1,6 @@
 """Two-phase MoE training on the runtime's loop pieces: TrainStep, run directories, checkpoints, resume.
 
-Jobs (each a run directory, engine/runtime/moe_config.py has the layout):
+Jobs (each a run directory, engine/runtime/moe/config.py has the layout):
 
     trunk          phase 1: embedding + trunk blocks (+ the tied head) on every domain, rows drawn
                    with the data mix; forward = MoE.forward_trunk
@@ -11,8 +11,8 @@ Jobs (each a run directory, engine/runtime/moe_config.py has the layout):
                    expert: cross-entropy against the row's domain + alpha x the Switch load-balancing
                    loss (engine/runtime/model/moe.py). It needs no expert, so it runs beside them.
 
-Each job: AdamW (engine.runtime.step.build_optimizer over the trainable parameters), warm-up + cosine
-LR (engine.runtime.schedule.lr_at), metrics/events through rundir.RunWriter, checkpoints through
+Each job: AdamW (engine.runtime.train.step.build_optimizer over the trainable parameters), warm-up + cosine
+LR (engine.runtime.train.schedule.lr_at), metrics/events through rundir.RunWriter, checkpoints through
 checkpoint.CheckpointWriter every ckpt_every steps and at the end, `resume` from the newest good
 checkpoint (data batches are seeded by step, so a resumed job sees the same batches). SIGINT/SIGTERM
 stop a job after the current step with a checkpoint and an end event (reason "signal"). The job ends by
@@ -23,7 +23,7 @@ two processes of one torch thread each (`workers`, default min(2, cores)); worke
 after another in this process. A job always runs with the same thread count (1 on CPU), so its weight
 file is byte-identical whichever way the jobs were scheduled (a test checks this).
 
-`python -m engine.runtime.moe_train --run-dir DIR --job JOB [--threads N] [--resume]` runs one job
+`python -m engine.runtime.moe.train --run-dir DIR --job JOB [--threads N] [--resume]` runs one job
 (what the parallel runner launches).
 """
 
@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.runtime import rundir
-from engine.runtime.moe_config import MoETrainConfig, job_dir, phase2_jobs, read_config, weights_path
-from engine.runtime.schedule import lr_at
-from engine.runtime.signals import StopFlag
+from engine.runtime.train import rundir
+from engine.runtime.moe.config import MoETrainConfig, job_dir, phase2_jobs, read_config, weights_path
+from engine.runtime.train.schedule import lr_at
+from engine.runtime.train.signals import StopFlag
 from engine.sizing.counts import attention_params, flops_per_token, mlp_params
 
 PART_KIND = "lsdt-moe-fp32-part"
@@ -104,7 +104,7 @@ def domain_index(job: str, names: list[str]) -> int:
 
 
 def seal_part(moe, job: str, cfg: MoETrainConfig, path: Path, trunk_root: str | None):
-    from engine.runtime.s7l import canonical_json, seal_tensors
+    from engine.runtime.seal.s7l import canonical_json, seal_tensors
 
     tensors = {n: p.detach().float().cpu() for n, p in part_names(moe, job).items()}
     meta = {"kind": PART_KIND, "part": job, "moe_config": canonical_json(moe.config.to_dict()).decode(),
@@ -116,7 +116,7 @@ def seal_part(moe, job: str, cfg: MoETrainConfig, path: Path, trunk_root: str | 
 
 def load_part(moe, path: Path, job: str) -> tuple[str, dict]:
     """Copy a sealed part's tensors into `moe` (every hash verified first); (its Merkle root, metadata)."""
-    from engine.runtime.s7l import load_tensors, verify
+    from engine.runtime.seal.s7l import load_tensors, verify
 
     if not path.is_file():
         raise UserError(f"{path}: missing; run `lsdt moe train --phase {'trunk' if job == 'trunk' else 'experts'}` first")
@@ -214,11 +214,11 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
     """Train one job to its step budget (or continue it); returns its sealed weights file and the model."""
     import torch
 
-    from engine.runtime.checkpoint import CheckpointWriter, load_latest
-    from engine.runtime.data import VAL_SEED
-    from engine.runtime.device import device_name, mfu, peak_flops_for, resolve_device, vram_bytes
-    from engine.runtime.moe_data import DomainSet
-    from engine.runtime.step import OptimConfig, TrainStep, autocast, build_optimizer, configure_backends, synchronize
+    from engine.runtime.train.checkpoint import CheckpointWriter, load_latest
+    from engine.runtime.train.data import VAL_SEED
+    from engine.runtime.train.device import device_name, mfu, peak_flops_for, resolve_device, vram_bytes
+    from engine.runtime.moe.data import DomainSet
+    from engine.runtime.train.step import OptimConfig, TrainStep, autocast, build_optimizer, configure_backends, synchronize
 
     out = out or sys.stdout
     root = Path(root)
@@ -371,7 +371,7 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
 
 def job_done(root: Path, job: str) -> bool:
     """The job's sealed weights exist and verify (a finished job is not rerun on --resume)."""
-    from engine.runtime.s7l import verify
+    from engine.runtime.seal.s7l import verify
 
     path = weights_path(root, job)
     if not path.is_file():
@@ -449,13 +449,13 @@ def _pool_loop(pending, running, free_slots, failures, stop, root, resume, uses_
             env = dict(os.environ)
             if uses_cuda:
                 env["CUDA_VISIBLE_DEVICES"] = str(slot)
-            cmd = [sys.executable, "-m", "engine.runtime.moe_train", "--run-dir", str(root), "--job", job]
+            cmd = [sys.executable, "-m", "engine.runtime.moe.train", "--run-dir", str(root), "--job", job]
             if not uses_cuda:
                 cmd += ["--threads", str(cpu_threads)]
             if resume:
                 cmd.append("--resume")
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                    cwd=str(Path(__file__).resolve().parents[2]))
+                                    cwd=str(Path(__file__).resolve().parents[3]))
             tail: list[str] = []
             t = threading.Thread(target=pump, args=(job, proc, tail), daemon=True)
             t.start()
@@ -486,7 +486,7 @@ def _uses_cuda(device: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     from engine.cli import OneLineParser
 
-    p = OneLineParser(prog="python -m engine.runtime.moe_train", description="run one job of a two-phase MoE run")
+    p = OneLineParser(prog="python -m engine.runtime.moe.train", description="run one job of a two-phase MoE run")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--job", required=True, help="trunk | expert:NAME | router")
     p.add_argument("--threads", type=int)

@@ -1,10 +1,10 @@
 """Quantize a training checkpoint: load it, calibrate, quantize, measure, write the qdir.
 
-CKPT is a checkpoint file (checkpoints/step_XXXXXXXX.pt, engine/runtime/checkpoint.py: read with
+CKPT is a checkpoint file (checkpoints/step_XXXXXXXX.pt, engine/runtime/train/checkpoint.py: read with
 weights_only=True and its SHA-256 sidecar checked) or a run directory (its newest good checkpoint).
 The checkpoint's "config" (the resolved TrainConfig) rebuilds the GPT and names the data.
 
-Held-out data is the run's val split (engine/runtime/data.py), cut in two halves so that the
+Held-out data is the run's val split (engine/runtime/train/data.py), cut in two halves so that the
 calibration and the perplexity never see the same tokens: calibration windows from the first
 half, evaluation windows from the second, each a run of non-overlapping windows of seq_len + 1
 tokens from the half's start (no sampling: the same checkpoint gives the same numbers).
@@ -19,16 +19,16 @@ from pathlib import Path
 import torch
 
 from engine.errors import UserError
-from engine.runtime import quant_infer
-from engine.runtime.checkpoint import file_sha256
-from engine.runtime.qdir import write_qdir
-from engine.runtime.s7l import canonical_json
+from engine.runtime.seal import quant_infer
+from engine.runtime.train.checkpoint import file_sha256
+from engine.runtime.seal.qdir import write_qdir
+from engine.runtime.seal.s7l import canonical_json
 
 DTYPE_CODES = {torch.int8: "I8", torch.float32: "F32"}
 
 
 def load_checkpoint(ckpt: str | Path) -> tuple[dict, Path]:
-    from engine.runtime.checkpoint import load_latest, read_checkpoint
+    from engine.runtime.train.checkpoint import load_latest, read_checkpoint
 
     path = Path(ckpt)
     if path.is_dir():
@@ -48,7 +48,7 @@ def load_checkpoint(ckpt: str | Path) -> tuple[dict, Path]:
 def model_from_checkpoint(state: dict, where: str):
     """(GPT in eval mode with the checkpoint's weights, its TrainConfig)."""
     from engine.runtime.model import GPT, GPTConfig
-    from engine.runtime.train_config import TrainConfig
+    from engine.runtime.train.config import TrainConfig
 
     if "config" not in state or "model" not in state:
         raise UserError(f"{where}: checkpoint lacks 'config' or 'model'; accepted: a checkpoint written by `lsdt train`")
@@ -90,7 +90,7 @@ class QuantizeOutcome:
 
 def quantize_checkpoint(ckpt: str | Path, out_dir: str | Path, calib: int = 64, eval_seqs: int = 64,
                         act_mode: str = "static", batch: int = 8, data: str | None = None) -> QuantizeOutcome:
-    from engine.runtime.data import load_tokens
+    from engine.runtime.train.data import load_tokens
 
     t0 = time.perf_counter()
     state, path = load_checkpoint(ckpt)
@@ -123,7 +123,7 @@ def quantize_checkpoint(ckpt: str | Path, out_dir: str | Path, calib: int = 64, 
 
 
 def write_quantized(out_dir: str | Path, result: quant_infer.QuantResult, metadata: dict[str, str]) -> Path:
-    """The quantized tensors and `metadata` as a qdir (engine/runtime/qdir.py), ready to seal."""
+    """The quantized tensors and `metadata` as a qdir (engine/runtime/seal/qdir.py), ready to seal."""
     return write_qdir(out_dir, {n: (DTYPE_CODES[t.dtype], tuple(t.shape), bytes(quant_infer.tensor_bytes(t)))
                                 for n, t in result.tensors.items()}, metadata)
 

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine.runtime.rundir import CHECKPOINT_DIR, checkpoint_steps
+from engine.runtime.train.rundir import CHECKPOINT_DIR, checkpoint_steps
 
 KEEP_LAST = 3  # DESIGN.md: "checkpoints/ (atomic writes, last 3 kept)"
 

@@ -1,6 +1,6 @@
 """Domain slices of the two-phase MoE: built-in zero-setup corpora, --domains, and mixed batches.
 
-Built-in slices (byte tokens, engine/runtime/data.py), nothing downloaded:
+Built-in slices (byte tokens, engine/runtime/train/data.py), nothing downloaded:
 
     code       the Python standard library's .py sources on this machine (data.py's "stdlib")
     math       generated: arithmetic, fractions, powers and linear equations with worked answers
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UserError
-from engine.runtime.data import STDLIB, TokenData, corpus_files, default_cache_dir, load_tokens, stdlib_files
+from engine.runtime.train.data import STDLIB, TokenData, corpus_files, default_cache_dir, load_tokens, stdlib_files
 from engine.sizing.moe import DATA_MIX, DOMAINS
 
 GEN_SEED = 20260225  # any fixed value: the generated slices must be the same bytes everywhere

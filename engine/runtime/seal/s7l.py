@@ -68,7 +68,7 @@ HEADER_KEYS = ("alignment", "data_bytes", "format", "merkle_root", "metadata", "
 ENTRY_KEYS = ("dtype", "name", "nbytes", "offset", "sha256", "shape")
 
 # metadata "kind" -> module whose determinism_check(path, metadata) runs V6 on such a file
-V6_RUNNERS = {"lsdt-int8-gpt": "engine.runtime.quant_infer", "lsdt-int8-moe": "engine.runtime.quant_infer"}
+V6_RUNNERS = {"lsdt-int8-gpt": "engine.runtime.seal.quant_infer", "lsdt-int8-moe": "engine.runtime.seal.quant_infer"}
 
 # The verification steps, in the order they run (names used in reports and error messages).
 CHECKS = ("preamble", "header", "order", "alignment", "bounds", "padding", "tensor_hashes", "merkle_root")

@@ -1,6 +1,6 @@
-"""One probe config in its own process: `python -m engine.runtime.probe_worker --depth D --seq T ...`.
+"""One probe config in its own process: `python -m engine.runtime.probe.worker --depth D --seq T ...`.
 
-Started by engine.runtime.probe (one fresh process per config). Writes one JSON row to --result
+Started by engine.runtime.probe.runner (one fresh process per config). Writes one JSON row to --result
 (atomically) whatever happens inside the config: status "ok", "oom" (even batch 1 does not fit) or
 "error" (anything else, with its message). A user mistake (e.g. --device cuda without a GPU) exits 2
 with one line on stderr and writes nothing.
@@ -22,8 +22,8 @@ import traceback
 
 from engine.atomic import write_atomic
 from engine.errors import UserError
-from engine.runtime.device import mfu
-from engine.runtime.probe import is_oom, largest_fitting_batch
+from engine.runtime.train.device import mfu
+from engine.runtime.probe.runner import is_oom, largest_fitting_batch
 from engine.sizing.counts import flops_per_token
 from engine.sizing.shapes import band_spec
 
@@ -68,9 +68,9 @@ def _cap_memory(torch, device, cap_bytes: float) -> None:
 def probe(args: argparse.Namespace) -> dict:
     import torch
 
-    from engine.runtime.device import device_name, match_hardware, peak_flops_for, resolve_device
+    from engine.runtime.train.device import device_name, match_hardware, peak_flops_for, resolve_device
     from engine.runtime.model.gpt import GPT, GPTConfig
-    from engine.runtime.step import OptimConfig, TrainStep, build_optimizer, configure_backends, synchronize
+    from engine.runtime.train.step import OptimConfig, TrainStep, build_optimizer, configure_backends, synchronize
 
     device = resolve_device(args.device)  # UserError -> exit 2
     name = device_name(device)

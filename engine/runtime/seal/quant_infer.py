@@ -1,7 +1,7 @@
 """A trained GPT <-> its INT8 version: module swap, sealable tensors, rebuild, V6, perplexity.
 
 `quantize_gpt` turns every nn.Linear (q, k, v, o, up, gate, down, lm_head) into an Int8Linear
-and the token embedding into an Int8Embedding (engine/runtime/quant.py has the formulas). The
+and the token embedding into an Int8Embedding (engine/runtime/seal/quant.py has the formulas). The
 embedding is quantized too: it is the largest tensor of a small model (the seed's 18.9M of
 133M), the seed budgets INT8 inference for all parameters (~133 MB), and per-row scales are
 per-token scales, which is what a lookup needs. A tied LM head shares the embedding's int8
@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
-from engine.runtime.quant import (ACT_MODES, Int8Embedding, Int8Linear, TensorError, calibrate, intra_op_threads,
+from engine.runtime.seal.quant import (ACT_MODES, Int8Embedding, Int8Linear, TensorError, calibrate, intra_op_threads,
                                   quantize_rows, tensor_error)
-from engine.runtime.s7l import canonical_json
+from engine.runtime.seal.s7l import canonical_json
 
 KIND = "lsdt-int8-gpt"
 METHOD = "per_row_absmax_int8"
@@ -197,7 +197,7 @@ def probe_tokens(vocab_size: int, seq_len: int, batch: int = 2, length: int = 32
 @torch.no_grad()
 def determinism_check(path, metadata: dict[str, str]) -> dict:
     """V6: two independent loads of the file, the same tokens, bitwise-identical logits."""
-    from engine.runtime.s7l import load_tensors
+    from engine.runtime.seal.s7l import load_tensors
 
     check = "V6_determinism"
     if metadata.get("kind") not in MODEL_KINDS:

@@ -22,7 +22,7 @@ from typing import Mapping
 
 from engine.atomic import write_atomic
 from engine.errors import UserError
-from engine.runtime import s7l
+from engine.runtime.seal import s7l
 
 FORMAT, VERSION = "lsdt-qdir", 1
 

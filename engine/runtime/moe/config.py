@@ -2,15 +2,15 @@
 
     DIR/moe.toml                      the fully resolved MoETrainConfig (written once, atomically)
     DIR/trunk/                        phase 1, a run directory (config.toml, metrics.jsonl, events.jsonl,
-                                      checkpoints/) as engine/runtime/rundir.py defines, so `lsdt monitor
+                                      checkpoints/) as engine/runtime/train/rundir.py defines, so `lsdt monitor
                                       DIR/trunk` and the TUI watch it like any training run
     DIR/experts/<domain>/             phase 2, one run directory per expert
     DIR/router/                       phase 2, the router's run directory
-    DIR/weights/trunk.s7l             each job's final FP32 weights, sealed (engine/runtime/s7l.py):
+    DIR/weights/trunk.s7l             each job's final FP32 weights, sealed (engine/runtime/seal/s7l.py):
     DIR/weights/expert-<domain>.s7l   no pickle, byte-for-byte deterministic, Merkle root in the header,
     DIR/weights/router.s7l            read-only; every expert/router file names the trunk root it was
                                       trained on
-    DIR/quant/, DIR/model.s7l         phase 3 (engine/runtime/moe_pipeline.py)
+    DIR/quant/, DIR/model.s7l         phase 3 (engine/runtime/moe/pipeline.py)
 
 Defaults are here with the reason for each; `--tiny` picks the CPU-sized ones.
 """
@@ -26,7 +26,7 @@ from engine.specs import ModelSpec, model_from_dict, read_toml
 
 CONFIG_FILE = "moe.toml"
 WEIGHTS_DIR = "weights"
-BUILTIN = "builtin"  # a domain's source when it uses the built-in slice (engine/runtime/moe_data.py)
+BUILTIN = "builtin"  # a domain's source when it uses the built-in slice (engine/runtime/moe/data.py)
 # Switch Transformer's load-balancing coefficient alpha = 1e-2 (Fedus et al. 2022, sec. 2.2: "large enough
 # to ensure load balancing while small enough to not overwhelm the primary cross-entropy objective").
 AUX_ALPHA = 0.01

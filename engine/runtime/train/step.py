@@ -1,6 +1,6 @@
 """The one training step: forward/backward over grad-accum micro-batches, clip, AdamW update.
 
-`lsdt train` (engine/runtime/train.py) and `lsdt probe` (engine/runtime/probe.py) both run this
+`lsdt train` (engine/runtime/train/loop.py) and `lsdt probe` (engine/runtime/probe/runner.py) both run this
 code, so a probe's tokens/s is the tokens/s a real run gets. Precision: bf16 autocast on CUDA
 (fp32 master weights and optimizer state; the matmuls run in bf16 on the tensor cores), plain
 fp32 on CPU. AdamW is the fused CUDA kernel on GPU (one launch for all parameters).

@@ -20,14 +20,14 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
-from engine.runtime.quant_infer import build_int8, perplexity, quantize_gpt
+from engine.runtime.seal.quant_infer import build_int8, perplexity, quantize_gpt
 
 KIND = "lsdt-int8-moe"
 
 
 def domain_windows(domains, seq_len: int, n_calib: int, n_eval: int):
     """{domain: (calib idx [n, T], eval x, eval y)} from each domain's val split."""
-    from engine.runtime.quantize_ckpt import held_out_windows
+    from engine.runtime.seal.quantize_ckpt import held_out_windows
 
     return {n: held_out_windows(d.val, seq_len, n_calib, n_eval) for n, d in zip(domains.names, domains.data)}
 
@@ -56,8 +56,8 @@ def build_int8_moe(tensors: dict[str, torch.Tensor], metadata: dict[str, str], a
 
 
 def verify_moe(path) -> dict:
-    """Every check of engine.runtime.s7l.verify, V6 included (quant_infer rebuilds the MoE): {ok, checks, ...}."""
-    from engine.runtime.s7l import verify
+    """Every check of engine.runtime.seal.s7l.verify, V6 included (quant_infer rebuilds the MoE): {ok, checks, ...}."""
+    from engine.runtime.seal.s7l import verify
 
     report = verify(path)
     return {"ok": report.ok, "checks": report.checks, "merkle_root": report.merkle_root, "file_bytes": report.file_bytes,

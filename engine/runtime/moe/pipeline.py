@@ -1,9 +1,9 @@
 """`lsdt moe pipeline`: train trunk -> train experts + router -> quantize (calibrated) -> seal -> verify.
 
-Every phase writes into one MoE run directory (layout in engine/runtime/moe_config.py), then
+Every phase writes into one MoE run directory (layout in engine/runtime/moe/config.py), then
 
-    DIR/quant/                the quantized tensors + manifest (engine/runtime/qdir.py) and report.json
-    DIR/model.s7l             the sealed INT8 artifact (read-only), packed by engine/runtime/s7l.py
+    DIR/quant/                the quantized tensors + manifest (engine/runtime/seal/qdir.py) and report.json
+    DIR/model.s7l             the sealed INT8 artifact (read-only), packed by engine/runtime/seal/s7l.py
     DIR/pipeline.json         the summary printed by --json
 
 Summary keys: artifact (the .s7l path), merkle_root, perplexity ({domain: {fp32, int8, delta_pct,
@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.runtime import rundir
-from engine.runtime.moe_config import MoETrainConfig, job_dir, write_config
+from engine.runtime.train import rundir
+from engine.runtime.moe.config import MoETrainConfig, job_dir, write_config
 
 QUANT_DIR = "quant"
 ARTIFACT = "model.s7l"
@@ -34,12 +34,13 @@ SUMMARY = "pipeline.json"
 def run_pipeline(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bool = False, calib: int = 16,
                  eval_seqs: int = 16, out=None) -> dict:
     from engine.atomic import write_atomic
-    from engine.runtime import moe_train, s7l
-    from engine.runtime.moe_data import DomainSet
-    from engine.runtime.moe_quant import domain_windows, quantize_moe, verify_moe
-    from engine.runtime.qdir import read_qdir
-    from engine.runtime.quantize_ckpt import finite_or_null, stored_bytes, write_quantized
-    from engine.runtime.s7l import canonical_json
+    from engine.runtime.moe import train as moe_train
+    from engine.runtime.seal import s7l
+    from engine.runtime.moe.data import DomainSet
+    from engine.runtime.moe.quant import domain_windows, quantize_moe, verify_moe
+    from engine.runtime.seal.qdir import read_qdir
+    from engine.runtime.seal.quantize_ckpt import finite_or_null, stored_bytes, write_quantized
+    from engine.runtime.seal.s7l import canonical_json
 
     out = out or sys.stdout
     root = Path(root)
@@ -109,7 +110,7 @@ def routing_accuracy(moe, windows: dict) -> dict:
 
 def prepare_run_dir(root: str | Path, cfg: MoETrainConfig, resume: bool) -> None:
     """A fresh directory gets moe.toml; an existing MoE run needs --resume (and the same config)."""
-    from engine.runtime.moe_config import CONFIG_FILE, read_config
+    from engine.runtime.moe.config import CONFIG_FILE, read_config
 
     root = Path(root)
     if (root / CONFIG_FILE).is_file():
@@ -129,6 +130,6 @@ def prepare_run_dir(root: str | Path, cfg: MoETrainConfig, resume: bool) -> None
 def check_device(cfg: MoETrainConfig) -> None:
     """--device cuda without a GPU failed after moe.toml was written, and the corrected command
     then failed with 'already holds a MoE run': check it before anything is written."""
-    from engine.runtime.device import resolve_device
+    from engine.runtime.train.device import resolve_device
 
     resolve_device(cfg.device)

@@ -1,13 +1,13 @@
 """Throughput + VRAM probes (the seed's "M0" map): depth x sequence length -> tok/s, step time, peak VRAM.
 
 This module is the sweep's driver and is torch-free: every (depth, seq_len) config runs in a fresh
-`python -m engine.runtime.probe_worker` subprocess, so an OOM, a CUDA error or a crash in one config
+`python -m engine.runtime.probe.worker` subprocess, so an OOM, a CUDA error or a crash in one config
 never poisons the next (the caching allocator, fragmentation and CUDA context all start clean),
 and a probe killed mid-way leaves the driver (and the TUI that launched it) standing.
 
 The worker builds the band model (engine.sizing.shapes.band_spec), finds the largest power-of-two
 device batch that fits (`largest_fitting_batch`), warms up, and times steps of the shared training
-step (engine.runtime.step.TrainStep) between two device synchronisations.
+step (engine.runtime.train.step.TrainStep) between two device synchronisations.
 
 Output file (written atomically after every config, so it always holds the configs done so far):
 
@@ -35,7 +35,7 @@ from typing import Callable
 
 from engine.atomic import write_atomic
 from engine.errors import UserError
-from engine.runtime.signals import StopFlag
+from engine.runtime.train.signals import StopFlag
 from engine.sizing.counts import flops_per_token, param_counts
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, band_spec
 
@@ -141,7 +141,7 @@ def config_extras(depth: int, seq_len: int, s: ProbeSettings) -> dict:
 
 def _worker_command(depth: int, seq_len: int, s: ProbeSettings, max_batch: int, result_path: Path) -> list[str]:
     cmd = [
-        sys.executable, "-m", "engine.runtime.probe_worker",
+        sys.executable, "-m", "engine.runtime.probe.worker",
         "--depth", str(depth), "--seq", str(seq_len), "--head-dim", str(s.head_dim), "--vocab", str(s.vocab_size),
         "--steps", str(s.steps), "--warmup", str(s.warmup), "--device", s.device, "--max-batch", str(max_batch),
         "--micro-batches", str(s.micro_batches), "--seed", str(s.seed), "--result", str(result_path),
@@ -273,7 +273,7 @@ class Sweep:
         return self.document()
 
 
-if __name__ == "__main__":  # `python -m engine.runtime.probe ARGS` is `lsdt probe ARGS` (how the TUI launches it)
+if __name__ == "__main__":  # `python -m engine.runtime.probe.runner ARGS` is `lsdt probe ARGS` (how the TUI launches it)
     from engine.cli import main
 
     sys.exit(main(["probe", *sys.argv[1:]]))

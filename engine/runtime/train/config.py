@@ -1,6 +1,6 @@
 """`lsdt train` flags and their resolution into one TrainConfig (torch-free).
 
-The CLI (engine/commands/train.py) and the trainer process (`python -m engine.runtime.train`,
+The CLI (engine/commands/train.py) and the trainer process (`python -m engine.runtime.train.loop`,
 also under torchrun) share these flags, so a TUI-launched run and a typed one are the same run.
 Precedence: flags > the run directory's config.toml (with --resume) > defaults. Every default is
 here, with why, and the resolved values are written to config.toml.
@@ -18,7 +18,7 @@ from engine.commands.common import (
 )
 from engine.config_check import config_from_dict
 from engine.errors import UserError
-from engine.runtime.schedule import DECAYS, parse_curriculum
+from engine.runtime.train.schedule import DECAYS, parse_curriculum
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, band_spec
 from engine.specs import DEFAULT_WINDOW_PATTERN, FFN_KINDS, ModelSpec, load_model, model_from_dict
 
@@ -224,7 +224,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     spec = _model_spec(args, seq)
     if spec.is_moe:
         raise UserError(f"--model {spec.name}: a MoE model (n_experts = {spec.n_experts}); `lsdt train` trains dense models")
-    from engine.runtime.data import BYTE_VOCAB  # numpy: only once a run is being configured
+    from engine.runtime.train.data import BYTE_VOCAB  # numpy: only once a run is being configured
 
     if spec.vocab_size < BYTE_VOCAB:
         # the byte tokenizer emits ids 0..255: a smaller embedding fails inside the first step

@@ -1,17 +1,17 @@
-"""The training loop: `python -m engine.runtime.train [lsdt train flags]`, alone or under torchrun.
+"""The training loop: `python -m engine.runtime.train.loop [lsdt train flags]`, alone or under torchrun.
 
 One process per device. Under torchrun (RANK / WORLD_SIZE / LOCAL_RANK set) it joins a process group
 (nccl on CUDA, gloo on CPU) and wraps the model in DistributedDataParallel; rank 0 alone writes the
-run directory (engine/runtime/rundir.py: config.toml, metrics.jsonl, events.jsonl, checkpoints/).
+run directory (engine/runtime/train/rundir.py: config.toml, metrics.jsonl, events.jsonl, checkpoints/).
 
-Each step is engine.runtime.step.TrainStep (the code `lsdt probe` times). Around it: the LR schedule
-and sequence-length curriculum (engine/runtime/schedule.py, functions of progress), periodic eval on
+Each step is engine.runtime.train.step.TrainStep (the code `lsdt probe` times). Around it: the LR schedule
+and sequence-length curriculum (engine/runtime/train/schedule.py, functions of progress), periodic eval on
 the val split, checkpoints every --ckpt-every steps, at the end and on SIGINT/SIGTERM, and --resume
-from the newest good checkpoint with the same data order (engine/runtime/data.py seeds each batch by
+from the newest good checkpoint with the same data order (engine/runtime/train/data.py seeds each batch by
 its step) and LR schedule. A NaN/inf loss ends the run with an error event and writes no checkpoint,
 so the last good one stays the newest.
 
-MFU (engine.runtime.device.mfu) = flops_per_token(spec, seq) x tokens/s / (devices x peak FLOP/s),
+MFU (engine.runtime.train.device.mfu) = flops_per_token(spec, seq) x tokens/s / (devices x peak FLOP/s),
 with flops_per_token from engine.sizing.counts (PaLM convention, no recompute) and the peak from the
 matched hardware profile; no match (CPU, unknown GPU) -> mfu null.
 """
@@ -28,12 +28,12 @@ from pathlib import Path
 
 from engine import fmt
 from engine.errors import UserError
-from engine.runtime import rundir
-from engine.runtime.schedule import lr_at, seq_len_at
-from engine.runtime.signals import StopFlag
-from engine.runtime.train_config import TrainConfig, add_arguments, resolve_config, resolve_grad_accum, resume_config
+from engine.runtime.train import rundir
+from engine.runtime.train.schedule import lr_at, seq_len_at
+from engine.runtime.train.signals import StopFlag
+from engine.runtime.train.config import TrainConfig, add_arguments, resolve_config, resolve_grad_accum, resume_config
 
-PROG = "python -m engine.runtime.train"
+PROG = "python -m engine.runtime.train.loop"
 
 
 class _Dist:
@@ -84,13 +84,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> int:
     import torch
     import torch.distributed as dist
 
-    from engine.runtime.device import resolve_device
-    from engine.runtime.step import configure_backends
+    from engine.runtime.train.device import resolve_device
+    from engine.runtime.train.step import configure_backends
 
     d = _Dist()
     if cfg.fsdp and not d.enabled:
         raise UserError("--fsdp shards the model over torchrun's processes and this is a single process; "
-                        "run `torchrun --nproc-per-node N -m engine.runtime.train ... --fsdp`, or drop --fsdp")
+                        "run `torchrun --nproc-per-node N -m engine.runtime.train.loop ... --fsdp`, or drop --fsdp")
     device = resolve_device(cfg.device)
     if d.enabled and device.type == "cuda":
         device = torch.device("cuda", d.local_rank)
@@ -141,11 +141,11 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
     import torch
     import torch.distributed as dist
 
-    from engine.runtime.checkpoint import CheckpointWriter, load_latest
-    from engine.runtime.data import VAL_SEED, load_tokens
-    from engine.runtime.device import device_name, match_hardware, mfu, peak_flops_for, vram_bytes
+    from engine.runtime.train.checkpoint import CheckpointWriter, load_latest
+    from engine.runtime.train.data import VAL_SEED, load_tokens
+    from engine.runtime.train.device import device_name, match_hardware, mfu, peak_flops_for, vram_bytes
     from engine.runtime.model import GPT, GPTConfig
-    from engine.runtime.step import OptimConfig, TrainStep, autocast, build_optimizer, synchronize
+    from engine.runtime.train.step import OptimConfig, TrainStep, autocast, build_optimizer, synchronize
     from engine.sizing.counts import flops_per_token, param_counts
 
     # Data: rank 0 tokenizes into the cache first, the others then map it.
