@@ -2,25 +2,21 @@
 
 The form holds strings as the user types them. `plan_from_form` turns them into an
 `engine.plan.Plan` or returns the fields that are wrong, each with a one-line message, so the UI
-can show each message next to its field. Numbers use the CLI's grammar (engine/commands/common.py:
+can show each message next to its field. Numbers use the input grammar the CLI uses (engine/inputs.py:
 260e9, 1.5T, 4M, 1_000), so a value typed in the TUI means what it means on the command line.
 An empty field means the documented default (engine.specs.GOAL_DEFAULTS, engine.sizing.design).
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field, replace
 
-from engine.commands.common import fraction, positive_float, positive_int
+from engine import inputs
 from engine.errors import UserError
 from engine.plan import Plan
 from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC
 from engine.sizing.physics import default_goal
 from engine.specs import GOAL_DEFAULTS, PRECISIONS, HardwareSpec, ModelSpec
-
-# A duration's unit suffix -> seconds. A bare number is days (the Plan tab's field is "deadline, days").
-_DURATION_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 FORM_FIELDS = ("tokens", "deadline", "batch", "precision", "eta_compute", "eta_fabric", "G")
 
@@ -45,22 +41,9 @@ class FormResult:
     errors: dict[str, str] = field(default_factory=dict)  # field name -> one-line message
 
 
-def _arg(parse, text: str, label: str):
-    """Apply a CLI argument type, turning its error into a UserError that names the field."""
-    try:
-        return parse(text)
-    except argparse.ArgumentTypeError as exc:
-        raise UserError(f"{label}: {exc}") from None
-
-
 def parse_duration_s(text: str) -> float:
-    """'30' (days), '36h', '90 min', '2w', '1e6s' -> seconds (> 0)."""
-    raw = text.strip().lower().replace(" ", "")
-    for unit in sorted(_DURATION_UNITS, key=len, reverse=True):
-        if raw.endswith(unit) and raw[: -len(unit)]:
-            number = raw[: -len(unit)]
-            return _arg(positive_float, number, "deadline") * _DURATION_UNITS[unit]
-    return _arg(positive_float, raw, "deadline (days, or with a unit s/min/h/d/w)") * _DURATION_UNITS["d"]
+    """'30' (days), '36h', '90 min', '2w', '1e6s' -> seconds (> 0): the grammar's duration."""
+    return inputs.duration_s(text, "deadline")
 
 
 def plan_from_form(form: FormValues, model: ModelSpec | None, hardware: HardwareSpec | None,
@@ -79,19 +62,19 @@ def plan_from_form(form: FormValues, model: ModelSpec | None, hardware: Hardware
             errors[name] = str(exc)
             return None
 
-    tokens = take("tokens", lambda: _arg(positive_float, form.tokens, "tokens")) if form.tokens.strip() else None
+    tokens = take("tokens", lambda: inputs.positive_float(form.tokens, "tokens")) if form.tokens.strip() else None
     deadline_s = take("deadline", lambda: parse_duration_s(form.deadline)) if form.deadline.strip() else None
-    batch = take("batch", lambda: _arg(positive_int, form.batch, "global batch (tokens)")) if form.batch.strip() else None
+    batch = take("batch", lambda: inputs.positive_int(form.batch, "global batch (tokens)")) if form.batch.strip() else None
     if form.precision not in PRECISIONS:
         errors["precision"] = f"precision = {form.precision!r}; accepted: {' | '.join(PRECISIONS)}"
-    eta_c = take("eta_compute", lambda: _arg(fraction, form.eta_compute, "eta_compute")) if form.eta_compute.strip() else DEFAULT_ETA_COMPUTE
-    eta_f = take("eta_fabric", lambda: _arg(fraction, form.eta_fabric, "eta_fabric")) if form.eta_fabric.strip() else DEFAULT_ETA_FABRIC
+    eta_c = take("eta_compute", lambda: inputs.fraction(form.eta_compute, "eta_compute")) if form.eta_compute.strip() else DEFAULT_ETA_COMPUTE
+    eta_f = take("eta_fabric", lambda: inputs.fraction(form.eta_fabric, "eta_fabric")) if form.eta_fabric.strip() else DEFAULT_ETA_FABRIC
     G = None
     if form.fixed_G:
         if not form.G.strip():
             errors["G"] = "G: fixed-G mode needs a device count (an integer > 0)"
         else:
-            G = take("G", lambda: _arg(positive_int, form.G, "G"))
+            G = take("G", lambda: inputs.positive_int(form.G, "G"))
     if model is None:
         errors["model"] = "pick a model profile (or give a path to a TOML / config.json)"
     if hardware is None:
@@ -150,13 +133,9 @@ def _format_days(seconds: float) -> str:
     return f"{_exact(seconds)}s"
 
 
-def field_for_message(message: str) -> str | None:
-    """Which form field an engine UserError is about (physics/design name the key they reject)."""
-    for key, name in (("global_batch_tokens", "batch"), ("eta_compute", "eta_compute"), ("eta_fabric", "eta_fabric"),
-                      ("deadline", "deadline"), ("tokens", "tokens"), ("G =", "G")):
-        if key in message:
-            return name
-    return None
+# An engine UserError's `field` (the Plan/Goal key physics and design reject) -> the form field to mark.
+FORM_FIELD_OF_KEY = {"global_batch_tokens": "batch", "eta_compute": "eta_compute", "eta_fabric": "eta_fabric",
+                     "deadline_s": "deadline", "tokens": "tokens", "G": "G"}
 
 
 DEFAULT_PLACEHOLDERS = {

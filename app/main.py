@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lsdt-tui: error: {exc}", file=sys.stderr)
             return 2
     if args.monitor:
-        from engine.commands.monitor import check_run_dir
+        from engine.runtime.monitor.report import check_run_dir
 
         try:
             check_run_dir(args.monitor)

@@ -17,6 +17,7 @@ import sys
 
 from engine import __version__
 from engine.errors import UserError
+from engine.flags import OneLineParser
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,13 +33,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "seal": ("engine.commands.seal", "pack quantized weights into a sealed, hash-verified .s7l file"),
     "verify": ("engine.commands.verify", "verify a sealed .s7l file"),
 }
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump) and exits 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def available_commands() -> dict[str, tuple[str, str]]:

@@ -2,12 +2,14 @@
 
 Every mistake a user can make (a bad flag, file, key or value) raises `UserError` with a one-line
 message that names the file/key/value and what would be accepted. The CLI prints it and exits 2;
-the TUI shows it next to the field. Anything else escaping is a bug in LSDT.
+the TUI shows it next to the field `field` names (a flag like '--steps' or a form field like
+'tokens'; None when the error is about no one field). Anything else escaping is a bug in LSDT.
 """
 
 
 class UserError(ValueError):
     """A one-line, user-facing explanation of bad input."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, field: str | None = None):
         super().__init__(" ".join(str(message).split()))  # always one line
+        self.field = field

@@ -22,8 +22,8 @@ class TabEntry:
 
 TABS: tuple[TabEntry, ...] = (
     TabEntry("plan", "Plan", "app.tabs.plan", "PlanTab", ("engine.plan",)),
-    TabEntry("bands", "Bands", "app.tabs.bands", "BandsTab", ("engine.sizing.bands", "engine.commands.bands")),
-    TabEntry("moe", "MoE", "app.tabs.moe", "MoeTab", ("engine.sizing.moe", "engine.commands.moe")),
+    TabEntry("bands", "Bands", "app.tabs.bands", "BandsTab", ("engine.sizing.bands",)),
+    TabEntry("moe", "MoE", "app.tabs.moe", "MoeTab", ("engine.sizing.moe",)),
     TabEntry("probe", "Probe", "app.tabs.probe", "ProbeTab", ("engine.runtime.probe.runner", "engine.commands.probe")),
     TabEntry("train", "Train", "app.tabs.train", "TrainTab", ("engine.runtime.train.loop", "engine.runtime.train.rundir")),
     TabEntry("monitor", "Monitor", "app.tabs.monitor", "MonitorTab", ("engine.runtime.train.rundir", "engine.runtime.monitor.telemetry")),

@@ -2,8 +2,8 @@
 
 The same call as `lsdt bands`: plan_bands(hardware, hours, depths, ...) -> the per-depth table with
 the recommended depth highlighted, the FLOP envelope, the pretrain/SFT split, the sequence-length
-curriculum and a pilot run's projected loss. Field values use the CLI's grammar (the argument types
-of engine/commands/bands.py), so a value means the same thing in both. The pilot's metrics.jsonl is
+curriculum and a pilot run's projected loss. Field values use the input grammar the CLI's argument
+types use (engine/inputs.py), so a value means the same thing in both. The pilot's metrics.jsonl is
 read in the worker (it can be long), the probe JSON while reading the form; both are cached by
 (path, mtime, size) because the form is read on every keystroke.
 """
@@ -18,12 +18,11 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Label, Select, Static
 
-from engine import fmt
-from engine.commands import bands as bands_cli  # the CLI's argument grammar (depth lists, fractions)
-from engine.commands.common import fraction, hours as hours_arg, positive_float, positive_int
+from engine import fmt, inputs  # the input grammar the CLI uses too (depth lists, fractions)
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
+from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS, pilot_lines
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN
 from engine.specs import builtin_names, load_hardware
 
@@ -41,7 +40,7 @@ def _num(text: str, style: str = "") -> Text:
 
 def pilot_text(p: dict) -> Text:
     """The pilot's fit and projection (or its refusal) in the words of `lsdt bands`."""
-    first, *rest = bands_cli.pilot_lines(p)
+    first, *rest = pilot_lines(p)
     out = Text("pilot     ", style="bold cyan" if p["status"] == "ok" else "bold red")
     out.append(f"{first}\n", style="" if p["status"] == "ok" else "red")
     for line in rest:
@@ -105,7 +104,7 @@ class BandsTab(FormTab):
         # A probe adopted on the Probe tab before this tab was built: start from it.
         adopted: ProbeAdoption | None = self.app.adopted_probe
         hardware_names = builtin_names("hardware")
-        hardware = bands_cli.DEFAULT_HARDWARE
+        hardware = B.DEFAULT_HARDWARE
         if adopted is not None and adopted.hardware in hardware_names:
             hardware = adopted.hardware
         with Vertical(id="bands-form", classes="panel") as form:
@@ -133,11 +132,11 @@ class BandsTab(FormTab):
                 yield FormField("b_pilot", "pilot", placeholder="a pilot run's metrics.jsonl")
                 with Horizontal(classes="select-row"):
                     yield Label("pilot fit", classes="field-label")
-                    yield Select([(m, m) for m in bands_cli.PILOT_METRICS], value=bands_cli.PILOT_METRICS[0],
+                    yield Select([(m, m) for m in PILOT_METRICS], value=PILOT_METRICS[0],
                                  allow_blank=False, compact=True, id="b-pilot-metric")
                 with Horizontal(classes="select-row"):
                     yield Label("against", classes="field-label")
-                    yield Select([(a, a) for a in bands_cli.PILOT_AXES], value=bands_cli.PILOT_AXES[0],
+                    yield Select([(a, a) for a in PILOT_AXES], value=PILOT_AXES[0],
                                  allow_blank=False, compact=True, id="b-pilot-axis")
             yield Static("", classes="form-status", markup=False)
         with Vertical(id="bands-body"):
@@ -162,20 +161,20 @@ class BandsTab(FormTab):
         t = self.take
         args = {
             "hardware": t(errors, "b_hardware", lambda: load_hardware(str(self.query_one("#b-hardware", Select).value))),
-            "hours": t(errors, "b_hours", lambda: hours_arg(self.text("b_hours"))),
-            "depths": t(errors, "b_depths", lambda: bands_cli._depths(self.text("b_depths"))),
-            "seq_len": t(errors, "b_seq", lambda: positive_int(self.text("b_seq"))),
-            "vocab_size": t(errors, "b_vocab", lambda: positive_int(self.text("b_vocab"))),
-            "mfu": t(errors, "b_mfu", lambda: fraction(self.text("b_mfu"))),
-            "sft_fraction": t(errors, "b_sft", lambda: bands_cli._sft_fraction(self.text("b_sft"))),
-            "global_batch_tokens": t(errors, "b_batch", lambda: positive_int(self.text("b_batch"))),
-            "head_dim": t(errors, "b_head_dim", lambda: positive_int(self.text("b_head_dim"))),
-            "n_kv_head": t(errors, "b_kv", lambda: positive_int(self.text("b_kv")) if self.text("b_kv").strip() else None),
+            "hours": t(errors, "b_hours", lambda: inputs.hours(self.text("b_hours"))),
+            "depths": t(errors, "b_depths", lambda: inputs.int_list(self.text("b_depths"))),
+            "seq_len": t(errors, "b_seq", lambda: inputs.positive_int(self.text("b_seq"))),
+            "vocab_size": t(errors, "b_vocab", lambda: inputs.positive_int(self.text("b_vocab"))),
+            "mfu": t(errors, "b_mfu", lambda: inputs.fraction(self.text("b_mfu"))),
+            "sft_fraction": t(errors, "b_sft", lambda: inputs.share_below_one(self.text("b_sft"))),
+            "global_batch_tokens": t(errors, "b_batch", lambda: inputs.positive_int(self.text("b_batch"))),
+            "head_dim": t(errors, "b_head_dim", lambda: inputs.positive_int(self.text("b_head_dim"))),
+            "n_kv_head": t(errors, "b_kv", lambda: inputs.positive_int(self.text("b_kv")) if self.text("b_kv").strip() else None),
             "window_pattern": self.text("b_window").strip().upper() or DEFAULT_WINDOW_PATTERN,  # empty = the CLI's default; checked by the engine
-            "reserve_bytes": t(errors, "b_reserve", lambda: bands_cli._reserve_gb(self.text("b_reserve")) * 1e9),
+            "reserve_bytes": t(errors, "b_reserve", lambda: inputs.gigabytes(self.text("b_reserve")) * 1e9),
             "curriculum": t(errors, "b_curriculum",
                             lambda: parse_curriculum(self.text("b_curriculum")) if self.text("b_curriculum").strip() else None),
-            "min_tokens_per_param": t(errors, "b_min_ratio", lambda: positive_float(self.text("b_min_ratio"))),
+            "min_tokens_per_param": t(errors, "b_min_ratio", lambda: inputs.positive_float(self.text("b_min_ratio"))),
             "probe": t(errors, "b_probe", self._read_probe),
             "pilot": self.text("b_pilot").strip() or None,  # a path: read in the worker (engine_call)
             "pilot_metric": str(self.query_one("#b-pilot-metric", Select).value),

@@ -123,16 +123,15 @@ class FormTab(LsdtTab):
         return self.query_one(f"#input-{name}", Input).value
 
     def take(self, errors: dict[str, str], name: str, fn, default=None):
-        """fn() or, on a UserError/ArgumentTypeError, record its message against the field. An
-        argument-type message says only what is wrong with the value, so it is prefixed with the
+        """fn() or, on a UserError, record its message against the field. A grammar error given no
+        field (engine/inputs.py) says only what is wrong with the value, so it is prefixed with the
         field's label (the form's status line shows it away from the field)."""
-        import argparse
-
         try:
             return fn()
         except UserError as exc:
-            errors[name] = str(exc)
-        except argparse.ArgumentTypeError as exc:
-            fields = [f for f in self.query(FormField) if f.field_name == name]
-            errors[name] = f"{fields[0].field_label if fields else name}: {exc}"
+            if exc.field:
+                errors[name] = str(exc)
+            else:
+                fields = [f for f in self.query(FormField) if f.field_name == name]
+                errors[name] = f"{fields[0].field_label if fields else name}: {exc}"
         return default

@@ -2,7 +2,7 @@
 
 Tables: parameter budget per component (FP32 and INT8 bytes), the phases (GPUs, tokens, GPU-hours,
 wall-clock, memory per GPU, micro-batch), the 32-byte-aligned INT8 layout, and the seed's figures
-beside the computed ones. Field values use the CLI's grammar (engine/commands/moe.py).
+beside the computed ones. Field values use the input grammar the CLI uses (engine/inputs.py).
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import DataTable, Label, Select, Static, TabbedContent, TabPane
 
-from engine import fmt
-from engine.commands import moe as moe_cli  # the CLI's argument grammar (token lists) and defaults
-from engine.commands.common import fraction, positive_float, positive_int
+from engine import fmt, inputs  # inputs: the input grammar the CLI uses too
 from engine.errors import UserError
 from engine.sizing import moe as M
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
@@ -72,11 +70,11 @@ class MoeTab(FormTab):
             with Grid():
                 with Horizontal(classes="select-row"):
                     yield Label("model", classes="field-label")
-                    yield Select([(n, n) for n in models], value=moe_cli.DEFAULT_MODEL if moe_cli.DEFAULT_MODEL in models
+                    yield Select([(n, n) for n in models], value=M.SEED_MODEL if M.SEED_MODEL in models
                                  else models[0], allow_blank=False, compact=True, id="m-model")
                 with Horizontal(classes="select-row"):
                     yield Label("hardware", classes="field-label")
-                    yield Select([(n, n) for n in builtin_names("hardware")], value=moe_cli.DEFAULT_HARDWARE,
+                    yield Select([(n, n) for n in builtin_names("hardware")], value=M.SEED_HARDWARE,
                                  allow_blank=False, compact=True, id="m-hardware")
                 yield FormField("m_trunk_tokens", "trunk tok", _tokens(M.TRUNK_TOKENS))
                 yield FormField("m_expert_tokens", "expert tok", ",".join(_tokens(t) for t in M.EXPERT_TOKENS))
@@ -122,13 +120,13 @@ class MoeTab(FormTab):
         args = {
             "model": t(errors, "m_model", lambda: load_model(str(self.query_one("#m-model", Select).value))),
             "hardware": t(errors, "m_hardware", lambda: load_hardware(str(self.query_one("#m-hardware", Select).value))),
-            "trunk_tokens": t(errors, "m_trunk_tokens", lambda: positive_float(self.text("m_trunk_tokens"))),
-            "expert_tokens": t(errors, "m_expert_tokens", lambda: moe_cli._token_list(self.text("m_expert_tokens"))),
-            "mfu": t(errors, "m_mfu", lambda: fraction(self.text("m_mfu"))),
-            "price_per_gpu_hour": t(errors, "m_price", lambda: positive_float(price)) if price else None,
-            "trunk_gpus": t(errors, "m_trunk_gpus", lambda: positive_int(self.text("m_trunk_gpus"))),
-            "gpus_per_expert": t(errors, "m_gpus_per_expert", lambda: positive_int(self.text("m_gpus_per_expert"))),
-            "qa_gpus": t(errors, "m_qa_gpus", lambda: positive_int(self.text("m_qa_gpus"))),
+            "trunk_tokens": t(errors, "m_trunk_tokens", lambda: inputs.positive_float(self.text("m_trunk_tokens"))),
+            "expert_tokens": t(errors, "m_expert_tokens", lambda: inputs.token_list(self.text("m_expert_tokens"))),
+            "mfu": t(errors, "m_mfu", lambda: inputs.fraction(self.text("m_mfu"))),
+            "price_per_gpu_hour": t(errors, "m_price", lambda: inputs.positive_float(price)) if price else None,
+            "trunk_gpus": t(errors, "m_trunk_gpus", lambda: inputs.positive_int(self.text("m_trunk_gpus"))),
+            "gpus_per_expert": t(errors, "m_gpus_per_expert", lambda: inputs.positive_int(self.text("m_gpus_per_expert"))),
+            "qa_gpus": t(errors, "m_qa_gpus", lambda: inputs.positive_int(self.text("m_qa_gpus"))),
         }
         return args, errors
 

@@ -26,7 +26,7 @@ from engine.plan import Plan, load_plan
 from engine.specs import PRECISIONS
 
 from app.adoption import ProbeAdopted, ProbeAdoption
-from app.inputs import DEFAULT_PLACEHOLDERS, FormValues, field_for_message, form_from_plan, plan_from_form
+from app.inputs import DEFAULT_PLACEHOLDERS, FORM_FIELD_OF_KEY, FormValues, form_from_plan, plan_from_form
 from app.messages import PlanComputed, RefinedComputed
 from app.saved import plan_path, suggest_name
 from app.tabs.base import LsdtTab
@@ -289,7 +289,7 @@ class PlanTab(LsdtTab):
             # Step 0 + 1 first (milliseconds): the answer at a glance does not wait for Step 2.
             computed = replace(replace(plan, refine=False).compute(), refine=plan.refine)
         except UserError as exc:
-            self.post_message(PlanComputed(request_id, None, str(exc)))
+            self.post_message(PlanComputed(request_id, None, str(exc), error_field=exc.field))
             return
         worker = get_current_worker()
         if worker.is_cancelled:
@@ -318,7 +318,7 @@ class PlanTab(LsdtTab):
         self.answered_at = time.perf_counter()  # when the answer reached the screen (benchmarks read it)
         panel = self.query_one("#result", ResultPanel)
         if message.plan is None:
-            name = field_for_message(message.error or "")
+            name = FORM_FIELD_OF_KEY.get(message.error_field or "")
             target = self.query(f"#field-{name}").first(FormField) if name and self.query(f"#field-{name}") else None
             if target is not None:
                 target.set_error(message.error)

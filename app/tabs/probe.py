@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from engine import fmt
-from engine.commands.common import positive_int
+from engine import inputs
 from engine.errors import UserError
 from engine.runtime.probe.runner import parse_int_list
 
@@ -41,13 +41,10 @@ def probe_command(form: dict) -> list[str]:
     seqs = parse_int_list(form["seqs"], "seq lengths")
 
     def num(name: str) -> int:
-        try:
-            return positive_int(form[name])
-        except Exception as exc:  # argparse.ArgumentTypeError
-            raise UserError(f"{name}: {exc}") from None
+        return inputs.positive_int(form[name], name.replace("_", " "))
 
     args = ["probe", "--jsonl", "--depths", ",".join(map(str, depths)), "--seqs", ",".join(map(str, seqs)),
-            "--steps", str(num("steps")), "--warmup", str(int(form["warmup"] or 0)), "--device", form["device"],
+            "--steps", str(num("steps")), "--warmup", str(inputs.non_negative_int(form["warmup"] or "0", "warmup")), "--device", form["device"],
             "--vocab", str(num("vocab")), "--head-dim", str(num("head_dim"))]
     if form.get("max_batch", "").strip():
         args += ["--max-batch", str(num("max_batch"))]

@@ -22,9 +22,10 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Button, Input, Label, Select, Static
 
-from engine.commands.common import hours as hours_arg, positive_int
+from engine import inputs
 from engine.errors import UserError
 from engine.runtime.train import rundir
+from engine.runtime.train.config import DEFAULTS, grammar, shown_default
 
 from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
 from app.tabs.base import LsdtTab
@@ -33,22 +34,23 @@ from app.widgets.run_view import RunView
 
 OWNER = "train"
 
-# (field, label, placeholder, width): empty means the trainer's default (engine/runtime/train/config.py).
+# (field, label, placeholder, width): empty means the trainer's default, which the placeholder shows
+# (engine/runtime/train/config.py: TrainConfig declares each flag's default and grammar).
 FIELDS = (
-    ("model", "model (name or file)", "tiny", 20),
+    ("model", "model (name or file)", shown_default("model"), 20),
     ("depth", "depth", "", 6),
-    ("data", "data", "stdlib", 18),
-    ("steps", "steps", "200", 7),
+    ("data", "data", DEFAULTS["data"], 18),
+    ("steps", "steps", shown_default("steps"), 7),
     ("hours", "hours", "", 6),
     ("seq", "seq", "", 6),
-    ("device_batch", "batch", "4", 6),
+    ("device_batch", "batch", shown_default("device_batch"), 6),
 )
 # The second row: how the run is logged and checkpointed.
 FIELDS_2 = (
-    ("log_every", "log every", "10", 9),
-    ("eval_every", "eval every", "100", 10),
-    ("ckpt_every", "ckpt every", "100", 10),
-    ("threads", "threads", "", 7),
+    ("log_every", "log every", shown_default("log_every"), 9),
+    ("eval_every", "eval every", shown_default("eval_every"), 10),
+    ("ckpt_every", "ckpt every", shown_default("ckpt_every"), 10),
+    ("threads", "threads", shown_default("threads"), 7),
 )
 ALL_FIELDS = FIELDS + FIELDS_2
 INT_FLAGS = ("depth", "steps", "seq", "device_batch", "log_every", "eval_every", "ckpt_every", "threads")
@@ -66,18 +68,12 @@ def train_args(form: dict[str, str]) -> list[str]:
     for name in INT_FLAGS:
         text = form.get(name, "").strip()
         if text:
-            try:
-                args += [_flag(name), str(positive_int(text))]
-            except Exception as exc:  # argparse.ArgumentTypeError from the CLI's own parser
-                raise UserError(f"{name.replace('_', ' ')}: {exc}") from None
+            args += [_flag(name), str(grammar(name)(text, name.replace("_", " ")))]  # the CLI's own grammar
     hours = form.get("hours", "").strip()
     if hours:
         if form.get("steps", "").strip():
             raise UserError("steps and hours: give one (a step count, or a wall-clock budget)")
-        try:
-            args += ["--hours", repr(hours_arg(hours))]
-        except Exception as exc:
-            raise UserError(f"hours: {exc}") from None
+        args += ["--hours", repr(inputs.hours(hours, "hours"))]
     for name in ("model", "data"):
         text = form.get(name, "").strip()
         if text:
@@ -222,10 +218,10 @@ class TrainTab(LsdtTab):
         try:  # what a resume may change: the budget, the device, the threads (train_config.RESUME_MAY_CHANGE)
             for name in ("steps", "threads", "log_every", "eval_every", "ckpt_every"):
                 if form[name].strip():
-                    args += [_flag(name), str(positive_int(form[name].strip()))]
+                    args += [_flag(name), str(grammar(name)(form[name].strip(), name.replace("_", " ")))]
             if form["hours"].strip():
-                args += ["--hours", repr(hours_arg(form["hours"].strip()))]
-        except Exception as exc:
+                args += ["--hours", repr(inputs.hours(form["hours"].strip(), "hours"))]
+        except UserError as exc:
             self.set_status(f"✗ {exc}")
             return
         if form["device"] != "auto":

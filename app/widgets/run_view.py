@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import RichLog, Static
 
-from engine.commands.monitor import render_machine, render_run
+from engine.runtime.monitor.report import render_machine, render_run
 from engine.runtime.train import rundir
 from engine.runtime.monitor import telemetry
 
@@ -109,7 +109,7 @@ def short_dir(run_dir: Path) -> str:
 
 
 def status_line(run_dir: Path, status: rundir.RunStatus, last_val: dict | None, checkpoints: list[str], n_metrics: int) -> str:
-    """The monitor CLI's own text (engine.commands.monitor.render_run), fed from the tail's state."""
+    """The monitor CLI's own text (engine.runtime.monitor.report.render_run), fed from the tail's state."""
     run = {"dir": short_dir(run_dir), **asdict(status), "val_loss": None if last_val is None else last_val["val_loss"],
            "val_step": None if last_val is None else last_val.get("step"), "n_metrics": n_metrics, "checkpoints": checkpoints}
     lines = render_run(run)

@@ -7,55 +7,25 @@ after the table) when a --pilot is refused: the user asked for a projection the 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from engine import fmt
 from engine.commands.common import fraction, hours, path_arg, positive_float, positive_int, print_json
+from engine.flags import depth_list, gigabytes, share_below_one
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
+from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS, pilot_lines
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN
 from engine.specs import load_hardware
 
-DEFAULT_HARDWARE = "rtx4090"  # the seed's target: one RTX 4090 in 24 h
-# --pilot-metric / --pilot-axis: what each accepts, the first is the default (the Bands tab offers the same).
-PILOT_METRICS = ("loss", "val_loss")
-PILOT_AXES = ("auto", "time", "tokens")
-
-
-def _depths(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: accepted: comma-separated integers >= 1, e.g. 12,14,16,18,20") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: accepted: comma-separated integers >= 1, e.g. 12,14,16,18,20")
-    return values
-
-
-def _number_in(text: str, lo: float, hi: float, accepted: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and lo <= value < hi):
-        raise argparse.ArgumentTypeError(f"{text!r}: accepted: {accepted}")
-    return value
-
-
-def _sft_fraction(text: str) -> float:
-    return _number_in(text, 0.0, 1.0, "a number in [0, 1), e.g. 0.15")
-
-
-def _reserve_gb(text: str) -> float:
-    return _number_in(text, 0.0, math.inf, "a number of GB >= 0, e.g. 2")
+DEFAULT_HARDWARE = B.DEFAULT_HARDWARE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hardware", type=path_arg, help=f"hardware profile name or TOML file (default: the probe's, else {DEFAULT_HARDWARE})")
     p.add_argument("--hours", type=hours, default=B.DEFAULT_HOURS, help="the time window (default 24)")
-    p.add_argument("--depths", type=_depths, default=list(B.DEFAULT_DEPTHS), help="depths to size (default 12,14,16,18,20)")
+    p.add_argument("--depths", type=depth_list, default=list(B.DEFAULT_DEPTHS), help="depths to size (default 12,14,16,18,20)")
     p.add_argument("--seq", type=positive_int, default=2048, help="training sequence length of the table (default 2048)")
     p.add_argument("--head-dim", type=positive_int, default=DEFAULT_HEAD_DIM, help=f"head dimension (default {DEFAULT_HEAD_DIM})")
     p.add_argument("--kv-heads", type=positive_int, help="GQA: key/value heads (must divide every depth's n_head; default n_head)")
@@ -63,12 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocab", type=positive_int, default=DEFAULT_VOCAB, help=f"vocabulary size (default {DEFAULT_VOCAB})")
     p.add_argument("--mfu", type=fraction, default=DEFAULT_ETA_COMPUTE,
                    help=f"sustained / peak FLOP/s for the estimates (default {DEFAULT_ETA_COMPUTE}); a --probe measures it")
-    p.add_argument("--sft-fraction", type=_sft_fraction, default=B.DEFAULT_SFT_FRACTION,
+    p.add_argument("--sft-fraction", type=share_below_one, default=B.DEFAULT_SFT_FRACTION,
                    help="share of the window for SFT + eval (default 0.15: 85/15)")
     p.add_argument("--curriculum", type=str, help="sequence stages SEQ[:TIME_FRACTION],... (default 512,1024,...,--seq in equal shares)")
     p.add_argument("--global-batch-tokens", type=positive_int, default=B.DEFAULT_GLOBAL_BATCH_TOKENS,
                    help=f"tokens per optimizer step (default {B.DEFAULT_GLOBAL_BATCH_TOKENS:,}, nanochat's)")
-    p.add_argument("--vram-reserve-gb", type=_reserve_gb, default=B.DEFAULT_RESERVE_BYTES / 1e9,
+    p.add_argument("--vram-reserve-gb", type=gigabytes, default=B.DEFAULT_RESERVE_BYTES / 1e9,
                    help="VRAM kept free for the CUDA context and fragmentation (default 2)")
     p.add_argument("--min-tokens-per-param", type=positive_float, default=B.NANOCHAT_TOKENS_PER_PARAM[0],
                    help="tokens/param a recommended depth must reach (default 8, nanochat's low end)")
@@ -175,19 +145,6 @@ def render(r: dict) -> str:
         first, *rest = pilot_lines(r["pilot"])
         lines += ["", f"  pilot     {first}", *(f"            {line}" for line in rest)]
     return "\n".join(lines)
-
-
-def pilot_lines(p: dict) -> list[str]:
-    """The pilot's fit and projection, or its refusal: the words of `lsdt bands` and the Bands tab."""
-    if p["status"] != "ok":
-        return [f"REFUSED: {p['reason']}"]
-    f = p["fit"]
-    at = fmt.duration if p["axis"] == "time" else (lambda n: f"{fmt.count(n)} tokens")
-    var = "t" if p["axis"] == "time" else "n"
-    return [f"{p['points']} '{p['metric']}' points to {at(p['x_last'])}: L({var}) = {f['a']:.3f} + {f['b']:.3g} {var}^-{f['c']:.3f} "
-            f"(rmse {f['rmse']:.3g})",
-            f"projected at {at(p['target'])} ({p['extrapolation']:.1f}x ahead): {p['loss_at_target']:.3f} "
-            f"({p['confidence']:.0%} range {p['range'][0]:.3f} - {p['range'][1]:.3f})"]
 
 
 def run(args: argparse.Namespace) -> int:

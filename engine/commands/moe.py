@@ -13,24 +13,14 @@ import importlib.util
 
 from engine import fmt
 from engine.commands.common import fraction, path_arg, positive_float, positive_int, print_json
+from engine.flags import token_list
 from engine.sizing import moe as M
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
 from engine.specs import load_hardware, load_model
 
 RUN_MODULE = "engine.commands.moe_run"
 DEFAULT_MODEL = M.SEED_MODEL
-DEFAULT_HARDWARE = "a100-40g-sxm"  # the seed's cluster (seed 002, sec. 3-6)
-
-
-def _token_list(text: str) -> list[float]:
-    accepted = f"{text!r}: accepted: comma-separated token counts > 0, e.g. 20e9,15e9,12e9,12e9"
-    try:
-        values = [positive_float(x) for x in text.split(",") if x.strip()]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(accepted) from None
-    if not values:
-        raise argparse.ArgumentTypeError(accepted)
-    return values
+DEFAULT_HARDWARE = M.SEED_HARDWARE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"USD per GPU-hour (default: the profile's price_per_hour, else the seed's ${M.DEFAULT_PRICE_PER_GPU_HOUR:g})")
     p.add_argument("--mfu", type=fraction, default=DEFAULT_ETA_COMPUTE, help=f"sustained / peak FLOP/s (default {DEFAULT_ETA_COMPUTE})")
     p.add_argument("--trunk-tokens", type=positive_float, default=M.TRUNK_TOKENS, help="phase-1 tokens (default the seed's 50B)")
-    p.add_argument("--expert-tokens", type=_token_list, help="phase-2 tokens per expert (default the seed's 20e9,15e9,12e9,12e9)")
+    p.add_argument("--expert-tokens", type=token_list, help="phase-2 tokens per expert (default the seed's 20e9,15e9,12e9,12e9)")
     p.add_argument("--trunk-gpus", type=positive_int, default=M.TRUNK_GPUS, help=f"phase-1 GPUs (default {M.TRUNK_GPUS})")
     p.add_argument("--gpus-per-expert", type=positive_int, default=M.GPUS_PER_EXPERT, help=f"phase-2 GPUs per expert (default {M.GPUS_PER_EXPERT})")
     p.add_argument("--qa-gpus", type=positive_int, default=M.QA_GPUS, help=f"phase-3 GPUs (default {M.QA_GPUS})")

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine import fmt
-from engine.commands.common import non_negative_int, path_arg, positive_float, positive_int, print_json
+from engine.commands.common import non_negative_int, path_arg, positive_float, positive_int, print_json, seconds
 from engine.errors import UserError
 from engine.runtime.probe.runner import (
     DEFAULT_BATCH_TOKENS, DEFAULT_DEPTHS, DEFAULT_SEQS, DEFAULT_TIMEOUT_S, ProbeSettings, Sweep, parse_int_list,
@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="time the torch.compile'd step (the batch search stays eager)")
     p.add_argument("--memory-cap", type=positive_float, metavar="BYTES",
                    help="probe as if the device had only this much memory, e.g. 24G (a real OOM, also on CPU)")
-    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="S",
+    p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
                    help="seconds per config before it is killed and marked error (default %(default)g)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--out", type=path_arg, metavar="FILE.json", help="write the results here (atomically, after every config)")

@@ -36,6 +36,7 @@ from engine.specs import GOAL_DEFAULTS, HardwareSpec, ModelSpec, read_json
 
 DEFAULT_DEPTHS = (12, 14, 16, 18, 20)  # the seed's M0 map (seed 001, "Measurement Plan")
 DEFAULT_HOURS = 24.0
+DEFAULT_HARDWARE = "rtx4090"  # the seed's target: one RTX 4090 in 24 h
 DEFAULT_SFT_FRACTION = 0.15  # seed 001: 80-90% pretraining, 10-20% SFT + eval; issue #4: default 85/15
 # nanochat base_train.py: total_batch_size = 524288 tokens (2^19) per optimizer step.
 DEFAULT_GLOBAL_BATCH_TOKENS = 524_288

@@ -13,10 +13,9 @@ which the bands planner reports as its pretraining tokens.
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
-from engine.errors import UserError
+from engine.inputs import curriculum as parse_curriculum  # noqa: F401  (the one curriculum grammar)
 
 FIRST_STAGE_SEQ = 512  # the seed's curriculum starts at 512 (seed 001, "Candidate Architecture Bands")
 
@@ -34,40 +33,6 @@ def default_curriculum(seq_len: int) -> list[tuple[int, float]]:
         s *= 2
     seqs.append(seq_len)
     return [(s, 1.0 / len(seqs)) for s in seqs]
-
-
-def parse_curriculum(text: str) -> list[tuple[int, float]]:
-    """'512:0.3,1024:0.4,2048:0.3' (seq:time-fraction) or '512,1024,2048' (equal shares).
-
-    Sequence lengths must rise strictly and the fractions (all > 0) must sum to 1.
-    """
-    accepted = "accepted: SEQ[:FRACTION],... with rising SEQ and fractions summing to 1, e.g. 512:0.3,1024:0.4,2048:0.3"
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise UserError(f"--curriculum {text!r}; {accepted}")
-    seqs: list[int] = []
-    fracs: list[float | None] = []
-    for part in parts:
-        seq_text, _, frac_text = part.partition(":")
-        try:
-            seq = int(seq_text)
-            frac = float(frac_text) if frac_text else None
-        except ValueError:
-            raise UserError(f"--curriculum {text!r}: stage {part!r} is not SEQ[:FRACTION]; {accepted}") from None
-        if seq < 1 or (frac is not None and not (math.isfinite(frac) and frac > 0)):
-            raise UserError(f"--curriculum {text!r}: stage {part!r}; {accepted}")
-        seqs.append(seq)
-        fracs.append(frac)
-    if any(b <= a for a, b in zip(seqs, seqs[1:])):
-        raise UserError(f"--curriculum {text!r}: sequence lengths do not rise; {accepted}")
-    if all(f is None for f in fracs):
-        return [(s, 1.0 / len(seqs)) for s in seqs]
-    if any(f is None for f in fracs):
-        raise UserError(f"--curriculum {text!r}: give a fraction for every stage or for none; {accepted}")
-    total = sum(fracs)  # type: ignore[arg-type]
-    if abs(total - 1.0) > 1e-6:
-        raise UserError(f"--curriculum {text!r}: fractions sum to {total:g}; {accepted}")
-    return [(s, float(f)) for s, f in zip(seqs, fracs)]  # type: ignore[arg-type]
 
 
 def plan_curriculum(

@@ -59,7 +59,7 @@ def divisors(n: int) -> list[int]:
 
 def _check_eta(name: str, value: float) -> None:
     if not (0.0 < value <= 1.0):
-        raise UserError(f"{name} = {value!r}; accepted: a number in (0, 1]")
+        raise UserError(f"{name} = {value!r}; accepted: a number in (0, 1]", field=name)
 
 
 def evaluate(b: PhysicsBundle, dp: int, tp: int, pp: int, eta_compute: float, eta_fabric: float) -> dict:
@@ -166,7 +166,7 @@ def run_design(
     _check_eta("eta_compute", eta_compute)
     _check_eta("eta_fabric", eta_fabric)
     if G is not None and (isinstance(G, bool) or not isinstance(G, int) or G < 1):
-        raise UserError(f"G = {G!r}; accepted: an integer >= 1")
+        raise UserError(f"G = {G!r}; accepted: an integer >= 1", field="G")
     candidates = [
         evaluate(bundle0, dp, tp, pp, eta_compute, eta_fabric) for dp, tp, pp in candidate_splits(bundle0, G)
     ]

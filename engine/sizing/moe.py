@@ -35,6 +35,7 @@ from engine.specs import HardwareSpec, ModelSpec
 
 # ---- the seed's training plan (seed 002), used as defaults; every one is a flag of `lsdt moe`
 SEED_MODEL = "s7-moe-140m"
+SEED_HARDWARE = "a100-40g-sxm"  # the seed's cluster (seed 002, sec. 3-6)
 DOMAINS = ("code", "math", "reasoning", "general")  # sec. 3 / 4: experts E0..E3
 DATA_MIX = (0.35, 0.25, 0.20, 0.20)  # sec. 3, "Data Mix" (phase-1 token shares)
 TRUNK_TOKENS = 50e9  # sec. 3: "Total tokens for trunk training: 50B"

@@ -92,13 +92,13 @@ def physics(model: ModelSpec, hardware: HardwareSpec, goal: Goal) -> PhysicsBund
     if goal.global_batch_tokens < model.seq_len:
         raise UserError(
             f"goal: global_batch_tokens = {goal.global_batch_tokens} is less than one sequence "
-            f"(seq_len = {model.seq_len}); accepted: >= {model.seq_len}"
+            f"(seq_len = {model.seq_len}); accepted: >= {model.seq_len}", field="global_batch_tokens"
         )
     global_batch_seqs = goal.global_batch_tokens // model.seq_len
     if global_batch_seqs > MAX_GLOBAL_BATCH_SEQS:
         raise UserError(
             f"goal: global_batch_tokens = {goal.global_batch_tokens:.4g} is {global_batch_seqs:.4g} sequences of {model.seq_len}; "
-            f"accepted: at most {MAX_GLOBAL_BATCH_SEQS:,} sequences ({MAX_GLOBAL_BATCH_SEQS * model.seq_len:,} tokens)"
+            f"accepted: at most {MAX_GLOBAL_BATCH_SEQS:,} sequences ({MAX_GLOBAL_BATCH_SEQS * model.seq_len:,} tokens)", field="global_batch_tokens"
         )
     counts = param_counts(model)
     fpt = flops_per_token(model)
@@ -116,13 +116,13 @@ def physics(model: ModelSpec, hardware: HardwareSpec, goal: Goal) -> PhysicsBund
     if not math.isfinite(F_step * n_steps):
         raise UserError(
             f"goal: tokens = {goal.tokens:g} at {fpt:.3g} FLOP/token is more FLOP than a float holds; "
-            f"accepted: tokens <= {sys.float_info.max / fpt:.3g}"
+            f"accepted: tokens <= {sys.float_info.max / fpt:.3g}", field="tokens"
         )
     G_compute_exact = F_step * n_steps / (hardware.peak_flops * goal.deadline_s)
     if not math.isfinite(G_compute_exact):  # a deadline so short that peak x deadline underflows
         raise UserError(
             f"goal: deadline_s = {goal.deadline_s:g} is too short: {F_step * n_steps:.3g} FLOP in it needs more devices "
-            f"than a float can count; accepted: a deadline of at least {F_step * n_steps / hardware.peak_flops / sys.float_info.max:.3g} s"
+            f"than a float can count; accepted: a deadline of at least {F_step * n_steps / hardware.peak_flops / sys.float_info.max:.3g} s", field="deadline_s"
         )
     G_compute = math.ceil(G_compute_exact)
     G_memory = math.ceil(B_state / hardware.memory_bytes)

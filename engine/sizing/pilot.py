@@ -27,6 +27,7 @@ import json
 import math
 from pathlib import Path
 
+from engine import fmt
 from engine.errors import UserError
 from engine.specs import read_text
 
@@ -78,6 +79,9 @@ def read_metrics(path: str | Path) -> list[dict]:
 
 
 AXES = {"time": ("time", "s"), "tokens": ("tokens", "tokens")}
+# --pilot-metric / --pilot-axis (and the Bands tab's selects): what each accepts, the first is the default.
+PILOT_METRICS = ("loss", "val_loss")
+PILOT_AXES = ("auto", "time", "tokens")
 
 
 def pick_axis(records: list[dict], metric: str) -> str:
@@ -250,3 +254,16 @@ def project_pilot(records: list[dict], target: float, metric: str = "loss", axis
         return out
     out["status"] = "ok"
     return out
+
+
+def pilot_lines(p: dict) -> list[str]:
+    """The pilot's fit and projection, or its refusal: the words of `lsdt bands` and the Bands tab."""
+    if p["status"] != "ok":
+        return [f"REFUSED: {p['reason']}"]
+    f = p["fit"]
+    at = fmt.duration if p["axis"] == "time" else (lambda n: f"{fmt.count(n)} tokens")
+    var = "t" if p["axis"] == "time" else "n"
+    return [f"{p['points']} '{p['metric']}' points to {at(p['x_last'])}: L({var}) = {f['a']:.3f} + {f['b']:.3g} {var}^-{f['c']:.3f} "
+            f"(rmse {f['rmse']:.3g})",
+            f"projected at {at(p['target'])} ({p['extrapolation']:.1f}x ahead): {p['loss_at_target']:.3f} "
+            f"({p['confidence']:.0%} range {p['range'][0]:.3f} - {p['range'][1]:.3f})"]

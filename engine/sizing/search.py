@@ -115,7 +115,7 @@ def search_with_stats(
 ) -> tuple[list[dict], dict]:
     t0 = time.perf_counter()
     if G is not None and (isinstance(G, bool) or not isinstance(G, int) or G < 1):
-        raise UserError(f"G = {G!r}; accepted: an integer >= 1")
+        raise UserError(f"G = {G!r}; accepted: an integer >= 1", field="G")
     b0 = physics(model, hardware, goal)
     B, t_max = b0.global_batch_seqs, b0.t_step_max_s
     em = EngineeringModel(model, hardware, None, goal.precision, efficiency, attention, dropout)

@@ -138,7 +138,7 @@ def test_refresh_loop_prints_until_interrupted(tmp_path):
 
 
 def test_gpu_lines_render_from_a_fake_nvml():
-    from engine.commands.monitor import render_machine
+    from engine.runtime.monitor.report import render_machine
     from engine.runtime.monitor import telemetry
     from tests.runtime.test_telemetry import make_fake_nvml
 

@@ -231,10 +231,11 @@ def test_sigterm_stops_the_sweep_kills_the_worker_and_keeps_finished_configs(tmp
 
 
 def test_module_entry_point_is_the_cli():
+    """`python -m engine.cli probe` (how the TUI launches a sweep) is `lsdt probe`."""
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "engine.runtime.probe.runner", "--depths", "0"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "probe", "--depths", "0"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--depths '0'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 

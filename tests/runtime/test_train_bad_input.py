@@ -21,13 +21,25 @@ from tests.runtime.train_helpers import base_args, make_inputs
     # an oversized model raised a torch allocator traceback (exit 1)
     ({"--model": None, "--depth": 2000}, ["model d2000", "GB free", "smaller --depth"]),
     # deeper than any model LSDT sizes: per-layer lists of 10^12 entries ran the machine out of memory
-    ({"--model": None, "--depth": 10**12}, ["model d1000000000000: n_layer", "accepted: 1..10,000 layers"]),
+    ({"--model": None, "--depth": 10**12}, ["--depth", "accepted: an integer in [1, 2,147,483,647]"]),
+    ({"--model": None, "--depth": 10**6}, ["model d1000000: n_layer", "accepted: 1..10,000 layers"]),
     # a model the trainer cannot build (odd head_dim for RoPE) left a run directory behind
     ({"--model": None, "--depth": 2, "--head-dim": 7}, ["head_dim = 7"]),
     ({"--hours": 1e308, "--steps": None}, ["--hours", "1e+06"]),
     # `type=float` let inf through: the run trained, and its config.toml could then not be resumed
     ({"--grad-clip": "inf"}, ["--grad-clip", "accepted: a finite number"]),
     ({"--weight-decay": "1e400"}, ["--weight-decay", "accepted: a finite number"]),
+    # 1e308 on an integer flag: a traceback (--threads, --device-batch, which also left a run dir),
+    # a silent hang (--grad-accum, --batch-tokens) or an accepted run (--steps); docs/bad-input.md
+    ({"--threads": "1e308"}, ["--threads", "accepted: an integer in [1, 1,024]"]),
+    ({"--device-batch": "1e308"}, ["--device-batch", "accepted: an integer in [1, 2,147,483,647]"]),
+    ({"--grad-accum": "1e308"}, ["--grad-accum", "accepted: an integer in [1, 10,000]"]),
+    ({"--batch-tokens": "1e308"}, ["--batch-tokens", "accepted: an integer in [1, 2,147,483,647]"]),
+    ({"--batch-tokens": "2e9"}, ["--batch-tokens 2000000000", "accepted: at most 10,000 micro-batches"]),
+    ({"--steps": "1e308"}, ["--steps", "accepted: an integer in [1, 1,000,000,000]"]),
+    # integer fields took "161." as 161
+    ({"--steps": "161."}, ["--steps", "'161.'", "accepted: an integer"]),
+    ({"--eval-every": "1.5"}, ["--eval-every", "'1.5'", "accepted: an integer"]),
 ])
 def test_bad_flags_are_one_line_and_leave_no_run_dir(tmp_path, over, words):
     args = base_args(tmp_path, **over)

@@ -36,7 +36,8 @@ def test_lr_stays_between_floor_and_peak_and_never_rises_after_warmup(s):
         assert lrs[s["warmup"] - 1] == pytest.approx(s["lr"])
 
 
-@given(st.lists(st.tuples(st.integers(1, 8192), st.integers(1, 100)), min_size=1, max_size=5))
+@given(st.lists(st.tuples(st.integers(1, 8192), st.integers(1, 100)), min_size=1, max_size=5,
+                unique_by=lambda stage: stage[0]).map(sorted))
 def test_curriculum_visits_stages_in_order_with_their_share(stages):
     total = sum(w for _, w in stages)
     text = ",".join(f"{seq}:{w / total!r}" for seq, w in stages)
@@ -52,7 +53,17 @@ def test_curriculum_visits_stages_in_order_with_their_share(stages):
     assert seq_len_at(cur, 1.0) == cur[-1][0]
 
 
-@pytest.mark.parametrize("text", ["512", "512:0.5,1024", "a:1", "512:0.5,1024:0.6", "0:1", "512:-1,1024:2"])
+@pytest.mark.parametrize("text", ["512:0.5,1024", "a:1", "512:0.5,1024:0.6", "0:1", "512:-1,1024:2", "1024:0.5,512:0.5", "512.:1"])
 def test_bad_curricula_are_user_errors(text):
     with pytest.raises(UserError, match="--curriculum"):
         parse_curriculum(text)
+
+
+def test_train_and_bands_share_one_curriculum_grammar():
+    """`lsdt train --curriculum` and `lsdt bands --curriculum` read the same text the same way; the
+    bare list (bands' old form) is equal shares."""
+    from engine.sizing.curriculum import parse_curriculum as bands_curriculum
+
+    assert parse_curriculum is bands_curriculum
+    assert parse_curriculum("512,1024") == [(512, 0.5), (1024, 0.5)]
+    assert parse_curriculum("512:0.25,2048:0.75") == [(512, 0.25), (2048, 0.75)]

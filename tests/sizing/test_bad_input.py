@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 import pytest
 from hypothesis import given, settings
@@ -41,9 +42,11 @@ def test_overflowing_numbers_are_one_line_errors(argv, words):
 
 
 @pytest.mark.parametrize("argv, words", [
-    # a 10^30-token batch hung the layout search (trial division of a ~10^26 number)
-    (PLAN + ["--global-batch-tokens", "1e30"], ["global_batch_tokens", "at most 16,777,216 sequences"]),
-    (PREDICT + ["--global-batch", "1e30"], ["--global-batch", "at most 16,777,216 sequences"]),
+    # a 10^30-token batch hung the layout search (trial division of a ~10^26 number); an integer
+    # flag now takes at most 2^31 - 1 (engine/inputs.py), and the engine's own cap refuses the rest
+    (PLAN + ["--global-batch-tokens", "1e30"], ["--global-batch-tokens", "accepted: an integer in [1, 2,147,483,647]"]),
+    (PREDICT + ["--global-batch", "1e30"], ["--global-batch", "accepted: an integer in [1, 2,147,483,647]"]),
+    (PREDICT + ["--global-batch", "2e9"], ["--global-batch", "at most 16,777,216 sequences"]),
 ])
 def test_huge_batches_are_refused_quickly(argv, words):
     one_line_error(run_lsdt(*argv, timeout=20), *words)
@@ -285,12 +288,13 @@ def test_absurd_depths_are_refused_before_any_per_layer_work(argv, tmp_path):
 
 
 @pytest.mark.parametrize("argv, key", [
-    (["bands", "--depths", "12", "--head-dim", "1e308"], "d_model = 1e+308"),  # OverflowError: int too large to convert to float
-    (["bands", "--depths", "12", "--vocab", "1e300"], "vocab_size"),
-    (PREDICT + ["--global-batch", "1536", "--seq", "1e300"], "seq_len"),
+    (["bands", "--depths", "12", "--head-dim", "1e308"], "--head-dim"),  # OverflowError: int too large to convert to float
+    (["bands", "--depths", "12", "--vocab", "1e300"], "--vocab"),
+    (PREDICT + ["--global-batch", "1536", "--seq", "1e300"], "--seq"),
 ])
 def test_dimensions_beyond_2_31_are_refused(argv, key):
-    one_line_error(run_lsdt(*argv), key, "accepted: at most 2^31")
+    """Refused by the integer grammar now (engine/inputs.py INT_MAX), before the model is built."""
+    one_line_error(run_lsdt(*argv), key, "accepted: an integer in [1, 2,147,483,647]")
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -300,3 +304,77 @@ def test_dimensions_beyond_2_31_are_refused(argv, key):
 ])
 def test_tiny_efficiencies_and_huge_prices_do_not_print_inf(argv, words):
     one_line_error(run_lsdt(*argv), *words)
+
+
+def _grammar_flags() -> list[tuple[tuple[str, ...], str]]:
+    """(subcommand path, flag) of every flag of every `lsdt` subcommand whose type is the input
+    grammar (engine/flags.flag_type), found by walking the real parsers: a new flag is swept too."""
+    from engine import cli
+
+    found = []
+
+    def walk(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, path + (name,))
+            elif getattr(action.type, "grammar", None) is not None and action.option_strings:
+                found.append((path, action.option_strings[0]))
+
+    for command in cli.available_commands():
+        parser = cli.build_parser(command)
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+        walk(sub, (command,))
+    return found
+
+
+_GRAMMAR_FLAGS = _grammar_flags()
+
+
+def test_the_sweep_covers_every_subcommand_and_the_reported_flags():
+    commands = {path[0] for path, _ in _GRAMMAR_FLAGS}
+    assert {"plan", "predict", "bands", "moe", "train", "probe", "quantize", "monitor", "export"} <= commands
+    for path, flag in [(("train",), "--threads"), (("quantize",), "--batch"), (("probe",), "--timeout"),
+                       (("train",), "--device-batch"), (("train",), "--grad-accum"), (("moe", "train"), "--trunk-steps")]:
+        assert (path, flag) in _GRAMMAR_FLAGS, (path, flag)
+
+
+@given(entry=st.sampled_from(_GRAMMAR_FLAGS), value=_FLAG_VALUES)
+@settings(max_examples=400, deadline=None)
+def test_any_value_of_any_flag_parses_in_range_or_is_refused_in_one_line(entry, value):
+    """Every numeric flag of every subcommand (train, probe, quantize, moe train, ... included),
+    through the flag's own argparse type: a value is refused in one line (argparse prints it and
+    exits 2, before the command runs, so before anything is created), or it parses to a value
+    inside the flag's documented range (docs/bad-input.md). The runtime commands are not run here:
+    the subprocess tests below and tests/runtime/test_train_bad_input.py run them."""
+    from engine import cli, inputs
+
+    path, flag = entry
+    parser = cli.build_parser(path[0])
+    for name in path:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    action = next(a for a in parser._actions if flag in a.option_strings)
+    try:
+        parsed = action.type(value)
+    except argparse.ArgumentTypeError as exc:
+        assert "\n" not in str(exc) and str(exc), (flag, value, str(exc))
+        return
+    for v in parsed if isinstance(parsed, list) else [parsed]:
+        if isinstance(v, tuple):  # a curriculum stage (seq, fraction)
+            assert 1 <= v[0] <= inputs.INT_MAX and 0 < v[1] <= 1, (flag, value, v)
+        elif isinstance(v, (int, float)):
+            assert math.isfinite(v) and 0 <= v, (flag, value, v)
+            if isinstance(v, int):
+                assert v < inputs.SEED_LIMIT and (flag == "--seed" or v <= inputs.INT_MAX), (flag, value, v)
+
+
+@pytest.mark.parametrize("argv, words", [
+    # 1e308 on integer flags of the runtime commands: tracebacks (issue 16, "Input limits")
+    (["quantize", "ckpt.pt", "--out", "q", "--batch", "1e308"], ["--batch", "accepted: an integer in [1, 2,147,483,647]"]),
+    (["probe", "--timeout", "1e308"], ["--timeout", "accepted: a number of seconds in (0, 3.6e+09]"]),
+    (["moe", "train", "--run-dir", "m", "--trunk-steps", "161."], ["--trunk-steps", "'161.'", "accepted: an integer"]),
+])
+def test_runtime_integer_flags_refuse_absurd_values_in_one_line(argv, words, tmp_path):
+    r = run_lsdt(*argv, cwd=tmp_path, timeout=60)
+    one_line_error(r, *words)
+    assert not os.listdir(tmp_path)

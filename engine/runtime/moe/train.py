@@ -484,12 +484,12 @@ def _uses_cuda(device: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.cli import OneLineParser
+    from engine.flags import OneLineParser, threads
 
     p = OneLineParser(prog="python -m engine.runtime.moe.train", description="run one job of a two-phase MoE run")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--job", required=True, help="trunk | expert:NAME | router")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=threads)
     p.add_argument("--resume", action="store_true")
     args = p.parse_args(argv)
     try:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from engine import inputs
 from engine.atomic import write_atomic
 from engine.errors import UserError
 from engine.runtime.train.signals import StopFlag
@@ -116,14 +117,8 @@ def search_cap(settings: ProbeSettings, seq_len: int) -> int:
 
 
 def parse_int_list(text: str, flag: str) -> tuple[int, ...]:
-    """'12,14,16' -> (12, 14, 16); a UserError naming the flag otherwise."""
-    try:
-        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise UserError(f"{flag} {text!r}; accepted: comma-separated integers, e.g. 12,14,16") from None
-    if not values or any(v < 1 for v in values):
-        raise UserError(f"{flag} {text!r}; accepted: comma-separated integers >= 1, e.g. 12,14,16")
-    return tuple(dict.fromkeys(values))  # drop repeats, keep order
+    """'12,14,16' -> (12, 14, 16) (the input grammar's list); a UserError naming the flag otherwise."""
+    return tuple(dict.fromkeys(inputs.int_list(text, flag)))  # drop repeats, keep order
 
 
 def config_extras(depth: int, seq_len: int, s: ProbeSettings) -> dict:
@@ -272,8 +267,3 @@ class Sweep:
                 on_result(row, i, len(configs))
         return self.document()
 
-
-if __name__ == "__main__":  # `python -m engine.runtime.probe.runner ARGS` is `lsdt probe ARGS` (how the TUI launches it)
-    from engine.cli import main
-
-    sys.exit(main(["probe", *sys.argv[1:]]))

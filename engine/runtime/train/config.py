@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from engine.commands.common import (
-    fraction, hours, non_negative_float, non_negative_int, path_arg, positive_float, positive_int, seed,
-)
+from engine import inputs
 from engine.config_check import config_from_dict
 from engine.errors import UserError
-from engine.runtime.train.schedule import DECAYS, parse_curriculum
+from engine.flags import flag_type
+from engine.inputs import MAX_GRAD_ACCUM
+from engine.runtime.train.schedule import DECAYS
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, band_spec
 from engine.specs import DEFAULT_WINDOW_PATTERN, FFN_KINDS, ModelSpec, load_model, model_from_dict
 
@@ -27,138 +27,75 @@ from engine.specs import DEFAULT_WINDOW_PATTERN, FFN_KINDS, ModelSpec, load_mode
 TINY_MODEL = dict(name="tiny", n_layer=4, d_model=128, n_head=4, vocab_size=256, seq_len=256, ffn="relu2",
                   source="LSDT default CPU model (lsdt train with no --model/--depth)")
 
-DEFAULTS = dict(
-    data="stdlib",
-    data_cache=None,
-    val_fraction=0.1,
-    device_batch=4,
-    grad_accum=None,  # resolved: from --batch-tokens, else 1
-    batch_tokens=None,
-    steps=None,  # resolved: 200 unless --hours
-    hours=None,
-    lr=1e-3,  # peak LR; small models tolerate 1e-3 (nanoGPT's shakespeare-char config)
-    min_lr_frac=0.1,  # GPT-3 decays to 10 % of the peak (Brown et al. 2020, App. B)
-    warmup=None,  # resolved: 20 steps, at most a tenth of a --steps run
-    decay="cosine",
-    weight_decay=0.1,
-    beta1=0.9,
-    beta2=0.95,
-    grad_clip=1.0,  # GPT-3 / nanoGPT global-norm clip
-    dropout=0.0,
-    curriculum=None,
-    compile=False,
-    device="auto",
-    seed=1337,
-    eval_every=100,
-    eval_batches=8,
-    ckpt_every=100,
-    log_every=10,
-    keep_checkpoints=3,
-    threads=None,  # CPU: torch's default (one per core)
-    qk_norm=False,
-    rope_base=10000.0,  # Su et al. 2021
-    init_std=0.02,  # GPT-2 / nanoGPT
-    fsdp=False,
-)
-DEFAULT_STEPS = 200
-
-# Flags a --resume may change: how long and how the run is watched, not what it trains.
-RESUME_MAY_CHANGE = {"steps", "hours", "eval_every", "eval_batches", "ckpt_every", "log_every", "device", "compile", "threads"}
+DEFAULT_STEPS = 200  # a --steps run's length when neither --steps nor --hours is given
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Every `lsdt train` flag. Defaults are None here and resolved in resolve_config (see DEFAULTS)."""
-    m = p.add_argument_group("model")
-    src = m.add_mutually_exclusive_group()
-    src.add_argument("--model", type=path_arg, help="built-in model profile, a model TOML or an HF config.json (default: a tiny 4-layer model)")
-    src.add_argument("--depth", type=positive_int, help="nanochat-style band model of this depth (d_model = 64 x depth)")
-    m.add_argument("--head-dim", type=positive_int, help="head dimension of a --depth model (default 128)")
-    m.add_argument("--kv-heads", type=positive_int, help="key/value heads of a --depth model (GQA; default = heads)")
-    m.add_argument("--ffn", choices=FFN_KINDS, help="MLP of a --depth model (default relu2)")
-    m.add_argument("--window-pattern", help="S/L attention window pattern of a --depth model, e.g. SSSL (default L)")
-    m.add_argument("--vocab", type=positive_int, help="vocabulary size (default: 256 = the byte tokenizer, or the --model's)")
-    m.add_argument("--dropout", type=non_negative_float, help="dropout on embeddings, attention and residual branches (default 0)")
-    m.add_argument("--qk-norm", action="store_true", default=None, help="parameter-free RMSNorm on queries and keys")
-    m.add_argument("--rope-base", type=positive_float, help="RoPE frequency base (default 10000)")
-    m.add_argument("--init-std", type=positive_float, help="std of the N(0, std) weight init (default 0.02)")
-
-    d = p.add_argument_group("data")
-    d.add_argument("--data", type=path_arg, help="text file or folder of text, or 'stdlib' (default: the Python stdlib's sources)")
-    d.add_argument("--data-cache", type=path_arg, help="where token files are cached (default: $LSDT_CACHE_DIR or ~/.cache/lsdt)")
-    d.add_argument("--val-fraction", type=fraction, help="share of the corpus held out for eval (default 0.1)")
-
-    t = p.add_argument_group("training")
-    t.add_argument("--seq", type=positive_int, help="sequence length (default: the model's; 512 for --depth, 256 for the tiny model)")
-    t.add_argument("--device-batch", type=positive_int, help="sequences per micro-batch at the longest sequence (default 4)")
-    acc = t.add_mutually_exclusive_group()
-    acc.add_argument("--batch-tokens", type=positive_int, help="tokens per optimizer step, all devices (sets grad-accum)")
-    acc.add_argument("--grad-accum", type=positive_int, help="micro-batches per optimizer step (default 1)")
-    budget = t.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=positive_int, help=f"optimizer steps (default {DEFAULT_STEPS})")
-    budget.add_argument("--hours", type=hours, help="train for this many hours of wall-clock instead of --steps")
-    t.add_argument("--lr", type=positive_float, help="peak learning rate (default 1e-3)")
-    t.add_argument("--min-lr-frac", type=non_negative_float, help="final LR as a fraction of the peak (default 0.1)")
-    t.add_argument("--warmup", type=non_negative_int, help="linear warm-up steps (default 20, at most steps/10)")
-    t.add_argument("--decay", choices=DECAYS, help="LR decay after warm-up (default cosine)")
-    t.add_argument("--weight-decay", type=non_negative_float, help="AdamW weight decay on matrices (default 0.1)")
-    t.add_argument("--beta1", type=non_negative_float, help="AdamW beta1 (default 0.9)")
-    t.add_argument("--beta2", type=non_negative_float, help="AdamW beta2 (default 0.95)")
-    t.add_argument("--grad-clip", type=non_negative_float, help="global gradient-norm clip, 0 = off (default 1.0)")
-    t.add_argument("--curriculum", help="sequence-length stages SEQ:FRACTION,..., e.g. 512:0.5,1024:0.3,2048:0.2")
-    t.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    t.add_argument("--fsdp", action="store_true", default=None,
-                   help="under torchrun, shard weights, gradients and AdamW state (FSDP2) instead of replicating them (DDP)")
-    t.add_argument("--device", help="auto | cuda | cpu (default auto)")
-    t.add_argument("--seed", type=seed, help="seed of the weights and the data order (default 1337)")
-    t.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
-
-    r = p.add_argument_group("run directory")
-    r.add_argument("--run-dir", type=path_arg, help="where config, metrics, events and checkpoints go (default runs/<time>-<model>)")
-    r.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last good checkpoint")
-    r.add_argument("--eval-every", type=positive_int, help="steps between val-loss evaluations (default 100)")
-    r.add_argument("--eval-batches", type=positive_int, help="micro-batches per evaluation (default 8)")
-    r.add_argument("--ckpt-every", type=positive_int, help="steps between checkpoints (default 100; always at the end)")
-    r.add_argument("--log-every", type=positive_int, help="steps between metrics lines (default 10)")
-    r.add_argument("--keep-checkpoints", type=positive_int, help="checkpoints kept (default 3)")
+def option(help: str, parse=None, default=None, *, group: str = "training", shown: str | None = None,
+           in_file: bool = False, exclusive: str | None = None, choices=None):
+    """A TrainConfig field that is also an `lsdt train` flag: its grammar (engine/inputs.py), default,
+    help and help group in one place. `default` is what an absent flag means (None: resolved in
+    resolve_config, described by `shown`); `in_file=True` keeps the field required in config.toml
+    (a saved run states it). Flags in one `exclusive` group exclude each other."""
+    meta = {"help": help, "parse": parse, "default": default, "group": group, "shown": shown,
+            "exclusive": exclusive, "choices": choices}
+    return field(metadata={"flag": meta}) if in_file else field(default=default, metadata={"flag": meta})
 
 
 @dataclass
 class TrainConfig:
-    """A fully resolved training run (what config.toml holds)."""
+    """A fully resolved training run (what config.toml holds). Each field that is a flag declares it
+    here (option(...)); DEFAULTS, add_arguments and the Train tab's placeholders read them."""
 
     model: dict  # ModelSpec.to_dict() of the model trained (seq_len = the longest sequence)
-    run_dir: str
-    data: str
-    val_fraction: float
-    device_batch: int
-    grad_accum: int  # 0 until resolved (from batch_tokens and the world size) at start-up
-    lr: float
-    min_lr_frac: float
-    warmup: int
-    decay: str
-    weight_decay: float
-    beta1: float
-    beta2: float
-    grad_clip: float
-    dropout: float
-    qk_norm: bool
-    curriculum: list  # [[seq, fraction], ...]; one stage [[seq_len, 1.0]] without a curriculum
-    steps: int | None = None  # exactly one of steps / hours is set
-    hours: float | None = None
-    batch_tokens: int | None = None
-    data_cache: str | None = None
-    compile: bool = False
-    device: str = "auto"
-    seed: int = 1337
-    eval_every: int = 100
-    eval_batches: int = 8
-    ckpt_every: int = 100
-    log_every: int = 10
-    keep_checkpoints: int = 3
-    threads: int | None = None
-    fsdp: bool = False
-    rope_base: float = 10000.0
-    init_std: float = 0.02
+    run_dir: str = option("where config, metrics, events and checkpoints go", inputs.path, group="run directory",
+                          shown="runs/<time>-<model>", in_file=True)
+    data: str = option("text file or folder of text, or 'stdlib'", inputs.path, "stdlib", group="data",
+                       shown="the Python stdlib's sources", in_file=True)
+    val_fraction: float = option("share of the corpus held out for eval", inputs.fraction, 0.1, group="data", in_file=True)
+    device_batch: int = option("sequences per micro-batch at the longest sequence", inputs.positive_int, 4, in_file=True)
+    # 0 until resolved (from batch_tokens and the world size) at start-up
+    grad_accum: int = option("micro-batches per optimizer step", inputs.grad_accum, None, shown="1",
+                             exclusive="accumulation", in_file=True)
+    # peak LR; small models tolerate 1e-3 (nanoGPT's shakespeare-char config)
+    lr: float = option("peak learning rate", inputs.positive_float, 1e-3, in_file=True)
+    # GPT-3 decays to 10 % of the peak (Brown et al. 2020, App. B)
+    min_lr_frac: float = option("final LR as a fraction of the peak", inputs.non_negative_float, 0.1, in_file=True)
+    warmup: int = option("linear warm-up steps", inputs.non_negative_int, None, shown="20, at most steps/10", in_file=True)
+    decay: str = option("LR decay after warm-up", None, "cosine", choices=DECAYS, in_file=True)
+    weight_decay: float = option("AdamW weight decay on matrices", inputs.non_negative_float, 0.1, in_file=True)
+    beta1: float = option("AdamW beta1", inputs.non_negative_float, 0.9, in_file=True)
+    beta2: float = option("AdamW beta2", inputs.non_negative_float, 0.95, in_file=True)
+    # GPT-3 / nanoGPT global-norm clip
+    grad_clip: float = option("global gradient-norm clip, 0 = off", inputs.non_negative_float, 1.0, in_file=True)
+    dropout: float = option("dropout on embeddings, attention and residual branches", inputs.non_negative_float, 0.0,
+                            group="model", in_file=True)
+    qk_norm: bool = option("parameter-free RMSNorm on queries and keys", None, False, group="model", in_file=True)
+    # [[seq, fraction], ...]; one stage [[seq_len, 1.0]] without a curriculum
+    curriculum: list = option("sequence-length stages SEQ[:FRACTION],..., e.g. 512:0.5,1024:0.3,2048:0.2 "
+                              "(a bare list 512,1024,2048 = equal shares)", inputs.curriculum, None, shown="none",
+                              in_file=True)
+    # exactly one of steps / hours is set
+    steps: int | None = option("optimizer steps", inputs.steps, None, shown=str(DEFAULT_STEPS), exclusive="budget")
+    hours: float | None = option("train for this many hours of wall-clock instead of --steps", inputs.hours, None,
+                                 shown="none", exclusive="budget")
+    batch_tokens: int | None = option("tokens per optimizer step, all devices (sets grad-accum)", inputs.positive_int,
+                                      None, shown="none", exclusive="accumulation")
+    data_cache: str | None = option("where token files are cached", inputs.path, None, group="data",
+                                    shown="$LSDT_CACHE_DIR or ~/.cache/lsdt")
+    compile: bool = option("torch.compile the model", None, False)
+    device: str = option("auto | cuda | cpu", None, "auto")
+    seed: int = option("seed of the weights and the data order", inputs.seed, 1337)
+    eval_every: int = option("steps between val-loss evaluations", inputs.positive_int, 100, group="run directory")
+    eval_batches: int = option("micro-batches per evaluation", inputs.positive_int, 8, group="run directory")
+    ckpt_every: int = option("steps between checkpoints (always at the end)", inputs.positive_int, 100, group="run directory")
+    log_every: int = option("steps between metrics lines", inputs.positive_int, 10, group="run directory")
+    keep_checkpoints: int = option("checkpoints kept", inputs.positive_int, 3, group="run directory")
+    # CPU: torch's default (one per core)
+    threads: int | None = option("CPU threads for torch", inputs.threads, None, shown="torch's choice")
+    fsdp: bool = option("under torchrun, shard weights, gradients and AdamW state (FSDP2) instead of replicating them (DDP)",
+                        None, False)
+    rope_base: float = option("RoPE frequency base", inputs.positive_float, 10000.0, group="model")  # Su et al. 2021
+    init_std: float = option("std of the N(0, std) weight init", inputs.positive_float, 0.02, group="model")  # GPT-2 / nanoGPT
 
     @property
     def spec(self) -> ModelSpec:
@@ -184,6 +121,88 @@ class TrainConfig:
             cfg.model = model_from_dict({k: v for k, v in model.items() if v != ""}, where=f"{where} [model]").to_dict()
 
         return config_from_dict(cls, raw, where, "training config", prepare=model_back)
+
+
+# The flags TrainConfig declares (name -> option metadata), and what each absent flag means.
+# run_dir's absence is resolved apart (a fresh directory name), so it is not among the defaults.
+TRAIN_FLAGS = {f.name: f.metadata["flag"] for f in fields(TrainConfig) if "flag" in f.metadata}
+DEFAULTS = {name: meta["default"] for name, meta in TRAIN_FLAGS.items() if name != "run_dir"}
+
+# Flags that shape the model rather than set a TrainConfig field (they resolve into `model`):
+# name -> (grammar, help, default as shown).
+MODEL_SHAPE_FLAGS = {
+    "head_dim": (inputs.positive_int, "head dimension of a --depth model", str(DEFAULT_HEAD_DIM)),
+    "kv_heads": (inputs.positive_int, "key/value heads of a --depth model (GQA)", "heads"),
+    "vocab": (inputs.positive_int, "vocabulary size", "256 = the byte tokenizer, or the --model's"),
+}
+SEQ_HELP = "sequence length (default: the model's; 512 for --depth, 256 for the tiny model)"
+
+# Flags a --resume may change: how long and how the run is watched, not what it trains.
+RESUME_MAY_CHANGE = {"steps", "hours", "eval_every", "eval_batches", "ckpt_every", "log_every", "device", "compile", "threads"}
+
+
+def shown_default(name: str) -> str:
+    """A flag's default as its help and the Train tab's placeholder show it ('' = none)."""
+    if name == "model":
+        return TINY_MODEL["name"]
+    meta = TRAIN_FLAGS.get(name)
+    if meta is None:
+        return ""
+    text = meta["shown"] if meta["shown"] is not None else meta["default"]
+    return "" if text in (None, "none") else f"{text:g}" if isinstance(text, float) else str(text)
+
+
+def grammar(name: str):
+    """The grammar parser (engine/inputs.py) of a typed flag: the CLI's type and the Train tab's check."""
+    if name in TRAIN_FLAGS and TRAIN_FLAGS[name]["parse"] is not None:
+        return TRAIN_FLAGS[name]["parse"]
+    if name in MODEL_SHAPE_FLAGS:
+        return MODEL_SHAPE_FLAGS[name][0]
+    return {"depth": inputs.positive_int, "seq": inputs.positive_int, "model": inputs.path}[name]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Every `lsdt train` flag: the model's source and shape here, the rest from TrainConfig's fields.
+    Defaults are None here and resolved in resolve_config (see DEFAULTS)."""
+    groups = {name: p.add_argument_group(name) for name in ("model", "data", "training", "run directory")}
+    m = groups["model"]
+    src = m.add_mutually_exclusive_group()
+    src.add_argument("--model", type=flag_type(inputs.path),
+                     help="built-in model profile, a model TOML or an HF config.json (default: a tiny 4-layer model)")
+    src.add_argument("--depth", type=flag_type(inputs.positive_int), help="nanochat-style band model of this depth (d_model = 64 x depth)")
+    m.add_argument("--ffn", choices=FFN_KINDS, help="MLP of a --depth model (default relu2)")
+    m.add_argument("--window-pattern", help="S/L attention window pattern of a --depth model, e.g. SSSL (default L)")
+    for name, (parse, help_text, default) in MODEL_SHAPE_FLAGS.items():
+        m.add_argument(_flag(name), type=flag_type(parse), help=f"{help_text} (default {default})")
+    groups["training"].add_argument("--seq", type=flag_type(inputs.positive_int), help=SEQ_HELP)
+    added: set[str] = set()
+    for name, meta in TRAIN_FLAGS.items():
+        if name in added:
+            continue
+        if meta["exclusive"]:  # its members added together: argparse's usage line needs them adjacent
+            group = groups[meta["group"]].add_mutually_exclusive_group()
+            members = [n for n, m in TRAIN_FLAGS.items() if m["exclusive"] == meta["exclusive"]]
+        else:
+            group, members = groups[meta["group"]], [name]
+        for member in members:
+            _add_flag(group, member, TRAIN_FLAGS[member])
+            added.add(member)
+    groups["run directory"].add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last good checkpoint")
+
+
+def _add_flag(group, name: str, meta: dict) -> None:
+    default = shown_default(name)
+    help_text = f"{meta['help']} (default {default})" if default else meta["help"]
+    if isinstance(meta["default"], bool):
+        group.add_argument(_flag(name), action="store_true", default=None, help=meta["help"])
+    elif meta["parse"] is None:
+        group.add_argument(_flag(name), choices=meta["choices"], help=help_text)
+    else:
+        group.add_argument(_flag(name), type=flag_type(meta["parse"]), help=help_text)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _check(name: str, value, ok: bool, accepted: str) -> None:
@@ -214,9 +233,10 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig the flags describe (fresh run); see resume_config for --resume."""
     v = {k: (getattr(args, k, None) if getattr(args, k, None) is not None else d) for k, d in DEFAULTS.items()}
     if args.curriculum:
-        curriculum = [list(s) for s in parse_curriculum(args.curriculum)]
+        curriculum = [list(s) for s in args.curriculum]  # parsed by its flag type (inputs.curriculum)
         if args.seq and args.seq != max(s for s, _ in curriculum):
-            raise UserError(f"--seq {args.seq} disagrees with --curriculum {args.curriculum} (longest stage "
+            stages = ",".join(f"{s}:{f:g}" for s, f in curriculum)
+            raise UserError(f"--seq {args.seq} disagrees with --curriculum {stages} (longest stage "
                             f"{max(s for s, _ in curriculum)}); give one or make --seq the longest stage")
         seq = max(s for s, _ in curriculum)
     else:
@@ -270,7 +290,13 @@ def resolve_grad_accum(cfg: TrainConfig, world_size: int) -> int:
             f"--batch-tokens {batch_tokens} is not a multiple of device-batch x seq x devices = "
             f"{cfg.device_batch} x {cfg.max_seq} x {world_size} = {per_micro}; accepted: a multiple of {per_micro}"
         )
-    return batch_tokens // per_micro
+    accum = batch_tokens // per_micro
+    if accum > MAX_GRAD_ACCUM:
+        raise UserError(
+            f"--batch-tokens {batch_tokens} means {accum:,} micro-batches per step (device-batch x seq x devices = "
+            f"{per_micro}); accepted: at most {MAX_GRAD_ACCUM:,} micro-batches per step (raise --device-batch or lower --batch-tokens)"
+        )
+    return accum
 
 
 MODEL_FLAGS = {"model", "depth", "head_dim", "kv_heads", "ffn", "window_pattern", "vocab", "seq"}

@@ -382,7 +382,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.cli import OneLineParser
+    from engine.flags import OneLineParser
 
     parser = OneLineParser(prog=PROG, description="Train a GPT and write a run directory (see docs/runtime.md).")
     add_arguments(parser)

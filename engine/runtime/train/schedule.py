@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from engine.errors import UserError
+from engine.inputs import curriculum as parse_curriculum  # noqa: F401  (the one curriculum grammar, as `lsdt bands`)
 
 DECAYS = ("cosine", "linear", "constant")
 
@@ -33,26 +34,6 @@ def lr_at(step: int, progress: float, lr: float, warmup: int, min_lr_frac: float
     else:
         raise UserError(f"--decay {decay!r}; accepted: {' | '.join(DECAYS)}")
     return lr * (min_lr_frac + (1.0 - min_lr_frac) * shape)
-
-
-def parse_curriculum(text: str) -> tuple[tuple[int, float], ...]:
-    """'512:0.5,1024:0.3,2048:0.2' -> ((512, 0.5), (1024, 0.3), (2048, 0.2)); fractions must sum to 1."""
-    stages = []
-    for part in text.split(","):
-        seq, sep, frac = part.strip().partition(":")
-        try:
-            if not sep:
-                raise ValueError
-            stage = (int(seq), float(frac))
-        except ValueError:
-            raise UserError(f"--curriculum {text!r}: stage {part.strip()!r} is not SEQ:FRACTION; accepted e.g. 512:0.5,1024:0.3,2048:0.2") from None
-        if stage[0] < 1 or not 0 < stage[1] <= 1:
-            raise UserError(f"--curriculum {text!r}: stage {part.strip()!r}; accepted: SEQ >= 1 and 0 < FRACTION <= 1")
-        stages.append(stage)
-    total = sum(f for _, f in stages)
-    if abs(total - 1.0) > 1e-6:
-        raise UserError(f"--curriculum {text!r}: fractions sum to {total:g}; accepted: fractions summing to 1")
-    return tuple(stages)
 
 
 def seq_len_at(curriculum: tuple[tuple[int, float], ...], progress: float) -> int:
