@@ -48,8 +48,9 @@ def _fail(field: str | None, text: str, accepted: str) -> UserError:
     return UserError(f"{where}{text!r}: accepted: {accepted}", field=field)
 
 
-def number(text: str, field: str | None = None) -> float:
-    """Any finite number, with an optional k/M/B/G/T suffix. Errors echo what was typed ('abcK')."""
+def number(text: str, field: str | None = None, accepted: str = "a finite number (e.g. 260e9, 1.5T, 4M)") -> float:
+    """Any finite number, with an optional k/M/B/G/T suffix. Errors echo what was typed ('abcK') and
+    say what the field accepts (`accepted`)."""
     raw = str(text).strip().replace("_", "")
     scale = 1.0
     if raw and raw[-1] in _SUFFIX:
@@ -57,9 +58,16 @@ def number(text: str, field: str | None = None) -> float:
     try:
         value = float(raw) * scale
     except ValueError:
-        raise _fail(field, text, "a number (e.g. 260e9, 1.5T, 4M)") from None
+        value = math.nan
     if not math.isfinite(value):
-        raise _fail(field, text, "a finite number")
+        raise _fail(field, text, accepted)
+    return value
+
+
+def _number_in(text: str, field: str | None, ok, accepted: str) -> float:
+    value = number(text, field, accepted)
+    if not ok(value):
+        raise _fail(field, text, accepted)
     return value
 
 
@@ -92,67 +100,43 @@ def non_negative_int(text: str, field: str | None = None) -> int:
 
 
 def positive_float(text: str, field: str | None = None) -> float:
-    value = number(text, field)
-    if value <= 0:
-        raise _fail(field, text, "a number > 0")
-    return value
+    return _number_in(text, field, lambda v: v > 0, "a finite number > 0")
 
 
 def non_negative_float(text: str, field: str | None = None) -> float:
     """A finite number >= 0 (weight decay, dropout, a clip where 0 = off). `float` let inf through:
     --grad-clip inf trained, then its config.toml could not be resumed."""
-    value = number(text, field)
-    if value < 0:
-        raise _fail(field, text, "a number >= 0")
-    return value
+    return _number_in(text, field, lambda v: v >= 0, "a finite number >= 0")
 
 
 def fraction(text: str, field: str | None = None) -> float:
     """An efficiency or share in [MIN_FRACTION, 1]."""
-    value = number(text, field)
-    if not MIN_FRACTION <= value <= 1:
-        raise _fail(field, text, f"a number in (0, 1], at least {MIN_FRACTION:g}")
-    return value
+    return _number_in(text, field, lambda v: MIN_FRACTION <= v <= 1, f"a number in (0, 1], at least {MIN_FRACTION:g}")
 
 
 def share_below_one(text: str, field: str | None = None) -> float:
     """A share in [0, 1) (the SFT + eval share of a window: 1 would leave no pretraining)."""
-    value = number(text, field)
-    if not 0 <= value < 1:
-        raise _fail(field, text, "a number in [0, 1), e.g. 0.15")
-    return value
+    return _number_in(text, field, lambda v: 0 <= v < 1, "a number in [0, 1), e.g. 0.15")
 
 
 def gigabytes(text: str, field: str | None = None) -> float:
     """A memory amount in GB >= 0 (finite)."""
-    value = number(text, field)
-    if value < 0:
-        raise _fail(field, text, "a number of GB >= 0, e.g. 2")
-    return value
+    return _number_in(text, field, lambda v: v >= 0, "a number of GB >= 0, e.g. 2")
 
 
 def hours(text: str, field: str | None = None) -> float:
     """A time window in hours: a number in (0, MAX_HOURS]."""
-    value = number(text, field)
-    if not 0 < value <= MAX_HOURS:
-        raise _fail(field, text, f"a number of hours in (0, {MAX_HOURS:g}]")
-    return value
+    return _number_in(text, field, lambda v: 0 < v <= MAX_HOURS, f"a number of hours in (0, {MAX_HOURS:g}]")
 
 
 def days(text: str, field: str | None = None) -> float:
     """A time window in days: a number in (0, MAX_HOURS / 24]."""
-    value = number(text, field)
-    if not 0 < value <= MAX_HOURS / 24:
-        raise _fail(field, text, f"a number of days in (0, {MAX_HOURS / 24:g}]")
-    return value
+    return _number_in(text, field, lambda v: 0 < v <= MAX_HOURS / 24, f"a number of days in (0, {MAX_HOURS / 24:g}]")
 
 
 def seconds(text: str, field: str | None = None) -> float:
     """A timeout or period in seconds: a number in (0, MAX_SECONDS]."""
-    value = number(text, field)
-    if not 0 < value <= MAX_SECONDS:
-        raise _fail(field, text, f"a number of seconds in (0, {MAX_SECONDS:g}]")
-    return value
+    return _number_in(text, field, lambda v: 0 < v <= MAX_SECONDS, f"a number of seconds in (0, {MAX_SECONDS:g}]")
 
 
 # A duration's unit suffix -> seconds. A bare number is days (the Plan tab's field is "deadline, days").

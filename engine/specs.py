@@ -119,6 +119,21 @@ _MODEL_SCHEMA: dict[str, _Field] = {
 DEFAULT_WINDOW_PATTERN = "L"
 
 
+def shape_defaults(where: str, d_model: int, n_head: int, n_kv_head: int, head_dim: int, d_ff: int) -> tuple[int, int, int]:
+    """The 0 shape fields of a model -> their defaults, and the head split checked: no GQA
+    (n_kv_head = n_head), head_dim = d_model // n_head, d_ff = 4 d_model (GPT-2/GPT-3). The one
+    place for these rules: ModelSpec and the runtime's GPTConfig / MoEConfig all fill through it."""
+    n_kv_head = n_kv_head or n_head
+    if not head_dim:
+        if d_model % n_head:
+            raise UserError(f"{where}: d_model = {d_model} is not divisible by n_head = {n_head}; "
+                            "give head_dim explicitly or pick n_head dividing d_model")
+        head_dim = d_model // n_head
+    if n_head % n_kv_head:
+        raise UserError(f"{where}: n_kv_head = {n_kv_head} does not divide n_head = {n_head}; accepted: a divisor of n_head")
+    return n_kv_head, head_dim, d_ff or 4 * d_model
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A decoder-only transformer's shape.
@@ -153,17 +168,11 @@ class ModelSpec:
         set_ = object.__setattr__
         if self.n_layer > MAX_LAYERS:
             raise UserError(f"model {self.name}: n_layer = {self.n_layer}; accepted: 1..{MAX_LAYERS:,} layers")
-        if not self.n_kv_head:
-            set_(self, "n_kv_head", self.n_head)
-        if not self.head_dim:
-            if self.d_model % self.n_head:
-                raise UserError(
-                    f"model {self.name}: d_model = {self.d_model} is not divisible by n_head = {self.n_head}; "
-                    "give head_dim explicitly or pick n_head dividing d_model"
-                )
-            set_(self, "head_dim", self.d_model // self.n_head)
-        if not self.d_ff:
-            set_(self, "d_ff", 4 * self.d_model)
+        n_kv_head, head_dim, d_ff = shape_defaults(f"model {self.name}", self.d_model, self.n_head, self.n_kv_head,
+                                                   self.head_dim, self.d_ff)
+        set_(self, "n_kv_head", n_kv_head)
+        set_(self, "head_dim", head_dim)
+        set_(self, "d_ff", d_ff)
         if not self.short_window:
             set_(self, "short_window", max(1, self.seq_len // 2))
         for key in _DIM_FIELDS:
@@ -172,11 +181,6 @@ class ModelSpec:
                 raise UserError(f"model {self.name}: {key} = {value if value < 1e15 else f'{value:.3g}'}; accepted: at most 2^31 = {MAX_DIM:,}")
         if self.ffn not in FFN_KINDS:
             raise UserError(f"model {self.name}: ffn = {self.ffn!r}; accepted: {' | '.join(FFN_KINDS)}")
-        if self.n_head % self.n_kv_head:
-            raise UserError(
-                f"model {self.name}: n_kv_head = {self.n_kv_head} does not divide n_head = {self.n_head}; "
-                "accepted: a divisor of n_head"
-            )
         if not self.window_pattern or set(self.window_pattern.upper()) - {"S", "L"}:
             raise UserError(
                 f"model {self.name}: window_pattern = {self.window_pattern!r}; accepted: a string of S and L, e.g. L or SSSL"

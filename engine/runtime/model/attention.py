@@ -31,8 +31,6 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, d_model: int, n_head: int, n_kv_head: int, head_dim: int, window: int,
                  rotary: Rotary, qk_norm: bool = False, dropout: float = 0.0):
         super().__init__()
-        if n_head % n_kv_head:
-            raise ValueError(f"n_kv_head = {n_kv_head} must divide n_head = {n_head}")
         self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, head_dim
         self.window, self.qk_norm, self.dropout = window, qk_norm, dropout
         self.q = nn.Linear(d_model, n_head * head_dim, bias=False)

@@ -17,21 +17,17 @@ from torch import nn
 
 from engine.runtime.model.embedding import Rotary, TokenEmbedding
 from engine.runtime.model.norm import RMSNorm
+from engine.specs import shape_defaults
 
 # Parameters whose init is scaled by 1/sqrt(2 n_layer): the two residual output projections.
 RESIDUAL_PROJECTIONS = ("attn.o.weight", "mlp.down.weight")
 
 
-def fill_shape_defaults(cfg) -> None:
-    """The 0 / () shape fields of a model config (GPTConfig, MoEConfig) -> their defaults: no GQA
-    (n_kv_head = n_head), head_dim = d_model // n_head, d_ff = 4 d_model (GPT-2/GPT-3), and every
-    layer's window the full context; windows as a tuple of ints."""
-    if not cfg.n_kv_head:
-        cfg.n_kv_head = cfg.n_head
-    if not cfg.head_dim:
-        cfg.head_dim = cfg.d_model // cfg.n_head
-    if not cfg.d_ff:
-        cfg.d_ff = 4 * cfg.d_model
+def fill_shape_defaults(cfg, where: str) -> None:
+    """The 0 / () shape fields of a model config (GPTConfig, MoEConfig) -> their defaults, by the
+    rules ModelSpec uses (engine.specs.shape_defaults: n_kv_head, head_dim, d_ff, the head split
+    checked), and every layer's window the full context; windows as a tuple of ints."""
+    cfg.n_kv_head, cfg.head_dim, cfg.d_ff = shape_defaults(where, cfg.d_model, cfg.n_head, cfg.n_kv_head, cfg.head_dim, cfg.d_ff)
     if not cfg.windows:
         cfg.windows = (cfg.seq_len,) * cfg.n_layer
     cfg.windows = tuple(int(w) for w in cfg.windows)

@@ -44,13 +44,9 @@ class GPTConfig:
     init_std: float = 0.02  # GPT-2 / nanoGPT
 
     def __post_init__(self) -> None:
-        if not self.head_dim and self.d_model % self.n_head:
-            raise UserError(f"model: d_model = {self.d_model} is not divisible by n_head = {self.n_head}; give head_dim")
-        fill_shape_defaults(self)
+        fill_shape_defaults(self, "model")
         if len(self.windows) != self.n_layer:
             raise UserError(f"model: {len(self.windows)} layer windows for n_layer = {self.n_layer}; accepted: one per layer")
-        if self.n_head % self.n_kv_head:
-            raise UserError(f"model: n_kv_head = {self.n_kv_head} does not divide n_head = {self.n_head}")
         if self.head_dim % 2:
             raise UserError(f"model: head_dim = {self.head_dim} is odd; RoPE needs an even head_dim")
         if not 0.0 <= self.dropout < 1.0:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FFN_KINDS = ("gelu", "relu2", "swiglu")
+from engine.specs import FFN_KINDS  # the one list (ModelSpec checks it; the MLP builds each)
 
 
 class MLP(nn.Module):

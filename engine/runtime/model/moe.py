@@ -83,7 +83,7 @@ class MoEConfig:
     init_std: float = 0.02  # GPT-2 / nanoGPT, as the dense GPT
 
     def __post_init__(self) -> None:
-        fill_shape_defaults(self)
+        fill_shape_defaults(self, "moe")
         if not 1 <= self.trunk_layers < self.n_layer:
             raise UserError(f"moe: trunk_layers = {self.trunk_layers}; accepted: 1..n_layer-1 ({self.n_layer - 1})")
         if not 1 <= self.experts_per_token <= self.n_experts:

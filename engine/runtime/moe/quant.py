@@ -20,9 +20,8 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
+from engine.runtime.seal import MOE_KIND as KIND  # the kind the seal package registers a V6 check for
 from engine.runtime.seal.quant_infer import build_int8, perplexity, quantize_gpt
-
-KIND = "lsdt-int8-moe"
 
 
 def domain_windows(domains, seq_len: int, n_calib: int, n_eval: int):

@@ -30,7 +30,7 @@ from engine.runtime.seal.quant import (ACT_MODES, Int8Embedding, Int8Linear, Ten
                                   quantize_rows, tensor_error)
 from engine.runtime.seal.s7l import canonical_json
 
-KIND = "lsdt-int8-gpt"
+from engine.runtime.seal import GPT_KIND as KIND, MOE_KIND  # the kinds the seal package registers V6 checks for
 METHOD = "per_row_absmax_int8"
 
 
@@ -119,30 +119,37 @@ def _set_module(root: nn.Module, name: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent) if parent else root, leaf, new)
 
 
-# Sealed-model kinds this build can rebuild: header metadata "kind" -> (module, model class, config class).
-MODEL_KINDS = {
-    KIND: ("engine.runtime.model", "GPT", "GPTConfig"),
-    "lsdt-int8-moe": ("engine.runtime.model.moe", "MoE", "MoEConfig"),
-}
+def _gpt_classes():
+    from engine.runtime.model import GPT, GPTConfig
+
+    return GPT, GPTConfig
+
+
+def _moe_classes():
+    from engine.runtime.model.moe import MoE, MoEConfig
+
+    return MoE, MoEConfig
+
+
+# Sealed-model kinds this build can rebuild: header metadata "kind" -> (model class, config class),
+# imported when a file of that kind is built.
+MODEL_KINDS = {KIND: _gpt_classes, MOE_KIND: _moe_classes}
 
 
 def build_int8(tensors: dict[str, torch.Tensor], metadata: dict[str, str], allow_int_mm: bool = True) -> nn.Module:
     """Rebuild an INT8 model (any kind in MODEL_KINDS) from sealed tensors + metadata (no pickle)."""
-    import importlib
-
     kind = metadata.get("kind")
     if kind not in MODEL_KINDS:
         raise UserError(f"metadata kind {kind!r}; accepted: {', '.join(map(repr, MODEL_KINDS))}")
-    module_name, model_name, config_name = MODEL_KINDS[kind]
-    module = importlib.import_module(module_name)
+    model_class, config_class = MODEL_KINDS[kind]()
     try:
-        config = getattr(module, config_name)(**json.loads(metadata["config"]))
+        config = config_class(**json.loads(metadata["config"]))
         quant = json.loads(metadata["quant"])
         kinds, ties, act_mode = dict(quant["modules"]), dict(quant["ties"]), quant["act_mode"]
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"model metadata (config/quant) unusable: {type(exc).__name__}: {exc}") from None
     with torch.device("meta"):
-        model = getattr(module, model_name)(config)
+        model = model_class(config)
     model.to_empty(device="cpu")
     model.rotary.reset_tables()
     used = set()

@@ -36,7 +36,6 @@ lazily.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import mmap
 import os
@@ -45,7 +44,7 @@ import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from engine.errors import UserError
 
@@ -67,8 +66,14 @@ DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16
 HEADER_KEYS = ("alignment", "data_bytes", "format", "merkle_root", "metadata", "tensors", "version")
 ENTRY_KEYS = ("dtype", "name", "nbytes", "offset", "sha256", "shape")
 
-# metadata "kind" -> module whose determinism_check(path, metadata) runs V6 on such a file
-V6_RUNNERS = {"lsdt-int8-gpt": "engine.runtime.seal.quant_infer", "lsdt-int8-moe": "engine.runtime.seal.quant_infer"}
+# metadata "kind" -> determinism_check(path, metadata) -> check dict, which runs V6 on such a file.
+# Filled by the seal package (engine/runtime/seal/__init__.py) for the model kinds this build runs;
+# this module stays torch-free and imports no module by name.
+V6_CHECKS: dict[str, Callable[[Any, dict], dict]] = {}
+
+
+def register_v6_check(kind: str, check: Callable[[Any, dict], dict]) -> None:
+    V6_CHECKS[kind] = check
 
 # The verification steps, in the order they run (names used in reports and error messages).
 CHECKS = ("preamble", "header", "order", "alignment", "bounds", "padding", "tensor_hashes", "merkle_root")
@@ -502,8 +507,8 @@ def verify(path: str | os.PathLike, determinism: bool = True) -> Report:
         fh.close()
     if report.failure is None and determinism:
         kind = report.metadata.get("kind")
-        if kind in V6_RUNNERS:  # torch is imported only when the file holds a model we can run
-            check = importlib.import_module(V6_RUNNERS[kind]).determinism_check(path, report.metadata)
+        if kind in V6_CHECKS:  # torch is imported only when the file holds a model we can run
+            check = V6_CHECKS[kind](path, report.metadata)
         else:
             check = {"check": "V6_determinism", "ok": None, "detail": f"n/a: metadata kind {kind!r} is not a model this build runs"}
         report.checks.append(check)
