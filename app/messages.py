@@ -49,9 +49,11 @@ class WorkerFailed(Message):
 class TableReady(Message):
     """A worker built rows for a table (saved plans, bands, MoE): `rows` replace the old ones."""
 
-    def __init__(self, request_id: int, rows: list, error: str | None = None, extra: Any = None) -> None:
+    def __init__(self, request_id: int, rows: list, error: str | None = None, extra: Any = None,
+                 error_field: str | None = None) -> None:
         super().__init__()
         self.request_id = request_id
         self.rows = rows
         self.error = error
         self.extra = extra
+        self.error_field = error_field  # the UserError's `field` (the engine input it refuses), if any

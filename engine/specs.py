@@ -183,7 +183,8 @@ class ModelSpec:
             raise UserError(f"model {self.name}: ffn = {self.ffn!r}; accepted: {' | '.join(FFN_KINDS)}")
         if not self.window_pattern or set(self.window_pattern.upper()) - {"S", "L"}:
             raise UserError(
-                f"model {self.name}: window_pattern = {self.window_pattern!r}; accepted: a string of S and L, e.g. L or SSSL"
+                f"model {self.name}: window_pattern = {self.window_pattern!r}; accepted: a string of S and L, e.g. L or SSSL",
+                field="window_pattern",
             )
         set_(self, "window_pattern", self.window_pattern.upper())
         if self.n_experts:

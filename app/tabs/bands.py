@@ -19,6 +19,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Label, Select, Static
 
 from engine import fmt, inputs  # the input grammar the CLI uses too (depth lists, fractions)
+from engine.errors import UserError
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
@@ -187,25 +188,10 @@ class BandsTab(FormTab):
         text = self.text("b_probe").strip()
         return self._probe_file.read(text) if text else None
 
-    def _pilot_path(self) -> str | None:
-        text = self.text("b_pilot").strip()
-        return str(Path(text).expanduser()) if text else None
-
-    def field_for_error(self, message: str) -> str | None:
-        # The engine's messages for these inputs (engine.sizing.bands / shapes / pilot) start with
-        # their key, or for the pilot's metrics.jsonl with its path (read_metrics names the file).
-        pilot = self._pilot_path()
-        if pilot is not None and message.startswith(f"{pilot}:"):
-            return "b_pilot"
-        if message.startswith("probe"):
-            return "b_probe"
-        if message.startswith("global batch"):
-            return "b_batch"
-        if message.startswith("kv-heads"):
-            return "b_kv"
-        if "window_pattern" in message:
-            return "b_window"
-        return None
+    # The engine's refusals (engine.sizing.bands / shapes, the model's window pattern) name the
+    # input in UserError.field; the pilot's file is read here, in engine_call, and named "pilot".
+    ERROR_FIELDS = {"pilot": "b_pilot", "probe": "b_probe", "global_batch_tokens": "b_batch", "n_kv_head": "b_kv",
+                    "window_pattern": "b_window"}
 
     @on(ProbeAdopted)
     def _probe_adopted(self, message: ProbeAdopted) -> None:
@@ -219,7 +205,10 @@ class BandsTab(FormTab):
     def engine_call(self, args: dict) -> dict:
         hardware = args.pop("hardware")
         if args["pilot"] is not None:
-            args["pilot"] = self._pilot_file.read(args["pilot"])
+            try:
+                args["pilot"] = self._pilot_file.read(args["pilot"])
+            except UserError as exc:  # the metrics.jsonl's own refusal (read_metrics names the file)
+                raise UserError(str(exc), field="pilot") from None
         return B.plan_bands(hardware, **args)
 
     def show_stale(self, why: str) -> None:

@@ -45,9 +45,9 @@ class FormTab(LsdtTab):
     def show(self, result: Any) -> None:
         raise NotImplementedError
 
-    def field_for_error(self, message: str) -> str | None:
-        """The field an engine UserError is about (its message is shown under it), or None."""
-        return None
+    # An engine UserError's `field` (the engine input it refuses) -> the form field its message is
+    # shown under. Errors about no one field (or one the form lacks) go to the status line only.
+    ERROR_FIELDS: dict[str, str] = {}
 
     def show_stale(self, why: str) -> None:
         """Inputs are invalid or refused: say so where the result is (subclasses dim it)."""
@@ -92,7 +92,7 @@ class FormTab(LsdtTab):
         try:
             result = self.engine_call(args)
         except UserError as exc:
-            self.post_message(TableReady(request_id, [], error=str(exc)))
+            self.post_message(TableReady(request_id, [], error=str(exc), error_field=exc.field))
             return
         self.post_message(TableReady(request_id, [], extra=result))
 
@@ -102,7 +102,7 @@ class FormTab(LsdtTab):
             return
         self._answered = message.request_id
         if message.error:
-            name = self.field_for_error(message.error)
+            name = self.ERROR_FIELDS.get(message.error_field or "")
             for field in self.query(FormField):
                 if field.field_name == name:
                     field.set_error(message.error)

@@ -133,14 +133,11 @@ class MoeTab(FormTab):
     def engine_call(self, args: dict) -> dict:
         return M.size_moe(args.pop("model"), args.pop("hardware"), **args)
 
-    def field_for_error(self, message: str) -> str | None:
-        # engine.sizing.moe._check names the input it refuses first (the form has already checked
-        # each value alone; these are the checks across inputs, e.g. one token count per expert).
-        for prefix, name in (("expert tokens", "m_expert_tokens"), ("model ", "m_model"),
-                             ("price per GPU-hour", "m_price"), ("mfu", "m_mfu")):
-            if message.startswith(prefix):
-                return name
-        return None
+    # engine.sizing.moe's checks across inputs (the form has already checked each value alone,
+    # e.g. one token count per expert) name the input they refuse in UserError.field.
+    ERROR_FIELDS = {"expert_tokens": "m_expert_tokens", "model": "m_model", "price_per_gpu_hour": "m_price", "mfu": "m_mfu",
+                    "trunk_gpus": "m_trunk_gpus", "gpus_per_expert": "m_gpus_per_expert", "qa_gpus": "m_qa_gpus",
+                    "trunk_tokens": "m_trunk_tokens"}
 
     def show_stale(self, why: str) -> None:
         super().show_stale(why)

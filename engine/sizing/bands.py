@@ -355,11 +355,12 @@ def plan_bands(
         if probe.get("hardware") and probe["hardware"] != hardware.name:
             raise UserError(
                 f"probe was measured on hardware '{probe['hardware']}' but the plan is for '{hardware.name}'; "
-                f"accepted: --hardware {probe['hardware']} (or omit --hardware to use the probe's)"
+                f"accepted: --hardware {probe['hardware']} (or omit --hardware to use the probe's)", field="probe"
             )
     stages = curriculum or curr.default_curriculum(seq_len)
     if global_batch_tokens < max(s for s, _ in stages + [(seq_len, 1.0)]):
-        raise UserError(f"global batch = {global_batch_tokens} tokens is shorter than one sequence; accepted: >= the longest sequence length")
+        raise UserError(f"global batch = {global_batch_tokens} tokens is shorter than one sequence; accepted: >= the longest sequence length",
+                        field="global_batch_tokens")
 
     window_s = hours * 3600.0
     pretrain_fraction = 1.0 - sft_fraction

@@ -166,22 +166,22 @@ def _check(spec: ModelSpec, expert_tokens, price, mfu, counts_args) -> None:
         raise UserError(
             f"model {spec.name}: lsdt moe sizes the two-phase trunk + experts design; accepted: a model with "
             f"n_experts > 0 and trunk_layers > 0 (e.g. {SEED_MODEL}); it has n_experts = {spec.n_experts}, "
-            f"trunk_layers = {spec.trunk_layers}"
+            f"trunk_layers = {spec.trunk_layers}", field="model"
         )
     if len(expert_tokens) != spec.n_experts:
         raise UserError(
             f"expert tokens: {len(expert_tokens)} values for {spec.n_experts} experts of model {spec.name}; "
-            "accepted: one token count per expert (--expert-tokens A,B,...)"
+            "accepted: one token count per expert (--expert-tokens A,B,...)", field="expert_tokens"
         )
     if any(not (math.isfinite(t) and t > 0) for t in expert_tokens):
-        raise UserError(f"expert tokens = {list(expert_tokens)}; accepted: numbers > 0")
+        raise UserError(f"expert tokens = {list(expert_tokens)}; accepted: numbers > 0", field="expert_tokens")
     if price is not None and not (math.isfinite(price) and price >= 0):
-        raise UserError(f"price per GPU-hour = {price!r}; accepted: a number >= 0")
+        raise UserError(f"price per GPU-hour = {price!r}; accepted: a number >= 0", field="price_per_gpu_hour")
     if not (0 < mfu <= 1):
-        raise UserError(f"mfu = {mfu!r}; accepted: a number in (0, 1]")
+        raise UserError(f"mfu = {mfu!r}; accepted: a number in (0, 1]", field="mfu")
     for name, value in counts_args.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise UserError(f"{name} = {value!r}; accepted: a number > 0")
+            raise UserError(f"{name} = {value!r}; accepted: a number > 0", field=name)
 
 
 def size_moe(
@@ -301,7 +301,7 @@ def size_moe(
     }
     if not math.isfinite(result["cost_usd"]):  # e.g. --price-per-gpu-hour 1e308 printed "$inf"
         raise UserError(f"price per GPU-hour = {price:g} ({price_source}) makes the cost of {total_gpu_hours:,.3g} GPU-hours "
-                        f"overflow; accepted: a price below {sys.float_info.max / total_gpu_hours:.3g}")
+                        f"overflow; accepted: a price below {sys.float_info.max / total_gpu_hours:.3g}", field="price_per_gpu_hour")
     result["seed_comparison"] = seed_comparison(result, hardware, mfu) if spec.name == SEED_MODEL else []
     return result
 

@@ -41,7 +41,8 @@ def band_spec(
     n_head = d_model // head_dim
     kv = n_kv_head or n_head
     if n_head % kv:
-        raise UserError(f"kv-heads = {kv} does not divide n_head = {n_head} at depth {depth}; accepted: a divisor of {n_head}")
+        raise UserError(f"kv-heads = {kv} does not divide n_head = {n_head} at depth {depth}; accepted: a divisor of {n_head}",
+                        field="n_kv_head")
     return ModelSpec(
         name=f"d{depth}",
         n_layer=depth,
