@@ -185,7 +185,7 @@ def path(text: str, field: str | None = None) -> str:
     return text
 
 
-def int_list(text: str, field: str | None = None, most: int | None = None, example: str = "12,14,16") -> list[int]:
+def int_list(text: str, field: str | None = None, most: int | None = INT_MAX, example: str = "12,14,16") -> list[int]:
     """'12,14, 16' -> [12, 14, 16]: comma-separated integers >= 1, in the order typed."""
     parts = [p for p in str(text).split(",") if p.strip()]
     try:

@@ -103,6 +103,12 @@ def physics(model: ModelSpec, hardware: HardwareSpec, goal: Goal) -> PhysicsBund
     counts = param_counts(model)
     fpt = flops_per_token(model)
     tokens_per_step = global_batch_seqs * model.seq_len
+    if goal.tokens < tokens_per_step:  # 21 tokens planned as "1 steps" of a 4M-token batch
+        raise UserError(
+            f"goal: tokens = {goal.tokens:.4g} is less than one global batch ({tokens_per_step:,} tokens = "
+            f"{global_batch_seqs:,} x {model.seq_len}); accepted: tokens >= {tokens_per_step:,}, or a smaller global batch",
+            field="tokens",
+        )
     n_steps = max(1, math.ceil(goal.tokens / tokens_per_step))
     F_step = fpt * tokens_per_step
     B_state = counts.total * STATE_BYTES_PER_PARAM[goal.precision]

@@ -276,15 +276,18 @@ def test_any_value_of_any_sizing_flag_is_a_result_or_one_line_exit_2(command, da
         assert err.getvalue().count("\n") == 1, (argv, err.getvalue())
 
 
-@pytest.mark.parametrize("argv", [
-    ["bands", "--depths", "12,1000000000000"],  # 24 GB of per-layer windows, then the OOM killer
-    PLAN[:1] + ["--model", "{deep}", "--hardware", "h100-sxm"],  # the pipeline search walked 1..n_layer
+@pytest.mark.parametrize("argv, words", [
+    # 24 GB of per-layer windows, then the OOM killer; beyond 2^31 the flag's own range refuses it
+    (["bands", "--depths", "12,1000000"], ["n_layer = 1000000", "accepted: 1..10,000 layers"]),
+    (["bands", "--depths", "12,1000000000000"], ["--depths", "accepted: comma-separated integers >= 1"]),
+    # the pipeline search walked 1..n_layer
+    (PLAN[:1] + ["--model", "{deep}", "--hardware", "h100-sxm"], ["n_layer = 1000000000000", "accepted: 1..10,000 layers"]),
 ])
-def test_absurd_depths_are_refused_before_any_per_layer_work(argv, tmp_path):
+def test_absurd_depths_are_refused_before_any_per_layer_work(argv, words, tmp_path):
     deep = tmp_path / "deep.json"
     deep.write_text('{"num_hidden_layers": 1e12, "hidden_size": 64, "num_attention_heads": 1, "vocab_size": 10}')
     r = run_lsdt(*[a.format(deep=deep) for a in argv], timeout=30)
-    one_line_error(r, "n_layer = 1000000000000", "accepted: 1..10,000 layers")
+    one_line_error(r, *words)
 
 
 @pytest.mark.parametrize("argv, key", [
@@ -378,3 +381,8 @@ def test_runtime_integer_flags_refuse_absurd_values_in_one_line(argv, words, tmp
     r = run_lsdt(*argv, cwd=tmp_path, timeout=60)
     one_line_error(r, *words)
     assert not os.listdir(tmp_path)
+
+
+def test_fewer_tokens_than_one_global_batch_is_refused_naming_tokens():
+    """`--tokens 21` planned "1 steps" of a 4M-token batch and answered FEASIBLE."""
+    one_line_error(run_lsdt(*PLAN, "--tokens", "21"), "tokens = 21", "less than one global batch", "accepted: tokens >=")

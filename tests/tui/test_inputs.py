@@ -98,3 +98,11 @@ def test_opened_plans_keep_their_refined_efficiency_while_the_hardware_stays():
     assert plan_from_form(form_from_plan(opened), MODEL, HW, carried=opened).plan == opened
     other = load_hardware("a100-80g-sxm")
     assert plan_from_form(form_from_plan(opened), MODEL, other, carried=opened).plan.efficiency_refined is None
+
+
+def test_integer_fields_refuse_non_integer_text():
+    """'G 161.' was taken as 161; an integer field takes integer text only (engine/inputs.py)."""
+    result = plan_from_form(FormValues(fixed_G=True, G="161.", batch="4M."), MODEL, HW)
+    assert result.plan is None
+    assert "'161.'" in result.errors["G"] and "an integer" in result.errors["G"]
+    assert "an integer" in result.errors["batch"]

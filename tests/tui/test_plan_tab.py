@@ -120,6 +120,23 @@ async def test_engine_user_error_lands_on_the_batch_field(app_factory):
         assert "global_batch_tokens" in text_of(field.query_one(".field-error"))
 
 
+async def test_goal_refusals_land_on_their_field_from_the_errors_field(app_factory):
+    """Fewer tokens than one global batch (was "1 steps") and a G typed as '161.' (was taken as 161)
+    are marked at their field: the engine's UserError.field / the grammar's, not the message text."""
+    app = app_factory()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await type_into(pilot, "#input-tokens", "21")
+        await settle(pilot)
+        field = app.query_one("#field-tokens", FormField)
+        assert field.has_class("-invalid")
+        assert "less than one global batch" in text_of(field.query_one(".field-error"))
+        await type_into(pilot, "#input-tokens", "")
+        await settle(pilot)
+        assert not field.has_class("-invalid")
+        assert app.failures == []
+
+
 async def test_fixed_G_mode_and_no_solution(app_factory):
     app = app_factory()
     async with app.run_test(size=(100, 30)) as pilot:
