@@ -130,7 +130,8 @@ def shape_defaults(where: str, d_model: int, n_head: int, n_kv_head: int, head_d
                             "give head_dim explicitly or pick n_head dividing d_model")
         head_dim = d_model // n_head
     if n_head % n_kv_head:
-        raise UserError(f"{where}: n_kv_head = {n_kv_head} does not divide n_head = {n_head}; accepted: a divisor of n_head")
+        raise UserError(f"{where}: n_kv_head = {n_kv_head} does not divide n_head = {n_head}; accepted: a divisor of n_head",
+                        field="n_kv_head")
     return n_kv_head, head_dim, d_ff or 4 * d_model
 
 

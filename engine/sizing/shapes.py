@@ -39,18 +39,13 @@ def band_spec(
         raise UserError(f"head_dim = {head_dim}; accepted: an integer >= 1")
     d_model = band_d_model(depth, head_dim)
     n_head = d_model // head_dim
-    kv = n_kv_head or n_head
-    if n_head % kv:
-        raise UserError(f"kv-heads = {kv} does not divide n_head = {n_head} at depth {depth}; accepted: a divisor of {n_head}",
-                        field="n_kv_head")
-    return ModelSpec(
+    return ModelSpec(  # n_kv_head (0 = n_head) and d_ff (4 d_model) filled and checked by specs.shape_defaults
         name=f"d{depth}",
         n_layer=depth,
         d_model=d_model,
         n_head=n_head,
-        n_kv_head=kv,
+        n_kv_head=n_kv_head or 0,
         head_dim=head_dim,
-        d_ff=4 * d_model,
         ffn=ffn,
         vocab_size=vocab_size,
         seq_len=seq_len,

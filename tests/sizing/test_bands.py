@@ -110,7 +110,7 @@ def test_gqa_and_windows_change_counts():
 
 
 def test_bad_inputs_raise_user_error():
-    with pytest.raises(UserError, match="kv-heads"):
+    with pytest.raises(UserError, match="n_kv_head = .* does not divide"):
         B.plan_bands(RTX4090, depths=[12], n_kv_head=4)  # 6 heads at d12
     with pytest.raises(UserError, match="window_pattern"):
         B.plan_bands(RTX4090, window_pattern="LX")

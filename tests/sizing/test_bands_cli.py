@@ -66,7 +66,7 @@ def test_pilot_ok_and_refused(tmp_path):
 @pytest.mark.parametrize("args, needle", [
     (["--depths", "12,x"], "--depths"),
     (["--depths", "0"], "--depths"),
-    (["--kv-heads", "4", "--depths", "12"], "kv-heads = 4"),
+    (["--kv-heads", "4", "--depths", "12"], "n_kv_head = 4 does not divide n_head = 6"),
     (["--window-pattern", "LQ"], "window_pattern"),
     (["--hours", "0"], "--hours"),
     (["--mfu", "1.5"], "--mfu"),

@@ -51,7 +51,7 @@ async def test_refused_values_are_marked_at_their_field(app_factory, tmp_path):
         assert "head dim" in error_of(app, "b_head_dim") and app.query_one("#bands-body").has_class("-stale")
         await set_value(pilot, tab, "b_head_dim", "128")
         await set_value(pilot, tab, "b_kv", "5")  # the engine: 5 does not divide d12's 6 heads
-        assert error_of(app, "b_kv").startswith("kv-heads = 5 does not divide n_head = 6")
+        assert error_of(app, "b_kv").startswith("model d12: n_kv_head = 5 does not divide n_head = 6")
         await set_value(pilot, tab, "b_kv", "")
         assert error_of(app, "b_kv") == "" and not app.query_one("#bands-body").has_class("-stale")
         await set_value(pilot, tab, "b_window", "SXL")
