@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from engine import fmt
-from engine.commands.common import non_negative_int, path_arg, positive_float, positive_int, print_json, seconds
+from engine.commands.common import non_negative_float, non_negative_int, path_arg, positive_float, positive_int, print_json, seconds
 from engine.errors import UserError
 from engine.runtime.probe.runner import (
-    DEFAULT_BATCH_TOKENS, DEFAULT_DEPTHS, DEFAULT_SEQS, DEFAULT_TIMEOUT_S, ProbeSettings, Sweep, parse_int_list,
+    DEFAULT_BATCH_TOKENS, DEFAULT_DEPTHS, DEFAULT_SATURATION, DEFAULT_SEQS, DEFAULT_TIMEOUT_S, ProbeSettings, Sweep, parse_int_list,
 )
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB
 
@@ -45,6 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="time the torch.compile'd step (the batch search stays eager)")
     p.add_argument("--memory-cap", type=positive_float, metavar="BYTES",
                    help="probe as if the device had only this much memory, e.g. 24G (a real OOM, also on CPU)")
+    p.add_argument("--saturation", type=non_negative_float, default=DEFAULT_SATURATION, metavar="FRAC",
+                   help="CPU: stop doubling the batch when that raises tok/s by less than this fraction; 0 = the largest "
+                        "batch under the memory cap (default %(default)g). A CPU worker's memory cap defaults to half the "
+                        "available RAM")
     p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
                    help="seconds per config before it is killed and marked error (default %(default)g)")
     p.add_argument("--seed", type=non_negative_int, default=0)
@@ -83,20 +85,14 @@ def _emit(obj: dict) -> None:
     sys.stdout.flush()
 
 
-def _sigterm_as_interrupt() -> None:
-    """SIGTERM (how the TUI stops a probe) unwinds like Ctrl-C, so the running worker is killed."""
-    if threading.current_thread() is threading.main_thread():
-        def handler(signum, frame):
-            raise KeyboardInterrupt
-        signal.signal(signal.SIGTERM, handler)
-
-
 def run(args: argparse.Namespace) -> int:
-    _sigterm_as_interrupt()
+    # SIGTERM (how the TUI stops a probe) unwinds like Ctrl-C through engine.cli's handler (exit 143),
+    # and the running worker is killed on the way out (runner.run_config).
     settings = ProbeSettings(
         head_dim=args.head_dim, vocab_size=args.vocab, steps=args.steps, warmup=args.warmup, device=args.device,
         batch_tokens=args.batch_tokens, max_batch=args.max_batch, micro_batches=args.micro_batches,
-        compile=args.compile, memory_cap_bytes=args.memory_cap, timeout_s=args.timeout, seed=args.seed,
+        compile=args.compile, memory_cap_bytes=args.memory_cap, saturation=args.saturation, timeout_s=args.timeout,
+        seed=args.seed,
     )
     if args.compile and args.warmup < 1:
         raise UserError("--compile with --warmup 0; accepted: --warmup >= 1 (the first compiled steps pay the compile time)")

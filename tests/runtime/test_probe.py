@@ -13,8 +13,8 @@ from engine.errors import UserError
 from engine.sizing.bands import read_probe
 from engine.runtime.train.device import mfu
 from engine.runtime.probe.runner import (
-    RESULT_KEYS, ProbeSettings, grad_accum_for, is_oom, largest_fitting_batch, parse_int_list,
-    run_config, search_cap,
+    RESULT_KEYS, SATURATION_PATIENCE, ProbeSettings, grad_accum_for, is_oom, largest_fitting_batch, parse_int_list,
+    run_config, search_batch, search_cap,
 )
 
 TINY = ["--head-dim", "16", "--vocab", "256", "--steps", "2", "--warmup", "1", "--device", "cpu"]
@@ -74,6 +74,53 @@ def test_search_finds_the_largest_power_of_two_that_fits(limit, cap):
         assert best & (best - 1) == 0 and best <= bound < 2 * best
     assert [t["batch"] for t in tried] == [2**i for i in range(len(tried))]
     assert all(t["fits"] for t in tried[:-1])
+
+
+# --------------------------------------------------------------------------- the CPU saturation rule
+
+
+def rates(curve: dict[int, float | None]):
+    calls = []
+
+    def measure(batch: int):
+        calls.append(batch)
+        return curve.get(batch)
+
+    return measure, calls
+
+
+def test_saturation_stops_where_throughput_stops_improving():
+    """CPU: tokens/s rises to batch 8 and is flat after; the search stops two flat doublings later
+    and keeps 8, far below the 8,192-sequence cap that used to run into the OOM killer."""
+    curve = {1: 100.0, 2: 190.0, 4: 330.0, 8: 420.0, 16: 425.0, 32: 418.0, 64: 430.0}
+    measure, calls = rates(curve)
+    best, tried = search_batch(measure, 8192, saturation=0.05)
+    assert best == 8 and calls == [1, 2, 4, 8, 16, 32] and SATURATION_PATIENCE == 2
+    assert [t["tok_per_s"] for t in tried] == [curve[b] for b in calls]
+
+
+def test_one_slow_measurement_does_not_end_the_search():
+    measure, calls = rates({1: 100.0, 2: 20.0, 4: 330.0, 8: 600.0, 16: 610.0, 32: 600.0})
+    best, _ = search_batch(measure, 1024, saturation=0.05)
+    assert best == 8 and calls == [1, 2, 4, 8, 16, 32]
+
+
+def test_saturation_still_stops_at_an_oom_and_at_the_cap():
+    assert search_batch(rates({1: 1.0, 2: 2.0, 4: None})[0], 1024, 0.05)[0] == 2
+    measure, calls = rates({b: float(b) for b in (1, 2, 4, 8)})
+    assert search_batch(measure, 8, 0.05)[0] == 8 and calls == [1, 2, 4, 8]
+    assert search_batch(rates({1: None})[0], 8, 0.05) == (None, [{"batch": 1, "fits": False}])
+
+
+@given(curve=st.lists(st.floats(1.0, 1e6), min_size=1, max_size=14), cap=st.integers(1, 8192))
+def test_saturation_keeps_the_fastest_point_it_saw_and_never_passes_the_cap(curve, cap):
+    by_batch = {2**i: r for i, r in enumerate(curve)}
+    best, tried = search_batch(lambda b: by_batch.get(b), cap, 0.05)
+    assert all(t["batch"] <= cap for t in tried)
+    seen = [t for t in tried if t["fits"]]
+    if seen:
+        top = max(t["tok_per_s"] for t in seen)
+        assert by_batch[best] * 1.05 >= top  # within the saturation margin of the fastest point seen
 
 
 def test_is_oom_kinds():
@@ -223,7 +270,7 @@ def test_sigterm_stops_the_sweep_kills_the_worker_and_keeps_finished_configs(tmp
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130 and "interrupted" in stderr
+    assert proc.returncode == 143 and "terminated (SIGTERM)" in stderr  # stopped, not completed, for schedulers
     assert all(not psutil.pid_exists(w.pid) or w.status() == psutil.STATUS_ZOMBIE for w in workers)
     doc = json.loads(out.read_text())
     assert [r["depth"] for r in doc["results"]] == [1]  # the finished config survived
@@ -251,8 +298,8 @@ def test_a_stop_while_the_worker_starts_still_kills_the_worker(tmp_path):
     script.write_text(
         "import os, signal, subprocess, sys\n"
         "import engine.runtime.probe.runner as P\n"
-        "from engine.commands.probe import _sigterm_as_interrupt\n"
-        "_sigterm_as_interrupt()\n"
+        "from engine.cli import _terminate\n"
+        "signal.signal(signal.SIGTERM, _terminate)  # what `lsdt probe` runs under\n"
         "real = subprocess.Popen\n"
         "started = []\n"
         "def popen(*a, **k):\n"
@@ -272,3 +319,54 @@ def test_a_stop_while_the_worker_starts_still_kills_the_worker(tmp_path):
     word, pid = out.stdout.split()
     assert word == "interrupted"
     assert not psutil.pid_exists(int(pid)) or psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.slow
+def test_the_tiny_cpu_probe_of_the_issue_finishes_in_seconds_under_a_memory_cap(lsdt, tmp_path):
+    """Issue 16: this command ran 5 minutes, grew to 11.9 GB and was killed by the OOM killer (its
+    batch search doubled towards 8,192 sequences). Now: saturation on CPU and a default memory cap."""
+    import time
+
+    out = tmp_path / "p.json"
+    t0 = time.monotonic()
+    r = lsdt("probe", "--device", "cpu", "--depths", "2", "--seqs", "64", "--head-dim", "64", "--vocab", "256",
+             "--steps", "3", "--out", str(out), timeout=120)
+    wall_s = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    row = json.loads(out.read_text())["results"][0]
+    assert row["status"] == "ok" and row["device_batch"] <= 256 and len(row["tried"]) <= 10
+    assert row["memory_cap_bytes"] > 0 and "available RAM" in row["memory_cap_source"]
+    assert row["peak_rss_bytes"] < 2e9
+    assert wall_s < 60
+
+
+@pytest.mark.slow
+def test_a_worker_dies_with_a_killed_sweep(tmp_path):
+    """SIGKILL cannot be caught, so `lsdt probe` cannot kill its worker on the way out: the worker
+    itself must go (PR_SET_PDEATHSIG, or its parent-pid watch)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "probe", "--depths", "1", "--seqs", "32", *TINY[:4], "--steps", "1000000",
+         "--warmup", "0", "--device", "cpu", "--max-batch", "1", "--out", str(tmp_path / "p.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 30
+        while not (workers := psutil.Process(proc.pid).children()) and time.time() < deadline:
+            time.sleep(0.05)
+        assert workers
+        time.sleep(1.0)  # the worker is past its start-up (torch imported, model built)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        gone = psutil.wait_procs(workers, timeout=10)[0]
+        assert [w.pid for w in gone] == [w.pid for w in workers], "the worker outlived its sweep"
+    finally:
+        for w in psutil.Process().children(recursive=True):
+            w.kill()

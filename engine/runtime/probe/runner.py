@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,11 @@ DEFAULT_BATCH_TOKENS = 2**19
 DEFAULT_DEPTHS = (12, 14, 16, 18, 20)  # the seed's M0 grid
 DEFAULT_SEQS = (512, 1024, 2048)
 DEFAULT_TIMEOUT_S = 900.0  # per config; a d20 x 2048 probe takes well under a minute on an H100
+# A doubled batch must be at least 5 % faster to be worth its memory on a CPU (search_batch); below
+# that, timing noise between two short measurements is of the same order.
+DEFAULT_SATURATION = 0.05
+# Two flat doublings in a row, not one: on a busy machine one slow measurement is common, two are not.
+SATURATION_PATIENCE = 2
 STATUSES = ("ok", "oom", "error")
 RESULT_KEYS = ("depth", "seq_len", "device_batch", "tok_per_s", "step_time_s", "peak_vram_bytes", "mfu", "status")
 
@@ -64,6 +70,8 @@ class ProbeSettings:
     micro_batches: int = 1  # micro-batches per timed optimizer step
     compile: bool = False
     memory_cap_bytes: float | None = None  # probe as if the device had only this much memory
+    # CPU only: stop doubling the batch once tokens/s rises by less than this (search_batch)
+    saturation: float = DEFAULT_SATURATION
     timeout_s: float = DEFAULT_TIMEOUT_S
     seed: int = 0
 
@@ -82,24 +90,49 @@ def is_oom(exc: BaseException) -> bool:
     )
 
 
-def largest_fitting_batch(fits: Callable[[int], bool], max_batch: int) -> tuple[int | None, list[dict]]:
-    """Largest power-of-two batch <= max_batch for which `fits(batch)` is True, doubling from 1.
+def search_batch(measure: Callable[[int], float | None], max_batch: int,
+                 saturation: float | None = None) -> tuple[int | None, list[dict]]:
+    """The device batch to probe at: powers of two from 1 up to max_batch.
 
-    `fits` runs one real training step at that batch and returns False on OOM (after freeing the
-    memory); any other exception propagates (the config is then an error, not an OOM). Memory grows
-    with the batch, so the first failure ends the search. Returns (None, tried) when even batch 1
-    does not fit; `tried` is [{"batch": b, "fits": bool}, ...] in order.
+    `measure(batch)` runs real training steps at that batch and returns their tokens/s, or None on
+    OOM (after freeing the memory); any other exception propagates (the config is then an error, not
+    an OOM). Memory grows with the batch, so the first OOM ends the search.
+
+    saturation None: the largest batch that fits (a GPU: its memory is a hard wall that fails fast
+    and cleanly, and the seed's M0 map asks for the largest batch).
+    saturation s: also stop once SATURATION_PATIENCE doublings in a row have not raised tokens/s by
+    at least a fraction s over the best so far, and keep that best batch (a CPU: past the point where its cores are busy a bigger
+    batch only costs memory, and Linux overcommit never fails an allocation, so "largest that fits"
+    would mean "until the OOM killer ends something").
+
+    Returns (None, tried) when even batch 1 does not fit; `tried` is [{"batch", "fits"
+    (, "tok_per_s")}, ...] in order.
     """
     if max_batch < 1:
         raise ValueError(f"max_batch = {max_batch}; accepted: >= 1")
-    best, tried, batch = None, [], 1
+    best, best_rate, tried, batch, flat = None, 0.0, [], 1, 0
     while batch <= max_batch:
-        ok = bool(fits(batch))
-        tried.append({"batch": batch, "fits": ok})
-        if not ok:
+        rate = measure(batch)
+        entry = {"batch": batch, "fits": rate is not None}
+        if saturation is not None and rate is not None:
+            entry["tok_per_s"] = rate
+        tried.append(entry)
+        if rate is None:
             break
-        best, batch = batch, batch * 2
+        if saturation is None or best is None or rate >= best_rate * (1 + saturation):
+            best, best_rate, flat = batch, rate, 0
+        else:
+            flat += 1
+            if flat >= SATURATION_PATIENCE:
+                break  # saturated: the smaller batch is as fast and uses less memory
+        batch *= 2
     return best, tried
+
+
+def largest_fitting_batch(fits: Callable[[int], bool], max_batch: int) -> tuple[int | None, list[dict]]:
+    """Largest power-of-two batch <= max_batch for which `fits(batch)` is True (search_batch without
+    a saturation rule)."""
+    return search_batch(lambda b: 1.0 if fits(b) else None, max_batch)
 
 
 def grad_accum_for(batch_tokens: int, device_batch: int, seq_len: int) -> int:
@@ -140,6 +173,7 @@ def _worker_command(depth: int, seq_len: int, s: ProbeSettings, max_batch: int, 
         "--depth", str(depth), "--seq", str(seq_len), "--head-dim", str(s.head_dim), "--vocab", str(s.vocab_size),
         "--steps", str(s.steps), "--warmup", str(s.warmup), "--device", s.device, "--max-batch", str(max_batch),
         "--micro-batches", str(s.micro_batches), "--seed", str(s.seed), "--result", str(result_path),
+        "--saturation", repr(float(s.saturation)), "--parent-pid", str(os.getpid()),
     ]
     if s.compile:
         cmd.append("--compile")
@@ -166,7 +200,8 @@ def _start_worker(cmd: list[str]) -> subprocess.Popen:
     if stop.signum is not None:
         proc.kill()
         proc.wait()
-        raise KeyboardInterrupt
+        signal.raise_signal(stop.signum)  # the restored handler turns it into its exception (SIGTERM: 143)
+        raise KeyboardInterrupt  # a handler that returned (ignored signal): still stop here
     return proc
 
 
@@ -196,7 +231,7 @@ def run_config(depth: int, seq_len: int, s: ProbeSettings, max_batch: int) -> di
             return row
     if proc.returncode < 0:
         why = f"worker killed by signal {-proc.returncode}"
-        if proc.returncode == -9:
+        if proc.returncode == -signal.SIGKILL:
             why += " (the OS out-of-memory killer?)"
     else:
         why = f"worker exited with code {proc.returncode}"

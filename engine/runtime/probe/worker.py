@@ -23,7 +23,8 @@ import traceback
 from engine.atomic import write_atomic
 from engine.errors import UserError
 from engine.runtime.train.device import mfu
-from engine.runtime.probe.runner import is_oom, largest_fitting_batch
+from engine.runtime.lifeline import die_with_parent
+from engine.runtime.probe.runner import is_oom, search_batch
 from engine.sizing.counts import flops_per_token
 from engine.sizing.shapes import band_spec
 
@@ -42,8 +43,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--memory-cap", type=float, default=None, help="bytes")
+    p.add_argument("--saturation", type=float, default=None, help="CPU: stop the batch search when 2x batch is < this much faster")
+    p.add_argument("--parent-pid", type=int, default=None, help="die when this process (the sweep) dies")
     p.add_argument("--result", required=True)
     return p
+
+
+# Without --memory-cap a CPU worker may use this share of the RAM available when it starts: Linux
+# overcommit never fails an allocation, so without a limit a large batch grows until the kernel's OOM
+# killer ends a process -- perhaps not this one. Half leaves room for the rest of the machine.
+CPU_DEFAULT_MEMORY_SHARE = 0.5
+# Each point of the CPU batch search takes the fastest of its steps over at least this long (a step
+# of a tiny model takes ~1 ms; one step is too noisy to compare two batches by).
+RATE_MIN_S = 0.1
+RATE_MAX_STEPS = 20
+
+
+def default_cpu_memory_cap() -> float:
+    import psutil
+
+    return CPU_DEFAULT_MEMORY_SHARE * psutil.virtual_memory().available
 
 
 def _cap_memory(torch, device, cap_bytes: float) -> None:
@@ -85,8 +104,14 @@ def probe(args: argparse.Namespace) -> dict:
     }
     configure_backends(device)
     torch.manual_seed(args.seed)
-    if args.memory_cap:
-        _cap_memory(torch, device, args.memory_cap)
+    cap = args.memory_cap
+    if cap is None and device.type == "cpu":
+        cap = default_cpu_memory_cap()
+        row.update(memory_cap_bytes=cap, memory_cap_source=f"default: {CPU_DEFAULT_MEMORY_SHARE:.0%} of available RAM")
+    if cap:
+        _cap_memory(torch, device, cap)
+    saturation = (args.saturation or None) if device.type == "cpu" else None  # 0: the largest batch that fits
+    row["saturation"] = saturation
 
     def free() -> None:
         gc.collect()
@@ -112,22 +137,37 @@ def probe(args: argparse.Namespace) -> dict:
 
     lr = OptimConfig().lr
 
-    def fits(b: int) -> bool:
+    def rate_at(b: int) -> float | None:
+        """tokens/s of the eager step at batch b (its first step is the warm-up); None on OOM."""
         oom = False
         try:
-            eager(batches(b), lr)
+            work = batches(b)
+            eager(work, lr)
             synchronize(device)
+            if saturation is None:  # the GPU search only asks whether it fits
+                return 1.0
+            # the fastest of several steps: what the batch can do, not what a busy machine let it do
+            fastest_s, t_start = math.inf, time.perf_counter()
+            for _ in range(RATE_MAX_STEPS):
+                t0 = time.perf_counter()
+                eager(work, lr)
+                synchronize(device)
+                fastest_s = min(fastest_s, time.perf_counter() - t0)
+                if time.perf_counter() - t_start >= RATE_MIN_S:
+                    break
+            return args.micro_batches * b * args.seq / fastest_s
         except Exception as exc:
             if not is_oom(exc):
                 raise
             oom = True
         # outside the except block: the traceback (and the activations its frames hold) is gone
         if oom:
+            work = None  # noqa: F841 - drop the batch before freeing
             optimizer.zero_grad(set_to_none=True)
             free()
-        return not oom
+        return None
 
-    device_batch, tried = largest_fitting_batch(fits, args.max_batch)
+    device_batch, tried = search_batch(rate_at, args.max_batch, saturation)
     row["tried"] = tried
     if device_batch is None:
         row.update(status="oom", error="batch 1 does not fit")
@@ -209,6 +249,8 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid)
     try:
         row = probe(args)
     except UserError as exc:
