@@ -59,6 +59,8 @@ DEFAULTS = dict(
     rope_base=10000.0,  # Su et al. 2021
     init_std=0.02,  # GPT-2 / nanoGPT
     fsdp=False,
+    # FSDP2's default: free each block's gathered weights after its forward (ZeRO-3 memory).
+    fsdp_keep_weights=False,
 )
 DEFAULT_STEPS = 200
 
@@ -108,6 +110,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     t.add_argument("--fsdp", action="store_true", default=None,
                    help="under torchrun, shard weights, gradients and AdamW state (FSDP2) instead of replicating them (DDP)")
+    t.add_argument("--fsdp-keep-weights", action="store_true", default=None,
+                   help="with --fsdp, keep each block's gathered weights from its forward to its backward instead of "
+                        "gathering them twice (ZeRO-2's memory: whole weights during the step, gradients and AdamW state sharded)")
     t.add_argument("--device", help="auto | cuda | cpu (default auto)")
     t.add_argument("--seed", type=seed, help="seed of the weights and the data order (default 1337)")
     t.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
@@ -157,6 +162,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     threads: int | None = None
     fsdp: bool = False
+    fsdp_keep_weights: bool = False
     rope_base: float = 10000.0
     init_std: float = 0.02
 
@@ -242,6 +248,8 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     _check("beta1", v["beta1"], 0 <= v["beta1"] < 1, "a number in [0, 1)")
     _check("beta2", v["beta2"], 0 <= v["beta2"] < 1, "a number in [0, 1)")
     _check("grad_clip", v["grad_clip"], v["grad_clip"] >= 0, "a number >= 0 (0 = off)")
+    if v["fsdp_keep_weights"] and not v["fsdp"]:
+        raise UserError("--fsdp-keep-weights keeps FSDP's gathered weights and this run does not shard; add --fsdp, or drop --fsdp-keep-weights")
     if v["hours"] is None and v["warmup"] >= steps:
         raise UserError(f"--warmup {v['warmup']} is not shorter than --steps {steps}; accepted: warmup < steps")
     run_dir = args.run_dir or str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}")
@@ -253,7 +261,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         dropout=v["dropout"], qk_norm=bool(v["qk_norm"]), curriculum=curriculum, compile=bool(v["compile"]),
         device=v["device"], seed=v["seed"], eval_every=v["eval_every"], eval_batches=v["eval_batches"],
         ckpt_every=v["ckpt_every"], log_every=v["log_every"], keep_checkpoints=v["keep_checkpoints"], threads=v["threads"],
-        fsdp=bool(v["fsdp"]), rope_base=v["rope_base"], init_std=v["init_std"],
+        fsdp=bool(v["fsdp"]), fsdp_keep_weights=bool(v["fsdp_keep_weights"]), rope_base=v["rope_base"], init_std=v["init_std"],
     )
 
 
