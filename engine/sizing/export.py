@@ -223,7 +223,7 @@ def megatron_args(model: ModelSpec, layout: dict, global_batch: int, train_iters
 
 
 def _check_megatron_rules(args: list[str], world_size: int) -> None:
-    ns = mg.parser().parse_args(args)
+    ns = mg.parse(args)
     bad = mg.rule_violations(ns, world_size)
     if bad:
         raise UserError(f"megatron export: Megatron-LM {mg.RELEASE} would refuse this layout: {bad[0]}")

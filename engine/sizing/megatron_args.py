@@ -105,6 +105,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse(flags: list[str]) -> argparse.Namespace:
+    """The flags as the release's parser reads them; a flag it does not define, or a value it does
+    not accept, raises argparse.ArgumentError."""
+    ns, unknown = parser().parse_known_args(flags)
+    if unknown:
+        raise argparse.ArgumentError(None, f"not a Megatron-LM {RELEASE} argument: {unknown[0]}")
+    return ns
+
+
 def padded_vocab_size(vocab_size: int, divisible_by: int, tp: int) -> int:
     """build_tokenizer.py vocab_size_with_padding: rounded up to a multiple of divisible_by x TP."""
     multiple = divisible_by * tp
