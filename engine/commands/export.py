@@ -66,9 +66,11 @@ def run(args: argparse.Namespace) -> int:
             else:
                 groups[-1].append(token)
         pairs = [shlex.join(g) for g in groups]
+        env = megatron_args.required_env(megatron_args.parse(flags))
+        env_line = "".join(f"# environment: {k}={v} (Megatron-LM asserts it for this layout on GPUs before Blackwell)\n" for k, v in env.items())
         text = (f"# {head}\n# Megatron-LM {megatron_args.RELEASE} pretrain_gpt.py arguments. Add data and optimizer flags "
                 "(--mock-data runs as is); NullTokenizer stands for a tokenizer of this --vocab-size.\n"
-                + " \\\n".join(pairs) + "\n")
+                + env_line + " \\\n".join(pairs) + "\n")
     elif args.to == "torchtitan":
         text = export.torchtitan_config(plan.model, layout, B, steps)
     else:

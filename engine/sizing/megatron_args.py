@@ -114,6 +114,14 @@ def parse(flags: list[str]) -> argparse.Namespace:
     return ns
 
 
+def required_env(ns: argparse.Namespace) -> dict[str, str]:
+    """Environment the release asserts on for these flags: validate_args requires
+    CUDA_DEVICE_MAX_CONNECTIONS=1 with TP or CP > 1 on GPUs before Blackwell, unless an FSDP is used."""
+    if (ns.tensor_model_parallel_size > 1 or ns.context_parallel_size > 1) and not ns.use_megatron_fsdp:
+        return {"CUDA_DEVICE_MAX_CONNECTIONS": "1"}
+    return {}
+
+
 def padded_vocab_size(vocab_size: int, divisible_by: int, tp: int) -> int:
     """build_tokenizer.py vocab_size_with_padding: rounded up to a multiple of divisible_by x TP."""
     multiple = divisible_by * tp
