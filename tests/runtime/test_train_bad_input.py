@@ -28,6 +28,8 @@ from tests.runtime.train_helpers import base_args, make_inputs
     # `type=float` let inf through: the run trained, and its config.toml could then not be resumed
     ({"--grad-clip": "inf"}, ["--grad-clip", "accepted: a finite number"]),
     ({"--weight-decay": "1e400"}, ["--weight-decay", "accepted: a finite number"]),
+    # keeping FSDP's gathered weights means nothing without FSDP
+    ({"--fsdp-keep-weights": True}, ["--fsdp-keep-weights", "add --fsdp"]),
 ])
 def test_bad_flags_are_one_line_and_leave_no_run_dir(tmp_path, over, words):
     args = base_args(tmp_path, **over)
