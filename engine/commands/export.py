@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     B, steps = b0.global_batch_seqs, b0.n_steps
     head = f"LSDT export of {plan_path.name}: {plan.model.name}, layout #{args.layout} on {layout['gpus']} x {plan.hardware.name}"
     if args.to == "megatron":
-        flags = export.megatron_args(plan.model, layout, B, steps)
+        flags = export.megatron_args(plan.model, layout, B, steps, plan.goal.precision)
         groups: list[list[str]] = []
         for token in flags:  # one flag and its values per line
             if token.startswith("--") or not groups:
@@ -72,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
                 "(--mock-data runs as is); NullTokenizer stands for a tokenizer of this --vocab-size.\n"
                 + env_line + " \\\n".join(pairs) + "\n")
     elif args.to == "torchtitan":
-        text = export.torchtitan_config(plan.model, layout, B, steps)
+        text = export.torchtitan_config(plan.model, layout, B, steps, plan.goal.precision)
     else:
         ref, written = _model_ref(plan, plan_path)
         cmd = export.torchrun_command(ref, layout, B, steps, plan.hardware.gpus_per_node, plan.model.seq_len,
-                                      export.rope_base(plan.model))
+                                      export.rope_base(plan.model), plan.goal.precision)
         note = f"# model file written: {written}\n" if written else ""
         text = f"# {head}\n{note}{shlex.join(cmd).replace(shlex.quote('$NODE_RANK'), '$NODE_RANK').replace(shlex.quote('$MASTER_ADDR:29500'), '$MASTER_ADDR:29500')}\n"
     if args.out:

@@ -52,6 +52,12 @@ TORCHTITAN_MODELS = {
 ROPE_BASE = {"llama3-8b": 500_000, "llama3-70b": 500_000, "llama3-405b": 500_000}
 DEFAULT_ROPE_BASE = 10_000
 
+# The ModelSpec fields megatron_args translates. A model setting any other field to a non-default
+# value (a newer architecture key) is refused by name rather than exported as a different model.
+MEGATRON_MODEL_FIELDS = {"name", "n_layer", "d_model", "n_head", "vocab_size", "seq_len", "n_kv_head", "head_dim", "d_ff",
+                         "ffn", "tie_embeddings", "window_pattern", "short_window", "n_experts", "experts_per_token",
+                         "trunk_layers", "source"}
+
 # Megatron's fine-grained activation offloading: the dense-layer modules whose inputs go to the host
 # (TransformerConfig's allowed offload_modules, less the MoE-only ones unless the model has experts).
 MEGATRON_OFFLOAD_MODULES = ("attn_norm", "qkv_linear", "core_attn", "attn_proj", "mlp_norm")
@@ -113,6 +119,12 @@ def _check_world(lay: Layout) -> None:
         raise UserError(f"export: layout of {lay.gpus} GPUs is not DP {lay.dp} x TP {lay.tp} x PP {lay.pp} x CP {lay.cp}")
 
 
+def _refuse_fp8(target: str, precision: str) -> None:
+    if precision == "fp8":
+        raise UserError(f"{target} export: the plan trains in FP8, which this export does not set up for {target}; "
+                        "accepted: a bf16 plan, or --to megatron (--fp8-format hybrid)")
+
+
 def _global_batch(lay: Layout, planned: int) -> int:
     return lay.global_batch_used or planned
 
@@ -127,10 +139,19 @@ def megatron_vocab_divisor(vocab_size: int, tp: int) -> int:
     return next(d for d in (128, 64, 32, 16, 8, 4, 2, 1) if vocab_size % (d * tp) == 0 or d == 1)
 
 
-def megatron_args(model: ModelSpec, layout: dict, global_batch: int, train_iters: int) -> list[str]:
-    """Flags for Megatron-LM's pretrain_gpt.py: model shape, parallel layout, memory options, batch."""
+def megatron_args(model: ModelSpec, layout: dict, global_batch: int, train_iters: int, precision: str = "bf16") -> list[str]:
+    """Flags for Megatron-LM's pretrain_gpt.py: model shape, parallel layout, memory options, batch.
+
+    precision (the plan's Goal.precision): "bf16" keeps bf16 gradients (2 B/param, memory.py
+    GRAD_BYTES) -> --grad-reduce-in-bf16; "bf16-fp32grad" is Megatron's default fp32 gradient
+    buffer; "fp8" adds --fp8-format hybrid (E4M3 forward, E5M2 backward) to bf16 training."""
     lay = Layout.of(layout)
     _check_world(lay)
+    unknown = {k: v for k, v in model.to_dict().items() if k not in MEGATRON_MODEL_FIELDS and v not in (None, 0, 0.0, False, "")}
+    if unknown:
+        key, value = next(iter(unknown.items()))
+        raise UserError(f"megatron export: model {model.name!r} sets {key} = {value!r}, which this export does not translate "
+                        "to Megatron-LM flags; accepted: a model without it (or --to torchrun)")
     if model.trunk_layers:
         raise UserError(
             f"megatron export: model {model.name!r} is a two-phase MoE (experts are stacks of "
@@ -168,6 +189,10 @@ def megatron_args(model: ModelSpec, layout: dict, global_batch: int, train_iters
         "--make-vocab-size-divisible-by", str(megatron_vocab_divisor(model.vocab_size, lay.tp)),
         "--bf16",
     ]
+    if precision != "bf16-fp32grad":
+        args += ["--grad-reduce-in-bf16"]
+    if precision == "fp8":
+        args += ["--fp8-format", "hybrid"]
     if heads_per_group > 1:
         args += ["--group-query-attention", "--num-query-groups", str(model.n_kv_head)]
     if model.ffn == "swiglu":
@@ -237,7 +262,7 @@ def _identifier(text: str) -> str:
     return name if name and not name[0].isdigit() else f"lsdt_{name}"
 
 
-def torchtitan_config(model: ModelSpec, layout: dict, global_batch: int, steps: int) -> str:
+def torchtitan_config(model: ModelSpec, layout: dict, global_batch: int, steps: int, precision: str = "bf16") -> str:
     """A torchtitan config module: torchtitan's preset for the model (tokenizer, data, optimizer,
     checkpointing) with LSDT's batch, parallel layout and recompute. Run it with
     `torchrun --nproc-per-node N -m torchtitan.train --module <file stem> --config <function>`."""
@@ -250,6 +275,7 @@ def torchtitan_config(model: ModelSpec, layout: dict, global_batch: int, steps: 
     module, _flavour, preset = found
     lay = Layout.of(layout)
     _check_world(lay)
+    _refuse_fp8("torchtitan", precision)
     if lay.ep > 1 and not model.n_experts:
         raise UserError(f"torchtitan export: the layout has EP {lay.ep} and {model.name} has no experts; accepted: ep = 1")
     if lay.offload_activations:
@@ -327,9 +353,10 @@ def {fn}() -> Trainer.Config:
 
 
 def torchrun_command(model_ref: str, layout: dict, global_batch: int, steps: int, gpus_per_node: int,
-                     seq_len: int, rope: int = DEFAULT_ROPE_BASE) -> list[str]:
+                     seq_len: int, rope: int = DEFAULT_ROPE_BASE, precision: str = "bf16") -> list[str]:
     """torchrun over LSDT's trainer: data parallelism, replicated (DDP) or sharded (FSDP2) as planned."""
     lay = Layout.of(layout)
+    _refuse_fp8("torchrun", precision)
     refused = [(lay.tp > 1 or lay.pp > 1, f"TP {lay.tp} x PP {lay.pp}"), (lay.cp > 1, f"CP {lay.cp}"), (lay.ep > 1, f"EP {lay.ep}"),
                (lay.recompute != "none", f"{lay.recompute} recompute"),
                (lay.offload_optimizer or lay.offload_weights or lay.offload_activations, "CPU offload")]

@@ -85,6 +85,8 @@ ARGUMENTS: dict[str, Arg] = {
     '--use-precision-aware-optimizer': Arg('use_precision_aware_optimizer', 'true', default=False),
     '--fine-grained-activation-offloading': Arg('fine_grained_activation_offloading', 'true', default=False),
     '--offload-modules': Arg('offload_modules', 'value', 'str', nargs='+', default=[]),
+    '--grad-reduce-in-bf16': Arg('grad_reduce_in_bf16', 'true', default=False),
+    '--fp8-format': Arg('fp8', 'value', 'str', choices=('e4m3', 'hybrid'), default=None),
     '--moe-router-pre-softmax': Arg('moe_router_pre_softmax', 'true', default=False),
     '--transformer-impl': Arg('transformer_impl', 'value', 'str', choices=('local', 'transformer_engine', 'inference_optimized'), default='transformer_engine'),
 }

@@ -191,3 +191,22 @@ def test_the_recorded_rules_catch_broken_flags():
 def test_the_record_names_its_release():
     assert mg.RELEASE == "core_v0.19.0" and len(mg.COMMIT) == 40
     assert mg.ARGUMENTS["--disable-bias-linear"].dest == "add_bias_linear" and mg.ARGUMENTS["--rotary-base"].type == "int"
+
+
+def test_precision_sets_the_gradient_bytes_the_plan_counted():
+    """memory.py GRAD_BYTES: "bf16" plans 2-byte gradients, "bf16-fp32grad" 4-byte (Megatron's default)."""
+    model, layout = load_model("llama3-8b"), layouts_for(load_model("llama3-8b"))["tp-pp"]
+    assert _parse(export.megatron_args(model, layout, 512, 10)).grad_reduce_in_bf16
+    assert not _parse(export.megatron_args(model, layout, 512, 10, "bf16-fp32grad")).grad_reduce_in_bf16
+    fp8 = _parse(export.megatron_args(model, layout, 512, 10, "fp8"))
+    assert fp8.fp8 == "hybrid" and fp8.grad_reduce_in_bf16
+    with pytest.raises(UserError, match="FP8"):
+        export.torchtitan_config(model, layout, 512, 10, "fp8")
+
+
+def test_a_model_field_the_export_does_not_translate_is_refused_by_name(monkeypatch):
+    """A newer architecture key (say multi-head latent attention) must not export as a plain model."""
+    model = load_model("llama3-8b")
+    monkeypatch.setattr(type(model), "to_dict", lambda self: {**vars(self), "kv_lora_rank": 512})
+    with pytest.raises(UserError, match="kv_lora_rank = 512"):
+        export.megatron_args(model, layouts_for(model)["dp-only"], 512, 10)
