@@ -17,7 +17,8 @@ from engine.sizing.counts import param_counts
 from engine.specs import load_model
 from tests.sizing.test_export_megatron import layouts_for
 
-from torchtitan.config import ConfigManager  # noqa: E402 (the pinned interop dependency)
+from torch.distributed.pipelining.schedules import PipelineScheduleSingle, get_schedule_class
+from torchtitan.config import ConfigManager  # the pinned interop dependency
 from torchtitan.distributed.activation_checkpoint import FullAC, SelectiveAC
 from torchtitan.distributed.parallel_dims import ParallelDims
 from torchtitan.trainer import Trainer
@@ -82,6 +83,8 @@ def test_exported_config_loads_and_describes_the_layout(tmp_path, monkeypatch, l
         else:
             assert set(layers_per_rank) == {model.n_layer // layout["pp"]}
         assert par.pipeline_parallel_schedule == ("Interleaved1F1B" if v > 1 else "1F1B")
+        schedule = get_schedule_class(par.pipeline_parallel_schedule)  # torchtitan: one stage per rank iff single-stage
+        assert issubclass(schedule, PipelineScheduleSingle) == (v == 1)
         assert train.local_batch_size % par.pipeline_parallel_microbatch_size == 0  # Trainer.Config's check
         assert par.pipeline_parallel_microbatch_size == layout["micro_batch"]
     else:
