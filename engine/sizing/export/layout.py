@@ -42,12 +42,10 @@ class Layout:
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in layout.items() if k in fields and v is not None})
 
-    @property
-    def uneven(self) -> bool:
-        return self.first_stage_layers is not None or self.last_stage_layers is not None
 
 def rope_base(model: ModelSpec) -> int:
     return ROPE_BASE.get(model.name, DEFAULT_ROPE_BASE)
+
 
 def pipeline_chunks(model: ModelSpec, lay: Layout) -> list[int]:
     """Decoder layers of each virtual pipeline stage in model order (stage s sits on rank s mod pp,
@@ -62,14 +60,17 @@ def pipeline_chunks(model: ModelSpec, lay: Layout) -> list[int]:
         )
     return [ranks[s % lay.pp] // v for s in range(lay.pp * v)]
 
+
 def check_world(lay: Layout) -> None:
     if lay.dp * lay.tp * lay.pp * lay.cp != lay.gpus:
         raise UserError(f"export: layout of {lay.gpus} GPUs is not DP {lay.dp} x TP {lay.tp} x PP {lay.pp} x CP {lay.cp}")
+
 
 def refuse_fp8(target: str, precision: str) -> None:
     if precision == "fp8":
         raise UserError(f"{target} export: the plan trains in FP8, which this export does not set up for {target}; "
                         "accepted: a bf16 plan, or --to megatron (--fp8-format hybrid)")
+
 
 def global_batch_of(lay: Layout, planned: int) -> int:
     return lay.global_batch_used or planned

@@ -18,11 +18,13 @@ MEGATRON_MODEL_FIELDS = {"name", "n_layer", "d_model", "n_head", "vocab_size", "
 MEGATRON_OFFLOAD_MODULES = ("attn_norm", "qkv_linear", "core_attn", "attn_proj", "mlp_norm")
 MEGATRON_MOE_OFFLOAD_MODULES = ("expert_fc1", "moe_act")
 
+
 def megatron_vocab_divisor(vocab_size: int, tp: int) -> int:
     """--make-vocab-size-divisible-by: the largest of 128, 64, ..., 1 that leaves the vocabulary
     unpadded on this TP (Megatron pads it to a multiple of divisor x TP, which would add rows the
     plan did not count); 1 pads the least when TP does not divide it."""
     return next(d for d in (128, 64, 32, 16, 8, 4, 2, 1) if vocab_size % (d * tp) == 0 or d == 1)
+
 
 def megatron_args(model: ModelSpec, layout: dict, global_batch: int, train_iters: int, precision: str = "bf16") -> list[str]:
     """Flags for Megatron-LM's pretrain_gpt.py: model shape, parallel layout, memory options, batch.
@@ -130,6 +132,7 @@ def megatron_args(model: ModelSpec, layout: dict, global_batch: int, train_iters
         args += ["--fine-grained-activation-offloading", "--offload-modules", *modules]
     _check_megatron_rules(args, lay.gpus)
     return args
+
 
 def _check_megatron_rules(args: list[str], world_size: int) -> None:
     ns = mg.parse(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.errors import UserError
 from engine.sizing.export.layout import DEFAULT_ROPE_BASE, Layout, global_batch_of, refuse_fp8
 
+
 def torchrun_command(model_ref: str, layout: dict, global_batch: int, steps: int, gpus_per_node: int,
                      seq_len: int, rope: int = DEFAULT_ROPE_BASE, precision: str = "bf16") -> list[str]:
     """torchrun over LSDT's trainer: data parallelism, replicated (DDP) or sharded (FSDP2) as planned."""

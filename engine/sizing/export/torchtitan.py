@@ -18,9 +18,11 @@ TORCHTITAN_MODELS = {
     "llama3-405b": ("torchtitan.models.llama3", "405B", "llama3_405b"),
 }
 
+
 def _identifier(text: str) -> str:
     name = re.sub(r"\W", "_", text).strip("_").lower()
     return name if name and not name[0].isdigit() else f"lsdt_{name}"
+
 
 def torchtitan_config(model: ModelSpec, layout: dict, global_batch: int, steps: int, precision: str = "bf16") -> str:
     """A torchtitan config module: torchtitan's preset for the model (tokenizer, data, optimizer,
