@@ -102,3 +102,12 @@ def test_export_cli_all_targets(tmp_path):
     assert bad.returncode == 2 and "--layout 99" in bad.stderr and bad.stderr.count("\n") == 1
     missing = run_lsdt("export", "--plan", str(tmp_path / "nope.toml"), "--to", "megatron")
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_an_engine_refusal_is_one_line_and_writes_nothing(tmp_path):
+    model = load_model("gpt2-124m")
+    path = Plan(model, load_hardware("h100-sxm"), default_goal(model), G=8).compute().save(tmp_path / "g.toml")
+    out = tmp_path / "tt.py"
+    r = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--out", str(out))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a torchtitan registry shape" in r.stderr, r.stderr
+    assert not out.exists() and "Traceback" not in r.stderr
