@@ -15,7 +15,7 @@ from engine.errors import UserError
 from engine.sizing import export
 from engine.sizing.counts import param_counts
 from engine.specs import load_model
-from tests.sizing.test_export_megatron import layouts_for
+from tests.sizing.export_layouts import layouts_for
 
 from torch.distributed.pipelining.schedules import PipelineScheduleSingle, get_schedule_class
 from torchtitan.config import ConfigManager  # the pinned interop dependency
