@@ -18,7 +18,7 @@ from engine.atomic import write_atomic
 from engine.commands.common import path_arg, positive_int
 from engine.errors import UserError
 from engine.plan import load_plan
-from engine.sizing import export
+from engine.sizing import export, megatron_args
 from engine.sizing.physics import physics
 from engine.specs import builtin_names, load_model
 
@@ -58,21 +58,25 @@ def run(args: argparse.Namespace) -> int:
     B, steps = b0.global_batch_seqs, b0.n_steps
     head = f"LSDT export of {plan_path.name}: {plan.model.name}, layout #{args.layout} on {layout['gpus']} x {plan.hardware.name}"
     if args.to == "megatron":
-        flags = export.megatron_args(plan.model, layout, B, steps)
-        pairs, i = [], 0
-        while i < len(flags):  # one flag (and its value) per line
-            if i + 1 < len(flags) and not flags[i + 1].startswith("--"):
-                pairs.append(f"{flags[i]} {shlex.quote(flags[i + 1])}")
-                i += 2
+        flags = export.megatron_args(plan.model, layout, B, steps, plan.goal.precision)
+        groups: list[list[str]] = []
+        for token in flags:  # one flag and its values per line
+            if token.startswith("--") or not groups:
+                groups.append([token])
             else:
-                pairs.append(flags[i])
-                i += 1
-        text = f"# {head}\n# Megatron-LM pretrain_gpt.py arguments (add data, tokenizer and optimizer flags)\n" + " \\\n".join(pairs) + "\n"
+                groups[-1].append(token)
+        pairs = [shlex.join(g) for g in groups]
+        env = megatron_args.required_env(megatron_args.parse(flags))
+        env_line = "".join(f"# environment: {k}={v} (Megatron-LM asserts it for this layout on GPUs before Blackwell)\n" for k, v in env.items())
+        text = (f"# {head}\n# Megatron-LM {megatron_args.RELEASE} pretrain_gpt.py arguments. Add data and optimizer flags "
+                "(--mock-data runs as is); NullTokenizer stands for a tokenizer of this --vocab-size.\n"
+                + env_line + " \\\n".join(pairs) + "\n")
     elif args.to == "torchtitan":
-        text = export.torchtitan_config(plan.model, layout, B, steps)
+        text = export.torchtitan_config(plan.model, layout, B, steps, plan.goal.precision)
     else:
         ref, written = _model_ref(plan, plan_path)
-        cmd = export.torchrun_command(ref, layout, B, steps, plan.hardware.gpus_per_node, plan.model.seq_len)
+        cmd = export.torchrun_command(ref, layout, B, steps, plan.hardware.gpus_per_node, plan.model.seq_len,
+                                      export.rope_base(plan.model), plan.goal.precision)
         note = f"# model file written: {written}\n" if written else ""
         text = f"# {head}\n{note}{shlex.join(cmd).replace(shlex.quote('$NODE_RANK'), '$NODE_RANK').replace(shlex.quote('$MASTER_ADDR:29500'), '$MASTER_ADDR:29500')}\n"
     if args.out:

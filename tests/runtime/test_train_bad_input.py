@@ -40,6 +40,8 @@ from tests.runtime.train_helpers import base_args, make_inputs
     # integer fields took "161." as 161
     ({"--steps": "161."}, ["--steps", "'161.'", "accepted: an integer"]),
     ({"--eval-every": "1.5"}, ["--eval-every", "'1.5'", "accepted: an integer"]),
+    # keeping FSDP's gathered weights means nothing without FSDP
+    ({"--fsdp-keep-weights": True}, ["--fsdp-keep-weights", "add --fsdp"]),
 ])
 def test_bad_flags_are_one_line_and_leave_no_run_dir(tmp_path, over, words):
     args = base_args(tmp_path, **over)

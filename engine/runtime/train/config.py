@@ -94,6 +94,11 @@ class TrainConfig:
     threads: int | None = option("CPU threads for torch", inputs.threads, None, shown="torch's choice")
     fsdp: bool = option("under torchrun, shard weights, gradients and AdamW state (FSDP2) instead of replicating them (DDP)",
                         None, False)
+    # FSDP2's default frees each block's gathered weights after its forward (ZeRO-3 memory); keeping
+    # them to the backward is ZeRO-2's (what `lsdt export --to torchrun` launches for ZeRO 1/2).
+    fsdp_keep_weights: bool = option("with --fsdp, keep each block's gathered weights from its forward to its backward "
+                                     "instead of gathering them twice (ZeRO-2's memory: whole weights during the step, "
+                                     "gradients and AdamW state sharded)", None, False)
     rope_base: float = option("RoPE frequency base", inputs.positive_float, 10000.0, group="model")  # Su et al. 2021
     init_std: float = option("std of the N(0, std) weight init", inputs.positive_float, 0.02, group="model")  # GPT-2 / nanoGPT
 
@@ -262,6 +267,8 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     _check("beta1", v["beta1"], 0 <= v["beta1"] < 1, "a number in [0, 1)")
     _check("beta2", v["beta2"], 0 <= v["beta2"] < 1, "a number in [0, 1)")
     _check("grad_clip", v["grad_clip"], v["grad_clip"] >= 0, "a number >= 0 (0 = off)")
+    if v["fsdp_keep_weights"] and not v["fsdp"]:
+        raise UserError("--fsdp-keep-weights keeps FSDP's gathered weights and this run does not shard; add --fsdp, or drop --fsdp-keep-weights")
     if v["hours"] is None and v["warmup"] >= steps:
         raise UserError(f"--warmup {v['warmup']} is not shorter than --steps {steps}; accepted: warmup < steps")
     run_dir = args.run_dir or str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.name}")
@@ -273,7 +280,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         dropout=v["dropout"], qk_norm=bool(v["qk_norm"]), curriculum=curriculum, compile=bool(v["compile"]),
         device=v["device"], seed=v["seed"], eval_every=v["eval_every"], eval_batches=v["eval_batches"],
         ckpt_every=v["ckpt_every"], log_every=v["log_every"], keep_checkpoints=v["keep_checkpoints"], threads=v["threads"],
-        fsdp=bool(v["fsdp"]), rope_base=v["rope_base"], init_std=v["init_std"],
+        fsdp=bool(v["fsdp"]), fsdp_keep_weights=bool(v["fsdp_keep_weights"]), rope_base=v["rope_base"], init_std=v["init_std"],
     )
 
 

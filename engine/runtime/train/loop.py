@@ -181,9 +181,12 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
     if cfg.fsdp:
         from torch.distributed.fsdp import fully_shard
 
-        for block in model.blocks:  # one all-gather unit per block, then the rest (embedding, head)
-            fully_shard(block)
-        fully_shard(model)
+        # One all-gather unit per block, then the rest (embedding, head). Keeping the gathered weights
+        # until backward (--fsdp-keep-weights) is ZeRO-2's memory; resharding after forward is ZeRO-3's.
+        reshard = not cfg.fsdp_keep_weights
+        for block in model.blocks:
+            fully_shard(block, reshard_after_forward=reshard)
+        fully_shard(model, reshard_after_forward=reshard)
     optimizer = build_optimizer(model, OptimConfig(cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2), device)
     if state is not None:
         if cfg.fsdp:

@@ -1,0 +1,206 @@
+"""The Megatron-LM command-line surface LSDT's export relies on, recorded from one pinned release.
+
+Megatron-LM's argument parser (megatron/training/arguments.py) is not on the package index
+(megatron-core ships only megatron/core), so the flags `lsdt export --to megatron` writes are
+checked against this record instead: each flag's destination, kind, type, choices and default
+as the release's `add_megatron_arguments` builds them (read from the parser itself at that tag),
+and the rules its `validate_args` and `TransformerConfig.__post_init__` enforce on them
+(`rule_violations`, each rule with the source line it restates).
+
+To move to a newer release: rebuild ARGUMENTS from that tag's parser, re-read the rules at the
+cited places, update RELEASE/COMMIT, and run tests/sizing/test_export_megatron.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+RELEASE = "core_v0.19.0"  # github.com/NVIDIA/Megatron-LM tag, 2026-08-19
+COMMIT = "5be9626709af2722333bf54797c954c09edeada3"
+SOURCES = (
+    "megatron/training/arguments.py",  # add_megatron_arguments (the parser), validate_args (the rules)
+    "megatron/core/transformer/transformer_config.py",  # TransformerConfig.__post_init__ (stage and offload rules)
+    "megatron/core/tokenizers/utils/build_tokenizer.py",  # vocab_size_with_padding
+)
+
+
+@dataclass(frozen=True)
+class Arg:
+    dest: str
+    kind: str  # "value" (takes a value), "true" (store_true), "false" (store_false)
+    type: str | None = None  # "int" | "float" | "str" for a value
+    choices: tuple[str, ...] | None = None
+    nargs: str | None = None
+    default: object = None
+
+
+# Every flag LSDT emits, as the release's parser defines it; --transformer-impl is recorded for its
+# default (fine-grained activation offloading needs transformer_engine, which is the default).
+ARGUMENTS: dict[str, Arg] = {
+    '--num-layers': Arg('num_layers', 'value', 'int', default=None),
+    '--hidden-size': Arg('hidden_size', 'value', 'int', default=None),
+    '--num-attention-heads': Arg('num_attention_heads', 'value', 'int', default=None),
+    '--ffn-hidden-size': Arg('ffn_hidden_size', 'value', 'int', default=None),
+    '--kv-channels': Arg('kv_channels', 'value', 'int', default=None),
+    '--group-query-attention': Arg('group_query_attention', 'true', default=False),
+    '--num-query-groups': Arg('num_query_groups', 'value', 'int', default=1),
+    '--seq-length': Arg('seq_length', 'value', 'int', default=None),
+    '--max-position-embeddings': Arg('max_position_embeddings', 'value', 'int', default=None),
+    '--position-embedding-type': Arg('position_embedding_type', 'value', 'str', choices=('learned_absolute', 'rope', 'yarn', 'mrope', 'relative', 'none'), default='learned_absolute'),
+    '--rotary-base': Arg('rotary_base', 'value', 'int', default=10000),
+    '--normalization': Arg('normalization', 'value', 'str', choices=('LayerNorm', 'RMSNorm'), default='LayerNorm'),
+    '--disable-bias-linear': Arg('add_bias_linear', 'false', default=True),
+    '--swiglu': Arg('swiglu', 'true', default=False),
+    '--squared-relu': Arg('squared_relu', 'true', default=False),
+    '--untie-embeddings-and-output-weights': Arg('untie_embeddings_and_output_weights', 'true', default=False),
+    '--tokenizer-type': Arg('tokenizer_type', 'value', 'str', choices=('BertWordPieceLowerCase', 'BertWordPieceCase', 'GPT2BPETokenizer', 'SentencePieceTokenizer', 'GPTSentencePieceTokenizer', 'HuggingFaceTokenizer', 'Llama2Tokenizer', 'TikTokenizer', 'MultimodalTokenizer', 'NullTokenizer', 'NullMultimodalTokenizer', 'SFTTokenizer'), default=None),
+    '--vocab-size': Arg('vocab_size', 'value', 'int', default=None),
+    '--make-vocab-size-divisible-by': Arg('make_vocab_size_divisible_by', 'value', 'int', default=128),
+    '--hidden-dropout': Arg('hidden_dropout', 'value', 'float', default=0.1),
+    '--attention-dropout': Arg('attention_dropout', 'value', 'float', default=0.1),
+    '--bf16': Arg('bf16', 'true', default=False),
+    '--num-experts': Arg('num_experts', 'value', 'int', default=None),
+    '--moe-router-topk': Arg('moe_router_topk', 'value', 'int', default=2),
+    '--moe-ffn-hidden-size': Arg('moe_ffn_hidden_size', 'value', 'int', default=None),
+    '--tensor-model-parallel-size': Arg('tensor_model_parallel_size', 'value', 'int', default=1),
+    '--pipeline-model-parallel-size': Arg('pipeline_model_parallel_size', 'value', 'int', default=1),
+    '--context-parallel-size': Arg('context_parallel_size', 'value', 'int', default=1),
+    '--expert-model-parallel-size': Arg('expert_model_parallel_size', 'value', 'int', default=1),
+    '--sequence-parallel': Arg('sequence_parallel', 'true', default=False),
+    '--num-virtual-stages-per-pipeline-rank': Arg('num_virtual_stages_per_pipeline_rank', 'value', 'int', default=None),
+    '--decoder-first-pipeline-num-layers': Arg('decoder_first_pipeline_num_layers', 'value', 'int', default=None),
+    '--decoder-last-pipeline-num-layers': Arg('decoder_last_pipeline_num_layers', 'value', 'int', default=None),
+    '--micro-batch-size': Arg('micro_batch_size', 'value', 'int', default=None),
+    '--global-batch-size': Arg('global_batch_size', 'value', 'int', default=None),
+    '--train-iters': Arg('train_iters', 'value', 'int', default=None),
+    '--recompute-granularity': Arg('recompute_granularity', 'value', 'str', choices=('full', 'selective'), default=None),
+    '--recompute-method': Arg('recompute_method', 'value', 'str', choices=('uniform', 'block'), default=None),
+    '--recompute-num-layers': Arg('recompute_num_layers', 'value', 'int', default=None),
+    '--use-distributed-optimizer': Arg('use_distributed_optimizer', 'true', default=False),
+    '--use-megatron-fsdp': Arg('use_megatron_fsdp', 'true', default=False),
+    '--data-parallel-sharding-strategy': Arg('data_parallel_sharding_strategy', 'value', 'str', choices=('no_shard', 'optim', 'optim_grads', 'optim_grads_params'), default='optim_grads_params'),
+    '--ckpt-format': Arg('ckpt_format', 'value', 'str', choices=('torch', 'torch_dist', 'torch_dcp', 'fsdp_dtensor'), default='torch_dist'),
+    '--optimizer-cpu-offload': Arg('optimizer_cpu_offload', 'true', default=False),
+    '--use-precision-aware-optimizer': Arg('use_precision_aware_optimizer', 'true', default=False),
+    '--fine-grained-activation-offloading': Arg('fine_grained_activation_offloading', 'true', default=False),
+    '--offload-modules': Arg('offload_modules', 'value', 'str', nargs='+', default=[]),
+    '--grad-reduce-in-bf16': Arg('grad_reduce_in_bf16', 'true', default=False),
+    '--fp8-format': Arg('fp8', 'value', 'str', choices=('e4m3', 'hybrid'), default=None),
+    '--moe-router-pre-softmax': Arg('moe_router_pre_softmax', 'true', default=False),
+    '--transformer-impl': Arg('transformer_impl', 'value', 'str', choices=('local', 'transformer_engine', 'inference_optimized'), default='transformer_engine'),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """An argparse parser with the release's definitions of ARGUMENTS (and nothing else: an
+    unknown flag is an error, as it is in Megatron-LM, whose parser does not allow abbreviations)."""
+    p = argparse.ArgumentParser(prog="pretrain_gpt.py", allow_abbrev=False, exit_on_error=False)
+    types = {"int": int, "float": float, "str": str}
+    for flag, a in ARGUMENTS.items():
+        if a.kind == "true":
+            p.add_argument(flag, dest=a.dest, action="store_true")
+        elif a.kind == "false":
+            p.add_argument(flag, dest=a.dest, action="store_false")
+        else:
+            p.add_argument(flag, dest=a.dest, type=types[a.type], choices=a.choices, nargs=a.nargs, default=a.default)
+    return p
+
+
+def parse(flags: list[str]) -> argparse.Namespace:
+    """The flags as the release's parser reads them; a flag it does not define, or a value it does
+    not accept, raises argparse.ArgumentError."""
+    ns, unknown = parser().parse_known_args(flags)
+    if unknown:
+        raise argparse.ArgumentError(None, f"not a Megatron-LM {RELEASE} argument: {unknown[0]}")
+    return ns
+
+
+def required_env(ns: argparse.Namespace) -> dict[str, str]:
+    """Environment the release asserts on for these flags: validate_args requires
+    CUDA_DEVICE_MAX_CONNECTIONS=1 with TP or CP > 1 on GPUs before Blackwell, unless an FSDP is used."""
+    if (ns.tensor_model_parallel_size > 1 or ns.context_parallel_size > 1) and not ns.use_megatron_fsdp:
+        return {"CUDA_DEVICE_MAX_CONNECTIONS": "1"}
+    return {}
+
+
+def padded_vocab_size(vocab_size: int, divisible_by: int, tp: int) -> int:
+    """build_tokenizer.py vocab_size_with_padding: rounded up to a multiple of divisible_by x TP."""
+    multiple = divisible_by * tp
+    return -(-vocab_size // multiple) * multiple
+
+
+def pipeline_stage_layers(n_layer: int, pp: int, first: int | None, last: int | None) -> list[int] | None:
+    """Decoder layers on each pipeline rank as TransformerConfig splits them (uneven PP: the first
+    and last ranks take `first` / `last`, the middle ranks share the rest evenly); None if the
+    release refuses the split."""
+    middle_layers, middle_ranks = n_layer, pp
+    if first is not None:
+        middle_layers, middle_ranks = middle_layers - first, middle_ranks - 1
+    if last is not None:
+        middle_layers, middle_ranks = middle_layers - last, middle_ranks - 1
+    if middle_ranks < 0 or bool(middle_layers) != bool(middle_ranks) or (middle_ranks and middle_layers % middle_ranks):
+        return None
+    each = middle_layers // middle_ranks if middle_ranks else 0
+    stages = [each] * pp
+    if first is not None:
+        stages[0] = first
+    if last is not None:
+        stages[-1] = last
+    return stages
+
+
+def rule_violations(ns: argparse.Namespace, world_size: int) -> list[str]:
+    """The release's rules on the flags in ARGUMENTS, for a job of `world_size` ranks; each message
+    names the rule and where it lives (arguments.py unless said otherwise)."""
+    bad = []
+    tp, pp, cp, ep = ns.tensor_model_parallel_size, ns.pipeline_model_parallel_size, ns.context_parallel_size, ns.expert_model_parallel_size
+    model_size = tp * pp * cp
+    if world_size % model_size:  # validate_args: "world size is not divisible by total_model_size"
+        bad.append(f"world size {world_size} is not divisible by TP x PP x CP = {model_size} (validate_args)")
+        return bad
+    dp = world_size // model_size  # validate_args: data_parallel_size
+    if ns.global_batch_size % (ns.micro_batch_size * dp):  # num_microbatches_calculator.py
+        bad.append(f"global batch {ns.global_batch_size} is not a multiple of micro-batch x DP = {ns.micro_batch_size * dp}")
+    if ns.num_attention_heads % tp:  # TransformerConfig: heads divide over TP
+        bad.append(f"{ns.num_attention_heads} attention heads do not divide over TP {tp} (TransformerConfig)")
+    groups = ns.num_query_groups if ns.group_query_attention else ns.num_attention_heads
+    if ns.num_attention_heads % groups:
+        bad.append(f"{groups} query groups do not divide {ns.num_attention_heads} heads")
+    if groups % tp and tp % groups:  # TransformerConfig: query groups a multiple or divisor of TP
+        bad.append(f"{groups} query groups are neither a multiple nor a divisor of TP {tp} (TransformerConfig)")
+    if ns.sequence_parallel and tp == 1:  # validate_args turns it off with a warning; LSDT emits it only with TP > 1
+        bad.append("--sequence-parallel with TP 1 (validate_args disables it)")
+    if cp > 1 and ns.seq_length % (2 * cp):  # validate_args: CP load balancing cuts each sequence into 2 x CP chunks
+        bad.append(f"sequence length {ns.seq_length} is not a multiple of 2 x CP = {2 * cp} (validate_args)")
+    if ep > 1 and (ns.num_experts is None or ns.num_experts % ep):  # validate_args: expert parallelism check
+        bad.append(f"expert parallel size {ep} needs --num-experts divisible by it (validate_args)")
+    if world_size % (ep * tp * pp):  # core/parallel_state.py: expert TP (= TP) x EP x PP divides the world
+        bad.append(f"EP {ep} x expert TP {tp} x PP {pp} does not divide the world size {world_size} (parallel_state)")
+    first, last = ns.decoder_first_pipeline_num_layers, ns.decoder_last_pipeline_num_layers
+    vpp = ns.num_virtual_stages_per_pipeline_rank
+    stages = pipeline_stage_layers(ns.num_layers, pp, first, last)
+    if stages is None or any(s <= 0 for s in stages):  # TransformerConfig: uneven PP checks
+        bad.append(f"{ns.num_layers} layers do not split over {pp} pipeline ranks with first={first}, last={last} (TransformerConfig)")
+    elif vpp is not None and vpp > 1:
+        if pp == 1:  # validate_args: interleaving needs PP > 1 (PP > 2 without p2p overlap, which is on by default)
+            bad.append("virtual pipeline stages with PP 1 (validate_args)")
+        if any(s % vpp for s in stages):  # TransformerConfig: layers on each rank divisible by VPP
+            bad.append(f"pipeline ranks' layers {sorted(set(stages))} are not divisible by {vpp} virtual stages (TransformerConfig)")
+    if ns.recompute_granularity == "full" and (ns.recompute_method is None or ns.recompute_num_layers is None):
+        bad.append("--recompute-granularity full needs --recompute-method and --recompute-num-layers (TransformerConfig)")
+    if ns.recompute_granularity == "selective" and ns.recompute_method is not None:  # validate_args
+        bad.append("--recompute-method is not supported with selective recompute (validate_args)")
+    if ns.use_megatron_fsdp and ns.ckpt_format != "fsdp_dtensor":  # validate_args: Megatron-FSDP checkpoint format
+        bad.append("--use-megatron-fsdp requires --ckpt-format fsdp_dtensor (validate_args)")
+    if ns.optimizer_cpu_offload and not ns.use_precision_aware_optimizer:  # validate_args: optimizer CPU offload
+        bad.append("--optimizer-cpu-offload requires --use-precision-aware-optimizer (validate_args)")
+    if ns.fine_grained_activation_offloading:  # validate_args + TransformerConfig
+        if ns.transformer_impl != "transformer_engine":
+            bad.append("fine-grained activation offloading needs --transformer-impl transformer_engine (validate_args)")
+        allowed = {"core_attn", "attn_proj", "expert_fc1", "fused_group_mlp", "moe_act", "attn_norm", "mlp_norm", "qkv_linear"}
+        if not ns.offload_modules or set(ns.offload_modules) - allowed:
+            bad.append(f"--offload-modules {ns.offload_modules}; accepted: some of {sorted(allowed)} (TransformerConfig)")
+    if ns.num_experts and ns.moe_router_topk == 1 and not ns.moe_router_pre_softmax:  # TransformerConfig (softmax router)
+        bad.append("--moe-router-topk 1 needs --moe-router-pre-softmax (TransformerConfig)")
+    return bad

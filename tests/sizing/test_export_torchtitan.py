@@ -1,0 +1,113 @@
+"""`lsdt export --to torchtitan`: the exported module loads through torchtitan's own ConfigManager
+(the pinned torchtitan, installed by the interop extra), its Trainer.Config passes torchtitan's
+checks, its degrees pass ParallelDims, its stages are the planned split, and torchtitan's registry
+model is the model LSDT sized. No training, no GPU."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+
+import pytest
+import torch
+
+from engine.errors import UserError
+from engine.sizing import export
+from engine.sizing.counts import param_counts
+from engine.specs import load_model
+from tests.sizing.export_layouts import layouts_for
+
+from torch.distributed.pipelining.schedules import PipelineScheduleSingle, get_schedule_class
+from torchtitan.config import ConfigManager  # the pinned interop dependency
+from torchtitan.distributed.activation_checkpoint import FullAC, SelectiveAC
+from torchtitan.distributed.parallel_dims import ParallelDims
+from torchtitan.trainer import Trainer
+
+
+def test_the_installed_torchtitan_is_the_pinned_release():
+    assert importlib.metadata.version("torchtitan") == export.TORCHTITAN_RELEASE
+
+
+@pytest.mark.parametrize("name", list(export.TORCHTITAN_MODELS))
+def test_torchtitans_registry_model_is_the_profile_lsdt_sized(name):
+    module, flavour, _ = export.TORCHTITAN_MODELS[name]
+    registry = __import__(module, fromlist=["model_registry"]).model_registry
+    config = registry(flavour).model
+    model = load_model(name)
+    assert (len(config.layers), config.dim, config.vocab_size) == (model.n_layer, model.d_model, model.vocab_size)
+    with torch.device("meta"):
+        built = config.build()
+    # torchtitan's RMSNorm carries a gain: two per block and a final one, beyond LSDT's count
+    assert sum(p.numel() for p in built.parameters()) == param_counts(model).total + (2 * model.n_layer + 1) * model.d_model
+
+
+def _load(tmp_path, monkeypatch, text: str, stem: str) -> Trainer.Config:
+    """The exported module loaded the way `torchtitan.train --module STEM --config FN` loads it."""
+    (tmp_path / f"{stem}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fn = next(line.split()[1].split("(")[0] for line in text.splitlines() if line.startswith("def "))
+    try:
+        return ConfigManager().parse_args(["--module", stem, "--config", fn])
+    finally:
+        sys.modules.pop(stem, None)
+
+
+@pytest.mark.parametrize("label", ["dp-only", "tp-pp", "zero2-full-recompute", "zero3-selective", "cp2", "uneven", "interleave", "offload"])
+def test_exported_config_loads_and_describes_the_layout(tmp_path, monkeypatch, label):
+    model = load_model("llama3-8b")
+    layout = layouts_for(model)[label]
+    if label == "offload":  # torchtitan offloads weights + optimizer through FSDP; activations it cannot
+        layout = {**layout, "offload_activations": False, "offload_weights": True}
+    config = _load(tmp_path, monkeypatch, export.torchtitan_config(model, layout, 512, 100), f"lsdt_tt_{label.replace('-', '_')}")
+    assert isinstance(config, Trainer.Config)
+    par, train = config.parallelism, config.training
+    dims = ParallelDims.from_config(par, layout["gpus"])  # torchtitan's check: degrees multiply to the world
+    assert (dims.tp, dims.pp, dims.cp, dims.dp_replicate * dims.dp_shard) == (layout["tp"], layout["pp"], layout.get("cp", 1), layout["dp"])
+    zero = layout["zero"]
+    assert (dims.dp_shard > 1) == (zero >= 1)
+    if zero:
+        assert par.fsdp_reshard_after_forward == ("always" if zero == 3 else "never")
+    assert type(config.activation_checkpoint) is {"full": FullAC.Config, "selective": SelectiveAC.Config, "none": type(None)}[layout["recompute"]]
+    assert train.global_batch_size == 512 and train.seq_len == model.seq_len and train.steps == 100
+    assert train.global_batch_size % (train.local_batch_size * layout["dp"]) == 0  # torchtitan's gradient accumulation
+    assert train.enable_cpu_offload == (label == "offload")
+    if layout["pp"] > 1:
+        parts = par.module_fqns_per_model_part
+        v = layout["interleave"]
+        assert len(parts) == layout["pp"] * v
+        flat = [m for part in parts for m in part]
+        assert flat == ["tok_embeddings", *(f"layers.{i}" for i in range(model.n_layer)), "norm", "lm_head"]
+        layers_per_rank = [sum(sum(m.startswith("layers.") for m in parts[s]) for s in range(r, len(parts), layout["pp"])) for r in range(layout["pp"])]
+        if layout.get("first_stage_layers"):
+            assert (layers_per_rank[0], layers_per_rank[-1]) == (layout["first_stage_layers"], layout["last_stage_layers"])
+        else:
+            assert set(layers_per_rank) == {model.n_layer // layout["pp"]}
+        assert par.pipeline_parallel_schedule == ("Interleaved1F1B" if v > 1 else "1F1B")
+        schedule = get_schedule_class(par.pipeline_parallel_schedule)  # torchtitan: one stage per rank iff single-stage
+        assert issubclass(schedule, PipelineScheduleSingle) == (v == 1)
+        assert train.local_batch_size % par.pipeline_parallel_microbatch_size == 0  # Trainer.Config's check
+        assert par.pipeline_parallel_microbatch_size == layout["micro_batch"]
+    else:
+        assert train.local_batch_size == layout["micro_batch"]
+
+
+def test_torchtitans_own_checks_refuse_a_broken_export(tmp_path, monkeypatch):
+    """The loader is not a rubber stamp: a pipeline micro-batch that does not divide the local
+    batch is refused by Trainer.Config's own check when the exported function runs."""
+    model = load_model("llama3-8b")
+    text = export.torchtitan_config(model, layouts_for(model)["tp-pp"], 512, 10)
+    text = text.replace("pipeline_parallel_microbatch_size=1", "pipeline_parallel_microbatch_size=3")
+    with pytest.raises(ValueError, match="evenly divisible"):
+        _load(tmp_path, monkeypatch, text, "lsdt_tt_broken")
+
+
+def test_refuses_what_torchtitan_cannot_run():
+    lay = layouts_for(load_model("llama3-8b"))["dp-only"]
+    with pytest.raises(UserError, match="not a torchtitan registry shape"):
+        export.torchtitan_config(load_model("gpt3-175b"), lay, 512, 10)
+    with pytest.raises(UserError, match="no experts"):
+        export.torchtitan_config(load_model("llama3-8b"), {**lay, "ep": 2}, 512, 10)
+    with pytest.raises(UserError, match="no activation offload"):
+        export.torchtitan_config(load_model("llama3-8b"), {**lay, "zero": 1, "offload_activations": True}, 512, 10)
+    with pytest.raises(UserError, match="ZeRO >= 1"):
+        export.torchtitan_config(load_model("llama3-8b"), {**lay, "offload_optimizer": True}, 512, 10)
