@@ -73,8 +73,9 @@ class Plan:
 
     def compute(self) -> "Plan":
         """Run Step 0 + Step 1 (and Step 2 unless refine=False); a new Plan with results filled."""
+        bundle = physics(self.model, self.hardware, self.goal)  # refuses impossible batches first
         check_goal(self)
-        design = run_design(physics(self.model, self.hardware, self.goal), self.G, self.eta_compute, self.eta_fabric)
+        design = run_design(bundle, self.G, self.eta_compute, self.eta_fabric)
         refined = self.compute_refined() if self.refine else {}
         return replace(self, result=design, refined=refined)
 
@@ -88,7 +89,7 @@ class Plan:
         if not self.refine or not self.refined:
             return from_seed(self.result, self.result["diagnostics"]["physics"]["n_steps"], self.price)
         problem = None
-        if self.refined["stats"]["splits"] == 0 and self.G is not None:
+        if self.refined["stats"]["space"] == 0:  # not one layout to try: the cluster has no split
             problem = no_split_message(self)
         return from_engineering(self.refined, problem, self.hardware.gpus_per_node, self.price, self.objective)
 
@@ -163,14 +164,15 @@ def check_goal(plan: Plan) -> None:
 
 
 def no_split_message(plan: Plan) -> str:
-    """Why a fixed G has no DP x TP x PP split at all (the engineering model's split rules)."""
+    """Why G (or any G) has no DP x TP x PP split at all (the engineering model's split rules)."""
     from engine.sizing.search import tp_options
 
     seqs = plan.goal.global_batch_tokens // plan.model.seq_len
     one_node = "" if plan.hardware.inter_node_bw is not None else (
         f"; {plan.hardware.name} has no inter_node_bw, so at most {plan.hardware.gpus_per_node} GPUs (one node)")
-    return (f"layout: G = {plan.G:,} has no valid DP x TP x PP split: TP in {{{', '.join(map(str, tp_options(plan.model, plan.hardware)))}}} "
-            f"(divides the heads and the node), PP <= n_layer = {plan.model.n_layer}, DP divides the global batch of "
+    where = f"G = {plan.G:,} has" if plan.G is not None else "no G has"
+    return (f"layout: {where} no valid DP x TP x PP split: TP in {{{', '.join(map(str, tp_options(plan.model, plan.hardware)))}}} "
+            f"(divides the heads and the node), PP splits the n_layer = {plan.model.n_layer} layers into stages, DP divides the global batch of "
             f"{seqs:,} sequences{one_node}")
 
 
