@@ -1,6 +1,6 @@
 """A tab that is a form over one engine call: fields -> debounce -> validate -> worker -> show.
 
-The Bands and MoE tabs are this shape (the Plan tab has more state and its own flow). A subclass
+The Plan, Bands and MoE tabs are this shape (the Plan tab adds pickers, pinning and files). A subclass
 gives `read_form()` (the engine call's arguments, or the fields that are wrong, each with a
 one-line message), `engine_call(args)` (runs in a thread worker; raises UserError for inputs the
 engine refuses) and `show(result)`. Stale answers are dropped by request id.
@@ -25,6 +25,7 @@ DEBOUNCE_S = 0.05
 
 class FormTab(LsdtTab):
     group = "form"  # worker group: one exclusive group per tab
+    debounce_s = DEBOUNCE_S  # a subclass whose engine call is milliseconds may answer sooner
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -73,7 +74,7 @@ class FormTab(LsdtTab):
         if self._debounce is not None:
             self._debounce.stop()
         self._pending = True
-        self._debounce = self.set_timer(DEBOUNCE_S, self._recompute)
+        self._debounce = self.set_timer(self.debounce_s, self._recompute)
 
     def _recompute(self) -> None:
         self._pending = False

@@ -58,9 +58,19 @@ def test_form_round_trip_is_exact(tokens, deadline_s, batch, eta_c, eta_f, G, pr
     plan = Plan(MODEL, HW, Goal(tokens, deadline_s, batch, precision), G=G, eta_compute=eta_c, eta_fabric=eta_f)
     once = plan_from_form(form_from_plan(plan), MODEL, HW, carried=plan).plan
     assert replace(once, efficiency_refined=None) == plan
-    if once.efficiency_refined is not None:  # an explicit eta_compute sets the refined GEMM efficiency, as --eta-compute does
-        assert once.efficiency_refined.eta_gemm == eta_c
+    assert once.efficiency_refined is None  # the seed's eta_compute never sets the engineering model's eta_gemm
     assert plan_from_form(form_from_plan(once), MODEL, HW, carried=once).plan == once  # and it is stable
+
+
+def test_new_fields_seq_gemm_price_objective():
+    form = FormValues(seq="2048", eta_gemm="0.5", price="2.5", objective="cost")
+    plan = plan_from_form(form, MODEL, HW).plan
+    assert plan.model.seq_len == 2048 and plan.efficiency_refined.eta_gemm == 0.5
+    assert (plan.price_per_gpu_hour, plan.objective, plan.price) == (2.5, "cost", 2.5)
+    again = plan_from_form(form_from_plan(plan), plan.model, HW, carried=plan).plan
+    assert again == plan and again.efficiency_refined == plan.efficiency_refined
+    bad = plan_from_form(FormValues(seq="161.5", eta_gemm="2", price="-1", objective="cheap"), MODEL, HW).errors
+    assert set(bad) == {"seq", "eta_gemm", "price", "objective"}
 
 
 def test_plan_names(tmp_path):
