@@ -51,10 +51,10 @@ def seed_text(plan: Plan) -> str:
     r = plan.result
     if r["feasible"]:
         s = r["solution"]
-        what = f"G = {s['G']:,} (DP {s['dp']} · TP {s['tp']} · PP {s['pp']})"
+        what = f"G = {s['G']:,} = {s['dp']}x{s['tp']}x{s['pp']}"
     else:
         what = f"no solution ({r['no_solution_reason']['constraint']})"
-    return f"seed model: {what}; it divides activations by PP, one η"
+    return f"seed model: {what} (activations / PP, one η)"
 
 
 def render_result(plan: Plan) -> Group:

@@ -65,7 +65,7 @@ async def test_default_plan_is_the_engines(app_factory):
         # model's answer one dim line below, labelled.
         assert f"G = {a.gpus:,}" in shown and "engineering model" in shown
         assert f"DP {a.dp} · TP {a.tp} · PP {a.pp}" in shown and f"mb {a.micro_batch}" in shown
-        assert f"seed model: G = {want.result['solution']['G']:,}" in shown
+        assert f"seed model: G = {want.result['solution']['G']:,} =" in shown
         assert f"G = {a.gpus:,}" in text_of(app.query_one("#plan-status"))
         layouts = want.refined["layouts"]  # the layouts table is the same Step 2 (#1 is the answer)
         assert tab.current.refined == want.refined
