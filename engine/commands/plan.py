@@ -117,7 +117,7 @@ def render(plan: Plan) -> str:
     lines = [
         f"LSDT plan: {m.name} on {hw.name} ({mode}; {'seed model' if a.model == 'seed' else 'engineering model'})",
         f"  goal      {fmt.count(g.tokens)} tokens in {fmt.duration(g.deadline_s)}; batch {fmt.count(phys['global_batch_seqs'] * m.seq_len)} tokens "
-        f"({phys['global_batch_seqs']} x {m.seq_len:,}); {phys['n_steps']:,} steps",
+        f"({phys['global_batch_seqs']:,} x {m.seq_len:,}); {phys['n_steps']:,} steps",
         f"  physics   {fmt.count(phys['params'])} params; {phys['F_total_flop']:.3g} FLOP total; state {fmt.gb(phys['B_state_min_bytes'], 0)}; "
         f"step budget {fmt.duration(phys['t_step_max_s'])}; G_min {phys['G_min']:,}",
     ]
