@@ -70,6 +70,7 @@ class Plan:
     saved_refined: dict = field(default_factory=dict, compare=False)  # the [refined] table a loaded file held
     objective: str = "gpus"  # auto-size: fewest GPUs | shortest run | lowest cost (engine/sizing/objective.py)
     price_per_gpu_hour: float | None = None  # $ per GPU-hour set by hand; None: the hardware profile's price
+    saved_answer: dict = field(default_factory=dict, compare=False)  # the [answer] table a loaded file held
 
     def compute(self) -> "Plan":
         """Run Step 0 + Step 1 (and Step 2 unless refine=False); a new Plan with results filled."""
@@ -211,6 +212,9 @@ def plan_from_dict(doc: dict, where: str) -> Plan:
     refined = doc.get("refined", {})
     if not isinstance(refined, dict):
         raise UserError(f"{where}: [refined] must be a table")
+    saved_answer = doc.get("answer", {})
+    if not isinstance(saved_answer, dict):
+        raise UserError(f"{where}: [answer] must be a table")
     eff_refined = None
     if "efficiency" in refined:
         raw = refined["efficiency"]
@@ -233,6 +237,7 @@ def plan_from_dict(doc: dict, where: str) -> Plan:
         saved_refined=refined,
         objective=objective,
         price_per_gpu_hour=None if price is None else float(price),
+        saved_answer=saved_answer,
     )
 
 

@@ -174,7 +174,7 @@ def test_saved_plan_keeps_objective_and_price_and_old_plans_load(tmp_path):
     assert r.returncode == 0
     again = _json("plan", "--load", str(path))
     assert again["inputs"]["objective"] == "cost" and again["answer"]["price_per_gpu_hour"] == 2
-    old = REPO / "saved_plans" / "example-llama-13b-a100.toml"
+    old = REPO / "tests" / "sizing" / "data" / "plan-before-answer.toml"  # saved before [answer] existed
     assert run_lsdt("plan", "--load", str(old)).returncode == 0
     bad = tmp_path / "bad.toml"
     bad.write_text(path.read_text().replace('objective = "cost"', 'objective = "cheap"'))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -90,14 +91,17 @@ def test_listing_shows_key_numbers_and_unreadable_files(tmp_path):
     Plan(MODEL, HW, default_goal(MODEL), G=1).compute().save(tmp_path / "tiny.toml")
     (tmp_path / "bad.toml").write_text("not = [toml")
     rows = {r.name: r for r in list_saved(tmp_path)}
-    s = plan.result["solution"]
-    assert rows["ok"].result.startswith(f"G {s['G']}") and rows["ok"].layout == f"{s['dp']}x{s['tp']}x{s['pp']}"
+    a = plan.answer()  # the plan's one answer (the engineering model's), as its header showed
+    assert rows["ok"].result.startswith(f"G {a.gpus} ") and rows["ok"].layout == f"{a.dp}x{a.tp}x{a.pp}"
+    assert ("$" in rows["ok"].result) == (a.cost_usd is not None)
     best = plan.refined["layouts"][0]
     assert rows["ok"].refined.startswith(f"G {best['gpus']} = {best['dp']}x{best['tp']}x{best['pp']}")
     assert rows["tiny"].result.startswith("no solution: ") and rows["tiny"].mode == "G=1"
     assert rows["bad"].error and "invalid TOML" in rows["bad"].error
     assert list_saved(tmp_path / "absent") == []
     assert describe(tmp_path / "ok.toml").model == "llama-7b"
+    old = Path(__file__).resolve().parents[1] / "sizing" / "data" / "plan-before-answer.toml"
+    assert describe(old).result.endswith("(seed)")  # a file saved before [answer] says whose answer it holds
 
 
 def test_opened_plans_keep_their_refined_efficiency_while_the_hardware_stays():
