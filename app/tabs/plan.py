@@ -22,6 +22,7 @@ from textual.widgets import Input, Label, RadioButton, RadioSet, Select, Static
 from engine import fmt
 from engine.errors import UserError
 from engine.plan import Plan, load_plan
+from engine.sizing.calibrate import calibrated_efficiency
 from engine.sizing.objective import OBJECTIVE_WORDS, OBJECTIVES
 from engine.specs import PRECISIONS
 
@@ -186,7 +187,9 @@ class PlanTab(FormTab):
         self.use_probe(message.adoption)
 
     def use_probe(self, adoption: ProbeAdoption) -> None:
-        """η compute is sustained / peak FLOP/s, which is what a probe's MFU measures: take the
+        """η seed (the seed model's eta_compute) is sustained / peak FLOP/s, which is what a probe's
+        MFU measures; η gemm (the engineering model's, which answers) is the probe's calibrated GEMM
+        efficiency, as `lsdt plan --calibrate` takes it. Take the
         median of its ok rows, but only for the hardware it was measured on."""
         self.probe, self.probe_eta = adoption, None
         self._apply_probe()
@@ -199,6 +202,11 @@ class PlanTab(FormTab):
             return
         self.probe_eta = f"{p.mfu:.3f}"
         self.query_one("#input-eta_compute", Input).value = self.probe_eta  # Input.Changed recomputes
+        try:
+            gemm = calibrated_efficiency(p.path, hardware).eta_gemm
+        except UserError:
+            return  # (the probe file changed since it was adopted): η gemm stays as it is
+        self.query_one("#input-eta_gemm", Input).value = f"{gemm:g}"
 
     def probe_note(self) -> str:
         """What the adopted probe did to this plan (appended to the status after each answer)."""
@@ -213,7 +221,8 @@ class PlanTab(FormTab):
             return (f"probe {name} was measured on {p.hardware}, not {hardware.name if hardware else 'this hardware'}: "
                     f"η compute unchanged")
         if self.query_one("#input-eta_compute", Input).value.strip() == self.probe_eta:
-            return f"η compute {self.probe_eta} = median MFU measured by probe {name} ({p.device})"
+            return (f"η seed {self.probe_eta} = median MFU, η gemm {self.query_one('#input-eta_gemm', Input).value} "
+                    f"calibrated, from probe {name} ({p.device})")
         return ""  # the user has typed over the measured value since
 
     @on(RadioSet.Changed, "#mode")
