@@ -293,6 +293,7 @@ class PlanTab(FormTab):
             section.show(*self.refined_state)
         self._dim_details(False)
         a = plan.answer()
+        self.query_one("#plan-result").border_title = f"Result · {a.model} model"
         if a.feasible:
             verdict = f"feasible: G = {a.gpus:,}" + ("" if a.cost_usd is None else f", ${fmt.count(a.cost_usd)}")
         else:

@@ -92,7 +92,7 @@ class RefinedSection(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Label("top layouts (refined)", id="top-title", classes="section-title")
+        yield Label("top layouts (engineering model)", id="top-title", classes="section-title")
         yield RefinedLayouts(id="refined-layouts")
         yield Static("", id="refined-detail", markup=False)
 

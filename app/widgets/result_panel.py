@@ -34,16 +34,18 @@ def _bars(a: Answer, memory_bytes: float) -> list[Table | Text]:
 
 
 def layout_text(a: Answer) -> str:
-    """DP · TP · PP and, for the engineering model, what else tells two layouts apart."""
-    text = f"DP {a.dp} · TP {a.tp} · PP {a.pp}"
-    if a.micro_batch is not None:
-        v = f" v{a.interleave}" if a.interleave and a.interleave > 1 else ""
-        text += f"{v} · mb {a.micro_batch} · {a.recompute} · ZeRO-{a.zero}"
-    return text
+    """DP · TP · PP (and the interleave v)."""
+    v = f" v{a.interleave}" if a.interleave and a.interleave > 1 else ""
+    return f"DP {a.dp} · TP {a.tp} · PP {a.pp}{v}"
+
+
+def settings_text(a: Answer) -> str:
+    """What else tells two layouts of one split apart (engineering model only)."""
+    return f"mb {a.micro_batch} · recompute {a.recompute} · ZeRO-{a.zero}" if a.micro_batch is not None else ""
 
 
 def cost_text(a: Answer) -> str:
-    return "$ n/a (no price)" if a.cost_usd is None else f"${fmt.count(a.cost_usd)} at ${a.price_per_gpu_hour:.3g}/GPU-h"
+    return "n/a (no price: set one)" if a.cost_usd is None else f"${fmt.count(a.cost_usd)} at ${a.price_per_gpu_hour:.3g}/GPU-h"
 
 
 def seed_text(plan: Plan) -> str:
@@ -60,25 +62,26 @@ def seed_text(plan: Plan) -> str:
 def render_result(plan: Plan) -> Group:
     phys = plan.result["diagnostics"]["physics"]
     a = plan.answer()
-    which = "engineering model" if a.model == "engineering" else "seed model"
-    parts: list = []
+    parts: list = []  # (which model answers is the panel's title: PlanTab.show)
     if a.feasible:
         nodes = f"{a.nodes:,} node{'s' * (a.nodes != 1)}"
-        parts.append(Text.assemble(("FEASIBLE ", "bold green"), (f"G = {a.gpus:,}", "bold"), f" ({nodes})",
-                                   (f" · {which}", "dim")))
+        parts.append(Text.assemble(("FEASIBLE ", "bold green"), (f"G = {a.gpus:,}", "bold"), f" ({nodes})"))
         parts.append(Text(layout_text(a), style="bold"))
     else:
-        parts.append(Text.assemble(("NO SOLUTION ", "bold red"), (f"({a.constraint})", "bold"), (f" · {which}", "dim")))
+        parts.append(Text.assemble(("NO SOLUTION ", "bold red"), (f"({a.constraint})", "bold")))
         parts.append(Text(a.message))
         if a.has_layout:
             parts.append(Text.assemble(("closest ", "dim"), f"G = {a.gpus:,} · {layout_text(a)}"))
+    if settings_text(a):
+        parts.append(Text(settings_text(a)))
     if a.has_layout:
         parts += _bars(a, plan.hardware.memory_bytes)
-        parts.append(Text.assemble(("run      ", "dim"), f"{fmt.duration(a.wall_time_s)} · {fmt.count(a.gpu_hours)} GPU-h · {cost_text(a)}"))
+        parts.append(Text.assemble(("run      ", "dim"), f"{fmt.duration(a.wall_time_s)} · {fmt.count(a.gpu_hours)} GPU-h"))
+        parts.append(Text.assemble(("cost     ", "dim"), cost_text(a)))
     if a.model == "engineering":
         parts.append(Text(seed_text(plan), style="dim"))
-    parts.append(Text(f"{fmt.count(phys['params'])} params · {fmt.count(plan.goal.tokens)} tokens · "
-                      f"{fmt.count(phys['n_steps'])} steps · seq {plan.model.seq_len:,}", style="dim"))
+    parts.append(Text(f"{fmt.count(phys['params'])} params · {fmt.count(phys['n_steps'])} steps · seq {plan.model.seq_len:,}",
+                      style="dim"))
     return Group(*parts)
 
 

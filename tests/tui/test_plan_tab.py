@@ -63,7 +63,7 @@ async def test_default_plan_is_the_engines(app_factory):
         shown = text_of(app.query_one(ResultPanel))
         # One headline: the engineering model's (what `lsdt plan` prints as its result), the seed
         # model's answer one dim line below, labelled.
-        assert f"G = {a.gpus:,}" in shown and "engineering model" in shown
+        assert f"G = {a.gpus:,}" in shown and app.query_one("#plan-result").border_title == "Result · engineering model"
         assert f"DP {a.dp} · TP {a.tp} · PP {a.pp}" in shown and f"mb {a.micro_batch}" in shown
         assert f"seed model: G = {want.result['solution']['G']:,} =" in shown
         assert f"G = {a.gpus:,}" in text_of(app.query_one("#plan-status"))
