@@ -69,7 +69,7 @@ class PlanTab(FormTab):
         self._form_errors: dict[str, str] = {}  # the last read_form's errors (field -> message)
         self._first_queued = False  # the start-up computation is queued (schedule)
         self._applying = False  # set while a loaded plan fills the form (one recompute, not ten)
-        # "use in plan" on the Probe tab: the adopted probe, and the η compute text it set (once per
+        # "use in plan" on the Probe tab: the adopted probe, and the η seed text it set (once per
         # adoption, when its hardware matches the selected one; the user may edit it afterwards).
         self.probe: ProbeAdoption | None = None
         self.probe_eta: str | None = None
@@ -215,11 +215,11 @@ class PlanTab(FormTab):
             return ""
         name = p.path.name
         if p.mfu is None:
-            return f"probe {name}: MFU unknown ({p.device} matched no hardware profile), η compute unchanged"
+            return f"probe {name}: MFU unknown ({p.device} matched no hardware profile), η seed and η gemm unchanged"
         if self.probe_eta is None:
             hardware = self.query_one("#hardware", ProfilePicker).spec
             return (f"probe {name} was measured on {p.hardware}, not {hardware.name if hardware else 'this hardware'}: "
-                    f"η compute unchanged")
+                    f"η seed and η gemm unchanged")
         if self.query_one("#input-eta_compute", Input).value.strip() == self.probe_eta:
             return (f"η seed {self.probe_eta} = median MFU, η gemm {self.query_one('#input-eta_gemm', Input).value} "
                     f"calibrated, from probe {name} ({p.device})")
