@@ -172,7 +172,8 @@ def _format_days(seconds: float) -> str:
 def field_for_message(message: str) -> str | None:
     """Which form field an engine UserError is about (physics/design name the key they reject)."""
     for key, name in (("global_batch_tokens", "batch"), ("eta_compute", "eta_compute"), ("eta_fabric", "eta_fabric"),
-                      ("eta_gemm", "eta_gemm"), ("deadline", "deadline"), ("seq_len", "seq"), ("tokens", "tokens"),
+                      ("eta_gemm", "eta_gemm"), ("price_per_gpu_hour", "price"), ("deadline", "deadline"),
+                      ("seq_len", "seq"), ("tokens", "tokens"),
                       ("G =", "G")):
         if key in message:
             return name

@@ -23,6 +23,7 @@ Loading it and re-running gives the same numbers (a test pins this).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,12 @@ class Plan:
         check_goal(self)
         design = run_design(bundle, self.G, self.eta_compute, self.eta_fabric)
         refined = self.compute_refined() if self.refine else {}
-        return replace(self, result=design, refined=refined)
+        done = replace(self, result=design, refined=refined)
+        answer = done.answer()
+        if answer.cost_usd is not None and not math.isfinite(answer.cost_usd):  # --price-per-gpu-hour 1e308: "$inf"
+            raise UserError(f"price_per_gpu_hour = {answer.price_per_gpu_hour:g} makes the cost of {answer.gpu_hours:,.3g} GPU-hours "
+                            f"overflow; accepted: a price below {sys.float_info.max / answer.gpu_hours:.3g}")
+        return done
 
     @property
     def price(self) -> float | None:
