@@ -80,7 +80,10 @@ def render_result(plan: Plan) -> Group:
         parts.append(Text.assemble(("cost     ", "dim"), cost_text(a)))
     if a.model == "engineering":
         parts.append(Text(seed_text(plan), style="dim"))
-    parts.append(Text(f"{fmt.count(phys['params'])} params · {fmt.count(phys['n_steps'])} steps · seq {plan.model.seq_len:,}",
+    # An HF config.json is planned at a training context, not its maximum position (engine/specs.py):
+    # say so, as `lsdt plan` does on its `model` line.
+    hf = " (HF config: training default, seq field to change)" if "training context default" in plan.model.source else ""
+    parts.append(Text(f"{fmt.count(phys['params'])} params · {fmt.count(phys['n_steps'])} steps · seq {plan.model.seq_len:,}{hf}",
                       style="dim"))
     return Group(*parts)
 

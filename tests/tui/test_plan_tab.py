@@ -186,6 +186,8 @@ async def test_model_from_hf_config_path_and_bad_path(app_factory, tmp_path):
         tab = app.query_one(PlanTab)
         assert not picker.has_class("-invalid")
         assert tab.current.model.d_model == 512 and tab.current.model.ffn == "swiglu"
+        assert tab.current.model.name == "tiny"  # named after its directory, not model_type "llama"
+        assert "seq 1,024 (HF config" in text_of(app.query_one(ResultPanel))
 
 
 async def test_pin_designs_side_by_side(app_factory):
