@@ -15,10 +15,12 @@ from engine import inputs
 from engine.errors import UserError
 from engine.plan import Plan
 from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC
+from engine.sizing.objective import OBJECTIVES
 from engine.sizing.physics import default_goal
 from engine.specs import GOAL_DEFAULTS, PRECISIONS, HardwareSpec, ModelSpec
 
-FORM_FIELDS = ("tokens", "deadline", "batch", "precision", "eta_compute", "eta_fabric", "G")
+FORM_FIELDS = ("tokens", "deadline", "batch", "seq", "precision", "objective", "price", "eta_gemm", "eta_compute",
+               "eta_fabric", "G")
 
 
 @dataclass
@@ -29,8 +31,12 @@ class FormValues:
     deadline: str = ""  # days, or a number with s/min/h/d/w; '' -> 30 days
     batch: str = ""  # global batch in tokens; '' -> 4M tokens
     precision: str = "bf16"  # one of engine.specs.PRECISIONS
-    eta_compute: str = ""  # sustained / peak FLOP/s; '' -> engine default
-    eta_fabric: str = ""  # achieved / nominal link bandwidth; '' -> engine default
+    eta_compute: str = ""  # the seed model's sustained / peak FLOP/s; '' -> engine default
+    eta_fabric: str = ""  # the seed model's achieved / nominal link bandwidth; '' -> engine default
+    seq: str = ""  # training sequence length in tokens (--seq); '' -> the model profile's
+    eta_gemm: str = ""  # the engineering model's GEMM efficiency (--eta-gemm); '' -> the hardware generation's
+    price: str = ""  # $ per GPU-hour (--price-per-gpu-hour); '' -> the hardware profile's list price
+    objective: str = "gpus"  # auto-size: one of engine.sizing.objective.OBJECTIVES
     fixed_G: bool = False  # False: auto-size (smallest G); True: test the cluster G
     G: str = ""  # devices, used only when fixed_G
 
@@ -69,6 +75,11 @@ def plan_from_form(form: FormValues, model: ModelSpec | None, hardware: Hardware
         errors["precision"] = f"precision = {form.precision!r}; accepted: {' | '.join(PRECISIONS)}"
     eta_c = take("eta_compute", lambda: inputs.fraction(form.eta_compute, "eta_compute")) if form.eta_compute.strip() else DEFAULT_ETA_COMPUTE
     eta_f = take("eta_fabric", lambda: inputs.fraction(form.eta_fabric, "eta_fabric")) if form.eta_fabric.strip() else DEFAULT_ETA_FABRIC
+    seq = take("seq", lambda: inputs.positive_int(form.seq, "seq (tokens)")) if form.seq.strip() else None
+    eta_g = take("eta_gemm", lambda: inputs.fraction(form.eta_gemm, "eta_gemm")) if form.eta_gemm.strip() else None
+    price = take("price", lambda: inputs.non_negative_float(form.price, "price ($/GPU-h)")) if form.price.strip() else None
+    if form.objective not in OBJECTIVES:
+        errors["objective"] = f"objective = {form.objective!r}; accepted: {' | '.join(OBJECTIVES)}"
     G = None
     if form.fixed_G:
         if not form.G.strip():
@@ -81,22 +92,28 @@ def plan_from_form(form: FormValues, model: ModelSpec | None, hardware: Hardware
         errors["hardware"] = "pick a hardware profile (or give a path to a TOML)"
     if errors:
         return FormResult(None, errors)
+    if seq is not None and seq != model.seq_len:
+        try:
+            model = model.with_(seq_len=seq, source=f"{model.source}; seq_len {seq:,} (lsdt-tui)".lstrip("; "))
+        except UserError as exc:
+            return FormResult(None, {"seq": str(exc)})
     goal = default_goal(model, tokens=tokens, deadline_s=deadline_s, global_batch_tokens=batch, precision=form.precision)
-    plan = Plan(model=model, hardware=hardware, goal=goal, G=G, eta_compute=eta_c, eta_fabric=eta_f)
-    return FormResult(replace(plan, efficiency_refined=refined_efficiency(plan, form, carried)))
+    plan = Plan(model=model, hardware=hardware, goal=goal, G=G, eta_compute=eta_c, eta_fabric=eta_f,
+                objective=form.objective, price_per_gpu_hour=price)
+    return FormResult(replace(plan, efficiency_refined=refined_efficiency(plan, eta_g, carried)))
 
 
-def refined_efficiency(plan: Plan, form: FormValues, carried: Plan | None):
-    """The Step-2 efficiencies, resolved as engine/commands/plan.py resolves them: the opened plan's
-    while its hardware is kept, else the hardware generation's (None); an explicit eta_compute
-    (like --eta-compute) sets the refined GEMM efficiency too."""
+def refined_efficiency(plan: Plan, eta_gemm: float | None, carried: Plan | None):
+    """The engineering model's efficiencies, resolved as engine/commands/plan.py resolves them: the
+    opened plan's while its hardware is kept, else the hardware generation's (None); a typed
+    eta_gemm (like --eta-gemm) sets its GEMM efficiency. The seed's eta_compute never does."""
     eff = carried.efficiency_refined if carried is not None and carried.hardware == plan.hardware else None
-    if form.eta_compute.strip():
+    if eta_gemm is not None:
         from engine.sizing.efficiency import efficiency_for
 
         base = eff or efficiency_for(plan.hardware)
-        if base.eta_gemm != plan.eta_compute:
-            eff = base.with_(eta_gemm=plan.eta_compute, source=f"eta_compute {plan.eta_compute:g} (lsdt-tui)")
+        if base.eta_gemm != eta_gemm:
+            eff = base.with_(eta_gemm=eta_gemm, source=f"eta_gemm {eta_gemm:g} (lsdt-tui)")
     return eff
 
 
@@ -113,6 +130,8 @@ def form_from_plan(plan: Plan) -> FormValues:
         eta_fabric="" if plan.eta_fabric == DEFAULT_ETA_FABRIC else _exact(plan.eta_fabric),
         fixed_G=plan.G is not None,
         G="" if plan.G is None else str(plan.G),
+        price="" if plan.price_per_gpu_hour is None else _exact(plan.price_per_gpu_hour),
+        objective=plan.objective,
     )
 
 
@@ -135,6 +154,7 @@ def _format_days(seconds: float) -> str:
 
 # An engine UserError's `field` (the Plan/Goal key physics and design reject) -> the form field to mark.
 FORM_FIELD_OF_KEY = {"global_batch_tokens": "batch", "eta_compute": "eta_compute", "eta_fabric": "eta_fabric",
+                     "eta_gemm": "eta_gemm", "price_per_gpu_hour": "price", "seq_len": "seq",
                      "deadline_s": "deadline", "tokens": "tokens", "G": "G"}
 
 
@@ -144,4 +164,7 @@ DEFAULT_PLACEHOLDERS = {
     "batch": f"{GOAL_DEFAULTS['global_batch_tokens']:,}",
     "eta_compute": f"{DEFAULT_ETA_COMPUTE:g}",
     "eta_fabric": f"{DEFAULT_ETA_FABRIC:g}",
+    "seq": "model's",
+    "eta_gemm": "generation's",
+    "price": "list price",
 }

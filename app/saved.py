@@ -51,7 +51,7 @@ class SavedPlanRow:
     model: str
     hardware: str
     mode: str
-    result: str  # "G 512 (64 nodes)" or "no solution: memory"
+    result: str  # the plan's answer: "G 512 (64 nodes) $1.2M" or "no solution: memory" ("(seed)": an older file)
     layout: str  # "32x8x2" (DP x TP x PP) or ""
     step: str  # "4.1 s/6.2 s" or ""
     refined: str = ""  # the refined model's best layout: "G 16 = 8x1x2, 38.4 s" (plans saved with Step 2)
@@ -63,17 +63,28 @@ def describe(path: Path) -> SavedPlanRow:
         plan = load_plan(path)
     except UserError as exc:
         return SavedPlanRow(path, path.stem, "", "", "", "unreadable", "", "", error=str(exc))
-    saved = plan.saved
     mode = f"G={plan.G}" if plan.G else "auto"
-    if saved.get("feasible"):
-        nodes = saved.get("nodes")
-        result = f"G {saved.get('G')}" + (f" ({nodes} node{'s' * (nodes != 1)})" if nodes else "")
-        layout = f"{saved.get('dp')}x{saved.get('tp')}x{saved.get('pp')}"
-        step = f"{fmt.duration(saved.get('t_step_s'))}/{fmt.duration(saved.get('t_step_max_s'))}"
-    elif saved:
-        result, layout, step = f"no solution: {saved.get('constraint', '?')}", "", ""
-    else:
-        result, layout, step = "not computed", "", ""
+    answer = plan.saved_answer  # the plan's one answer (engine/answer.py); absent in older files
+    if answer.get("feasible") and answer.get("gpus"):
+        nodes = answer.get("nodes")
+        result = f"G {answer['gpus']}" + (f" ({nodes} node{'s' * (nodes != 1)})" if nodes else "")
+        if answer.get("cost_usd") is not None:
+            result += f" ${fmt.count(answer['cost_usd'])}"
+        layout = f"{answer.get('dp')}x{answer.get('tp')}x{answer.get('pp')}"
+        step = f"{fmt.duration(answer.get('step_time_s'))}/{fmt.duration(answer.get('t_step_max_s'))}"
+    elif answer:
+        result, layout, step = f"no solution: {answer.get('constraint', '?')}", "", ""
+    else:  # saved before [answer]: its [result] is the seed model's, and says so
+        saved = plan.saved
+        if saved.get("feasible"):
+            nodes = saved.get("nodes")
+            result = f"G {saved.get('G')}" + (f" ({nodes} node{'s' * (nodes != 1)})" if nodes else "") + " (seed)"
+            layout = f"{saved.get('dp')}x{saved.get('tp')}x{saved.get('pp')}"
+            step = f"{fmt.duration(saved.get('t_step_s'))}/{fmt.duration(saved.get('t_step_max_s'))}"
+        elif saved:
+            result, layout, step = f"no solution: {saved.get('constraint', '?')} (seed)", "", ""
+        else:
+            result, layout, step = "not computed", "", ""
     best = (plan.saved_refined.get("layouts") or [{}])[0] if isinstance(plan.saved_refined, dict) else {}
     refined = ""
     if {"gpus", "dp", "tp", "pp", "step_time_s"} <= set(best):

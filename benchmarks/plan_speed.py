@@ -22,9 +22,9 @@ from engine.sizing.physics import physics  # noqa: E402
 from engine.specs import Goal, load_hardware, load_model  # noqa: E402
 
 
-def wall_plan(runs: int = 15) -> float:
+def wall_plan(runs: int = 15, extra: tuple[str, ...] = ()) -> float:
     exe = shutil.which("lsdt") or str(Path(sys.executable).parent / "lsdt")
-    cmd = [exe, "plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm"]
+    cmd = [exe, "plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm", *extra]
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -48,5 +48,7 @@ def engine_auto_size(runs: int = 50) -> tuple[float, int]:
 if __name__ == "__main__":
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"lsdt plan (llama-13b, a100-80g-sxm) wall, median of 15: {wall_plan() * 1e3:.0f} ms  (target < 300 ms)")
+    # --objective cost compares every cluster size up to 8x the smallest (engine/sizing/objective.py).
+    print(f"lsdt plan --objective cost, same model, wall, median of 5: {wall_plan(5, ('--objective', 'cost')) * 1e3:.0f} ms")
     t, G = engine_auto_size()
     print(f"run_design auto-size, llama3-405b -> G = {G:,}, median of 50: {t * 1e3:.2f} ms  (target < 100 ms)")

@@ -21,7 +21,7 @@ from engine.flags import OneLineParser
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "plan": ("engine.commands.plan", "size a cluster: smallest G (or a fixed G) and its DP x TP x PP split"),
+    "plan": ("engine.commands.plan", "size a cluster: fewest GPUs (or shortest run, lowest cost, a fixed G) and its layout, with $"),
     "predict": ("engine.commands.predict", "predict step time, MFU and memory of one layout (engineering model)"),
     "export": ("engine.commands.export", "export a saved plan's layout as Megatron-LM / torchtitan / torchrun config"),
     "bands": ("engine.commands.bands", "best model for one GPU in a time window: depth bands, FLOP envelope, curriculum"),

@@ -10,8 +10,11 @@ Loading it and re-running gives the same numbers (a test pins this).
     [model] ...             # every ModelSpec key
     [hardware] ...          # every HardwareSpec key that is known
     [goal] ...              # tokens, deadline_s, global_batch_tokens, precision
-    [efficiency]            # eta_compute, eta_fabric
-    [result] ...            # feasible, and the solution or the reason there is none
+    objective = "gpus"      # gpus | time | cost (engine/sizing/objective.py); absent in old plans
+    price_per_gpu_hour = 2.5  # only when set by hand (else the [hardware] price_per_hour)
+    [efficiency]            # eta_compute, eta_fabric: the seed model's (Step 1)
+    [answer]                # THE answer (engine/answer.py): the engineering model's, or the seed's with --seed-model
+    [result] ...            # the seed model (Step 1): feasible, and the solution or the reason there is none
     [refined]               # Step 2 (engine/sizing/search.py): feasible, mode, stats
     [refined.efficiency]    # the engineering model's efficiencies (generation, --eta-compute or --calibrate)
     [[refined.layouts]]     # the best layouts, fastest first (absent with --seed-model)
@@ -20,22 +23,26 @@ Loading it and re-running gives the same numbers (a test pins this).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from engine import __version__
+from engine import __version__, fmt
+from engine.answer import Answer, from_engineering, from_seed
 from engine.atomic import write_atomic
 from engine.errors import UserError
 from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC, run_design
 from engine.sizing.efficiency import Efficiency, efficiency_for
+from engine.sizing.objective import OBJECTIVES
 from engine.sizing.physics import physics
 from engine.specs import Goal, HardwareSpec, ModelSpec, goal_from_dict, hardware_from_dict, model_from_dict, read_toml
 
 PLAN_KIND = "cluster-plan"
-_TOP_KEYS = {"lsdt_version", "kind", "G", "model", "hardware", "goal", "efficiency", "result", "refined"}
+_TOP_KEYS = {"lsdt_version", "kind", "G", "objective", "price_per_gpu_hour", "model", "hardware", "goal", "efficiency",
+             "answer", "result", "refined"}
 REFINED_TOP = 5  # refined layouts a plan keeps
 # The flat keys of one refined layout in a plan file and in `lsdt plan --json` (refined.layouts).
 REFINED_LAYOUT_KEYS = (
@@ -62,22 +69,47 @@ class Plan:
     efficiency_refined: Efficiency | None = None
     refined: dict = field(default_factory=dict, compare=False)  # refined_summary(), after compute()
     saved_refined: dict = field(default_factory=dict, compare=False)  # the [refined] table a loaded file held
+    objective: str = "gpus"  # auto-size: fewest GPUs | shortest run | lowest cost (engine/sizing/objective.py)
+    price_per_gpu_hour: float | None = None  # $ per GPU-hour set by hand; None: the hardware profile's price
+    saved_answer: dict = field(default_factory=dict, compare=False)  # the [answer] table a loaded file held
 
     def compute(self) -> "Plan":
         """Run Step 0 + Step 1 (and Step 2 unless refine=False); a new Plan with results filled."""
-        design = run_design(physics(self.model, self.hardware, self.goal), self.G, self.eta_compute, self.eta_fabric)
+        bundle = physics(self.model, self.hardware, self.goal)  # refuses impossible batches first
+        check_goal(self)
+        design = run_design(bundle, self.G, self.eta_compute, self.eta_fabric)
         refined = self.compute_refined() if self.refine else {}
-        return replace(self, result=design, refined=refined)
+        done = replace(self, result=design, refined=refined)
+        answer = done.answer()
+        if answer.cost_usd is not None and not math.isfinite(answer.cost_usd):  # --price-per-gpu-hour 1e308: "$inf"
+            raise UserError(f"price_per_gpu_hour = {answer.price_per_gpu_hour:g} makes the cost of {answer.gpu_hours:,.3g} GPU-hours "
+                            f"overflow; accepted: a price below {sys.float_info.max / answer.gpu_hours:.3g}",
+                            field="price_per_gpu_hour")
+        return done
+
+    @property
+    def price(self) -> float | None:
+        """$ per GPU-hour: set by hand, else the hardware profile's list price, else unknown."""
+        return self.price_per_gpu_hour if self.price_per_gpu_hour is not None else self.hardware.price_per_hour
+
+    def answer(self) -> Answer:
+        """THE answer (engine/answer.py): the engineering model's, or the seed's with refine=False."""
+        if not self.refine or not self.refined:
+            return from_seed(self.result, self.result["diagnostics"]["physics"]["n_steps"], self.price)
+        problem = None
+        if self.refined["stats"]["space"] == 0:  # not one layout to try: the cluster has no split
+            problem = no_split_message(self)
+        return from_engineering(self.refined, problem, self.hardware.gpus_per_node, self.price, self.objective)
 
     def refined_efficiency(self) -> Efficiency:
         return self.efficiency_refined or efficiency_for(self.hardware)
 
     def compute_refined(self) -> dict:
         """Step 2: the best refined layouts (flat dicts of REFINED_LAYOUT_KEYS) + search stats."""
-        from engine.sizing.search import search_with_stats  # Step 2 only when asked for
+        from engine.sizing.objective import search_objective  # Step 2 only when asked for
 
         eff = self.refined_efficiency()
-        layouts, stats = search_with_stats(self.model, self.hardware, self.goal, self.G, top=REFINED_TOP, efficiency=eff)
+        layouts, stats = search_objective(self.model, self.hardware, self.goal, self.G, REFINED_TOP, eff, self.objective)
         flat = []
         for r in layouts:
             row = {**r["chosen"], **r, "bubble_fraction": r["breakdown"]["bubble_fraction"],
@@ -87,7 +119,7 @@ class Plan:
             "mode": stats["mode"],
             "feasible": bool(stats["feasible"]),
             "efficiency": eff.to_dict(),
-            "stats": {k: stats[k] for k in ("splits", "space", "memory_checks", "timed")},
+            "stats": {k: stats[k] for k in ("splits", "space", "memory_checks", "timed", "sizes")},
             "layouts": flat,
         }
 
@@ -108,11 +140,15 @@ class Plan:
         doc: dict[str, Any] = {"lsdt_version": __version__, "kind": PLAN_KIND}
         if self.G is not None:
             doc["G"] = self.G
+        doc["objective"] = self.objective
+        if self.price_per_gpu_hour is not None:
+            doc["price_per_gpu_hour"] = self.price_per_gpu_hour
         doc["model"] = self.model.to_dict()
         doc["hardware"] = self.hardware.to_dict()
         doc["goal"] = self.goal.to_dict()
         doc["efficiency"] = {"eta_compute": self.eta_compute, "eta_fabric": self.eta_fabric}
         if self.result:
+            doc["answer"] = _drop_none(self.answer().to_dict())
             doc["result"] = _drop_none(self.summary())
         if self.refined:
             doc["refined"] = _drop_none(self.refined)
@@ -122,6 +158,30 @@ class Plan:
 
     def save(self, path: str | Path) -> Path:
         return write_atomic(path, self.to_toml())
+
+
+def check_goal(plan: Plan) -> None:
+    """Goals that describe no training run, refused with the field and the real reason."""
+    seqs = plan.goal.global_batch_tokens // plan.model.seq_len
+    batch = seqs * plan.model.seq_len
+    if seqs >= 1 and plan.goal.tokens < batch:
+        raise UserError(
+            f"tokens = {fmt.count(plan.goal.tokens)} is less than one global batch ({batch:,} tokens = {seqs:,} sequences "
+            f"of {plan.model.seq_len:,}): not one optimizer step; accepted: at least {fmt.count(batch)} tokens, or a smaller batch"
+        )
+
+
+def no_split_message(plan: Plan) -> str:
+    """Why G (or any G) has no DP x TP x PP split at all (the engineering model's split rules)."""
+    from engine.sizing.search import tp_options
+
+    seqs = plan.goal.global_batch_tokens // plan.model.seq_len
+    one_node = "" if plan.hardware.inter_node_bw is not None else (
+        f"; {plan.hardware.name} has no inter_node_bw, so at most {plan.hardware.gpus_per_node} GPUs (one node)")
+    where = f"G = {plan.G:,} has" if plan.G is not None else "no G has"
+    return (f"layout: {where} no valid DP x TP x PP split: TP in {{{', '.join(map(str, tp_options(plan.model, plan.hardware)))}}} "
+            f"(divides the heads and the node), PP splits the n_layer = {plan.model.n_layer} layers into stages, DP divides the global batch of "
+            f"{seqs:,} sequences{one_node}")
 
 
 def _drop_none(value: Any) -> Any:
@@ -147,12 +207,21 @@ def plan_from_dict(doc: dict, where: str) -> Plan:
         value = eff.get(key, DEFAULT_ETA_COMPUTE if key == "eta_compute" else DEFAULT_ETA_FABRIC)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 1) or math.isnan(value):
             raise UserError(f"{where}: efficiency.{key} = {value!r}; accepted: a number in (0, 1]")
+    objective = doc.get("objective", "gpus")
+    if objective not in OBJECTIVES:
+        raise UserError(f"{where}: objective = {objective!r}; accepted: {' | '.join(OBJECTIVES)}")
+    price = doc.get("price_per_gpu_hour")
+    if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price < math.inf):
+        raise UserError(f"{where}: price_per_gpu_hour = {price!r}; accepted: a number of dollars >= 0")
     G = doc.get("G")
     if G is not None and (isinstance(G, bool) or not isinstance(G, int) or G < 1):
         raise UserError(f"{where}: G = {G!r}; accepted: an integer >= 1")
     refined = doc.get("refined", {})
     if not isinstance(refined, dict):
         raise UserError(f"{where}: [refined] must be a table")
+    saved_answer = doc.get("answer", {})
+    if not isinstance(saved_answer, dict):
+        raise UserError(f"{where}: [answer] must be a table")
     eff_refined = None
     if "efficiency" in refined:
         raw = refined["efficiency"]
@@ -173,6 +242,9 @@ def plan_from_dict(doc: dict, where: str) -> Plan:
         saved=doc.get("result", {}),
         efficiency_refined=eff_refined,
         saved_refined=refined,
+        objective=objective,
+        price_per_gpu_hour=None if price is None else float(price),
+        saved_answer=saved_answer,
     )
 
 

@@ -239,6 +239,7 @@ _HARDWARE_SCHEMA: dict[str, _Field] = {
     "intra_node_bw": _Field("float"),
     "inter_node_bw": _Field("float", required=False),
     "price_per_hour": _Field("float", required=False),
+    "price_source": _Field("str", required=False),
     "source": _Field("str", required=False),
 }
 
@@ -260,8 +261,9 @@ class HardwareSpec:
     label: str = ""
     memory_bw: float | None = None
     inter_node_bw: float | None = None
-    price_per_hour: float | None = None
+    price_per_hour: float | None = None  # $ per GPU-hour, public on-demand list price
     source: str = ""
+    price_source: str = ""  # where and when price_per_hour was read
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -404,6 +406,8 @@ _HF_KEYS = {
     "n_experts": ("num_local_experts", "num_experts", "n_routed_experts"),
     "experts_per_token": ("num_experts_per_tok",),
 }
+# The sequence length an HF config.json is planned at when it gives a longer maximum (see below).
+HF_TRAINING_SEQ = 8192
 _HF_ACT_TO_FFN = {"silu": "swiglu", "swiglu": "swiglu", "gelu": "gelu", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu", "relu2": "relu2"}
 
 
@@ -437,7 +441,11 @@ def model_from_hf_config(cfg: Any, where: str = "config.json") -> ModelSpec:
     for required in ("n_layer", "d_model", "n_head", "vocab_size"):
         if required not in raw:
             raise UserError(f"{where}: missing '{_HF_KEYS[required][0]}' (a Hugging Face config.json needs it)")
-    raw.setdefault("seq_len", 2048)
+    max_positions = raw.get("seq_len")
+    # Plan at a context people pre-train at, not the maximum position (131,072 for Llama 3.1 and
+    # Qwen2 planned 609 GB per device): Llama 3's main pre-training ran at 8,192 tokens (Dubey et
+    # al. 2024, "The Llama 3 Herd of Models", sec. 3.4.1); long context comes in a later, short stage.
+    raw["seq_len"] = min(max_positions or HF_TRAINING_SEQ, HF_TRAINING_SEQ)
     is_gpt2 = cfg.get("model_type") == "gpt2" or "n_embd" in cfg
     act = str(cfg.get("hidden_act") or cfg.get("activation_function") or ("gelu" if is_gpt2 else "silu"))
     if act not in _HF_ACT_TO_FFN:
@@ -454,8 +462,11 @@ def model_from_hf_config(cfg: Any, where: str = "config.json") -> ModelSpec:
     if isinstance(window, int) and not isinstance(window, bool) and 0 < window < raw["seq_len"] and cfg.get("use_sliding_window", True):
         raw["window_pattern"] = "S"
         raw["short_window"] = window
-    raw["name"] = str(cfg.get("_name_or_path") or cfg.get("model_type") or Path(where).parent.name or "hf-model")
-    raw["source"] = f"Hugging Face config {where}"
+    # Named after the model (its hub id or its directory), not its architecture ("llama").
+    raw["name"] = str(cfg.get("_name_or_path") or Path(where).parent.name or cfg.get("model_type") or "hf-model")
+    raw["source"] = (f"Hugging Face config {where}; seq_len {raw['seq_len']:,} (training context default, "
+                     f"max_position_embeddings {max_positions:,}; --seq to change)" if max_positions else
+                     f"Hugging Face config {where}; seq_len {raw['seq_len']:,} (training context default; --seq to change)")
     return model_from_dict(raw, where=where)
 
 

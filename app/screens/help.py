@@ -56,9 +56,13 @@ FIELDS = (
     ("tokens", "training tokens; empty = 20 x parameters (Chinchilla); 260e9, 1.5T, 300B"),
     ("deadline", "days, or with a unit: 36h, 90min, 2w"),
     ("batch", "global batch, tokens per optimizer step: 4M, 2097152"),
-    ("η compute", "sustained / peak FLOP/s (MFU), in (0, 1]; empty = 0.4; also the refined GEMM efficiency"),
-    ("η fabric", "achieved / nominal link bandwidth, in (0, 1]; empty = 0.7"),
-    ("G", "fixed mode only: can these G devices do it?"),
+    ("seq", "training sequence length in tokens; empty = the model's (HF config.json: 8,192 or less)"),
+    ("best", "auto-size: fewest GPUs (default), shortest run, or lowest cost (clusters up to 8x the smallest)"),
+    ("price", "$ per GPU-hour; empty = the hardware profile's list price (n/a where it has none)"),
+    ("η gemm", "engineering model (the answer): large-GEMM efficiency, in (0, 1]; empty = the generation's"),
+    ("η seed", "seed model only: sustained / peak FLOP/s (MFU), in (0, 1]; empty = 0.4"),
+    ("η fabric", "seed model only: achieved / nominal link bandwidth, in (0, 1]; empty = 0.7"),
+    ("G", "fixed mode only: can these G devices do it? (ctrl+g starts from the current answer)"),
     ("search box", "filter the built-ins, or type a path (TOML, HF config.json) and Enter"),
 )
 
@@ -86,8 +90,8 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(_table(rows, title), classes="help-keys")
             yield Static(_table(FIELDS, "Plan fields"))
             yield Static(Text(
-                "Plan runs the same engine as `lsdt plan`: Step 0 physics and the Step 1 layout search "
-                "(smallest G, then highest DP; fixed G: the split with the most headroom), then the refined "
-                "engineering model's top layouts. Bands is `lsdt bands` (one GPU, a time window), MoE is "
+                "Plan runs the same engine as `lsdt plan`: Step 0 physics, the engineering model's layout "
+                "search (bubbles, link tiers, ZeRO, recompute), whose best layout is the answer, and the "
+                "seed's simple Step-1 model, shown on one labelled line. Bands is `lsdt bands` (one GPU, a time window), MoE is "
                 "`lsdt moe`. Everything recomputes in the background as you type; a wrong value is marked "
                 "at its field. Saved plans are the TOML `lsdt plan --save` writes.", style="dim"))

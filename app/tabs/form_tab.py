@@ -1,6 +1,6 @@
 """A tab that is a form over one engine call: fields -> debounce -> validate -> worker -> show.
 
-The Bands and MoE tabs are this shape (the Plan tab has more state and its own flow). A subclass
+The Plan, Bands and MoE tabs are this shape (the Plan tab adds pickers, pinning and files). A subclass
 gives `read_form()` (the engine call's arguments, or the fields that are wrong, each with a
 one-line message), `engine_call(args)` (runs in a thread worker; raises UserError for inputs the
 engine refuses) and `show(result)`. Stale answers are dropped by request id.
@@ -25,6 +25,7 @@ DEBOUNCE_S = 0.05
 
 class FormTab(LsdtTab):
     group = "form"  # worker group: one exclusive group per tab
+    debounce_s = DEBOUNCE_S  # a subclass whose engine call is milliseconds may answer sooner
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -48,6 +49,7 @@ class FormTab(LsdtTab):
     # An engine UserError's `field` (the engine input it refuses) -> the form field its message is
     # shown under. Errors about no one field (or one the form lacks) go to the status line only.
     ERROR_FIELDS: dict[str, str] = {}
+    error_field: str | None = None  # the form field showing the engine's last refusal, if one does
 
     def show_stale(self, why: str) -> None:
         """Inputs are invalid or refused: say so where the result is (subclasses dim it)."""
@@ -73,7 +75,7 @@ class FormTab(LsdtTab):
         if self._debounce is not None:
             self._debounce.stop()
         self._pending = True
-        self._debounce = self.set_timer(DEBOUNCE_S, self._recompute)
+        self._debounce = self.set_timer(self.debounce_s, self._recompute)
 
     def _recompute(self) -> None:
         self._pending = False
@@ -103,9 +105,11 @@ class FormTab(LsdtTab):
         self._answered = message.request_id
         if message.error:
             name = self.ERROR_FIELDS.get(message.error_field or "")
+            self.error_field = None
             for field in self.query(FormField):
                 if field.field_name == name:
                     field.set_error(message.error)
+                    self.error_field = name
             self.show_stale(message.error)
             return
         self.result = message.extra

@@ -1,42 +1,40 @@
 """The Plan tab: pick hardware and model, set the goal, see the cluster plan recompute as you type.
 
-Flow: any input change -> a short debounce -> the form is validated here (cheap, on the UI thread;
-each wrong field shows its message beside it) -> a valid Plan goes to `compute_plan`, a thread
-worker in an exclusive group, which calls the engine (the same Plan.compute() the CLI runs) and
-posts PlanComputed. The handler drops stale answers by request id and owns all state.
+A FormTab (app/tabs/form_tab.py): any input change -> a short debounce -> the form is validated
+(cheap, on the UI thread; each wrong field shows its message beside it) -> a valid Plan goes to the
+tab's thread worker, which runs the same Plan.compute() as `lsdt plan` (the seed model and the
+engineering model) -> the answer is shown; stale answers are dropped by request id. The header,
+the status line, Compare and a saved plan all show the plan's one answer (engine/answer.py).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.lazy import Lazy
-from textual.timer import Timer
 from textual.widgets import Input, Label, RadioButton, RadioSet, Select, Static
-from textual.worker import get_current_worker
 
+from engine import fmt
 from engine.errors import UserError
 from engine.plan import Plan, load_plan
+from engine.sizing.calibrate import calibrated_efficiency
+from engine.sizing.objective import OBJECTIVE_WORDS, OBJECTIVES
 from engine.specs import PRECISIONS
 
 from app.adoption import ProbeAdopted, ProbeAdoption
 from app.inputs import DEFAULT_PLACEHOLDERS, FORM_FIELD_OF_KEY, FormValues, form_from_plan, plan_from_form
-from app.messages import PlanComputed, RefinedComputed
 from app.saved import plan_path, suggest_name
-from app.tabs.base import LsdtTab
+from app.tabs.form_tab import FormTab
 from app.widgets.form_field import FormField
-from app.widgets.layouts_table import CompareTable, RefinedSection, TopLayouts
+from app.widgets.layouts_table import CompareTable, RefinedSection
 from app.widgets.profile_picker import ProfilePicker
 from app.widgets.result_panel import ResultPanel, render_physics
 
-# Step 2, the refined engineering model: shown only in builds that have it (Plan.compute_refined).
-REFINED = hasattr(Plan, "compute_refined")
 # Long enough to fold a burst (key repeat, a paste) into one computation, short enough that Step 1
 # (a few ms) still answers well inside the 100 ms keystroke target (benchmarks/tui_keystroke.py).
 DEBOUNCE_S = 0.02
@@ -44,7 +42,9 @@ DEFAULT_HARDWARE = "h100-sxm"
 DEFAULT_MODEL = "llama-13b"
 
 
-class PlanTab(LsdtTab):
+class PlanTab(FormTab):
+    debounce_s = DEBOUNCE_S
+
     BINDINGS = [
         Binding("ctrl+s", "save", "save", tooltip="save the plan as TOML (asks for a name; asks before overwriting)"),
         Binding("ctrl+o", "open", "open", tooltip="open a saved plan"),
@@ -63,19 +63,13 @@ class PlanTab(LsdtTab):
         self.current: Plan | None = None  # the latest computed plan (what save and pin take)
         self.pinned: list[Plan] = []
         self.carried: Plan | None = None  # the plan the form was last filled from (keeps its Step-2 efficiencies)
-        self._request = 0  # id of the newest computation asked for; older answers are dropped
-        self._answered = 0  # id of the newest answer shown (== _request: the screen is up to date)
         self.last_elapsed_s = 0.0  # engine time of the last answer (benchmarks read it)
-        self._pending = True  # a change waits for its debounce (at start: the first computation)
-        self._form_error = ""  # an engine error no single field owns, shown under the form
-        self.refined_state: tuple[list[dict], str | None] | None = None  # the refined table's rows (or error)
-        self._refined_answered = 0  # request id of the refined layouts shown
-        self._answered_ok = False  # the last answer was a plan (so refined layouts will follow)
-        self.refined_elapsed_s = 0.0
-        self._debounce: Timer | None = None
+        self.refined_state: tuple[list[dict], str | None] | None = None  # the layouts table's rows (or error)
+        self._answered_ok = False  # the last answer was a plan (not an error)
+        self._form_errors: dict[str, str] = {}  # the last read_form's errors (field -> message)
         self._first_queued = False  # the start-up computation is queued (schedule)
         self._applying = False  # set while a loaded plan fills the form (one recompute, not ten)
-        # "use in plan" on the Probe tab: the adopted probe, and the η compute text it set (once per
+        # "use in plan" on the Probe tab: the adopted probe, and the η seed text it set (once per
         # adoption, when its hardware matches the selected one; the user may edit it afterwards).
         self.probe: ProbeAdoption | None = None
         self.probe_eta: str | None = None
@@ -92,11 +86,19 @@ class PlanTab(LsdtTab):
                 yield FormField("tokens", "tokens", placeholder=DEFAULT_PLACEHOLDERS["tokens"])
                 yield FormField("deadline", "deadline", "30", placeholder=DEFAULT_PLACEHOLDERS["deadline"], unit="days")
                 yield FormField("batch", "batch", placeholder=DEFAULT_PLACEHOLDERS["batch"], unit="tokens")
+                yield FormField("seq", "seq", placeholder=DEFAULT_PLACEHOLDERS["seq"], unit="tokens")
                 with Horizontal(classes="form-row"):
                     yield Label("precision", classes="field-label")
                     yield Select([(p, p) for p in PRECISIONS], value=PRECISIONS[0], allow_blank=False,
                                  compact=True, id="precision")
-                yield FormField("eta_compute", "η compute", placeholder=DEFAULT_PLACEHOLDERS["eta_compute"], unit="MFU")
+                with Horizontal(classes="form-row"):
+                    yield Label("best", classes="field-label")
+                    yield Select([(OBJECTIVE_WORDS[o], o) for o in OBJECTIVES], value=OBJECTIVES[0], allow_blank=False,
+                                 compact=True, id="objective")
+                yield FormField("price", "price", placeholder=DEFAULT_PLACEHOLDERS["price"], unit="$/GPU-h")
+                yield FormField("eta_gemm", "η gemm", placeholder=DEFAULT_PLACEHOLDERS["eta_gemm"], unit="model")
+                # The seed model's two efficiencies (Step 1, shown under the answer as "seed model").
+                yield FormField("eta_compute", "η seed", placeholder=DEFAULT_PLACEHOLDERS["eta_compute"], unit="MFU")
                 yield FormField("eta_fabric", "η fabric", placeholder=DEFAULT_PLACEHOLDERS["eta_fabric"], unit="of bw")
                 with Horizontal(classes="form-row mode-row"):
                     with RadioSet(id="mode", compact=True):
@@ -105,17 +107,13 @@ class PlanTab(LsdtTab):
                 g_field = FormField("G", "G", placeholder="devices", unit="GPUs")
                 g_field.disabled = True  # enabled by fixed-G mode (set here, not on mount: no restyle)
                 yield g_field
-                yield Static("", id="form-error", markup=False)
+                yield Static("", id="form-error", classes="form-status", markup=False)
                 yield Static("", id="physics")
             with Vertical(id="plan-result", classes="panel") as result:
                 result.border_title = "Result"
                 yield ResultPanel("computing…", id="result")
-                if REFINED:
-                    # Lazy: after the first frame (it has no data before the first answer anyway).
-                    yield Lazy(RefinedSection(id="refined"))
-                else:
-                    yield Label("top layouts (Step 1)", id="top-title", classes="section-title")
-                    yield TopLayouts(id="top-layouts")
+                # Lazy: after the first frame (it has no data before the first answer anyway).
+                yield Lazy(RefinedSection(id="refined"))
         compare = Vertical(CompareTable(id="compare"), id="plan-compare", classes="panel")
         compare.border_title = "Compare  (ctrl+t pins the current design · Enter restores · Delete removes)"
         yield Lazy(compare)  # empty until the first pin: not worth delaying the first frame for
@@ -151,6 +149,8 @@ class PlanTab(LsdtTab):
             precision=str(self.query_one("#precision", Select).value),
             eta_compute=text("eta_compute"), eta_fabric=text("eta_fabric"),
             fixed_G=self.query_one("#mode-fixed", RadioButton).value, G=text("G"),
+            seq=text("seq"), eta_gemm=text("eta_gemm"), price=text("price"),
+            objective=str(self.query_one("#objective", Select).value),
         )
 
     def apply_plan(self, plan: Plan, status: str) -> None:
@@ -161,9 +161,10 @@ class PlanTab(LsdtTab):
             self.query_one("#hardware", ProfilePicker).add_spec(plan.hardware, f"{plan.hardware.name} (plan)")
             self.query_one("#model", ProfilePicker).add_spec(plan.model, f"{plan.model.name} (plan)")
             form = form_from_plan(plan)
-            for name in ("tokens", "deadline", "batch", "eta_compute", "eta_fabric", "G"):
+            for name in ("tokens", "deadline", "batch", "seq", "price", "eta_gemm", "eta_compute", "eta_fabric", "G"):
                 self.query_one(f"#input-{name}", Input).value = getattr(form, name)
             self.query_one("#precision", Select).value = form.precision
+            self.query_one("#objective", Select).value = form.objective
             self.query_one("#mode-fixed" if form.fixed_G else "#mode-auto", RadioButton).value = True
             self.query_one("#field-G", FormField).disabled = not form.fixed_G
         finally:
@@ -173,14 +174,11 @@ class PlanTab(LsdtTab):
 
     # ------------------------------------------------------------------ recompute
 
-    @on(Input.Changed)
-    @on(Select.Changed)
     @on(ProfilePicker.Changed)
-    def _inputs_changed(self, event) -> None:
-        if isinstance(event, ProfilePicker.Changed) and self.probe is not None and self.probe_eta is None:
+    def _picked(self, event: ProfilePicker.Changed) -> None:
+        if self.probe is not None and self.probe_eta is None:
             self._apply_probe()  # the adopted probe's hardware may be the one just picked
-        if not self._applying:
-            self.schedule()
+        self.schedule()  # (typed text in the fields: FormTab's Input/Select handler schedules)
 
     # ------------------------------------------------------------------ a measured probe
 
@@ -189,7 +187,9 @@ class PlanTab(LsdtTab):
         self.use_probe(message.adoption)
 
     def use_probe(self, adoption: ProbeAdoption) -> None:
-        """η compute is sustained / peak FLOP/s, which is what a probe's MFU measures: take the
+        """η seed (the seed model's eta_compute) is sustained / peak FLOP/s, which is what a probe's
+        MFU measures; η gemm (the engineering model's, which answers) is the probe's calibrated GEMM
+        efficiency, as `lsdt plan --calibrate` takes it. Take the
         median of its ok rows, but only for the hardware it was measured on."""
         self.probe, self.probe_eta = adoption, None
         self._apply_probe()
@@ -202,6 +202,11 @@ class PlanTab(LsdtTab):
             return
         self.probe_eta = f"{p.mfu:.3f}"
         self.query_one("#input-eta_compute", Input).value = self.probe_eta  # Input.Changed recomputes
+        try:
+            gemm = calibrated_efficiency(p.path, hardware).eta_gemm
+        except UserError:
+            return  # (the probe file changed since it was adopted): η gemm stays as it is
+        self.query_one("#input-eta_gemm", Input).value = f"{gemm:g}"
 
     def probe_note(self) -> str:
         """What the adopted probe did to this plan (appended to the status after each answer)."""
@@ -210,13 +215,14 @@ class PlanTab(LsdtTab):
             return ""
         name = p.path.name
         if p.mfu is None:
-            return f"probe {name}: MFU unknown ({p.device} matched no hardware profile), η compute unchanged"
+            return f"probe {name}: MFU unknown ({p.device} matched no hardware profile), η seed and η gemm unchanged"
         if self.probe_eta is None:
             hardware = self.query_one("#hardware", ProfilePicker).spec
             return (f"probe {name} was measured on {p.hardware}, not {hardware.name if hardware else 'this hardware'}: "
-                    f"η compute unchanged")
+                    f"η seed and η gemm unchanged")
         if self.query_one("#input-eta_compute", Input).value.strip() == self.probe_eta:
-            return f"η compute {self.probe_eta} = median MFU measured by probe {name} ({p.device})"
+            return (f"η seed {self.probe_eta} = median MFU, η gemm {self.query_one('#input-eta_gemm', Input).value} "
+                    f"calibrated, from probe {name} ({p.device})")
         return ""  # the user has typed over the measured value since
 
     @on(RadioSet.Changed, "#mode")
@@ -229,144 +235,86 @@ class PlanTab(LsdtTab):
             self.screen.set_focus(self.query_one("#mode", RadioSet))
         field.disabled = not fixed
         if fixed and not self._applying:
+            answer = self.plan_for_inputs.answer() if self.plan_for_inputs is not None else None
+            if not field.input.value.strip() and answer is not None and answer.has_layout:
+                # Start from the current answer: the user asks "what about N", near it.
+                field.input.value = str(answer.gpus)
             field.input.focus()
         if not self._applying:
             self.schedule()
 
     def schedule(self) -> None:
-        """Debounce: restart the timer on every change; only the last change computes."""
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._pending = True
+        """FormTab's debounce, except while a plan fills the form (one recompute after, not ten)
+        and for the first computation, which has no burst to fold."""
+        if self._applying:
+            return
         if self._request == 0:
-            # The first computation (the form just filled itself) has no burst to fold: run it as
-            # soon as the start-up messages already queued here are handled. A timer would fire
-            # only after the first frame is painted (~0.1 s later: benchmarks/tui_startup.py).
+            # Run as soon as the start-up messages already queued here are handled. A timer would
+            # fire only after the first frame is painted (~0.1 s later: benchmarks/tui_startup.py).
+            self._pending = True
             if not self._first_queued:
                 self._first_queued = True
                 self.call_later(self._first_recompute)
             return
-        self._debounce = self.set_timer(DEBOUNCE_S, self.recompute)
+        super().schedule()
 
     def _first_recompute(self) -> None:
         self._first_queued = False
         if self._request == 0:
-            self.recompute()
+            self._recompute()
 
-    @property
-    def idle(self) -> bool:
-        """No change waiting for its debounce and no computation in flight (tests wait on this)."""
-        refined_due = REFINED and self._answered_ok and self.current is not None and self.current.refine
-        return (not self._pending and self._answered == self._request
-                and (not refined_due or self._refined_answered == self._request))
+    # ------------------------------------------------------------------ FormTab API
 
-    def recompute(self) -> None:
-        self._pending = False
-        form = self.form_values()
+    def read_form(self) -> tuple[dict, dict[str, str]]:
         hardware = self.query_one("#hardware", ProfilePicker).spec
         model = self.query_one("#model", ProfilePicker).spec
-        checked = plan_from_form(form, model, hardware, self.carried)
-        for field in self.query(FormField):
-            field.set_error(checked.errors.get(field.field_name))
-        if self._form_error:
-            self._form_error = ""
-            self.query_one("#form-error", Static).update("")
-        if checked.plan is None:
-            self._request += 1  # whatever is in flight is now stale
-            self._answered, self._answered_ok = self._request, False
-            self.query_one("#result", ResultPanel).mark_stale("fix the field marked in red")
-            self._dim_details(True)
-            self.set_status(next(iter(checked.errors.values())))
-            return
-        self._request += 1
-        self.compute_plan(checked.plan, self._request)
+        checked = plan_from_form(self.form_values(), model, hardware, self.carried)
+        self._form_errors = checked.errors
+        return {"plan": checked.plan}, checked.errors
 
-    @work(thread=True, exclusive=True, group="plan-compute", exit_on_error=False)
-    def compute_plan(self, plan: Plan, request_id: int) -> None:
-        """Engine call off the UI thread. A UserError is an answer (shown inline), not a failure."""
+    def engine_call(self, args: dict) -> tuple[Plan, float]:
+        """In the worker thread: the seed model and the engineering model, as `lsdt plan` runs them."""
         start = time.perf_counter()
-        try:
-            # Step 0 + 1 first (milliseconds): the answer at a glance does not wait for Step 2.
-            computed = replace(replace(plan, refine=False).compute(), refine=plan.refine)
-        except UserError as exc:
-            self.post_message(PlanComputed(request_id, None, str(exc), error_field=exc.field))
-            return
-        worker = get_current_worker()
-        if worker.is_cancelled:
-            return
-        self.post_message(PlanComputed(request_id, computed, elapsed_s=time.perf_counter() - start))
+        plan = args["plan"].compute()
+        return plan, time.perf_counter() - start
 
-    @work(thread=True, exclusive=True, group="plan-refine", exit_on_error=False)
-    def refine_plan(self, computed: Plan, request_id: int) -> None:
-        """Step 2, started by the Step-1 handler: it never competes with Step 1 for the GIL."""
-        start = time.perf_counter()
-        try:
-            refined = computed.compute_refined()  # the same Step 2 `lsdt plan` runs and saves
-        except UserError as exc:
-            self.post_message(RefinedComputed(request_id, {}, str(exc)))
-            return
-        if not get_current_worker().is_cancelled:
-            self.post_message(RefinedComputed(request_id, refined, elapsed_s=time.perf_counter() - start))
+    ERROR_FIELDS = FORM_FIELD_OF_KEY
 
-    @on(PlanComputed)
-    def _computed(self, message: PlanComputed) -> None:
-        if message.request_id != self._request:
-            return  # an answer to inputs that have changed since
-        self._answered = message.request_id
-        self._answered_ok = message.plan is not None
-        self.last_elapsed_s = message.elapsed_s
+    def show(self, result: tuple[Plan, float]) -> None:
+        plan, self.last_elapsed_s = result
         self.answered_at = time.perf_counter()  # when the answer reached the screen (benchmarks read it)
-        panel = self.query_one("#result", ResultPanel)
-        if message.plan is None:
-            name = FORM_FIELD_OF_KEY.get(message.error_field or "")
-            target = self.query(f"#field-{name}").first(FormField) if name and self.query(f"#field-{name}") else None
-            if target is not None:
-                target.set_error(message.error)
-            else:
-                self._form_error = message.error or ""
-                self.query_one("#form-error", Static).update(self._form_error)
-            panel.mark_stale("the goal is not coherent: see the message in the Goal panel")
-            self._dim_details(True)
-            self.set_status(message.error or "")
-            return
-        self.current = message.plan
-        panel.show_plan(message.plan)
-        self.query_one("#physics", Static).update(render_physics(message.plan))
-        self.query_one("#physics", Static).remove_class("-stale")  # the refined table: when its answer comes
-        if not REFINED:
-            self.query_one(TopLayouts).show(message.plan.result["diagnostics"]["search_trace"]["top"])
-        elif message.plan.refine:
-            self._refined_answered = 0  # the refined answer to this request is still coming
-            # After Step 1's answer is painted: Step 2 (~20 ms of Python) would hold the GIL while
-            # that frame renders (at start-up it delayed the first frame by ~40 ms).
-            self.call_after_refresh(self.refine_plan, message.plan, message.request_id)
-        verdict = "feasible" if message.plan.result["feasible"] else "no solution"
-        r = message.plan
-        note = self.probe_note()
-        self.set_status(f"{verdict}: {r.model.name} on {r.hardware.name}, "
-                        f"{'auto-size' if r.G is None else f'fixed G = {r.G}'}" + (f" · {note}" if note else ""))
-
-    def worker_failed(self, group: str) -> None:
-        if group in ("plan-compute", "plan-refine"):
-            self._answered, self._answered_ok = self._request, False  # no answer will come; do not wait
-            self.query_one("#result", ResultPanel).mark_stale("internal error while computing (see the notification)")
-            self._dim_details(True)
-            self.set_status("internal error while computing: please report it")
-
-    @on(RefinedComputed)
-    def _refined(self, message: RefinedComputed) -> None:
-        if message.request_id != self._request:
-            return
-        self._refined_answered = message.request_id
-        self.refined_elapsed_s = message.elapsed_s
-        self.refined_answered_at = time.perf_counter()
-        layouts = message.refined.get("layouts", [])
-        if self.current is not None and message.refined:
-            self.current = replace(self.current, refined=message.refined)  # saved with the plan, as the CLI saves it
-        self.refined_state = (layouts, message.error)
+        self.current, self._answered_ok = plan, True
+        self.query_one("#result", ResultPanel).show_plan(plan)
+        self.query_one("#physics", Static).update(render_physics(plan))
+        layouts = plan.refined.get("layouts", [])
+        self.refined_state = (layouts, None if plan.refine else "off: the seed model answers (--seed-model)")
         for section in self.query(RefinedSection):  # none yet if it has not mounted: it pulls refined_state
             section.show(*self.refined_state)
         self._dim_details(False)
+        a = plan.answer()
+        self.query_one("#plan-result").border_title = f"Result · {a.model} model"
+        if a.feasible:
+            verdict = f"feasible: G = {a.gpus:,}" + ("" if a.cost_usd is None else f", ${fmt.count(a.cost_usd)}")
+        else:
+            verdict = f"no solution ({a.constraint})"
+        mode = f"fixed G = {plan.G}" if plan.G is not None else f"auto-size, {OBJECTIVE_WORDS[plan.objective]}"
+        note = self.probe_note()
+        self.set_status(f"{verdict} ({a.model} model): {plan.model.name} on {plan.hardware.name}, {mode}"
+                        + (f" · {note}" if note else ""))
+
+    def show_stale(self, why: str) -> None:
+        """Inputs invalid (a field in red) or refused by the engine: the last answer stays, dimmed."""
+        self._answered_ok = False
+        from_form = why in self._form_errors.values()
+        owned = from_form or self.error_field is not None
+        self.query_one("#form-error", Static).update("" if owned else why)
+        self.query_one("#result", ResultPanel).mark_stale(
+            "fix the field marked in red" if from_form else
+            "internal error while computing (see the notification)" if why.startswith("internal error") else
+            "the goal is not coherent: see the message in the Goal panel")
+        self._dim_details(True)
+        self.set_status("internal error while computing: please report it" if why.startswith("internal error") else why)
+        self._form_errors = {}
 
     def _dim_details(self, stale: bool) -> None:
         """Step 0 physics and the refined layouts are answers too: dimmed with the Result panel

@@ -87,7 +87,7 @@ class ProbeTab(LsdtTab):
     BINDINGS = [
         Binding("ctrl+r", "start", "run probe", tooltip="start the sweep (`lsdt probe --jsonl --out FILE` in a child process)"),
         Binding("ctrl+b", "stop", "stop", tooltip="stop the sweep (finished configs stay in the file)"),
-        Binding("ctrl+y", "use", "use in plan", tooltip="use the saved probe: its median MFU in Plan (η compute), its tok/s in Bands"),
+        Binding("ctrl+y", "use", "use in plan", tooltip="use the saved probe: its MFU and GEMM efficiency in Plan (η seed, η gemm), its tok/s in Bands"),
     ]
     DEFAULT_CSS = """
     ProbeTab { layout: vertical; }

@@ -59,10 +59,17 @@ class RefinedLayouts(DataTable):
             late = not r["meets_deadline"]
             step = Text(fmt.duration(r["step_time_s"]), style="red" if late else "", justify="right")
             mem = Text(fmt.gb(r["memory_per_gpu_bytes"]), style="" if r["fits"] else "red", justify="right")
-            rows.append((_num(f"{c['gpus']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}", _num(str(c["micro_batch"])), step,
+            # What tells two rows of one split apart is on the row (interleave v, recompute, ZeRO):
+            # rows once read "8 4x1x2 1 53.4 s 57%" three times.
+            v = f" v{c['interleave']}" if c["interleave"] > 1 else ""
+            rows.append((_num(f"{c['gpus']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}{v}", _num(str(c["micro_batch"])),
+                         f"{_RECOMPUTE_SHORT.get(c['recompute'], c['recompute'])}/Z{c['zero']}", step,
                          _num(fmt.pct(r["mfu"])), mem))
-        fill_table(self, (_num("G"), "layout", _num("mb"), _num("step"), _num("MFU"), _num("mem")), rows,
+        fill_table(self, (_num("G"), "layout", _num("mb"), "rc/ZeRO", _num("step"), _num("MFU"), _num("mem")), rows,
                    keys=[str(i) for i in range(len(rows))])
+
+
+_RECOMPUTE_SHORT = {"none": "-", "selective": "sel", "full": "full"}
 
 
 def refined_detail(r: dict) -> str:
@@ -85,7 +92,7 @@ class RefinedSection(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Label("top layouts (refined)", id="top-title", classes="section-title")
+        yield Label("top layouts (engineering model)", id="top-title", classes="section-title")
         yield RefinedLayouts(id="refined-layouts")
         yield Static("", id="refined-detail", markup=False)
 
@@ -114,11 +121,13 @@ class RefinedSection(Vertical):
             self.query_one("#refined-detail", Static).update(refined_detail(layouts[index]))
 
 
-COMPARE_COLUMNS = ("#", "model", "hardware", "mode", "G", "nodes", "DPxTPxPP", "mem/dev", "step / budget", "headroom", "run")
+COMPARE_COLUMNS = ("#", "model", "hardware", "mode", "G", "nodes", "DPxTPxPP", "mem/dev", "step / budget", "headroom",
+                   "run", "GPU-h", "$")
 
 
 class CompareTable(DataTable):
-    """Pinned designs, one row each, so several plans line up column by column."""
+    """Pinned designs, one row each, so several plans line up column by column (each row is the
+    plan's answer, engine/answer.py: what its header showed)."""
 
     DEFAULT_CSS = "CompareTable { height: 1fr; }"
     BINDINGS = [Binding("delete", "remove_row", "remove pinned")]
@@ -129,21 +138,20 @@ class CompareTable(DataTable):
         self.add_columns(*COMPARE_COLUMNS)
 
     def add_plan(self, index: int, plan) -> None:
-        r = plan.result
-        mode = f"G={plan.G}" if plan.G else "auto"
-        n_steps = r["diagnostics"]["physics"]["n_steps"]
-        c = r["solution"] if r["feasible"] else r["no_solution_reason"].get("closest")
-        if c is None:
-            cells = ["-"] * 7
-            cells[5] = f"no ({r['no_solution_reason']['constraint']})"  # the headroom column, as with a closest candidate
+        a = plan.answer()
+        mode = f"G={plan.G}" if plan.G else "auto" if plan.objective == "gpus" else f"auto/{plan.objective}"
+        verdict = "" if a.feasible else f"no ({a.constraint})"
+        if not a.has_layout:
+            cells = ["-"] * 9
+            cells[5] = verdict  # the headroom column, as with a closest layout
         else:
-            head = min(c["memory_headroom"], c["time_headroom"])
-            cells = [f"{c['G']:,}", f"{c['nodes']:,}", f"{c['dp']}x{c['tp']}x{c['pp']}", fmt.gb(c["bytes_per_device"]),
-                     f"{fmt.duration(c['t_step_s'])} / {fmt.duration(c['t_step_max_s'])}",
-                     fmt.pct(head) if r["feasible"] else f"no ({r['no_solution_reason']['constraint']})",
-                     fmt.duration(c["t_step_s"] * n_steps)]
+            head = min(1 - a.memory_per_gpu_bytes / plan.hardware.memory_bytes, 1 - a.step_time_s / a.t_step_max_s)
+            cells = [f"{a.gpus:,}", f"{a.nodes:,}", f"{a.dp}x{a.tp}x{a.pp}", fmt.gb(a.memory_per_gpu_bytes),
+                     f"{fmt.duration(a.step_time_s)} / {fmt.duration(a.t_step_max_s)}",
+                     fmt.pct(head) if a.feasible else verdict, fmt.duration(a.wall_time_s), fmt.count(a.gpu_hours),
+                     "n/a" if a.cost_usd is None else fmt.count(a.cost_usd)]
         row = [str(index), plan.model.name, plan.hardware.name, mode, *cells]
-        self.add_row(*[_num(v) if i in (0, 4, 5, 7, 8, 9, 10) else v for i, v in enumerate(row)], key=str(index))
+        self.add_row(*[_num(v) if i in (0, 4, 5, 7, 8, 9, 10, 11, 12) else v for i, v in enumerate(row)], key=str(index))
 
     def action_remove_row(self) -> None:
         if self.row_count:

@@ -1,5 +1,7 @@
-"""The plan's answer at a glance: cluster size and layout, memory and step-time bars, headroom;
-or the structured reason there is no solution, with the closest candidate's bars."""
+"""The plan's answer at a glance (engine/answer.py: the engineering model's, or the seed's with
+--seed-model): cluster size and layout, memory and step-time bars, run time, GPU-hours and $; or
+the reason there is no solution, with the closest layout's bars. The seed model's answer is one
+dim line below, labelled as what it is."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from engine import fmt
+from engine.answer import Answer
 from engine.plan import Plan
 
 from app.widgets.meter import meter
@@ -16,49 +19,72 @@ from app.widgets.meter import meter
 BAR_WIDTH = 10
 
 
-def _bars(c: dict, memory_bytes: float) -> list[Table | Text]:
-    """Memory per device against capacity, step time against its budget, for one candidate."""
+def _bars(a: Answer, memory_bytes: float) -> list[Table | Text]:
+    """Memory per device against capacity, step time against its budget, for the answer's layout."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="dim", width=6)
     grid.add_column(width=BAR_WIDTH, overflow="ellipsis", no_wrap=True)
     grid.add_column(justify="right")
     grid.add_column(justify="right", style="dim")  # headroom: 1 - used/available
-    grid.add_row("memory", meter(c["bytes_per_device"], memory_bytes, BAR_WIDTH),
-                 f"{c['bytes_per_device'] / 1e9:.1f}/{memory_bytes / 1e9:.0f} GB", fmt.pct(c["memory_headroom"]))
-    grid.add_row("step", meter(c["t_step_s"], c["t_step_max_s"], BAR_WIDTH),
-                 f"{fmt.duration(c['t_step_s'])}/{fmt.duration(c['t_step_max_s'])}", fmt.pct(c["time_headroom"]))
-    split = Text.assemble(("       = compute ", "dim"), fmt.duration(c["t_compute_s"]), (" + comm ", "dim"),
-                          fmt.duration(c["t_comm_s"]))
-    return [grid, split]
+    grid.add_row("memory", meter(a.memory_per_gpu_bytes, memory_bytes, BAR_WIDTH),
+                 f"{a.memory_per_gpu_bytes / 1e9:.1f}/{memory_bytes / 1e9:.0f} GB", fmt.pct(1 - a.memory_per_gpu_bytes / memory_bytes))
+    grid.add_row("step", meter(a.step_time_s, a.t_step_max_s, BAR_WIDTH),
+                 f"{fmt.duration(a.step_time_s)}/{fmt.duration(a.t_step_max_s)}", fmt.pct(1 - a.step_time_s / a.t_step_max_s))
+    return [grid]
 
 
-def layout_text(c: dict) -> str:
-    return f"DP {c['dp']} · TP {c['tp']} · PP {c['pp']}"
+def layout_text(a: Answer) -> str:
+    """DP · TP · PP (and the interleave v)."""
+    v = f" v{a.interleave}" if a.interleave and a.interleave > 1 else ""
+    return f"DP {a.dp} · TP {a.tp} · PP {a.pp}{v}"
+
+
+def settings_text(a: Answer) -> str:
+    """What else tells two layouts of one split apart (engineering model only)."""
+    return f"mb {a.micro_batch} · recompute {a.recompute} · ZeRO-{a.zero}" if a.micro_batch is not None else ""
+
+
+def cost_text(a: Answer) -> str:
+    return "n/a (no price: set one)" if a.cost_usd is None else f"${fmt.count(a.cost_usd)} at ${a.price_per_gpu_hour:.3g}/GPU-h"
+
+
+def seed_text(plan: Plan) -> str:
+    """The seed model's answer in one line, labelled as what it is (engine/answer.SEED_NOTE)."""
+    r = plan.result
+    if r["feasible"]:
+        s = r["solution"]
+        what = f"G = {s['G']:,} = {s['dp']}x{s['tp']}x{s['pp']}"
+    else:
+        what = f"no solution ({r['no_solution_reason']['constraint']})"
+    return f"seed model: {what} (activations / PP, one η)"
 
 
 def render_result(plan: Plan) -> Group:
-    r, hw = plan.result, plan.hardware
-    phys = r["diagnostics"]["physics"]
-    parts: list = []
-    if r["feasible"]:
-        s = r["solution"]
-        nodes = f"{s['nodes']:,} node{'s' * (s['nodes'] != 1)}"
-        parts.append(Text.assemble(("FEASIBLE ", "bold green"), (f"G = {s['G']:,}", "bold"), f" ({nodes})",
-                                   (f" · G_min {phys['G_min']:,}", "dim")))
-        parts.append(Text(layout_text(s), style="bold"))
-        parts += _bars(s, hw.memory_bytes)
-        run_s = s["t_step_s"] * phys["n_steps"]
-        parts.append(Text.assemble(("run      ", "dim"), f"{fmt.duration(run_s)} · {fmt.count(s['G'] * run_s / 3600)} GPU-h"))
+    phys = plan.result["diagnostics"]["physics"]
+    a = plan.answer()
+    parts: list = []  # (which model answers is the panel's title: PlanTab.show)
+    if a.feasible:
+        nodes = f"{a.nodes:,} node{'s' * (a.nodes != 1)}"
+        parts.append(Text.assemble(("FEASIBLE ", "bold green"), (f"G = {a.gpus:,}", "bold"), f" ({nodes})"))
+        parts.append(Text(layout_text(a), style="bold"))
     else:
-        reason = r["no_solution_reason"]
-        parts.append(Text.assemble(("NO SOLUTION ", "bold red"), (f"({reason['constraint']})", "bold")))
-        parts.append(Text(reason["message"]))
-        closest = reason.get("closest")
-        if closest:
-            parts.append(Text.assemble(("closest ", "dim"), f"G = {closest['G']:,} · {layout_text(closest)}"))
-            parts += _bars(closest, hw.memory_bytes)
-    parts.append(Text(f"{fmt.count(phys['params'])} params · {fmt.count(plan.goal.tokens)} tokens · "
-                      f"{fmt.count(phys['n_steps'])} steps", style="dim"))
+        parts.append(Text.assemble(("NO SOLUTION ", "bold red"), (f"({a.constraint})", "bold")))
+        parts.append(Text(a.message))
+        if a.has_layout:
+            parts.append(Text.assemble(("closest ", "dim"), f"G = {a.gpus:,} · {layout_text(a)}"))
+    if settings_text(a):
+        parts.append(Text(settings_text(a)))
+    if a.has_layout:
+        parts += _bars(a, plan.hardware.memory_bytes)
+        parts.append(Text.assemble(("run      ", "dim"), f"{fmt.duration(a.wall_time_s)} · {fmt.count(a.gpu_hours)} GPU-h"))
+        parts.append(Text.assemble(("cost     ", "dim"), cost_text(a)))
+    if a.model == "engineering":
+        parts.append(Text(seed_text(plan), style="dim"))
+    # An HF config.json is planned at a training context, not its maximum position (engine/specs.py):
+    # say so, as `lsdt plan` does on its `model` line.
+    hf = " (HF config: training default, seq field to change)" if "training context default" in plan.model.source else ""
+    parts.append(Text(f"{fmt.count(phys['params'])} params · {fmt.count(phys['n_steps'])} steps · seq {plan.model.seq_len:,}{hf}",
+                      style="dim"))
     return Group(*parts)
 
 

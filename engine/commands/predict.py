@@ -34,7 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="bf16", help="bf16 (16 B/param state) or bf16-fp32grad (18)")
     p.add_argument("--attention", choices=ATTENTION_KERNELS, default="flash", help="attention kernel (default flash)")
     p.add_argument("--dropout", action="store_true", help="model dropout (masks stored; GPT-3-era recipes)")
-    p.add_argument("--eta-compute", type=fraction, help="override the GEMM efficiency (sustained / peak FLOP/s on large matmuls)")
+    # One vocabulary with `lsdt plan`, where --eta-gemm is the engineering model's GEMM efficiency
+    # and --eta-compute the seed model's; predict is the engineering model alone, so it takes both
+    # spellings for eta_gemm (--eta-compute kept for existing scripts).
+    p.add_argument("--eta-gemm", "--eta-compute", dest="eta_compute", type=fraction,
+                   help="override the GEMM efficiency (sustained / peak FLOP/s on large matmuls); --eta-compute is an alias")
     p.add_argument("--calibrate", type=path_arg, metavar="PROBE.json", help="take the GEMM efficiency from `lsdt probe` results on this hardware")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
 
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibrate:
         eff = calibrated_efficiency(args.calibrate, hardware, eff)
     if args.eta_compute:
-        eff = eff.with_(eta_gemm=args.eta_compute, source=f"--eta-compute {args.eta_compute:g}")
+        eff = eff.with_(eta_gemm=args.eta_compute, source=f"--eta-gemm {args.eta_compute:g}")
     if args.seq is not None:
         model = model.with_(seq_len=args.seq)
     r = predict(

@@ -237,7 +237,8 @@ _FLAG_VALUES = st.one_of(
     st.text(max_size=6),
 )
 _SIZING_FLAGS = {
-    "plan": (PLAN + ["--seed-model"], ["--tokens", "--hours", "--days", "--global-batch-tokens", "--G", "--eta-compute", "--eta-fabric"]),
+    "plan": (PLAN + ["--seed-model"], ["--tokens", "--hours", "--days", "--global-batch-tokens", "--G", "--eta-compute", "--eta-fabric",
+                                      "--seq", "--price-per-gpu-hour", "--eta-gemm"]),
     "predict": (PREDICT + ["--global-batch", "1536"], ["--gpus", "--tp", "--pp", "--dp", "--global-batch", "--micro-batch", "--seq",
                                                          "--interleave", "--eta-compute"]),
     "moe": (["moe"], ["--expert-tokens", "--gpus-per-expert", "--mfu", "--price-per-gpu-hour", "--qa-gpus", "--trunk-gpus", "--trunk-tokens"]),

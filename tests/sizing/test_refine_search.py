@@ -162,7 +162,7 @@ def test_plan_cli_json_has_refined_beside_step1(tmp_path):
     r = run_lsdt("plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm", "--calibrate", str(probe), "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert {"feasible", "solution", "diagnostics", "no_solution_reason", "inputs", "refined"} <= set(data)
+    assert {"feasible", "answer", "seed_model", "inputs", "refined"} <= set(data)
     ref = data["refined"]
     assert ref["layouts"] and "calibrated" in ref["efficiency"]["source"]
     c = ref["layouts"][0]
@@ -170,6 +170,6 @@ def test_plan_cli_json_has_refined_beside_step1(tmp_path):
     seed = run_lsdt("plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm", "--seed-model", "--json")
     assert "refined" not in json.loads(seed.stdout)
     human = run_lsdt("plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm")
-    assert human.returncode == 0 and "FEASIBLE" in human.stdout and "refined" in human.stdout and "#1" in human.stdout
+    assert human.returncode == 0 and "FEASIBLE" in human.stdout and "engineering model" in human.stdout and "#1" in human.stdout
     wrong = run_lsdt("plan", "--model", "llama-13b", "--hardware", "h100-sxm", "--calibrate", str(probe))
     assert wrong.returncode == 2 and "does not match" in wrong.stderr and wrong.stderr.count("\n") == 1

@@ -158,3 +158,31 @@ def test_hf_config_errors():
         model_from_hf_config({"num_hidden_layers": 2, "num_attention_heads": 2, "vocab_size": 10}, "c.json")
     with pytest.raises(UserError, match="JSON object"):
         model_from_hf_config([1, 2], "c.json")
+
+
+def test_hf_config_plans_at_a_training_context_and_is_named_after_the_model(tmp_path):
+    """Llama 3.1's config says 131,072 positions: planning at that gave 609 GB per device. The
+    plan takes 8,192 (Llama 3's pre-training context), says so, and names the model, not 'llama'."""
+    cfg = {"model_type": "llama", "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 14336,
+           "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+           "max_position_embeddings": 131072}
+    folder = tmp_path / "Meta-Llama-3.1-8B"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(cfg))
+    m = load_model(str(folder / "config.json"))
+    assert m.seq_len == 8192 and m.name == "Meta-Llama-3.1-8B"
+    assert "max_position_embeddings 131,072" in m.source and "--seq" in m.source
+    named = model_from_hf_config({**cfg, "_name_or_path": "meta-llama/Llama-3.1-8B", "max_position_embeddings": 2048})
+    assert named.name == "meta-llama/Llama-3.1-8B" and named.seq_len == 2048  # a shorter maximum is kept
+
+
+def test_hardware_profiles_carry_a_dated_price_or_say_why_not():
+    from engine.specs import PROFILES_DIR, builtin_names
+
+    for name in builtin_names("hardware"):
+        hw = load_hardware(name)
+        text = (PROFILES_DIR / "hardware" / f"{name}.toml").read_text()
+        if hw.price_per_hour is None:
+            assert "# price_per_hour: n/a" in text, name
+        else:
+            assert hw.price_per_hour > 0 and "(read 20" in hw.price_source, name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -58,9 +59,19 @@ def test_form_round_trip_is_exact(tokens, deadline_s, batch, eta_c, eta_f, G, pr
     plan = Plan(MODEL, HW, Goal(tokens, deadline_s, batch, precision), G=G, eta_compute=eta_c, eta_fabric=eta_f)
     once = plan_from_form(form_from_plan(plan), MODEL, HW, carried=plan).plan
     assert replace(once, efficiency_refined=None) == plan
-    if once.efficiency_refined is not None:  # an explicit eta_compute sets the refined GEMM efficiency, as --eta-compute does
-        assert once.efficiency_refined.eta_gemm == eta_c
+    assert once.efficiency_refined is None  # the seed's eta_compute never sets the engineering model's eta_gemm
     assert plan_from_form(form_from_plan(once), MODEL, HW, carried=once).plan == once  # and it is stable
+
+
+def test_new_fields_seq_gemm_price_objective():
+    form = FormValues(seq="2048", eta_gemm="0.5", price="2.5", objective="cost")
+    plan = plan_from_form(form, MODEL, HW).plan
+    assert plan.model.seq_len == 2048 and plan.efficiency_refined.eta_gemm == 0.5
+    assert (plan.price_per_gpu_hour, plan.objective, plan.price) == (2.5, "cost", 2.5)
+    again = plan_from_form(form_from_plan(plan), plan.model, HW, carried=plan).plan
+    assert again == plan and again.efficiency_refined == plan.efficiency_refined
+    bad = plan_from_form(FormValues(seq="161.5", eta_gemm="2", price="-1", objective="cheap"), MODEL, HW).errors
+    assert set(bad) == {"seq", "eta_gemm", "price", "objective"}
 
 
 def test_plan_names(tmp_path):
@@ -80,14 +91,17 @@ def test_listing_shows_key_numbers_and_unreadable_files(tmp_path):
     Plan(MODEL, HW, default_goal(MODEL), G=1).compute().save(tmp_path / "tiny.toml")
     (tmp_path / "bad.toml").write_text("not = [toml")
     rows = {r.name: r for r in list_saved(tmp_path)}
-    s = plan.result["solution"]
-    assert rows["ok"].result.startswith(f"G {s['G']}") and rows["ok"].layout == f"{s['dp']}x{s['tp']}x{s['pp']}"
+    a = plan.answer()  # the plan's one answer (the engineering model's), as its header showed
+    assert rows["ok"].result.startswith(f"G {a.gpus} ") and rows["ok"].layout == f"{a.dp}x{a.tp}x{a.pp}"
+    assert ("$" in rows["ok"].result) == (a.cost_usd is not None)
     best = plan.refined["layouts"][0]
     assert rows["ok"].refined.startswith(f"G {best['gpus']} = {best['dp']}x{best['tp']}x{best['pp']}")
     assert rows["tiny"].result.startswith("no solution: ") and rows["tiny"].mode == "G=1"
     assert rows["bad"].error and "invalid TOML" in rows["bad"].error
     assert list_saved(tmp_path / "absent") == []
     assert describe(tmp_path / "ok.toml").model == "llama-7b"
+    old = Path(__file__).resolve().parents[1] / "sizing" / "data" / "plan-before-answer.toml"
+    assert describe(old).result.endswith("(seed)")  # a file saved before [answer] says whose answer it holds
 
 
 def test_opened_plans_keep_their_refined_efficiency_while_the_hardware_stays():

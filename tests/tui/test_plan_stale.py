@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from app.tabs.plan import REFINED
 from app.widgets.layouts_table import RefinedSection
 from app.widgets.result_panel import ResultPanel
 from tests.tui.conftest import settle
 
 
 def stale(app) -> dict[str, bool]:
-    parts = {"result": app.query_one("#result", ResultPanel), "physics": app.query_one("#physics")}
-    if REFINED:
-        parts["refined"] = app.query_one(RefinedSection)
+    parts = {"result": app.query_one("#result", ResultPanel), "physics": app.query_one("#physics"),
+             "refined": app.query_one(RefinedSection)}
     return {name: w.has_class("-stale") for name, w in parts.items()}
 
 

@@ -6,9 +6,9 @@ import json
 
 from textual.widgets import Input, RadioButton
 
-from app.tabs.plan import DEFAULT_HARDWARE, DEFAULT_MODEL, REFINED, PlanTab
+from app.tabs.plan import DEFAULT_HARDWARE, DEFAULT_MODEL, PlanTab
 from app.widgets.form_field import FormField
-from app.widgets.layouts_table import CompareTable, RefinedLayouts, TopLayouts, refined_detail
+from app.widgets.layouts_table import CompareTable, RefinedLayouts, refined_detail
 from app.widgets.profile_picker import ProfilePicker
 from app.widgets.result_panel import ResultPanel
 from engine.plan import Plan
@@ -58,22 +58,24 @@ async def test_default_plan_is_the_engines(app_factory):
         tab = app.query_one(PlanTab)
         want = engine_plan()  # empty fields are the CLI's defaults (20 tokens/param, 30 d, 4,194,304-token batch)
         assert tab.current is not None
-        assert tab.current.result["solution"] == want.result["solution"]
-        s = want.result["solution"]
+        assert tab.current.answer() == want.answer() and want.answer().model == "engineering"
+        a = want.answer()
         shown = text_of(app.query_one(ResultPanel))
-        assert f"G = {s['G']:,}" in shown
-        assert f"DP {s['dp']} · TP {s['tp']} · PP {s['pp']}" in shown
-        if not REFINED:
-            assert app.query_one(TopLayouts).row_count == len(want.result["diagnostics"]["search_trace"]["top"])
-        else:  # the refined table is the engine's Step 2 for the same inputs (what `lsdt plan` prints)
-            layouts = want.refined["layouts"]
-            assert tab.current.refined == want.refined
-            table = app.query_one(RefinedLayouts)
-            assert table.row_count == len(layouts) > 0
-            first = [str(c) for c in table.get_row_at(0)]
-            c = layouts[0]
-            assert first[:3] == [f"{c['gpus']:,}", f"{c['dp']}x{c['tp']}x{c['pp']}", str(c["micro_batch"])]
-            assert text_of(app.query_one("#refined-detail")) == refined_detail(layouts[0])
+        # One headline: the engineering model's (what `lsdt plan` prints as its result), the seed
+        # model's answer one dim line below, labelled.
+        assert f"G = {a.gpus:,}" in shown and app.query_one("#plan-result").border_title == "Result · engineering model"
+        assert f"DP {a.dp} · TP {a.tp} · PP {a.pp}" in shown and f"mb {a.micro_batch}" in shown
+        assert f"seed model: G = {want.result['solution']['G']:,} =" in shown
+        assert f"G = {a.gpus:,}" in text_of(app.query_one("#plan-status"))
+        layouts = want.refined["layouts"]  # the layouts table is the same Step 2 (#1 is the answer)
+        assert tab.current.refined == want.refined
+        table = app.query_one(RefinedLayouts)
+        assert table.row_count == len(layouts) > 0
+        first = [str(c) for c in table.get_row_at(0)]
+        c = layouts[0]
+        assert first[0] == f"{c['gpus']:,}" and first[1].startswith(f"{c['dp']}x{c['tp']}x{c['pp']}")
+        assert first[2] == str(c["micro_batch"]) and first[3].endswith(f"/Z{c['zero']}")
+        assert text_of(app.query_one("#refined-detail")) == refined_detail(layouts[0])
         assert app.failures == []
 
 
@@ -86,8 +88,8 @@ async def test_typing_tokens_recomputes(app_factory):
         tab = app.query_one(PlanTab)
         assert tab.current.goal.tokens == 1.5e12
         want = engine_plan(tokens=1.5e12)
-        assert tab.current.result["solution"]["G"] == want.result["solution"]["G"]
-        assert f"G = {want.result['solution']['G']:,}" in text_of(app.query_one(ResultPanel))
+        assert tab.current.answer() == want.answer()
+        assert f"G = {want.answer().gpus:,}" in text_of(app.query_one(ResultPanel))
 
 
 async def test_bad_value_is_shown_next_to_its_field(app_factory):
@@ -141,18 +143,25 @@ async def test_fixed_G_mode_and_no_solution(app_factory):
     app = app_factory()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
+        tab = app.query_one(PlanTab)
+        auto_G = tab.current.answer().gpus
         await pilot.press("ctrl+g")
         assert app.query_one("#mode-fixed", RadioButton).value
         await settle(pilot)
-        assert app.query_one("#field-G", FormField).has_class("-invalid")  # fixed G needs a number
-        await type_into(pilot, "#input-G", "8")
+        # Fixed G starts from the current answer (it was an error: "fixed-G mode needs a device count").
+        assert app.query_one("#input-G", Input).value == str(auto_G) and tab.current.G == auto_G
+        assert tab.current.answer().feasible
+        await type_into(pilot, "#input-G", "2")
         await settle(pilot)
-        tab = app.query_one(PlanTab)
-        assert tab.current.G == 8
-        want = Plan(model=tab.current.model, hardware=tab.current.hardware, goal=tab.current.goal, G=8).compute()
-        assert tab.current.result["feasible"] == want.result["feasible"] is False
+        assert tab.current.G == 2
+        want = Plan(model=tab.current.model, hardware=tab.current.hardware, goal=tab.current.goal, G=2).compute()
+        assert tab.current.answer() == want.answer() and not want.answer().feasible
         shown = text_of(app.query_one(ResultPanel))
-        assert "NO SOLUTION" in shown and want.result["no_solution_reason"]["constraint"] in shown
+        assert "NO SOLUTION" in shown and want.answer().constraint in shown
+        assert "no solution" in text_of(app.query_one("#plan-status"))
+        await type_into(pilot, "#input-G", "161")  # 7 x 23: no split of 161 GPUs exists at all
+        await settle(pilot)
+        assert "NO SOLUTION (layout)" in text_of(app.query_one(ResultPanel))
         await pilot.press("ctrl+g")
         await settle(pilot)
         assert tab.current.G is None and tab.current.result["feasible"]
@@ -194,6 +203,8 @@ async def test_model_from_hf_config_path_and_bad_path(app_factory, tmp_path):
         tab = app.query_one(PlanTab)
         assert not picker.has_class("-invalid")
         assert tab.current.model.d_model == 512 and tab.current.model.ffn == "swiglu"
+        assert tab.current.model.name == "tiny"  # named after its directory, not model_type "llama"
+        assert "seq 1,024 (HF config" in text_of(app.query_one(ResultPanel))
 
 
 async def test_pin_designs_side_by_side(app_factory):
@@ -210,7 +221,9 @@ async def test_pin_designs_side_by_side(app_factory):
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(2)]
         assert rows[0][2] == "h100-sxm" and rows[1][2] == "a100-80g-sxm"
         tab = app.query_one(PlanTab)
-        assert rows[1][4] == f"{tab.current.result['solution']['G']:,}"
+        assert rows[1][4] == f"{tab.current.answer().gpus:,}"  # the answer the header showed
+        assert rows[1][11] == f"{tab.current.answer().gpu_hours:,.0f}" or rows[1][11].endswith("k")
+        assert rows[1][12] != "-"  # a100-80g-sxm ships a dated list price
         # Enter on the first row restores that design into the form
         table.focus()
         table.move_cursor(row=0)
@@ -255,7 +268,30 @@ async def test_worker_failure_is_one_line_not_a_crash(app_factory, monkeypatch):
             if app.failures:
                 break
         assert app.failures  # one line per failed computation ("1", then "1T" may both run)
-        assert all(line == "PlanTab/plan-compute: RuntimeError: engine exploded" for line in app.failures)
+        assert all(line == "PlanTab/form-compute: RuntimeError: engine exploded" for line in app.failures)
         await settle(pilot)  # a failed computation still counts as answered: the tab is not stuck
         assert app.query_one(ResultPanel).has_class("-stale")
         assert app.is_running
+
+
+async def test_seq_price_and_objective_fields(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        tab = app.query_one(PlanTab)
+        await type_into(pilot, "#input-seq", "1024")
+        await type_into(pilot, "#input-price", "2")
+        await settle(pilot)
+        assert tab.current.model.seq_len == 1024 and tab.current.answer().price_per_gpu_hour == 2
+        assert "seq 1,024" in text_of(app.query_one(ResultPanel)) and "at $2/GPU-h" in text_of(app.query_one(ResultPanel))
+        from textual.widgets import Select
+
+        app.query_one("#objective", Select).value = "cost"
+        await settle(pilot)
+        want = Plan(model=tab.current.model, hardware=tab.current.hardware, goal=tab.current.goal,
+                    objective="cost", price_per_gpu_hour=2).compute()
+        assert tab.current.objective == "cost" and tab.current.answer() == want.answer()
+        await type_into(pilot, "#input-tokens", "21")  # fewer tokens than one global batch
+        await settle(pilot)
+        assert app.query_one("#field-tokens", FormField).has_class("-invalid")
+        assert "less than one global batch" in text_of(app.query_one("#field-tokens").query_one(".field-error"))

@@ -43,7 +43,13 @@ async def test_use_in_plan_reaches_plan_and_built_bands(app_factory, tmp_path):
         # Plan: the median MFU of the ok rows (0.42, 0.46), once, with the status saying where it came from
         assert plan.query_one("#input-eta_compute", Input).value == "0.440"
         assert plan.current.eta_compute == 0.44
-        assert "η compute 0.440 = median MFU measured by probe h100.json" in text_of(plan.query_one("#plan-status"))
+        # ... and η gemm, the engineering model's (which answers), calibrated as `lsdt plan --calibrate` does
+        from engine.sizing.calibrate import calibrated_efficiency
+
+        gemm = calibrated_efficiency(path, load_hardware("h100-sxm")).eta_gemm
+        assert plan.query_one("#input-eta_gemm", Input).value == f"{gemm:g}"
+        assert plan.current.efficiency_refined.eta_gemm == gemm
+        assert f"η seed 0.440 = median MFU, η gemm {gemm:g} calibrated, from probe h100.json" in text_of(plan.query_one("#plan-status"))
         # Bands: re-planned with probe=..., on the probe's hardware, and says the tok/s are measured
         assert bands.query_one("#b-hardware", Select).value == "h100-sxm"
         assert bands.query_one("#input-b_probe", Input).value == str(path)
@@ -70,6 +76,7 @@ async def test_probe_for_other_hardware_leaves_plan_and_sets_later_bands(app_fac
         await press_use(app, path)
         await settle(pilot)
         assert plan.query_one("#input-eta_compute", Input).value == ""  # plan is for h100-sxm: unchanged
+        assert plan.query_one("#input-eta_gemm", Input).value == ""
         assert plan.current.eta_compute != 0.44
         assert "measured on a100-80g-sxm, not h100-sxm" in text_of(plan.query_one("#plan-status"))
         bands = await app.show_tab("bands")
