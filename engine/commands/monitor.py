@@ -1,8 +1,12 @@
-"""`lsdt monitor [RUN_DIR] [--once] [--json]`: a run's latest metrics and the machine's GPU state.
+"""`lsdt monitor [RUN] [--once] [--json] [--source S] [--export DIR --to csv|tensorboard]`: a run's
+latest metrics and the machine's GPU state.
 
-The run is read through engine.runtime.train.rundir (any trainer writing that schema can be watched);
-the machine through engine.runtime.monitor.telemetry (NVML + psutil). Torch-free. Without --once it
-re-prints every --interval seconds until Ctrl-C (with --json: one JSON object per line). The full
+The run is read through engine.runtime.monitor's readers: an LSDT run dir, a Hugging Face Trainer
+dir, a Lightning CSVLogger dir, TensorBoard event files, or a CSV/JSONL file (detected; `--source`
+forces one). Without RUN, the newest run under $LSDT_RUNS_DIR and ./runs (the machine alone when
+there is none). The machine comes from engine.runtime.monitor.telemetry (NVML + psutil). Torch-free.
+Without --once it re-prints every --interval seconds until Ctrl-C (with --json: one JSON object per
+line). `--export DIR --to csv|tensorboard` writes the run out for other tools and exits. The full
 live view (charts) is the TUI's Monitor tab.
 """
 
@@ -18,48 +22,58 @@ from pathlib import Path
 from engine import fmt
 from engine.commands.common import path_arg, positive_float, print_json
 from engine.errors import UserError
-from engine.runtime.train import rundir
 from engine.runtime.monitor import telemetry
+from engine.runtime.monitor.export import FORMATS, export
+from engine.runtime.monitor.reader import STALL_AFTER_S, RunReader
+from engine.runtime.monitor.runs import SOURCES, newest_run, open_run, runs_roots
+from engine.runtime.monitor.table import parse_columns
+from engine.runtime.train import rundir
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", nargs="?", type=path_arg, metavar="RUN_DIR", help="a run directory (omit for the machine only)")
+    p.add_argument("run_dir", nargs="?", type=path_arg, metavar="RUN",
+                   help="a run: an LSDT/HF Trainer/Lightning/TensorBoard dir or a CSV/JSONL file "
+                        "(omit for the newest run under $LSDT_RUNS_DIR and ./runs)")
+    p.add_argument("--source", choices=SOURCES, help="read RUN as this kind instead of detecting it")
+    p.add_argument("--columns", metavar="SERIES=COL,...", help="for a CSV/JSONL file: which column is which "
+                   "series, e.g. step=iter,loss=train_loss")
+    p.add_argument("--stall-after", type=positive_float, default=STALL_AFTER_S / 60, metavar="MIN",
+                   help="a run with no new data for this long is stalled (default %(default)g min)")
+    p.add_argument("--export", type=path_arg, metavar="DIR", help="write the run's metrics into DIR and exit")
+    p.add_argument("--to", choices=FORMATS, default="csv", help="--export format (default %(default)s)")
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--json", action="store_true", help="JSON: one object (--once) or one per line")
     p.add_argument("--interval", type=positive_float, default=2.0, metavar="S", help="refresh period (default %(default)g s)")
 
 
 def check_run_dir(path: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise UserError(f"{path}: no such directory")
-    if not p.is_dir():
-        raise UserError(f"{path}: not a directory; accepted: a run directory (config.toml, metrics.jsonl, events.jsonl)")
-    if not rundir.is_run_dir(p):
-        raise UserError(f"{path}: not a run directory (none of {rundir.CONFIG_FILE}, {rundir.METRICS_FILE}, {rundir.EVENTS_FILE})")
-    return p
+    """A path the Monitor can read (any known source), or a one-line UserError saying what is accepted."""
+    return open_run(path).path
 
 
-def run_snapshot(run_dir: Path) -> dict:
-    """What the run's files say now: its state and its last metrics (and last val_loss, which is
-    only on eval steps, so usually not on the last line)."""
-    metrics = rundir.read_metrics(run_dir)
-    status = rundir.run_status(run_dir, metrics=metrics)
-    last_val = next((m for m in reversed(metrics) if m.get("val_loss") is not None), None)
+def run_snapshot(reader: RunReader, stall_after_s: float = STALL_AFTER_S) -> dict:
+    """What the run's files say now: its source, state and last metrics (and last val_loss, which
+    is only on eval steps, so usually not on the last line). Reads what arrived since the last call."""
+    reader.read_all()
+    last_val = reader.last_val
+    status = reader.status(stall_after_s)
     return {
-        "dir": str(run_dir),
+        "dir": str(reader.path),
+        "source": reader.source,
         **asdict(status),
         "val_loss": None if last_val is None else last_val["val_loss"],
         "val_step": None if last_val is None else last_val.get("step"),
-        "n_metrics": len(metrics),
-        "checkpoints": [p.name for p in rundir.list_checkpoints(run_dir)],
+        "n_metrics": reader.n_records,
+        "checkpoints": [p.name for p in rundir.list_checkpoints(reader.path)] if reader.source == "lsdt" else [],
+        "problems": list(reader.problems),
     }
 
 
-def snapshot(run_dir: Path | None, sampler: telemetry.Sampler, window_s: float = 0.0) -> dict:
+def snapshot(reader: RunReader | None, sampler: telemetry.Sampler, window_s: float = 0.0,
+             stall_after_s: float = STALL_AFTER_S) -> dict:
     """The run and the machine now. `window_s` > 0 first opens a CPU % window of that length (a
     one-shot needs it; a refresh loop's previous sample already opened one)."""
-    run = run_snapshot(run_dir) if run_dir else None
+    run = run_snapshot(reader, stall_after_s) if reader else None
     # Watch the training process only while it runs on this host (a finished run's PID may be reused).
     pid = run["pid"] if run and run["state"] == "running" else None
     if pid != sampler.pid or window_s > 0:
@@ -81,14 +95,18 @@ def render_run(run: dict) -> list[str]:
     state = run["state"]
     head = {"running": f"running (pid {run['pid']})", "not_started": "not started (no start event yet)",
             "unknown": "started on another host (state unknown from here)"}.get(state, state)
-    if state in ("ended", "failed", "gone"):
+    if state == "stalled":
+        head += f": {run['message']}"
+    elif state in ("ended", "failed", "gone"):
         head += f": {run['reason'] or 'no reason given'}"
         if run["message"]:
             head += f" - {run['message']}"
         head += f" ({_ago(run['ended_at'])})" if run["ended_at"] else ""
     elif run["started_at"]:
         head += f", started {_ago(run['started_at'])}"
-    lines = [f"run      {run['dir']}  {head}"]
+    source = f"[{run['source']}] " if run.get("source") not in (None, "lsdt") else ""
+    lines = [f"run      {source}{run['dir']}  {head}"]
+    lines += [f"problem  {p}" for p in run.get("problems", ())]
     m = run["last_metrics"]
     if not m:
         lines.append("step     no metrics yet")
@@ -149,11 +167,28 @@ def _show(snap: dict, as_json: bool, clear: bool) -> None:
     sys.stdout.flush()
 
 
+def open_reader(args: argparse.Namespace) -> RunReader | None:
+    columns = parse_columns(args.columns)
+    if args.run_dir:
+        return open_run(args.run_dir, args.source, columns)
+    newest = newest_run(runs_roots())
+    if newest is None:
+        if args.export:
+            raise UserError(f"--export: no run given and none found in {', '.join(map(str, runs_roots()))}")
+        return None
+    return open_run(newest, args.source, columns)
+
+
 def run(args: argparse.Namespace) -> int:
-    run_dir = check_run_dir(args.run_dir) if args.run_dir else None
+    reader = open_reader(args)
+    if args.export:
+        out = export(reader.read_all(), args.export, args.to)
+        print(f"wrote {out} ({reader.n_records:,} records from {reader.label} {reader.path})")
+        return 0
+    stall_after_s = args.stall_after * 60
     sampler = telemetry.Sampler(interval_s=args.interval, history=1)
     if args.once:
-        snap = snapshot(run_dir, sampler, window_s=0.2)
+        snap = snapshot(reader, sampler, window_s=0.2, stall_after_s=stall_after_s)
         if args.json:
             print_json(snap)
         else:
@@ -163,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         sampler.prime()
         while True:
-            _show(snapshot(run_dir, sampler), args.json, clear)
+            _show(snapshot(reader, sampler, stall_after_s=stall_after_s), args.json, clear)
             if not clear and not args.json:
                 print("--- Ctrl-C to quit", flush=True)
             time.sleep(args.interval)

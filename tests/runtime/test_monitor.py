@@ -113,9 +113,9 @@ def test_started_run_without_metrics(lsdt, tmp_path):
 
 
 @pytest.mark.parametrize("make, words", [
-    (lambda p: p / "missing", "no such directory"),
-    (lambda p: p, "not a run directory"),
-    (lambda p: (p / "f.txt").write_text("x") and p / "f.txt", "not a directory"),
+    (lambda p: p / "missing", "no such file or directory"),
+    (lambda p: p, "not a run of any known kind"),
+    (lambda p: (p / "f.txt").write_text("x") and p / "f.txt", "not a run of any known kind"),
 ])
 def test_bad_run_dir_one_line_exit_2(lsdt, tmp_path, make, words):
     r = lsdt("monitor", "--once", str(make(tmp_path)))

@@ -1,0 +1,99 @@
+"""Which reader reads a path (detected, or forced by the user), and the recent runs under some roots.
+
+Detection order: an LSDT run dir (its own files say so), a Hugging Face Trainer dir
+(trainer_state.json, which it may share with TensorBoard event files under runs/), a Lightning
+CSVLogger dir, TensorBoard event files anywhere up to 3 levels down, a CSV/JSONL metrics file.
+`source=` forces one reader whatever the directory looks like (e.g. an HF output dir read through
+its TensorBoard events, which are written live while trainer_state.json is only saved at checkpoints).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.errors import UserError
+from engine.runtime.monitor.hf import HfTrainerReader
+from engine.runtime.monitor.lightning import LightningReader
+from engine.runtime.monitor.lsdt import LsdtReader
+from engine.runtime.monitor.reader import RunReader
+from engine.runtime.monitor.table import TableReader
+from engine.runtime.monitor.tensorboard import TensorBoardReader
+
+READERS: dict[str, type[RunReader]] = {
+    "lsdt": LsdtReader,
+    "hf": HfTrainerReader,
+    "lightning": LightningReader,
+    "tensorboard": TensorBoardReader,
+    "table": TableReader,
+}
+SOURCES = tuple(READERS)
+ACCEPTED = ("an LSDT run dir (config.toml, metrics.jsonl, events.jsonl), a Hugging Face Trainer dir "
+            "(trainer_state.json), a Lightning CSVLogger dir (metrics.csv), TensorBoard event files "
+            "(events.out.tfevents.*), or a .csv/.jsonl metrics file")
+
+
+def detect_source(path: Path) -> str | None:
+    for name, reader in READERS.items():
+        if reader.detect(path):
+            return name
+    return None
+
+
+def open_run(path: str | os.PathLike, source: str | None = None, columns: dict[str, str] | None = None) -> RunReader:
+    """A reader for `path`; a one-line UserError when it is not a run of any known kind (or not of
+    the forced `source`)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"{path}: no such file or directory")
+    if source is not None and source not in READERS:
+        raise UserError(f"--source {source}: unknown; accepted: {', '.join(SOURCES)}")
+    if columns and source not in (None, "table"):
+        raise UserError(f"--columns: only for a CSV/JSONL metrics file (--source table), not --source {source}")
+    name = source or detect_source(p)
+    if name is None:
+        raise UserError(f"{path}: not a run of any known kind; accepted: {ACCEPTED}")
+    if source is not None and not READERS[name].detect(p):
+        raise UserError(f"{path}: not a {READERS[name].label} (--source {source}); "
+                        f"detected: {detect_source(p) or 'nothing known'}")
+    if name == "table":
+        return TableReader(p, columns)
+    return READERS[name](p)
+
+
+def recent_runs(roots: list[Path], limit: int = 30) -> list[tuple[Path, str, float]]:
+    """Runs of any known kind directly under `roots` (and one level further, where trainers put
+    `<name>/version_N` or `<output>/runs/<date>`): (path, source, mtime of its newest file),
+    newest first. A directory counted as a run is not searched further."""
+    found: dict[Path, tuple[str, float]] = {}
+    for root in roots:
+        try:
+            children = sorted(root.iterdir())
+        except OSError:
+            continue
+        for d in children:
+            if not d.is_dir():
+                continue
+            source = detect_source(d)
+            if source is None:
+                continue
+            try:
+                reader = READERS[source](d)
+                mtime = reader.newest_write() or d.stat().st_mtime
+            except (UserError, OSError):
+                continue
+            found[d.resolve()] = (source, mtime)
+    ordered = sorted(found.items(), key=lambda kv: kv[1][1], reverse=True)[:limit]
+    return [(p, s, t) for p, (s, t) in ordered]
+
+
+def newest_run(roots: list[Path]) -> Path | None:
+    runs = recent_runs(roots, limit=1)
+    return runs[0][0] if runs else None
+
+
+def runs_roots() -> list[Path]:
+    """Where recent runs are looked for: $LSDT_RUNS_DIR (':'-separated), then ./runs (lsdt train's default)."""
+    roots = [Path(p).expanduser() for p in os.environ.get("LSDT_RUNS_DIR", "").split(os.pathsep) if p]
+    roots.append(Path.cwd() / "runs")
+    return list(dict.fromkeys(roots))
