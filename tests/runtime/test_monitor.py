@@ -148,3 +148,71 @@ def test_gpu_lines_render_from_a_fake_nvml():
     assert "GPU 0    NVIDIA H100 80GB HBM3: util 97%, mem 30.0/85.0 GB, 612 W / 700 W, n/a C, SM 1980 MHz, mem 2619 MHz" in text
     assert "pid 4242" in text and "29.00 GB" in text
     assert "driver   550.54.15" in text and "no NVIDIA GPU/driver" not in text
+
+
+def write_tensorboard_run(path, steps=range(3)):
+    from torch.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(str(path))
+    for step in steps:
+        w.add_scalar("train/loss", 3.0 - 0.5 * step, step)
+        w.add_scalar("eval/loss", 3.5 - 0.5 * step, step)
+    w.close()
+
+
+def test_foreign_run_json_and_text(lsdt, tmp_path):
+    write_tensorboard_run(tmp_path / "tb")
+    r = lsdt("monitor", "--once", "--json", str(tmp_path / "tb"))
+    assert r.returncode == 0, r.stderr
+    run_ = json.loads(r.stdout)["run"]
+    assert run_["source"] == "tensorboard" and run_["state"] == "running" and run_["last_step"] == 2
+    assert run_["last_metrics"]["loss"] == 2.0 and run_["val_loss"] == 2.5 and run_["problems"] == []
+    text = lsdt("monitor", "--once", str(tmp_path / "tb")).stdout
+    assert "[tensorboard]" in text and "loss 2.0000" in text and "val_loss 2.5000 (step 2)" in text
+
+
+def test_no_argument_picks_the_newest_run(lsdt, tmp_path):
+    write_run(tmp_path / "runs" / "old", end={"reason": "completed"})
+    old = time.time() - 7200
+    for f in (tmp_path / "runs" / "old").iterdir():
+        os.utime(f, (old, old))
+    write_tensorboard_run(tmp_path / "runs" / "new")
+    r = lsdt("monitor", "--once", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["run"]["dir"].endswith("new")
+
+
+def test_export_csv_and_tensorboard_read_back_by_tensorboard(lsdt, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    write_run(run, end={"reason": "completed"})
+    r = lsdt("monitor", str(run), "--export", str(tmp_path / "out"), "--to", "tensorboard")
+    assert r.returncode == 0, r.stderr
+    acc = EventAccumulator(str(tmp_path / "out"))
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(100, 3.5), (200, pytest.approx(2.9)), (250, 2.75)]  # float32
+    assert [e.step for e in acc.Scalars("val_loss")] == [200]
+    # and the TensorBoard export read back as CSV through the Monitor's own reader
+    r = lsdt("monitor", str(tmp_path / "out"), "--export", str(tmp_path / "csv"), "--to", "csv")
+    assert r.returncode == 0, r.stderr
+    lines = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("step,time,") and "loss" in lines[0] and len(lines) > 3
+    # an existing export is never overwritten
+    before = (tmp_path / "csv" / "metrics.csv").read_bytes()
+    r = lsdt("monitor", str(tmp_path / "out"), "--export", str(tmp_path / "csv"))
+    assert r.returncode == 2 and "metrics.csv exists already" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "csv" / "metrics.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--source", "hf"], "not a Hugging Face Trainer dir (--source hf); detected: lsdt"),
+    (["--columns", "step"], "is not SERIES=COLUMN"),
+    (["--columns", "step=it"], "--columns: only for a CSV/JSONL metrics file"),
+    (["--to", "parquet", "--export", "x"], "invalid choice: 'parquet'"),
+])
+def test_bad_monitor_flags_one_line_exit_2(lsdt, tmp_path, args, words):
+    write_run(tmp_path / "run")
+    r = lsdt("monitor", "--once", str(tmp_path / "run"), *args)
+    assert r.returncode == 2 and words in r.stderr, r.stderr
+    assert r.stdout == ""

@@ -48,11 +48,11 @@ def open_run(path: str | os.PathLike, source: str | None = None, columns: dict[s
         raise UserError(f"{path}: no such file or directory")
     if source is not None and source not in READERS:
         raise UserError(f"--source {source}: unknown; accepted: {', '.join(SOURCES)}")
-    if columns and source not in (None, "table"):
-        raise UserError(f"--columns: only for a CSV/JSONL metrics file (--source table), not --source {source}")
     name = source or detect_source(p)
     if name is None:
         raise UserError(f"{path}: not a run of any known kind; accepted: {ACCEPTED}")
+    if columns and name != "table":
+        raise UserError(f"--columns: only for a CSV/JSONL metrics file, not a {READERS[name].label} ({path})")
     if source is not None and not READERS[name].detect(p):
         raise UserError(f"{path}: not a {READERS[name].label} (--source {source}); "
                         f"detected: {detect_source(p) or 'nothing known'}")
