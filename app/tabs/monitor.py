@@ -1,14 +1,17 @@
-"""The Monitor tab: attach to any run directory and watch it live, whoever wrote it.
+"""The Monitor tab: attach to any local run and watch it live, whoever trains it.
 
-Recent runs (./runs and $LSDT_RUNS_DIR, newest first) are listed on the left; any other path can
-be typed. The view (app/widgets/run_view.py) tails metrics.jsonl and events.jsonl incrementally,
-shows how the run stands (running, ended and why, crashed, gone) and the machine: NVML per GPU, or
-a plain "no NVIDIA GPU/driver" line. `lsdt-tui --monitor RUN_DIR` opens here, attached.
+Recent runs of every known kind ($LSDT_RUNS_DIR, then ./runs; newest first, with source and state)
+are listed on the left; any other path can be typed. The view (app/widgets/run_view.py) reads the
+run through engine.runtime.monitor's readers: LSDT run dirs, TensorBoard event files, HF Trainer
+dirs, Lightning's CSVLogger, a CSV/JSONL file. Keys: x axis step/tokens/minutes, TensorBoard-style
+smoothing, log y, overlay other runs' loss, the machine-history metric, the run's config, and stop
+(an LSDT run on this host, gracefully as the Train tab does). `lsdt-tui --monitor RUN` opens here.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -22,69 +25,52 @@ from textual.widgets.option_list import Option
 
 from engine import fmt
 from engine.errors import UserError
-from engine.runtime.train import rundir
+from engine.runtime.monitor import runs as monitor_runs
+from engine.runtime.monitor.reader import RunReader
+from engine.runtime.monitor.runs import open_run, runs_roots
 
 from app.tabs.base import LsdtTab
 from app.widgets.form_field import FieldInput
 from app.widgets.run_view import RunView
 
 MAX_RECENT = 30
+SMOOTHING_STEPS = (0.0, 0.6, 0.9, 0.99)  # TensorBoard's slider, in the stops people use
+X_KEYS = ("step", "tokens", "minutes")
 
 
-def runs_roots() -> list[Path]:
-    """Where recent runs are looked for: $LSDT_RUNS_DIR (':'-separated), then ./runs (lsdt train's default)."""
-    roots = [Path(p).expanduser() for p in os.environ.get("LSDT_RUNS_DIR", "").split(os.pathsep) if p]
-    roots.append(Path.cwd() / "runs")
-    return list(dict.fromkeys(roots))
+def recent_runs(roots: list[Path], limit: int = MAX_RECENT) -> list[tuple[Path, str, str, float]]:
+    """Runs of any known kind under `roots`, newest first: (path, source, state, mtime of its newest file)."""
+    return [(p, source, monitor_runs.quick_state(p, source), mtime)
+            for p, source, mtime in monitor_runs.recent_runs(roots, limit)]
 
 
-def recent_runs(roots: list[Path], limit: int = MAX_RECENT) -> list[tuple[Path, float]]:
-    """Run directories directly under `roots`, newest activity first: (path, mtime of its newest file)."""
-    found: dict[Path, float] = {}
-    for root in roots:
-        try:
-            children = list(root.iterdir())
-        except OSError:
-            continue
-        for d in children:
-            if not rundir.is_run_dir(d):
-                continue
-            times = []
-            for name in (rundir.METRICS_FILE, rundir.EVENTS_FILE, rundir.CONFIG_FILE):
-                try:
-                    times.append((d / name).stat().st_mtime)
-                except OSError:
-                    pass
-            found[d.resolve()] = max(times, default=0.0)
-    return sorted(found.items(), key=lambda kv: kv[1], reverse=True)[:limit]
-
-
-def check_run_dir(text: str) -> Path:
-    """A typed path -> a run directory, or a one-line UserError saying what is accepted."""
+def check_run_dir(text: str) -> RunReader:
+    """A typed path -> a reader for it, or a one-line UserError saying what is accepted."""
     if not text.strip():
-        raise UserError("run directory: empty; accepted: a path to a run directory (config.toml, metrics.jsonl, events.jsonl)")
-    p = Path(text.strip()).expanduser()
-    if not p.is_dir():
-        raise UserError(f"{text.strip()}: no such directory")
-    if not rundir.is_run_dir(p):
-        raise UserError(f"{text.strip()}: not a run directory (none of {rundir.CONFIG_FILE}, {rundir.METRICS_FILE}, {rundir.EVENTS_FILE})")
-    return p
+        raise UserError(f"run: empty; accepted: {monitor_runs.ACCEPTED}")
+    return open_run(text.strip())
 
 
 class RecentRuns(Message):
-    def __init__(self, runs: list[tuple[Path, float]]) -> None:
+    def __init__(self, runs: list[tuple[Path, str, str, float]]) -> None:
         super().__init__()
         self.runs = runs
 
 
 class MonitorTab(LsdtTab):
     BINDINGS = [
-        Binding("ctrl+r", "refresh_runs", "refresh runs", tooltip="list the recent run directories again"),
-        Binding("ctrl+l", "toggle_x", "x axis", tooltip="charts against steps or tokens"),
+        Binding("ctrl+r", "refresh_runs", "refresh runs", tooltip="list the recent runs again"),
+        Binding("ctrl+l", "toggle_x", "x axis", tooltip="charts against steps, tokens or wall-clock minutes"),
+        Binding("ctrl+b", "stop", "stop run", tooltip="stop the watched LSDT run gracefully (SIGINT: it checkpoints); again: kill"),
+        Binding("s", "smoothing", "smoothing", tooltip="TensorBoard-style EMA of the loss: 0 / 0.6 / 0.9 / 0.99 (raw drawn faint)"),
+        Binding("y", "log_y", "log y", tooltip="the loss chart on a log scale"),
+        Binding("o", "overlay", "overlay", tooltip="overlay the highlighted recent run's loss on the chart (again: remove it)"),
+        Binding("m", "machine_metric", "machine metric", tooltip="the machine chart: GPU util, memory, power, temperature, SM clock, process CPU"),
+        Binding("c", "config", "config", tooltip="the watched run's configuration (config.toml, Trainer state, hparams.yaml)"),
     ]
     DEFAULT_CSS = """
     MonitorTab { layout: horizontal; }
-    MonitorTab #monitor-side { width: 26; padding: 0 1 0 0; }
+    MonitorTab #monitor-side { width: 34; padding: 0 1 0 0; }
     MonitorTab #recent-runs { height: 1fr; }
     MonitorTab #monitor-path { margin-top: 1; }
     MonitorTab #monitor-attach { min-width: 0; width: auto; }
@@ -95,25 +81,27 @@ class MonitorTab(LsdtTab):
     def __init__(self, *, run_dir: str | Path | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
         self.initial_run_dir = run_dir
-        self.runs: list[tuple[Path, float]] = []
+        self.runs: list[tuple[Path, str, str, float]] = []
+        self.reader: RunReader | None = None
+        self.stop_sent: str | None = None  # "SIGINT" then "SIGKILL" for the watched run
 
     def compose(self) -> ComposeResult:
         with Vertical(id="monitor-side"):
             yield Label("recent runs", classes="section-title")
             yield OptionList(id="recent-runs")
-            yield FieldInput(placeholder="or a run directory path, Enter", id="monitor-path")
+            yield FieldInput(placeholder="or a run path, Enter", id="monitor-path")
             yield Button("attach", id="monitor-attach", variant="primary", compact=True)
             yield Static("", id="monitor-error", markup=False)
-        yield RunView(id="monitor-view")
+        yield RunView(detail=True, id="monitor-view")
 
     def on_mount(self) -> None:
         self.focus_at_start_up(self.first_field())
-        start = self.initial_run_dir or self.app.monitor_run_dir  # `lsdt-tui --monitor RUN_DIR`
+        start = self.initial_run_dir or self.app.monitor_run_dir  # `lsdt-tui --monitor RUN`
         if start:
             self.query_one("#monitor-path", Input).value = str(start)
             self.attach_path(str(start))
             # The Plan tab focuses its first input on mount, which makes TabbedContent show Plan;
-            # opened with a run directory, this tab takes the screen back once mounting is done.
+            # opened with a run, this tab takes the screen back once mounting is done.
             self.call_after_refresh(self._take_screen)
         self.action_refresh_runs()
 
@@ -134,6 +122,9 @@ class MonitorTab(LsdtTab):
     def view(self) -> RunView:
         return self.query_one("#monitor-view", RunView)
 
+    def say(self, text: str) -> None:
+        self.query_one("#monitor-error", Static).update(text)
+
     # ------------------------------------------------------------------ recent runs
 
     def action_refresh_runs(self) -> None:
@@ -149,9 +140,9 @@ class MonitorTab(LsdtTab):
         options = self.query_one("#recent-runs", OptionList)
         options.clear_options()
         now = time.time()
-        for path, mtime in self.runs:
+        for path, source, state, mtime in self.runs:
             ago = fmt.duration(max(0.0, now - mtime)) if mtime else "?"
-            options.add_option(Option(f"{path.name}  ({ago} ago)", id=str(path)))
+            options.add_option(Option(f"{path.name}\n  {source} · {state} · {ago} ago", id=str(path)))
         if not self.runs:
             options.add_option(Option("no runs in " + ", ".join(str(r) for r in runs_roots()), disabled=True))
         else:
@@ -171,16 +162,76 @@ class MonitorTab(LsdtTab):
         self.attach_path(self.query_one("#monitor-path", Input).value)
 
     def attach_path(self, text: str) -> bool:
-        error = self.query_one("#monitor-error", Static)
         try:
-            path = check_run_dir(text)
+            reader = check_run_dir(text)
         except UserError as exc:
-            error.update(str(exc))
+            self.say(str(exc))
             return False
-        error.update("")
-        self.view.attach(path)
+        self.reader, self.stop_sent = reader, None
+        self.say(f"{reader.label}: {reader.path.name}")
+        self.view.attach(reader.path, reader)
         return True
 
+    # ------------------------------------------------------------------ view keys
+
     def action_toggle_x(self) -> None:
-        loss = self.view.charts["loss"]
-        self.view.set_x_key("tokens" if loss.x_key == "step" else "step")
+        key = self.view.x_key
+        self.view.set_x_key(X_KEYS[(X_KEYS.index(key) + 1) % len(X_KEYS)] if key in X_KEYS else "step")
+
+    def action_smoothing(self) -> None:
+        now = self.view.smoothing
+        nxt = SMOOTHING_STEPS[(SMOOTHING_STEPS.index(now) + 1) % len(SMOOTHING_STEPS)] if now in SMOOTHING_STEPS else 0.0
+        self.view.set_smoothing(nxt)
+        self.say(f"smoothing {nxt:g}" + (" (raw loss drawn grey)" if nxt else " (raw)"))
+
+    def action_log_y(self) -> None:
+        chart = self.view.charts["loss"]
+        self.view.set_log_y(not chart.log_y)
+
+    def action_machine_metric(self) -> None:
+        names = [n for n, _ in RunView.MACHINE_METRICS]
+        self.view.set_machine_metric(names[(names.index(self.view.machine_metric) + 1) % len(names)])
+
+    def action_overlay(self) -> None:
+        options = self.query_one("#recent-runs", OptionList)
+        if options.highlighted is None or self.view.run_dir is None:
+            self.say("overlay: attach a run, then highlight another one in the list")
+            return
+        path = Path(options.get_option_at_index(options.highlighted).id or "")
+        if path.name in self.view.overlays:
+            self.view.remove_overlay(path.name)
+            self.say(f"overlay {path.name} removed")
+            return
+        if path.resolve() == self.view.run_dir.resolve():
+            self.say("overlay: that is the watched run; highlight another one")
+            return
+        try:
+            self.say(f"overlay {self.view.add_overlay(open_run(path))} on the loss chart")
+        except UserError as exc:
+            self.say(str(exc))
+
+    def action_config(self) -> None:
+        if self.reader is None:
+            self.say("config: attach a run first")
+            return
+        from app.screens.run_config import RunConfigScreen
+
+        config = self.reader.config()  # small files, read once per key press
+        self.app.push_screen(RunConfigScreen(f"{self.reader.label} {self.reader.path.name}", config, self.reader.problems))
+
+    def action_stop(self) -> None:
+        """SIGINT to the watched LSDT run's process (the trainer finishes its step, checkpoints and
+        writes an end event, as the Train tab's stop); a second press sends SIGKILL."""
+        status = self.view.status
+        if self.reader is None or self.reader.source != "lsdt" or status is None or status.state != "running" or not status.pid:
+            self.say("stop: only an LSDT run running on this host can be stopped from here")
+            return
+        sig = signal.SIGKILL if self.stop_sent == "SIGINT" else signal.SIGINT
+        try:
+            os.kill(status.pid, sig)
+        except OSError as exc:
+            self.say(f"stop: pid {status.pid}: {exc.strerror}")
+            return
+        self.stop_sent = sig.name
+        self.say(f"sent {sig.name} to pid {status.pid}" + (": finishing the step, checkpointing (again: kill)"
+                                                             if sig == signal.SIGINT else ""))

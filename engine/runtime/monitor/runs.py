@@ -97,3 +97,16 @@ def runs_roots() -> list[Path]:
     roots = [Path(p).expanduser() for p in os.environ.get("LSDT_RUNS_DIR", "").split(os.pathsep) if p]
     roots.append(Path.cwd() / "runs")
     return list(dict.fromkeys(roots))
+
+
+def quick_state(path: Path, source: str) -> str:
+    """A run's state for a list of runs, from its files alone (nothing is read into memory but LSDT's
+    events): running / stalled / ended / failed / gone / not_started / unknown."""
+    from engine.runtime.train import rundir
+
+    try:
+        if source == "lsdt":
+            return rundir.run_status(path, metrics=[]).state
+        return READERS[source](path).status().state
+    except (UserError, OSError):
+        return "unknown"
