@@ -14,6 +14,15 @@ MAX_EVENTS = 5000  # events kept for run_status (a run writes a few per checkpoi
 BYTES_PER_RECORD = 200  # a metrics line is ~180 bytes: turns a record budget into a read size
 
 
+def backlog(tail: rundir.JsonlTail, offset_before: int) -> bool:
+    """More complete lines may be waiting: this poll made progress and the file goes on. (A torn
+    last line that never completes, after a crash, is not a backlog: it would be polled forever.)"""
+    try:
+        return tail.offset > offset_before and tail.path.stat().st_size > tail.offset
+    except FileNotFoundError:
+        return False
+
+
 class LsdtReader(RunReader):
     source = "lsdt"
     label = "LSDT run dir"
@@ -31,11 +40,9 @@ class LsdtReader(RunReader):
 
     def _read(self, max_records: int) -> list[dict]:
         budget = max(1 << 16, max_records * BYTES_PER_RECORD)
+        before = self.metrics.offset
         records = self.metrics.poll(max_bytes=budget)
-        try:
-            self.backlog = self.metrics.path.stat().st_size - self.metrics.offset > budget // 2
-        except FileNotFoundError:
-            self.backlog = False
+        self.backlog = backlog(self.metrics, before)
         events = self.events.poll()
         self._new_events += events
         self.all_events += events

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.runtime.monitor.lsdt import backlog
 from engine.runtime.monitor.reader import RunReader
 from engine.runtime.monitor.tags import series_name
 from engine.runtime.train import rundir
@@ -166,11 +167,9 @@ class TableReader(RunReader):
                 self.check_columns(self.csv.header)
                 self._checked = True
         else:
+            before = self.jsonl.offset
             rows = self.jsonl.poll(max_bytes=max(1 << 16, max_records * BYTES_PER_ROW))
-            try:
-                self.backlog = self.path.stat().st_size > self.jsonl.offset
-            except OSError:
-                self.backlog = False
+            self.backlog = backlog(self.jsonl, before)
             if rows and not self._checked:
                 self.check_columns(list(rows[0]))
                 self._checked = True
