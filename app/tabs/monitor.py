@@ -26,6 +26,7 @@ from textual.widgets.option_list import Option
 from engine import fmt
 from engine.errors import UserError
 from engine.runtime.monitor import runs as monitor_runs
+from engine.runtime.monitor.predicted import compare, write_calibration
 from engine.runtime.monitor.reader import RunReader
 from engine.runtime.monitor.runs import open_run, runs_roots
 
@@ -57,6 +58,23 @@ class RecentRuns(Message):
         self.runs = runs
 
 
+class ModelCompared(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+def comparison_text(c: dict) -> str:
+    """Predicted beside measured for the side panel (34 columns): one row per figure."""
+    p, m = c["predicted"], c["measured"]
+    head = "predicted vs measured (per GPU)"
+    if p is None:
+        return f"{head}\n{c['why_na']}"
+    rows = [("tok/s", fmt.si(p["tok_per_s"]), fmt.si(m["tok_per_s"])), ("MFU", fmt.pct(p["mfu"]), fmt.pct(m["mfu"])),
+            ("memory", fmt.gb(p["memory_bytes"]), fmt.gb(m["memory_bytes"]))]
+    return "\n".join([head] + [f"{k:<7}{a:>11}{b:>12}" for k, a, b in rows] + ["p: feed back as calibration"])
+
+
 class MonitorTab(LsdtTab):
     BINDINGS = [
         Binding("ctrl+r", "refresh_runs", "refresh runs", tooltip="list the recent runs again"),
@@ -67,6 +85,7 @@ class MonitorTab(LsdtTab):
         Binding("o", "overlay", "overlay", tooltip="overlay the highlighted recent run's loss on the chart (again: remove it)"),
         Binding("m", "machine_metric", "machine metric", tooltip="the machine chart: GPU util, memory, power, temperature, SM clock, process CPU"),
         Binding("c", "config", "config", tooltip="the watched run's configuration (config.toml, Trainer state, hparams.yaml)"),
+        Binding("p", "calibrate", "calibrate", tooltip="write the run's measured tok/s as a probe file for `lsdt plan --calibrate`"),
     ]
     DEFAULT_CSS = """
     MonitorTab { layout: horizontal; }
@@ -75,6 +94,7 @@ class MonitorTab(LsdtTab):
     MonitorTab #monitor-path { margin-top: 1; }
     MonitorTab #monitor-attach { min-width: 0; width: auto; }
     MonitorTab #monitor-error { color: $error; height: auto; }
+    MonitorTab #monitor-model { height: auto; margin-top: 1; }
     MonitorTab #monitor-view { width: 1fr; }
     """
 
@@ -92,6 +112,7 @@ class MonitorTab(LsdtTab):
             yield FieldInput(placeholder="or a run path, Enter", id="monitor-path")
             yield Button("attach", id="monitor-attach", variant="primary", compact=True)
             yield Static("", id="monitor-error", markup=False)
+            yield Static("", id="monitor-model", markup=False)
         yield RunView(detail=True, id="monitor-view")
 
     def on_mount(self) -> None:
@@ -104,6 +125,20 @@ class MonitorTab(LsdtTab):
             # opened with a run, this tab takes the screen back once mounting is done.
             self.call_after_refresh(self._take_screen)
         self.action_refresh_runs()
+        self.set_interval(2.0, self._compare_model, name="monitor-model")
+
+    def _compare_model(self) -> None:
+        if self.reader is not None and self.view.polls and self.is_on_screen:
+            self.compare_model(self.reader)
+
+    @work(thread=True, exclusive=True, group="monitor-model", exit_on_error=False)
+    def compare_model(self, reader: RunReader) -> None:
+        """The engineering model's prediction for the watched run (reads its config: off the UI thread)."""
+        self.post_message(ModelCompared(comparison_text(compare(reader).to_dict())))
+
+    @on(ModelCompared)
+    def _compared(self, message: ModelCompared) -> None:
+        self.query_one("#monitor-model", Static).update(message.text)
 
     def _take_screen(self) -> None:
         from textual.widgets import TabbedContent
@@ -218,6 +253,17 @@ class MonitorTab(LsdtTab):
 
         config = self.reader.config()  # small files, read once per key press
         self.app.push_screen(RunConfigScreen(f"{self.reader.label} {self.reader.path.name}", config, self.reader.problems))
+
+    def action_calibrate(self) -> None:
+        if self.reader is None:
+            self.say("calibrate: attach a run first")
+            return
+        try:
+            path = write_calibration(self.reader)
+        except UserError as exc:
+            self.say(str(exc))
+            return
+        self.say(f"wrote {path.name}: lsdt plan --calibrate {path}")
 
     def action_stop(self) -> None:
         """SIGINT to the watched LSDT run's process (the trainer finishes its step, checkpoints and

@@ -24,6 +24,7 @@ from engine.commands.common import path_arg, positive_float, print_json
 from engine.errors import UserError
 from engine.runtime.monitor import telemetry
 from engine.runtime.monitor.export import FORMATS, export
+from engine.runtime.monitor.predicted import compare, write_calibration
 from engine.runtime.monitor.reader import STALL_AFTER_S, RunReader
 from engine.runtime.monitor.runs import SOURCES, newest_run, open_run, runs_roots
 from engine.runtime.monitor.table import parse_columns
@@ -41,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a run with no new data for this long is stalled (default %(default)g min)")
     p.add_argument("--export", type=path_arg, metavar="DIR", help="write the run's metrics into DIR and exit")
     p.add_argument("--to", choices=FORMATS, default="csv", help="--export format (default %(default)s)")
+    p.add_argument("--calibration-out", type=path_arg, metavar="FILE.json",
+                   help="write the run's measured tok/s as a probe file for `lsdt plan --calibrate` and exit")
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--json", action="store_true", help="JSON: one object (--once) or one per line")
     p.add_argument("--interval", type=positive_float, default=2.0, metavar="S", help="refresh period (default %(default)g s)")
@@ -66,6 +69,7 @@ def run_snapshot(reader: RunReader, stall_after_s: float = STALL_AFTER_S) -> dic
         "n_metrics": reader.n_records,
         "checkpoints": [p.name for p in rundir.list_checkpoints(reader.path)] if reader.source == "lsdt" else [],
         "problems": list(reader.problems),
+        "model": compare(reader).to_dict(),
     }
 
 
@@ -120,7 +124,18 @@ def render_run(run: dict) -> list[str]:
     ]
     if run["checkpoints"]:
         lines.append(f"ckpt     {len(run['checkpoints'])} kept, last {run['checkpoints'][-1]}")
+    if run.get("model"):
+        lines.append("model    " + render_comparison(run["model"]))
     return lines
+
+
+def render_comparison(c: dict) -> str:
+    """Predicted beside measured, one line (per GPU)."""
+    p, m = c["predicted"], c["measured"]
+    if p is None:
+        return f"predicted {c['why_na']}"
+    return (f"predicted {fmt.si(p['tok_per_s'], 'tok/s')} MFU {fmt.pct(p['mfu'])} mem {fmt.gb(p['memory_bytes'], 1)}   "
+            f"measured {fmt.si(m['tok_per_s'], 'tok/s')} MFU {fmt.pct(m['mfu'])} peak {fmt.gb(m['memory_bytes'], 1)}   (per GPU)")
 
 
 def render_machine(machine: dict) -> list[str]:
@@ -181,6 +196,11 @@ def open_reader(args: argparse.Namespace) -> RunReader | None:
 
 def run(args: argparse.Namespace) -> int:
     reader = open_reader(args)
+    if args.calibration_out:
+        reader.read_all()
+        out = write_calibration(reader, args.calibration_out)
+        print(f"wrote {out}: lsdt plan --calibrate {out} (or lsdt predict --calibrate)")
+        return 0
     if args.export:
         out = export(reader.read_all(), args.export, args.to)
         print(f"wrote {out} ({reader.n_records:,} records from {reader.label} {reader.path})")

@@ -216,3 +216,58 @@ def test_bad_monitor_flags_one_line_exit_2(lsdt, tmp_path, args, words):
     r = lsdt("monitor", "--once", str(tmp_path / "run"), *args)
     assert r.returncode == 2 and words in r.stderr, r.stderr
     assert r.stdout == ""
+
+
+def write_gpu_run(path, *, hardware="rtx4090", tok_per_s=60_000.0):
+    """An LSDT run dir as `lsdt train --depth 12` on an RTX 4090 writes it (config.toml from the
+    real writer; the GPU part of the config is what the trainer records there)."""
+    from engine.runtime.train.rundir import RunWriter
+    from engine.sizing.shapes import band_spec
+
+    w = RunWriter(path)
+    w.write_config({"model": band_spec(12, seq_len=1024).to_dict(), "device_batch": 8, "grad_accum": 4, "fsdp": False,
+                    "env": {"device": "NVIDIA GeForce RTX 4090", "device_type": "cuda", "hardware": hardware, "world_size": 1}})
+    w.event("start", step=0)
+    w.metric({"step": 100, "time": time.time(), "loss": 3.0, "lr": 1e-3, "tokens": 100 * 32768, "tok_per_s": tok_per_s,
+              "mfu": 0.35, "vram_alloc_bytes": 8e9, "vram_peak_bytes": 11e9})
+    w.event("end", reason="completed", step=100)
+
+
+def test_predicted_beside_measured_and_calibration_back_into_plan(lsdt, tmp_path):
+    run = tmp_path / "gpu-run"
+    write_gpu_run(run)
+    snap = json.loads(lsdt("monitor", "--once", "--json", str(run)).stdout)
+    model = snap["run"]["model"]
+    assert model["why_na"] is None and model["basis"]["hardware"] == "rtx4090"
+    p, m = model["predicted"], model["measured"]
+    assert p["tok_per_s"] > 0 and 0 < p["mfu"] < 1 and 1e9 < p["memory_bytes"] < 24e9
+    assert m == {"tok_per_s": 60_000.0, "mfu": 0.35, "memory_bytes": 11e9}
+    text = lsdt("monitor", "--once", str(run)).stdout
+    assert "model    predicted " in text and "measured 60 ktok/s MFU 35% peak 11.0 GB" in text
+    # the measurement fed back: a probe file `lsdt plan --calibrate` takes
+    out = tmp_path / "cal.json"
+    r = lsdt("monitor", str(run), "--calibration-out", str(out))
+    assert r.returncode == 0 and "lsdt plan --calibrate" in r.stdout, r.stderr
+    from engine.sizing.calibrate import calibrated_efficiency  # what `lsdt plan --calibrate` calls
+    from engine.specs import load_hardware
+
+    eff = calibrated_efficiency(out, load_hardware("rtx4090"))
+    assert "calibrated from 1 probe result" in eff.source
+    # slower measured -> lower GEMM efficiency: the calibration follows the measurement
+    write_gpu_run(tmp_path / "slow", tok_per_s=20_000.0)
+    lsdt("monitor", str(tmp_path / "slow"), "--calibration-out", str(tmp_path / "slow.json"))
+    assert calibrated_efficiency(tmp_path / "slow.json", load_hardware("rtx4090")).eta_gemm < eff.eta_gemm
+    r = lsdt("monitor", str(run), "--calibration-out", str(out))  # never over an existing file
+    assert r.returncode == 2 and "exists already" in r.stderr
+
+
+def test_prediction_na_on_cpu_and_for_foreign_runs(lsdt, tmp_path):
+    write_gpu_run(tmp_path / "cpu", hardware=None)
+    snap = json.loads(lsdt("monitor", "--once", "--json", str(tmp_path / "cpu")).stdout)
+    assert snap["run"]["model"]["predicted"] is None
+    assert "no hardware profile for device" in snap["run"]["model"]["why_na"]
+    r = lsdt("monitor", str(tmp_path / "cpu"), "--calibration-out", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "nothing to calibrate from" in r.stderr and not (tmp_path / "x.json").exists()
+    write_tensorboard_run(tmp_path / "tb")
+    snap = json.loads(lsdt("monitor", "--once", "--json", str(tmp_path / "tb")).stdout)
+    assert "does not record both" in snap["run"]["model"]["why_na"]

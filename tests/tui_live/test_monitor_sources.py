@@ -118,3 +118,24 @@ async def test_stop_a_running_lsdt_run_and_memory_of_a_cpu_run(app_factory, run_
         assert proc.wait(timeout=10) == -signal.SIGINT  # the graceful signal, as the Train tab's stop
         await wait_until(pilot, lambda: view.status.state == "gone", what="the run seen stopped")
         assert app.failures == []
+
+
+async def test_predicted_beside_measured_and_the_calibration_key(app_factory, tmp_path):
+    from tests.runtime.test_monitor import write_gpu_run
+
+    run = tmp_path / "gpu-run"
+    write_gpu_run(run)
+    app = app_factory(initial_tab="monitor")
+    async with app.run_test(size=(160, 50)) as pilot:
+        tab = app.query_one(MonitorTab)
+        assert tab.attach_path(str(run))
+        panel = tab.query_one("#monitor-model")
+        await wait_until(pilot, lambda: "tok/s" in str(panel.render()), timeout_s=10, what="the comparison")
+        text = str(panel.render())
+        assert "predicted vs measured" in text and "60 k" in text and "35%" in text
+        await pilot.press("p")
+        written = list(run.glob("calibration_step_100.json"))
+        assert written and "lsdt plan --calibrate" in str(tab.query_one("#monitor-error").render())
+        await pilot.press("p")  # never over the file already written
+        assert "exists already" in str(tab.query_one("#monitor-error").render())
+        assert app.failures == []
