@@ -99,7 +99,7 @@ def render_run(run: dict) -> list[str]:
     state = run["state"]
     head = {"running": f"running (pid {run['pid']})", "not_started": "not started (no start event yet)",
             "unknown": "started on another host (state unknown from here)"}.get(state, state)
-    if state == "stalled":
+    if state == "stalled" or run["reason"] == "no_new_data":  # a foreign run: the message says how long
         head += f": {run['message']}"
     elif state in ("ended", "failed", "gone"):
         head += f": {run['reason'] or 'no reason given'}"

@@ -270,4 +270,4 @@ def test_prediction_na_on_cpu_and_for_foreign_runs(lsdt, tmp_path):
     assert r.returncode == 2 and "nothing to calibrate from" in r.stderr and not (tmp_path / "x.json").exists()
     write_tensorboard_run(tmp_path / "tb")
     snap = json.loads(lsdt("monitor", "--once", "--json", str(tmp_path / "tb")).stdout)
-    assert "does not record both" in snap["run"]["model"]["why_na"]
+    assert "do not name both the model's shape and the GPU" in snap["run"]["model"]["why_na"]

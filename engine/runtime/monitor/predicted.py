@@ -41,7 +41,7 @@ class Comparison:
 def _basis(reader: RunReader) -> tuple[dict | None, str | None]:
     """What a prediction needs, from the run's config: (basis, None) or (None, why not)."""
     if reader.source != "lsdt":
-        return None, f"n/a: a {reader.label} does not record both the model's shape and the GPU it ran on"
+        return None, f"n/a: the run's files ({reader.label}) do not name both the model's shape and the GPU it ran on"
     config = reader.config()
     env = config.get("env") if isinstance(config.get("env"), dict) else {}
     if not config.get("model"):
