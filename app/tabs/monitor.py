@@ -28,7 +28,7 @@ from engine.errors import UserError
 from engine.runtime.monitor import runs as monitor_runs
 from engine.runtime.monitor.predicted import compare, write_calibration
 from engine.runtime.monitor.reader import RunReader
-from engine.runtime.monitor.runs import open_run, runs_roots
+from engine.runtime.monitor.runs import open_run, run_of_process, runs_roots
 
 from app.tabs.base import LsdtTab
 from app.widgets.form_field import FieldInput
@@ -85,6 +85,7 @@ class MonitorTab(LsdtTab):
         Binding("o", "overlay", "overlay", tooltip="overlay the highlighted recent run's loss on the chart (again: remove it)"),
         Binding("m", "machine_metric", "machine metric", tooltip="the machine chart: GPU util, memory, power, temperature, SM clock, process CPU"),
         Binding("c", "config", "config", tooltip="the watched run's configuration (config.toml, Trainer state, hparams.yaml)"),
+        Binding("g", "gpu_processes", "GPU processes", tooltip="the GPU processes with their command lines; Enter on one opens the run it writes"),
         Binding("p", "calibrate", "calibrate", tooltip="write the run's measured tok/s as a probe file for `lsdt plan --calibrate`"),
     ]
     DEFAULT_CSS = """
@@ -253,6 +254,22 @@ class MonitorTab(LsdtTab):
 
         config = self.reader.config()  # small files, read once per key press
         self.app.push_screen(RunConfigScreen(f"{self.reader.label} {self.reader.path.name}", config, self.reader.problems))
+
+    def action_gpu_processes(self) -> None:
+        from app.screens.gpu_processes import GpuProcessesScreen
+
+        self.app.push_screen(GpuProcessesScreen(self.view.machine), self._open_process_run)
+
+    def _open_process_run(self, pid: int | None) -> None:
+        if pid is None:
+            return
+        path, how = run_of_process(pid)
+        if path is None:
+            self.say(how)
+            return
+        self.query_one("#monitor-path", Input).value = str(path)
+        if self.attach_path(str(path)):
+            self.say(f"pid {pid}: {how} -> {self.reader.label} {path.name}")
 
     def action_calibrate(self) -> None:
         if self.reader is None:

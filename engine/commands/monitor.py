@@ -159,7 +159,8 @@ def render_machine(machine: dict) -> list[str]:
             f"{_num(g['temperature_c'], '.0f')} C, SM {_num(g['sm_clock_mhz'], 'd')} MHz, mem {_num(g['mem_clock_mhz'], 'd')} MHz"
         )
         for proc in g["processes"]:
-            lines.append(f"           pid {proc['pid']} {proc['name'] or '?'} {fmt.gb(proc['used_memory_bytes'], 2)}")
+            command = f"  {proc['command'][:100]}" if proc.get("command") else ""
+            lines.append(f"           pid {proc['pid']} {proc['name'] or '?'} {fmt.gb(proc['used_memory_bytes'], 2)}{command}")
     if machine["driver_version"]:
         lines.append(f"driver   {machine['driver_version']}")
     h = machine["host"]

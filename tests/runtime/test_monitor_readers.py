@@ -230,3 +230,37 @@ def test_recent_runs_of_every_kind_newest_first(tmp_path):
     os.utime(tmp_path / "a-lsdt" / "metrics.jsonl", (1e9, 1e9))
     found = recent_runs([tmp_path])
     assert [(p.name, s) for p, s, _ in found] == [("b-lit", "lightning"), ("a-lsdt", "lsdt")]
+
+
+def test_run_of_a_process_from_open_files_command_line_or_cwd(tmp_path):
+    import subprocess
+    import sys
+
+    from engine.runtime.monitor.runs import run_of_process
+
+    run = tmp_path / "lsdt-run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    holder = "import sys, time\nf = open(sys.argv[1], 'a')\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", holder, str(run / "metrics.jsonl")], cwd=elsewhere, stdout=subprocess.PIPE, text=True),
+        subprocess.Popen([sys.executable, "-c", "print('ready', flush=True); import time; time.sleep(60)", "--run-dir", str(run)],
+                         cwd=elsewhere, stdout=subprocess.PIPE, text=True),
+        subprocess.Popen([sys.executable, "-c", "print('ready', flush=True); import time; time.sleep(60)"],
+                         cwd=elsewhere, stdout=subprocess.PIPE, text=True),
+    ]
+    try:
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+        assert run_of_process(procs[0].pid) == (run, "holds metrics.jsonl open")
+        assert run_of_process(procs[1].pid) == (run, f"its command line names {run}")
+        path, why = run_of_process(procs[2].pid)
+        assert path is None and "no run found" in why and str(elsewhere) in why
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    path, why = run_of_process(procs[0].pid)  # gone
+    assert path is None and "gone" in why

@@ -139,3 +139,49 @@ async def test_predicted_beside_measured_and_the_calibration_key(app_factory, tm
         await pilot.press("p")  # never over the file already written
         assert "exists already" in str(tab.query_one("#monitor-error").render())
         assert app.failures == []
+
+
+async def test_gpu_process_list_opens_the_run_a_process_writes(app_factory, tmp_path):
+    """No GPU here: the NVML sample is built by hand, with the PID of a real process that holds a
+    TensorBoard event file open (as a training script's SummaryWriter does); finding its run is real."""
+    import subprocess
+    import sys
+
+    from engine.runtime.monitor import telemetry
+
+    script = ("import sys, time\nfrom torch.utils.tensorboard import SummaryWriter\n"
+              "w = SummaryWriter(sys.argv[1])\nw.add_scalar('train/loss', 2.0, 0)\nw.flush()\n"
+              "print('ready', flush=True)\ntime.sleep(60)\n")
+    trainer = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "tb-run")], stdout=subprocess.PIPE, text=True,
+                               cwd=tmp_path)
+    try:
+        assert trainer.stdout.readline().strip() == "ready"
+        app = app_factory(initial_tab="monitor")
+        async with app.run_test(size=(160, 50)) as pilot:
+            tab = app.query_one(MonitorTab)
+            gpu = telemetry.GpuSample(0, "NVIDIA GeForce RTX 4090", None, 97.0, 40.0, 20e9, 24e9, 400.0, 450.0, 70.0, 2500, 10000,
+                                      processes=(telemetry.GpuProcess(trainer.pid, "python", 19e9, "python -c ... tb-run"),))
+            tab.view._ensure_sampler = lambda: None  # keep the hand-made sample on screen
+            tab.view._stop_sampler()
+            tab.view.machine = telemetry.Sample(time.time(), (gpu,), None, "550.54", None, None)
+            await pilot.press("g")
+            options = app.screen.query_one("#gpu-processes")
+            assert f"pid {trainer.pid}" in str(options.get_option_at_index(0).prompt)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: tab.reader is not None, what="the run opened")
+            assert tab.reader.source == "tensorboard" and tab.reader.path == tmp_path / "tb-run"
+            assert "its command line names" in str(tab.query_one("#monitor-error").render())
+            await wait_until(pilot, lambda: tab.view.n_metrics == 1, what="its loss read")
+    finally:
+        trainer.kill()
+        trainer.wait()
+
+
+def test_gpu_process_rows_without_a_gpu():
+    from app.screens.gpu_processes import process_rows
+    from engine.runtime.monitor import telemetry
+
+    sample = telemetry.sample(interval_s=0)
+    rows = process_rows(sample)
+    if not sample.gpus:
+        assert rows == [(None, sample.gpu_error)] and rows[0][1].startswith("no NVIDIA GPU/driver")

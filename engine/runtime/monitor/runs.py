@@ -110,3 +110,46 @@ def quick_state(path: Path, source: str) -> str:
         return READERS[source](path).status().state
     except (UserError, OSError):
         return "unknown"
+
+
+# Flags trainers take their output directory from (LSDT, HF Trainer, TensorBoard, Lightning, torchtitan).
+RUN_DIR_FLAGS = ("--run-dir", "--output_dir", "--output-dir", "--logdir", "--log_dir", "--default_root_dir",
+                 "--dump_folder", "--out_dir")
+
+
+def run_of_process(pid: int) -> tuple[Path | None, str]:
+    """Where process `pid` writes its run: (path, how it was found) or (None, what was looked at).
+
+    Looked for in order: a run file it holds open (an event file, metrics.jsonl, metrics.csv,
+    trainer_state.json), a run-directory flag or a directory argument on its command line, its working
+    directory (itself a run, or its newest run under runs/, lightning_logs/, outputs/).
+    """
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        cmdline, cwd = proc.cmdline(), Path(proc.cwd())
+        open_paths = [Path(f.path) for f in proc.open_files()]
+    except (psutil.Error, OSError) as exc:
+        return None, f"pid {pid}: {type(exc).__name__} (gone, or another user's process)"
+    for f in open_paths:
+        if detect_source(f.parent):
+            return f.parent, f"holds {f.name} open"
+    candidates = []
+    for i, arg in enumerate(cmdline):
+        flag, _, value = arg.partition("=")
+        if flag in RUN_DIR_FLAGS and value:
+            candidates.append(value)
+        elif arg in RUN_DIR_FLAGS and i + 1 < len(cmdline):
+            candidates.append(cmdline[i + 1])
+    candidates += [a for a in cmdline[1:] if not a.startswith("-") and a not in candidates]  # bare paths
+    for text in candidates:
+        p = Path(text) if Path(text).is_absolute() else cwd / text
+        if p.is_dir() and detect_source(p):
+            return p, f"its command line names {text}"
+    if detect_source(cwd):
+        return cwd, "its working directory"
+    newest = newest_run([cwd / "runs", cwd / "lightning_logs", cwd / "outputs"])
+    if newest is not None:
+        return newest, f"the newest run under its working directory {cwd}"
+    return None, f"pid {pid}: no run found (no run file open, none on its command line, none under {cwd})"
