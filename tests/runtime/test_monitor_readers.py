@@ -264,3 +264,16 @@ def test_run_of_a_process_from_open_files_command_line_or_cwd(tmp_path):
             p.wait()
     path, why = run_of_process(procs[0].pid)  # gone
     assert path is None and "gone" in why
+
+
+def test_recent_runs_states_without_reading_them(tmp_path):
+    from engine.runtime.monitor.runs import quick_state
+
+    w = tb_writer(tmp_path / "tb")
+    w.add_scalar("loss", 1.0, 0)
+    w.close()
+    assert quick_state(tmp_path / "tb", "tensorboard") == "running"  # its event file was just written
+    (event_file,) = (tmp_path / "tb").glob("events.*")
+    old = time.time() - 3600
+    os.utime(event_file, (old, old))
+    assert quick_state(tmp_path / "tb", "tensorboard") == "idle"

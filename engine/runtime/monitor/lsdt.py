@@ -63,10 +63,10 @@ class LsdtReader(RunReader):
     def files(self) -> list[Path]:
         return [self.path / n for n in (rundir.METRICS_FILE, rundir.EVENTS_FILE, rundir.CONFIG_FILE)]
 
-    def status(self, stall_after_s: float = STALL_AFTER_S, now: float | None = None) -> RunStatus:
+    def status(self, stall_after_s: float = STALL_AFTER_S, now: float | None = None, look_for_writer: bool = True) -> RunStatus:
         # LSDT names its process and writes an end event: the events say it all (rundir.run_status).
         if not self.path.exists():
-            return super().status(stall_after_s, now)
+            return super().status(stall_after_s, now, look_for_writer)
         status = rundir.run_status(self.path, events=self.all_events, metrics=[self.last] if self.last else [])
         if not self.last:
             status.last_metrics, status.last_step = {}, None

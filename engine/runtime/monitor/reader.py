@@ -105,7 +105,9 @@ class RunReader:
                 pass
         return max(times, default=None)
 
-    def status(self, stall_after_s: float = STALL_AFTER_S, now: float | None = None) -> RunStatus:
+    def status(self, stall_after_s: float = STALL_AFTER_S, now: float | None = None, look_for_writer: bool = True) -> RunStatus:
+        """`look_for_writer=False` (a list of many runs: no process scan per run) answers "idle"
+        where the scan would tell stalled from ended."""
         now = time.time() if now is None else now
         base = dict(last_step=self.last.get("step"), last_metrics=dict(self.last))
         if not self.path.exists():
@@ -119,6 +121,8 @@ class RunReader:
             return RunStatus("ended", marker, None, ended_at=written, **base)
         if idle_s < stall_after_s:
             return RunStatus("running", **base)
+        if not look_for_writer:
+            return RunStatus("idle", "no_new_data", f"no new data for {fmt.duration(idle_s)}", **base)
         if now - self._writer_checked_at > WRITER_CHECK_S:
             self._writer = writer_process(self.path, self.files())
             self._writer_checked_at = now

@@ -101,13 +101,14 @@ def runs_roots() -> list[Path]:
 
 def quick_state(path: Path, source: str) -> str:
     """A run's state for a list of runs, from its files alone (nothing is read into memory but LSDT's
-    events): running / stalled / ended / failed / gone / not_started / unknown."""
+    events, no process scan): running / idle (a foreign run with no new data for 5 min) / ended /
+    failed / gone / not_started / unknown."""
     from engine.runtime.train import rundir
 
     try:
         if source == "lsdt":
             return rundir.run_status(path, metrics=[]).state
-        return READERS[source](path).status().state
+        return READERS[source](path).status(look_for_writer=False).state
     except (UserError, OSError):
         return "unknown"
 

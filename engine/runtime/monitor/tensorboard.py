@@ -89,7 +89,7 @@ class TensorBoardReader(RunReader):
         return bool(event_files(path))
 
     def files(self) -> list[Path]:
-        return list(self.tails)
+        return list(self.tails) or event_files(self.path)  # before the first poll too (the recent-runs list)
 
     def _discover(self) -> None:
         for f in event_files(self.path):
