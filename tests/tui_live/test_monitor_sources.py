@@ -185,3 +185,27 @@ def test_gpu_process_rows_without_a_gpu():
     rows = process_rows(sample)
     if not sample.gpus:
         assert rows == [(None, sample.gpu_error)] and rows[0][1].startswith("no NVIDIA GPU/driver")
+
+
+async def test_a_run_deleted_or_corrupt_while_watched_one_line_and_the_rest_shown(app_factory, tmp_path):
+    import shutil
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(str(tmp_path / "tb"))
+    for step in range(10):
+        w.add_scalar("train/loss", 3.0, step)
+    w.close()
+    (event_file,) = (tmp_path / "tb").glob("events.*")
+    event_file.write_bytes(event_file.read_bytes()[:-5])  # the last record cut short
+    app = app_factory(initial_tab="monitor")
+    async with app.run_test(size=(160, 50)) as pilot:
+        tab = app.query_one(MonitorTab)
+        view = tab.view
+        assert tab.attach_path(str(tmp_path / "tb"))
+        await wait_until(pilot, lambda: "unreadable record at byte" in status_text(view), timeout_s=10, what="the problem line")
+        assert view.n_metrics == 9 and len(view.charts["loss"].series("train")) == 9
+        shutil.rmtree(tmp_path / "tb")
+        await wait_until(pilot, lambda: view.status.state == "gone", what="the deletion noticed")
+        assert "deleted while watched" in status_text(view) and len(view.charts["loss"].series("train")) == 9
+        assert app.failures == []
