@@ -271,3 +271,22 @@ def test_prediction_na_on_cpu_and_for_foreign_runs(lsdt, tmp_path):
     write_tensorboard_run(tmp_path / "tb")
     snap = json.loads(lsdt("monitor", "--once", "--json", str(tmp_path / "tb")).stdout)
     assert "do not name both the model's shape and the GPU" in snap["run"]["model"]["why_na"]
+
+
+def test_nan_from_foreign_writers_reads_as_no_point(lsdt, tmp_path):
+    """A NaN loss in a TensorBoard file or trainer_state.json (Python's json writes NaN): --json
+    must not choke on it (JSON has no NaN)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    w = SummaryWriter(str(tmp_path / "tb"))
+    w.add_scalar("train/loss", 2.0, 0)
+    w.add_scalar("train/loss", float("nan"), 1)
+    w.close()
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "trainer_state.json").write_text(
+        '{"global_step": 2, "max_steps": 10, "log_history": [{"loss": 2.0, "step": 1}, {"loss": NaN, "step": 2}]}')
+    for run, source in ((tmp_path / "tb", "tensorboard"), (tmp_path / "hf", "hf")):
+        r = lsdt("monitor", "--once", "--json", str(run))
+        assert r.returncode == 0, r.stderr
+        run_ = json.loads(r.stdout)["run"]
+        assert run_["source"] == source and run_["last_metrics"]["loss"] == 2.0

@@ -11,6 +11,7 @@ series and is kept for the config panel instead. log_history has no wall clock: 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -96,7 +97,7 @@ class HfTrainerReader(RunReader):
                 continue
             record: dict = {"step": entry.get("step"), "time": None}
             for key, value in entry.items():
-                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                     record[series_name(key)] = value
             out.append(record)
         return out

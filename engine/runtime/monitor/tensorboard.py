@@ -14,6 +14,7 @@ on one core, so a long run is read in slices (benchmarks/monitor_speed.py has th
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -126,7 +127,7 @@ class TensorBoardReader(RunReader):
                 step, wall = int(event.step), float(event.wall_time) or None
                 for value in event.summary.value:
                     y = _scalar(value)
-                    if y is not None:
+                    if y is not None and math.isfinite(y):  # a NaN loss is no point (JSON has no NaN either)
                         self.tags.add(value.tag)
                         out.append({"step": step, "time": wall, series_name(value.tag): y})
             if len(out) >= budget:
