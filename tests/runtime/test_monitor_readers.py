@@ -277,3 +277,10 @@ def test_recent_runs_states_without_reading_them(tmp_path):
     old = time.time() - 3600
     os.utime(event_file, (old, old))
     assert quick_state(tmp_path / "tb", "tensorboard") == "idle"
+
+
+def test_jsonl_file_that_is_not_json_one_line(tmp_path):
+    bad = tmp_path / "log.jsonl"
+    bad.write_text("step,loss\n1,2\n")
+    with pytest.raises(UserError, match="line 1 is not JSON; accepted: one JSON object per line"):
+        open_run(bad)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from pathlib import Path
@@ -126,7 +127,11 @@ class TableReader(RunReader):
         if self.is_csv:
             names = next(csv.reader([first.decode("utf-8", "replace")]), [])
         else:
-            names = list(rundir._parse_lines(first)[0][0]) if rundir._parse_lines(first)[0] else []
+            try:
+                record = json.loads(first)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise UserError(f"{self.path}: line 1 is not JSON; accepted: one JSON object per line") from None
+            names = list(record) if isinstance(record, dict) else []
         if names:
             self.check_columns(names)
             self._checked = True
