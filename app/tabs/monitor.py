@@ -83,6 +83,7 @@ class MonitorTab(LsdtTab):
         Binding("s", "smoothing", "smoothing", tooltip="TensorBoard-style EMA of the loss: 0 / 0.6 / 0.9 / 0.99 (raw drawn faint)"),
         Binding("y", "log_y", "log y", tooltip="the loss chart on a log scale"),
         Binding("o", "overlay", "overlay", tooltip="overlay the highlighted recent run's loss on the chart (again: remove it)"),
+        Binding("t", "next_series", "series", tooltip="the grad-norm chart shows the run's next other series (any tag another trainer logged)"),
         Binding("m", "machine_metric", "machine metric", tooltip="the machine chart: GPU util, memory, power, temperature, SM clock, process CPU"),
         Binding("c", "config", "config", tooltip="the watched run's configuration (config.toml, Trainer state, hparams.yaml)"),
         Binding("g", "gpu_processes", "GPU processes", tooltip="the GPU processes with their command lines; Enter on one opens the run it writes"),
@@ -223,6 +224,15 @@ class MonitorTab(LsdtTab):
     def action_log_y(self) -> None:
         chart = self.view.charts["loss"]
         self.view.set_log_y(not chart.log_y)
+
+    def action_next_series(self) -> None:
+        names = self.view.other_series()
+        if len(names) < 2:
+            self.say("series: this run logs nothing beyond the charts shown")
+            return
+        now = self.view.picked_series
+        self.view.pick_series(names[(names.index(now) + 1) % len(names)] if now in names else names[0])
+        self.say(f"series: {self.view.picked_series} ({len(names)} in this run)")
 
     def action_machine_metric(self) -> None:
         names = [n for n, _ in RunView.MACHINE_METRICS]

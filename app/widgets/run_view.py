@@ -39,6 +39,11 @@ POLL_ENDED_S = 2.0  # after the run ended: it may be resumed into the same direc
 READ_SLICE_RECORDS = 5000
 TELEMETRY_S = 1.0  # NVML + psutil sample period
 GB = 1e9
+# Series the fixed charts draw; any other numeric key of a record (a tag of another trainer's, e.g.
+# "eval/accuracy") goes to the pickable chart, up to MAX_OTHER_SERIES of them (memory stays bounded).
+CHARTED_KEYS = frozenset({"step", "time", "loss", "val_loss", "lr", "tokens", "tok_per_s", "mfu", "vram_alloc_bytes",
+                          "vram_peak_bytes", "eta_s", "grad_norm"})
+MAX_OTHER_SERIES = 50
 
 
 @dataclass
@@ -172,6 +177,7 @@ class RunView(Widget):
         self._sampler: telemetry.Sampler | None = None
         self.machine: telemetry.Sample | None = None
         self.machine_metric = self.MACHINE_METRICS[0][0]
+        self.picked_series = "grad norm"  # what the pickable chart draws: grad norm, or another tag
         self._machine_t0: float | None = None
         self.polls = 0  # answers handled (tests wait on it)
 
@@ -185,7 +191,7 @@ class RunView(Widget):
         if self.detail:
             with Horizontal(classes="charts"):
                 yield LiveChart("learning rate", x_keys, empty="no learning rate in this run", id="chart-lr")
-                yield LiveChart("grad norm", x_keys, empty="no grad norm in this run", id="chart-grad")
+                yield LiveChart("grad norm", x_keys, empty="no grad norm in this run (t: other series)", id="chart-grad")
                 yield LiveChart(f"machine: {self.machine_metric}", ("minutes",), empty="sampling…", id="chart-machine")
         with Horizontal(classes="bottom"):
             log = RichLog(id="run-events", max_lines=500, wrap=False, markup=False)
@@ -289,6 +295,19 @@ class RunView(Widget):
             target = loss.series("smoothed", key)
             for x, y in loss.series("train", key).points():
                 target.append(x, ema(y))
+
+    def other_series(self) -> list[str]:
+        """What the pickable chart can draw: grad norm, then every other tag seen, in arrival order."""
+        return self.query_one("#chart-grad", LiveChart).series_names() if self.detail else []
+
+    def pick_series(self, name: str) -> None:
+        chart = self.query_one("#chart-grad", LiveChart)
+        if name not in chart.series_names():
+            return
+        self.picked_series = name
+        chart.title = name
+        chart.set_empty(f"no {name} in this run (t: other series)")
+        chart.set_hidden({n for n in chart.series_names() if n != name})
 
     def set_log_y(self, on: bool) -> None:
         self.query_one("#chart-loss", LiveChart).set_log_y(on)
@@ -412,6 +431,14 @@ class RunView(Widget):
             if lr is not None:
                 lr.append("lr", xs, r.get("lr"))
                 grad.append("grad norm", xs, r.get("grad_norm"))
+                for key, value in r.items():
+                    if key not in CHARTED_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool):
+                        if key not in grad._series and len(grad._series) > MAX_OTHER_SERIES:
+                            continue
+                        if key not in grad._series:
+                            grad.add_series(key, "magenta")
+                            grad.set_hidden({n for n in grad.series_names() if n != self.picked_series})
+                        grad.append(key, xs, value)
             if xs["minutes"] is not None:
                 minutes = {"minutes": xs["minutes"]}
                 for name, key in (("alloc", "vram_alloc_bytes"), ("peak", "vram_peak_bytes")):

@@ -38,9 +38,17 @@ async def test_tensorboard_run_grown_while_watched(app_factory, tmp_path):
         assert "[tensorboard]" in status_text(view) and "running" in status_text(view)
         for step in range(20, 30):
             w.add_scalar("train/loss", 3.0, step)
+            if step >= 27:
+                w.add_scalar("custom/throughput", 123.0, step)
         w.flush()
         await wait_until(pilot, lambda: len(loss.series("train")) == 30, what="the 10 steps appended since")
         assert "step     29" in status_text(view)
+        # a tag LSDT has no chart for is still a series to pick
+        await pilot.press("t")
+        assert view.picked_series == "custom/throughput" and view.charts["grad"].title == "custom/throughput"
+        assert len(view.charts["grad"].series("custom/throughput")) == 3 and "grad norm" in view.charts["grad"].hidden
+        await pilot.press("t")
+        assert view.picked_series == "grad norm"
         # TensorBoard's smoothing: an EMA drawn over the raw loss, which goes grey
         await pilot.press("s")
         assert view.smoothing == 0.6 and len(loss.series("smoothed")) == 30 and loss._style["train"]["color"] == "gray"

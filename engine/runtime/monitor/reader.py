@@ -44,7 +44,6 @@ class RunReader:
         self.n_records = 0
         self.last: dict = {}  # the latest value of every series
         self.last_val: dict | None = None  # the latest record with a val_loss (eval steps only)
-        self.last_data_at: float | None = None  # when poll() last found new records (our clock)
         self._writer: int | None = None
         self._writer_checked_at = float("-inf")
 
@@ -61,7 +60,6 @@ class RunReader:
             for r in records[-64:]:
                 self.last.update(r)
             self.last_val = next((r for r in reversed(records) if r.get("val_loss") is not None), self.last_val)
-            self.last_data_at = time.time()
         return records
 
     def read_all(self) -> list[dict]:

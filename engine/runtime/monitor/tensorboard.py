@@ -83,7 +83,6 @@ class TensorBoardReader(RunReader):
         super().__init__(path)
         self._loader_class, self._event_pb2 = _loader_classes()
         self.tails: dict[Path, _FileTail] = {}
-        self.tags: set[str] = set()
 
     @staticmethod
     def detect(path: Path) -> bool:
@@ -128,7 +127,6 @@ class TensorBoardReader(RunReader):
                 for value in event.summary.value:
                     y = _scalar(value)
                     if y is not None and math.isfinite(y):  # a NaN loss is no point (JSON has no NaN either)
-                        self.tags.add(value.tag)
                         out.append({"step": step, "time": wall, series_name(value.tag): y})
             if len(out) >= budget:
                 self.backlog = True
