@@ -95,7 +95,8 @@ class MonitorTab(LsdtTab):
     MonitorTab #recent-runs { height: 1fr; }
     MonitorTab #monitor-path { margin-top: 1; }
     MonitorTab #monitor-attach { min-width: 0; width: auto; }
-    MonitorTab #monitor-error { color: $error; height: auto; }
+    MonitorTab #monitor-error { height: auto; }
+    MonitorTab #monitor-error.-error { color: $error; }
     MonitorTab #monitor-model { height: auto; margin-top: 1; }
     MonitorTab #monitor-view { width: 1fr; }
     """
@@ -159,8 +160,11 @@ class MonitorTab(LsdtTab):
     def view(self) -> RunView:
         return self.query_one("#monitor-view", RunView)
 
-    def say(self, text: str) -> None:
-        self.query_one("#monitor-error", Static).update(text)
+    def say(self, text: str, error: bool = False) -> None:
+        """One line under the path field: what a key did, or (in the error colour) why it could not."""
+        line = self.query_one("#monitor-error", Static)
+        line.set_class(error, "-error")
+        line.update(text)
 
     # ------------------------------------------------------------------ recent runs
 
@@ -202,7 +206,7 @@ class MonitorTab(LsdtTab):
         try:
             reader = check_run_dir(text)
         except UserError as exc:
-            self.say(str(exc))
+            self.say(str(exc), error=True)
             return False
         self.reader, self.stop_sent = reader, None
         self.say(f"{reader.label}: {reader.path.name}")
@@ -228,7 +232,7 @@ class MonitorTab(LsdtTab):
     def action_next_series(self) -> None:
         names = self.view.other_series()
         if len(names) < 2:
-            self.say("series: this run logs nothing beyond the charts shown")
+            self.say("series: this run logs nothing beyond the charts shown", error=True)
             return
         now = self.view.picked_series
         self.view.pick_series(names[(names.index(now) + 1) % len(names)] if now in names else names[0])
@@ -241,7 +245,7 @@ class MonitorTab(LsdtTab):
     def action_overlay(self) -> None:
         options = self.query_one("#recent-runs", OptionList)
         if options.highlighted is None or self.view.run_dir is None:
-            self.say("overlay: attach a run, then highlight another one in the list")
+            self.say("overlay: attach a run, then highlight another one in the list", error=True)
             return
         path = Path(options.get_option_at_index(options.highlighted).id or "")
         if path.name in self.view.overlays:
@@ -249,16 +253,16 @@ class MonitorTab(LsdtTab):
             self.say(f"overlay {path.name} removed")
             return
         if path.resolve() == self.view.run_dir.resolve():
-            self.say("overlay: that is the watched run; highlight another one")
+            self.say("overlay: that is the watched run; highlight another one", error=True)
             return
         try:
             self.say(f"overlay {self.view.add_overlay(open_run(path))} on the loss chart")
         except UserError as exc:
-            self.say(str(exc))
+            self.say(str(exc), error=True)
 
     def action_config(self) -> None:
         if self.reader is None:
-            self.say("config: attach a run first")
+            self.say("config: attach a run first", error=True)
             return
         from app.screens.run_config import RunConfigScreen
 
@@ -275,7 +279,7 @@ class MonitorTab(LsdtTab):
             return
         path, how = run_of_process(pid)
         if path is None:
-            self.say(how)
+            self.say(how, error=True)
             return
         self.query_one("#monitor-path", Input).value = str(path)
         if self.attach_path(str(path)):
@@ -283,12 +287,12 @@ class MonitorTab(LsdtTab):
 
     def action_calibrate(self) -> None:
         if self.reader is None:
-            self.say("calibrate: attach a run first")
+            self.say("calibrate: attach a run first", error=True)
             return
         try:
             path = write_calibration(self.reader)
         except UserError as exc:
-            self.say(str(exc))
+            self.say(str(exc), error=True)
             return
         self.say(f"wrote {path.name}: lsdt plan --calibrate {path}")
 
@@ -297,13 +301,13 @@ class MonitorTab(LsdtTab):
         writes an end event, as the Train tab's stop); a second press sends SIGKILL."""
         status = self.view.status
         if self.reader is None or self.reader.source != "lsdt" or status is None or status.state != "running" or not status.pid:
-            self.say("stop: only an LSDT run running on this host can be stopped from here")
+            self.say("stop: only an LSDT run running on this host can be stopped from here", error=True)
             return
         sig = signal.SIGKILL if self.stop_sent == "SIGINT" else signal.SIGINT
         try:
             os.kill(status.pid, sig)
         except OSError as exc:
-            self.say(f"stop: pid {status.pid}: {exc.strerror}")
+            self.say(f"stop: pid {status.pid}: {exc.strerror}", error=True)
             return
         self.stop_sent = sig.name
         self.say(f"sent {sig.name} to pid {status.pid}" + (": finishing the step, checkpointing (again: kill)"
