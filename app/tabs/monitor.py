@@ -65,14 +65,14 @@ class ModelCompared(Message):
 
 
 def comparison_text(c: dict) -> str:
-    """Predicted beside measured for the side panel (34 columns): one row per figure."""
+    """Predicted beside measured for the side panel (27 columns): one row per figure."""
     p, m = c["predicted"], c["measured"]
-    head = "predicted vs measured (per GPU)"
+    head = "predicted · measured /GPU"
     if p is None:
         return f"{head}\n{c['why_na']}"
     rows = [("tok/s", fmt.si(p["tok_per_s"]), fmt.si(m["tok_per_s"])), ("MFU", fmt.pct(p["mfu"]), fmt.pct(m["mfu"])),
             ("memory", fmt.gb(p["memory_bytes"]), fmt.gb(m["memory_bytes"]))]
-    return "\n".join([head] + [f"{k:<7}{a:>11}{b:>12}" for k, a, b in rows] + ["p: feed back as calibration"])
+    return "\n".join([head] + [f"{k:<7}{a:>9}{b:>10}" for k, a, b in rows] + ["p: feed back as calibration"])
 
 
 class MonitorTab(LsdtTab):
@@ -91,7 +91,7 @@ class MonitorTab(LsdtTab):
     ]
     DEFAULT_CSS = """
     MonitorTab { layout: horizontal; }
-    MonitorTab #monitor-side { width: 34; padding: 0 1 0 0; }
+    MonitorTab #monitor-side { width: 28; padding: 0 1 0 0; }
     MonitorTab #recent-runs { height: 1fr; }
     MonitorTab #monitor-path { margin-top: 1; }
     MonitorTab #monitor-attach { min-width: 0; width: auto; }

@@ -44,6 +44,7 @@ GB = 1e9
 CHARTED_KEYS = frozenset({"step", "time", "loss", "val_loss", "lr", "tokens", "tok_per_s", "mfu", "vram_alloc_bytes",
                           "vram_peak_bytes", "eta_s", "grad_norm"})
 MAX_OTHER_SERIES = 50
+DETAIL_MIN_HEIGHT = 28  # lines of the view: status 5 + 2 chart rows of >= 8 + the bottom 8 (a 120x36 terminal gives 31)
 
 
 @dataclass
@@ -189,7 +190,7 @@ class RunView(Widget):
             yield LiveChart("tok/s · MFU %", x_keys, id="chart-speed")
             yield LiveChart("memory GB", ("minutes",), id="chart-memory")
         if self.detail:
-            with Horizontal(classes="charts"):
+            with Horizontal(classes="charts detail-charts"):
                 yield LiveChart("learning rate", x_keys, empty="no learning rate in this run", id="chart-lr")
                 yield LiveChart("grad norm", x_keys, empty="no grad norm in this run (t: other series)", id="chart-grad")
                 yield LiveChart(f"machine: {self.machine_metric}", ("minutes",), empty="sampling…", id="chart-machine")
@@ -219,6 +220,12 @@ class RunView(Widget):
         # The machine panel is live whether or not a run is attached, but only while on screen.
         self.set_interval(TELEMETRY_S, self._sampler_follows_visibility, name="telemetry-visibility")
         self.call_after_refresh(self._sampler_follows_visibility)
+
+    def on_resize(self) -> None:
+        # The second row of charts needs room: on a short terminal (80x24) it would squeeze the
+        # first row below readability, so it shows from DETAIL_MIN_HEIGHT lines of view up.
+        if self.detail:
+            self.query_one(".detail-charts").display = self.size.height >= DETAIL_MIN_HEIGHT
 
     def _sampler_follows_visibility(self) -> None:
         if shown(self):

@@ -97,7 +97,8 @@ def _num(value, spec: str) -> str:
 
 def render_run(run: dict) -> list[str]:
     state = run["state"]
-    head = {"running": f"running (pid {run['pid']})", "not_started": "not started (no start event yet)",
+    running = f"running (pid {run['pid']})" if run["pid"] else "running (new data within --stall-after)"
+    head = {"running": running, "not_started": "not started (no start event yet)",
             "unknown": "started on another host (state unknown from here)"}.get(state, state)
     if state == "stalled" or run["reason"] == "no_new_data":  # a foreign run: the message says how long
         head += f": {run['message']}"

@@ -169,6 +169,7 @@ def test_foreign_run_json_and_text(lsdt, tmp_path):
     assert run_["last_metrics"]["loss"] == 2.0 and run_["val_loss"] == 2.5 and run_["problems"] == []
     text = lsdt("monitor", "--once", str(tmp_path / "tb")).stdout
     assert "[tensorboard]" in text and "loss 2.0000" in text and "val_loss 2.5000 (step 2)" in text
+    assert "running (new data within --stall-after)" in text
 
 
 def test_no_argument_picks_the_newest_run(lsdt, tmp_path):

@@ -140,7 +140,7 @@ async def test_predicted_beside_measured_and_the_calibration_key(app_factory, tm
         panel = tab.query_one("#monitor-model")
         await wait_until(pilot, lambda: "tok/s" in str(panel.render()), timeout_s=10, what="the comparison")
         text = str(panel.render())
-        assert "predicted vs measured" in text and "60 k" in text and "35%" in text
+        assert "predicted · measured" in text and "60 k" in text and "35%" in text
         await pilot.press("p")
         written = list(run.glob("calibration_step_100.json"))
         assert written and "lsdt plan --calibrate" in str(tab.query_one("#monitor-error").render())
