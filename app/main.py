@@ -39,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lsdt-tui: error: {exc}", file=sys.stderr)
             return 2
     if args.monitor:
-        from engine.runtime.monitor.report import check_run_dir
+        from engine.runtime.monitor.runs import open_run
 
         try:
-            check_run_dir(args.monitor)
+            open_run(args.monitor)  # any run the Monitor reads (LSDT, TensorBoard, HF Trainer, Lightning, CSV/JSONL)
         except UserError as exc:
             print(f"lsdt-tui: error: --monitor {exc}", file=sys.stderr)
             return 2

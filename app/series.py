@@ -117,3 +117,23 @@ class MinMaxSeries:
         for key in sorted(groups):
             out.extend(_min_max_of(groups[key]))
         return [p[0] for p in out], [p[1] for p in out]
+
+
+class Ema:
+    """TensorBoard's scalar smoothing: an exponential moving average, debiased for its first points.
+
+    smoothed_n = weight x last + (1 - weight) x y_n, divided by 1 - weight^n so the first points are
+    not pulled toward 0 (TensorBoard's vz_line_chart, the "Smoothing" slider; weight 0 = raw).
+    """
+
+    def __init__(self, weight: float) -> None:
+        if not 0.0 <= weight < 1.0:
+            raise ValueError(f"smoothing = {weight}; accepted: 0 <= smoothing < 1")
+        self.weight = weight
+        self.last = 0.0
+        self.n = 0
+
+    def __call__(self, y: float) -> float:
+        self.n += 1
+        self.last = self.weight * self.last + (1.0 - self.weight) * y
+        return self.last / (1.0 - self.weight ** self.n)

@@ -91,6 +91,8 @@ class LiveChart(PlotextPlot):
         self._series: dict[str, dict[str, MinMaxSeries]] = {}
         self._style: dict[str, dict] = {}
         self.limits: dict[str, float] = {}  # label -> y of a horizontal line (e.g. memory capacity)
+        self.hidden: set[str] = set()  # series held but not drawn (e.g. the machine history's other metrics)
+        self.log_y = False  # y drawn as log10 (ticks labelled in y's own units); y <= 0 is left out
         self._drawn_version = -1
         self._meta_version = 0
         self.redraws = 0  # plots built (tests and benchmarks read it)
@@ -110,6 +112,34 @@ class LiveChart(PlotextPlot):
     def add_series(self, name: str, color: str | None = None, yside: str = "left") -> None:
         self._series.setdefault(name, {k: MinMaxSeries(self.capacity) for k in self.x_keys})
         self._style[name] = {"color": color, "yside": yside}
+
+    def set_style(self, name: str, color: str | None) -> None:
+        """Recolour a series (e.g. the raw loss goes grey once a smoothed one is drawn over it)."""
+        if name in self._style and self._style[name].get("color") != color:
+            self._style[name]["color"] = color
+            self._meta_version += 1
+
+    def set_hidden(self, names: set[str]) -> None:
+        if names != self.hidden:
+            self.hidden = set(names)
+            self._meta_version += 1
+
+    def set_log_y(self, on: bool) -> None:
+        if on != self.log_y:
+            self.log_y = on
+            self._meta_version += 1
+            if self.is_mounted:
+                self.request_redraw()
+
+    def remove_series(self, name: str) -> None:
+        removed = self._series.pop(name, None)
+        if removed is not None:
+            self._style.pop(name, None)
+            # `version` sums the series' versions: keep it growing, or a redraw could be missed
+            self._meta_version += 1 + sum(s.version for s in removed.values())
+
+    def series_names(self) -> list[str]:
+        return list(self._series)
 
     def append(self, name: str, xs: dict[str, float | None], y: float | None) -> bool:
         """One point of series `name`; `xs` gives its x for each x key. False when y is missing."""
@@ -207,10 +237,19 @@ class LiveChart(PlotextPlot):
         buckets = max(10, width // 2)
         lines = []
         for name, by_key in self._series.items():
+            if name in self.hidden:
+                continue
             xs, ys = by_key[self.x_key].view(buckets)
+            if self.log_y:  # log10 of the positive points; the ticks are labelled back in y's units
+                kept = [(x, math.log10(y)) for x, y in zip(xs, ys) if y > 0]
+                xs, ys = [p[0] for p in kept], [p[1] for p in kept]
             if xs:
                 lines.append((name, xs, ys, self._style.get(name, {})))
-        return {"lines": lines, "limits": dict(self.limits), "title": self.title, "x_label": self.x_key,
+        limits = dict(self.limits)
+        if self.log_y:
+            limits = {k: math.log10(v) for k, v in limits.items() if v > 0}
+        return {"lines": lines, "limits": limits, "title": self.title + (" (log y)" if self.log_y else ""),
+                "x_label": self.x_key, "log_y": self.log_y,
                 "y_label": self.y_label, "size": (width, height),
                 "theme": self._get_plotext_theme_name(self.app.theme)}
 
@@ -234,7 +273,8 @@ class LiveChart(PlotextPlot):
                 ys += list(spec["limits"].values())
             if ys:
                 ticks = axis_ticks(min(ys), max(ys))
-                plt.yticks(ticks, [tick_label(t) for t in ticks], yside=side)
+                labels = [tick_label(10 ** t if spec.get("log_y") else t) for t in ticks]
+                plt.yticks(ticks, labels, yside=side)
         plt.title(spec["title"])
         plt.xlabel(spec["x_label"])
         if spec["y_label"]:

@@ -20,7 +20,7 @@ from engine.sizing.bands import read_probe
 from engine.sizing.efficiency import Efficiency, efficiency_for
 from engine.sizing.refine import EngineeringModel, Layout
 from engine.sizing.shapes import band_spec
-from engine.specs import HardwareSpec
+from engine.specs import HardwareSpec, model_from_dict
 
 
 def _eta_for_row(row: dict, hardware: HardwareSpec, base: Efficiency) -> float:
@@ -28,7 +28,11 @@ def _eta_for_row(row: dict, hardware: HardwareSpec, base: Efficiency) -> float:
     measured = row["tok_per_s"]
     # Rows of `lsdt probe` carry the band's head_dim and vocab_size when they differ from the defaults.
     shape = {k: row[k] for k in ("head_dim", "vocab_size") if isinstance(row.get(k), int) and not isinstance(row.get(k), bool)}
-    model = band_spec(row["depth"], seq_len=row["seq_len"], **shape)
+    # A row written from a training run (`lsdt monitor --calibration-out`) carries its full model.
+    if isinstance(row.get("model"), dict):
+        model = model_from_dict(row["model"], where="probe results[].model").with_(seq_len=row["seq_len"])
+    else:
+        model = band_spec(row["depth"], seq_len=row["seq_len"], **shape)
     b = row["device_batch"]
     lay = Layout(1, 1, 1, b, "none", 0, 1, False)
 

@@ -27,7 +27,7 @@ async def test_help_lists_every_tabs_bindings(plans_dir):
         if any(t.id == "probe" for t in app.tabs):  # the live tabs' keys (issue: help listed only Plan's)
             assert ("ctrl+y", "use the saved probe: its MFU and GEMM efficiency in Plan (η seed, η gemm), its tok/s in Bands") in sections["Probe tab"]
             assert [k for k, _ in sections["Train tab"]] == ["ctrl+r", "ctrl+b", "ctrl+y", "ctrl+f", "ctrl+n", "ctrl+l"]
-            assert [k for k, _ in sections["Monitor tab"]] == ["ctrl+r", "ctrl+l"]
+            assert [k for k, _ in sections["Monitor tab"]] == ["ctrl+r", "ctrl+l", "ctrl+b", "s", "y", "o", "t", "m", "c", "g", "p"]
         assert ("? / F1", app.BINDINGS[0].tooltip) in sections["Keys (everywhere)"]
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)

@@ -44,7 +44,7 @@ async def test_monitor_shows_how_a_run_ended_and_rejects_bad_paths(app_factory, 
     async with app.run_test(size=(120, 40)) as pilot:
         tab = app.query_one(MonitorTab)
         assert not tab.attach_path(str(tmp_path / "nope"))
-        assert "no such directory" in str(tab.query_one("#monitor-error").render())
+        assert "no such file or directory" in str(tab.query_one("#monitor-error").render())
         assert tab.attach_path(str(run))
         await wait_until(pilot, lambda: tab.view.status is not None and tab.view.status.state == "ended", what="ended")
         assert tab.view.n_metrics == 30
@@ -57,9 +57,10 @@ def test_recent_runs_newest_first(tmp_path):
         rundir.RunWriter(tmp_path / name).event("start")
         time.sleep(0.02)
     (tmp_path / "not-a-run").mkdir()
-    names = [p.name for p, _ in recent_runs([tmp_path, tmp_path / "missing"])]
-    assert names == ["b", "a"]
-    assert check_run_dir(str(tmp_path / "a")).name == "a"
+    found = recent_runs([tmp_path, tmp_path / "missing"])
+    assert [(p.name, source) for p, source, _, _ in found] == [("b", "lsdt"), ("a", "lsdt")]
+    assert {state for _, _, state, _ in found} == {"running"}  # this process wrote the start events
+    assert check_run_dir(str(tmp_path / "a")).path.name == "a"
 
 
 async def test_charts_redraw_on_the_timer_and_hidden_views_do_not_poll(app_factory, run_writer, tmp_path):

@@ -1,4 +1,4 @@
-"""A run directory and the machine, as one snapshot and as the text `lsdt monitor` prints.
+"""A run (any source the Monitor reads) and the machine, as one snapshot and as the text `lsdt monitor` prints.
 
 The CLI (engine/commands/monitor.py) and the TUI (app/widgets/run_view.py, `lsdt-tui --monitor`)
 both show this text, so the two views agree. Torch-free.
@@ -11,42 +11,36 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine import fmt
-from engine.errors import UserError
 from engine.runtime.monitor import telemetry
+from engine.runtime.monitor.predicted import compare
+from engine.runtime.monitor.reader import STALL_AFTER_S, RunReader
 from engine.runtime.train import rundir
 
 
-def check_run_dir(path: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise UserError(f"{path}: no such directory")
-    if not p.is_dir():
-        raise UserError(f"{path}: not a directory; accepted: a run directory (config.toml, metrics.jsonl, events.jsonl)")
-    if not rundir.is_run_dir(p):
-        raise UserError(f"{path}: not a run directory (none of {rundir.CONFIG_FILE}, {rundir.METRICS_FILE}, {rundir.EVENTS_FILE})")
-    return p
-
-
-def run_snapshot(run_dir: Path) -> dict:
-    """What the run's files say now: its state and its last metrics (and last val_loss, which is
-    only on eval steps, so usually not on the last line)."""
-    metrics = rundir.read_metrics(run_dir)
-    status = rundir.run_status(run_dir, metrics=metrics)
-    last_val = next((m for m in reversed(metrics) if m.get("val_loss") is not None), None)
+def run_snapshot(reader: RunReader, stall_after_s: float = STALL_AFTER_S) -> dict:
+    """What the run's files say now: its source, state and last metrics (and last val_loss, which
+    is only on eval steps, so usually not on the last line). Reads what arrived since the last call."""
+    reader.read_all()
+    last_val = reader.last_val
+    status = reader.status(stall_after_s)
     return {
-        "dir": str(run_dir),
+        "dir": str(reader.path),
+        "source": reader.source,
         **asdict(status),
         "val_loss": None if last_val is None else last_val["val_loss"],
         "val_step": None if last_val is None else last_val.get("step"),
-        "n_metrics": len(metrics),
-        "checkpoints": [p.name for p in rundir.list_checkpoints(run_dir)],
+        "n_metrics": reader.n_records,
+        "checkpoints": [p.name for p in rundir.list_checkpoints(reader.path)] if reader.source == "lsdt" else [],
+        "problems": list(reader.problems),
+        "model": compare(reader).to_dict(),
     }
 
 
-def snapshot(run_dir: Path | None, sampler: telemetry.Sampler, window_s: float = 0.0) -> dict:
+def snapshot(reader: RunReader | None, sampler: telemetry.Sampler, window_s: float = 0.0,
+             stall_after_s: float = STALL_AFTER_S) -> dict:
     """The run and the machine now. `window_s` > 0 first opens a CPU % window of that length (a
     one-shot needs it; a refresh loop's previous sample already opened one)."""
-    run = run_snapshot(run_dir) if run_dir else None
+    run = run_snapshot(reader, stall_after_s) if reader else None
     # Watch the training process only while it runs on this host (a finished run's PID may be reused).
     pid = run["pid"] if run and run["state"] == "running" else None
     if pid != sampler.pid or window_s > 0:
@@ -66,16 +60,21 @@ def _num(value, spec: str) -> str:
 
 def render_run(run: dict) -> list[str]:
     state = run["state"]
-    head = {"running": f"running (pid {run['pid']})", "not_started": "not started (no start event yet)",
+    running = f"running (pid {run['pid']})" if run["pid"] else "running (new data within --stall-after)"
+    head = {"running": running, "not_started": "not started (no start event yet)",
             "unknown": "started on another host (state unknown from here)"}.get(state, state)
-    if state in ("ended", "failed", "gone"):
+    if state == "stalled" or run["reason"] == "no_new_data":  # a foreign run: the message says how long
+        head += f": {run['message']}"
+    elif state in ("ended", "failed", "gone"):
         head += f": {run['reason'] or 'no reason given'}"
         if run["message"]:
             head += f" - {run['message']}"
         head += f" ({_ago(run['ended_at'])})" if run["ended_at"] else ""
     elif run["started_at"]:
         head += f", started {_ago(run['started_at'])}"
-    lines = [f"run      {run['dir']}  {head}"]
+    source = f"[{run['source']}] " if run.get("source") not in (None, "lsdt") else ""
+    lines = [f"run      {source}{run['dir']}  {head}"]
+    lines += [f"problem  {p}" for p in run.get("problems", ())]
     m = run["last_metrics"]
     if not m:
         lines.append("step     no metrics yet")
@@ -89,7 +88,18 @@ def render_run(run: dict) -> list[str]:
     ]
     if run["checkpoints"]:
         lines.append(f"ckpt     {len(run['checkpoints'])} kept, last {run['checkpoints'][-1]}")
+    if run.get("model"):
+        lines.append("model    " + render_comparison(run["model"]))
     return lines
+
+
+def render_comparison(c: dict) -> str:
+    """Predicted beside measured, one line (per GPU)."""
+    p, m = c["predicted"], c["measured"]
+    if p is None:
+        return f"predicted {c['why_na']}"
+    return (f"predicted {fmt.si(p['tok_per_s'], 'tok/s')} MFU {fmt.pct(p['mfu'])} mem {fmt.gb(p['memory_bytes'], 1)}   "
+            f"measured {fmt.si(m['tok_per_s'], 'tok/s')} MFU {fmt.pct(m['mfu'])} peak {fmt.gb(m['memory_bytes'], 1)}   (per GPU)")
 
 
 def render_machine(machine: dict) -> list[str]:
@@ -113,7 +123,8 @@ def render_machine(machine: dict) -> list[str]:
             f"{_num(g['temperature_c'], '.0f')} C, SM {_num(g['sm_clock_mhz'], 'd')} MHz, mem {_num(g['mem_clock_mhz'], 'd')} MHz"
         )
         for proc in g["processes"]:
-            lines.append(f"           pid {proc['pid']} {proc['name'] or '?'} {fmt.gb(proc['used_memory_bytes'], 2)}")
+            command = f"  {proc['command'][:100]}" if proc.get("command") else ""
+            lines.append(f"           pid {proc['pid']} {proc['name'] or '?'} {fmt.gb(proc['used_memory_bytes'], 2)}{command}")
     if machine["driver_version"]:
         lines.append(f"driver   {machine['driver_version']}")
     h = machine["host"]

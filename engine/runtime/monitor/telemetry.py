@@ -35,6 +35,7 @@ class GpuProcess:
     pid: int
     name: str | None
     used_memory_bytes: int | None
+    command: str | None = None  # its command line (psutil), None when not ours to read or gone
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,8 @@ class Nvml:
                 if p.pid in by_pid:  # a process with both contexts is listed twice
                     continue
                 used = getattr(p, "usedGpuMemory", None)  # pynvml maps NVML's "not available" to None
-                by_pid[p.pid] = GpuProcess(int(p.pid), process_name(int(p.pid)), None if used is None else int(used))
+                by_pid[p.pid] = GpuProcess(int(p.pid), process_name(int(p.pid)), None if used is None else int(used),
+                                           _process_command(int(p.pid)))
         return tuple(sorted(by_pid.values(), key=lambda p: p.pid))
 
 
@@ -307,6 +309,13 @@ class HostProbe:
 def _process_name(pid: int) -> str | None:
     try:
         return psutil.Process(pid).name()
+    except (psutil.Error, ValueError):
+        return None
+
+
+def _process_command(pid: int) -> str | None:
+    try:
+        return " ".join(psutil.Process(pid).cmdline()) or None
     except (psutil.Error, ValueError):
         return None
 
