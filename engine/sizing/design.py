@@ -26,7 +26,6 @@ that finite space, so auto-size is exact: no smaller G satisfies the constraints
 
 from __future__ import annotations
 
-import math
 
 from engine.errors import UserError
 from engine.sizing.physics import PhysicsBundle

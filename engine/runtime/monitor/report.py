@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 from engine import fmt
 from engine.runtime.monitor import telemetry
