@@ -157,6 +157,12 @@ def device_batch_and_accum(max_batch: int, seq_len: int, global_batch_tokens: in
 _PROBE_STATUSES = ("ok", "oom", "error")
 
 
+class ProbeFile(dict):
+    """A checked `lsdt probe` document: check_probe()/read_probe() output, {"device", "hardware",
+    "results": [rows]}. Its type says it was checked, so plan_bands (and every reader after the
+    first) takes it as it is instead of checking the same file again."""
+
+
 def read_probe(path: str | Path) -> dict:
     """Load and check a `lsdt probe` JSON file; one-line UserError naming the file and key otherwise.
 
@@ -213,7 +219,7 @@ def check_probe(data: Any, where: str = "probe") -> dict:
         if r.get("grad_accum") is not None:
             row["grad_accum"] = _probe_number(at, "grad_accum", r["grad_accum"], integer=True, required=True)
         results.append(row)
-    return {"device": str(data.get("device") or "unknown"), "hardware": hw, "results": results}
+    return ProbeFile(device=str(data.get("device") or "unknown"), hardware=hw, results=results)
 
 
 def measured_map(probe: dict, window_s: float, global_batch_tokens: int) -> list[dict]:
@@ -351,7 +357,7 @@ def plan_bands(
     uses time when the lines carry it. Raises UserError on inconsistent inputs."""
     depths = _check_inputs(hours, depths, mfu, sft_fraction, global_batch_tokens, seq_len, reserve_bytes, min_tokens_per_param)
     if probe is not None:
-        probe = check_probe(probe)
+        probe = probe if isinstance(probe, ProbeFile) else check_probe(probe)  # read_probe's output is checked
         if probe.get("hardware") and probe["hardware"] != hardware.name:
             raise UserError(
                 f"probe was measured on hardware '{probe['hardware']}' but the plan is for '{hardware.name}'; "

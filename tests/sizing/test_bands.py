@@ -227,6 +227,23 @@ def test_probe_hardware_mismatch_and_bad_probe():
         B.check_probe({"device": "x"}, "p.json")
 
 
+def test_a_probe_is_checked_once(tmp_path, monkeypatch):
+    """read_probe's output is a ProbeFile: plan_bands takes it without checking the file again; a
+    plain dict (an API caller's) is still checked."""
+    import json
+
+    path = tmp_path / "probe.json"
+    path.write_text(json.dumps(PROBE))
+    probe = B.read_probe(path)
+    assert isinstance(probe, B.ProbeFile)
+    calls = []
+    monkeypatch.setattr(B, "check_probe", lambda data, where="probe": calls.append(where) or B.ProbeFile(data))
+    B.plan_bands(RTX4090, probe=probe, depths=[12])
+    assert calls == []
+    B.plan_bands(RTX4090, probe=dict(PROBE), depths=[12])
+    assert calls == ["probe"]
+
+
 def test_json_is_finite():
     import json
 

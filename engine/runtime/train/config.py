@@ -3,7 +3,9 @@
 The CLI (engine/commands/train.py) and the trainer process (`python -m engine.runtime.train.loop`,
 also under torchrun) share these flags, so a TUI-launched run and a typed one are the same run.
 Precedence: flags > the run directory's config.toml (with --resume) > defaults. Every default is
-here, with why, and the resolved values are written to config.toml.
+here, with why: each TrainConfig field that is a flag declares its grammar (engine/inputs.py),
+default and help once (`option(...)`); DEFAULTS, add_arguments and the Train tab's placeholders
+read them. The resolved values are written to config.toml.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from engine import inputs
 from engine.config_check import config_from_dict
 from engine.errors import UserError
 from engine.flags import flag_type
-from engine.inputs import MAX_GRAD_ACCUM
 from engine.runtime.train.schedule import DECAYS
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, band_spec
 from engine.specs import DEFAULT_WINDOW_PATTERN, FFN_KINDS, ModelSpec, load_model, model_from_dict
@@ -298,10 +299,10 @@ def resolve_grad_accum(cfg: TrainConfig, world_size: int) -> int:
             f"{cfg.device_batch} x {cfg.max_seq} x {world_size} = {per_micro}; accepted: a multiple of {per_micro}"
         )
     accum = batch_tokens // per_micro
-    if accum > MAX_GRAD_ACCUM:
+    if accum > inputs.MAX_GRAD_ACCUM:
         raise UserError(
             f"--batch-tokens {batch_tokens} means {accum:,} micro-batches per step (device-batch x seq x devices = "
-            f"{per_micro}); accepted: at most {MAX_GRAD_ACCUM:,} micro-batches per step (raise --device-batch or lower --batch-tokens)"
+            f"{per_micro}); accepted: at most {inputs.MAX_GRAD_ACCUM:,} micro-batches per step (raise --device-batch or lower --batch-tokens)"
         )
     return accum
 
