@@ -45,7 +45,7 @@ def test_resume_of_a_live_run_is_refused(tmp_path):
     proc, run = _start_long(tmp_path)
     try:
         before = [e["event"] for e in rundir.read_events(run)]
-        _refused(run_train(*base_args(tmp_path, **LONG)), run, "already holds a run")
+        _refused(run_train(*base_args(tmp_path, **LONG)), run)  # the same flags again: a second trainer
         _refused(run_train("--run-dir", str(run), "--resume"), run)
         events = rundir.read_events(run)
         assert [e["event"] for e in events][:len(before)] == before

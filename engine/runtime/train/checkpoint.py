@@ -144,16 +144,16 @@ def read_checkpoint(path: Path) -> dict:
     """Load one checkpoint; ValueError (with the reason) when it is corrupt or unreadable."""
     import torch
 
-    sidecar = sidecar_path(path)
-    if not sidecar.is_file():  # LSDT writes the sidecar before the .pt appears: this file is unverifiable
-        raise ValueError(f"no {sidecar.name}: its SHA-256 is missing, so it cannot be verified")
-    if file_sha256(path) != sidecar.read_text().strip():
-        raise ValueError("checksum mismatch (file corrupted after it was written)")
     with open(path, "rb") as fh:
         head = fh.read(len(ZIP_MAGIC))
     if head != ZIP_MAGIC:
         # torch's own error for these is a paragraph about weights_only, cut mid-word
         raise ValueError(f"not a torch checkpoint (a .pt file is a zip archive, starting {ZIP_MAGIC!r}; this one starts {head!r})")
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():  # LSDT writes the sidecar before the .pt appears: this file is unverifiable
+        raise ValueError(f"no {sidecar.name}: its SHA-256 is missing, so it cannot be verified")
+    if file_sha256(path) != sidecar.read_text().strip():
+        raise ValueError("checksum mismatch (file corrupted after it was written)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, ... : any failure means "not usable"

@@ -26,6 +26,7 @@ from pathlib import Path
 from engine import fmt
 from engine.errors import UserError
 from engine.runtime.train import rundir
+from engine.runtime.train.runlock import in_use
 from engine.runtime.train.runloop import Batch, Cadence, Ranks, RunLoop, exit_code
 from engine.runtime.train.schedule import seq_len_at
 from engine.runtime.train.config import TrainConfig, add_arguments, resolve_config, resolve_grad_accum, resume_config
@@ -292,6 +293,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     else:
         cfg = resolve_config(args)
         if rundir.is_run_dir(cfg.run_dir):
+            status = rundir.run_status(cfg.run_dir)
+            if status.state == "running":
+                raise UserError(in_use(cfg.run_dir, status.pid))
             raise UserError(f"--run-dir {cfg.run_dir} already holds a run; add --resume to continue it, or pick another --run-dir")
     return train(cfg, resume=args.resume)
 

@@ -18,6 +18,12 @@ from engine.errors import UserError
 LOCK_FILE = "run.lock"
 
 
+def in_use(run_dir, pid) -> str:
+    """The one-line refusal of a second writer."""
+    return (f"--run-dir {run_dir} is in use by another run (pid {pid}); wait for it to end or stop it, "
+            "or pick another --run-dir")
+
+
 class RunDirLock:
     def __init__(self, run_dir: str | os.PathLike):
         self.run_dir = Path(run_dir)
@@ -37,8 +43,7 @@ class RunDirLock:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise UserError(f"--run-dir {self.run_dir} is in use by another run (pid {holder}); "
-                                "wait for it to end or stop it, or pick another --run-dir") from None
+                raise UserError(in_use(self.run_dir, holder)) from None
             raise UserError(f"--run-dir {self.run_dir}: cannot lock {LOCK_FILE} ({exc.strerror})") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
