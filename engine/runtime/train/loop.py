@@ -71,7 +71,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> int:
         torch.set_num_threads(cfg.threads)
     configure_backends(device)
     try:
-        code = exit_code(GPTRun(cfg, d, device).run(resume))
+        outcome = GPTRun(cfg, d, device).run(resume)
+        if outcome.reason == "nan_loss" and d.is_main:
+            print(f"lsdt train: error: {outcome.message}", file=sys.stderr)
+        code = exit_code(outcome)
         if d.enabled:
             # Leave together: a rank that tears gloo down while its peer still finishes its last
             # checkpoint/eval can abort in C++ ("terminate called without an active exception").

@@ -226,12 +226,9 @@ class RunLoop:
             print(f"{self.prog}: skipping checkpoint {bad.path.name}: {bad.reason}{where}", file=sys.stderr)
 
     def _restore_counters(self, state: dict) -> None:
-        import torch
-
         self.step, self.tokens, self.elapsed_s = state["step"], state["tokens"], state["elapsed_s"]
-        torch.set_rng_state(state["rng_cpu"])
-        if self.device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        cuda = state.get("rng_cuda") if self.device.type == "cuda" else None
+        self._set_rng_state((state["rng_cpu"], cuda))
 
     def _start(self, resume: bool) -> None:
         from engine.runtime.train.checkpoint import CheckpointWriter
@@ -249,12 +246,22 @@ class RunLoop:
         would leave its peers waiting in the gradient all-reduce)."""
         return not self.ranks.enabled and self.stop is not None and self.stop.signum is not None
 
-    def checkpoint_state(self) -> dict:
+    def _rng_state(self) -> tuple:
         import torch
 
+        return torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+
+    def _set_rng_state(self, rng: tuple) -> None:
+        import torch
+
+        torch.set_rng_state(rng[0])
+        if rng[1] is not None:
+            torch.cuda.set_rng_state(rng[1], self.device)
+
+    def checkpoint_state(self) -> dict:
+        rng_cpu, rng_cuda = self._rng_state()
         return {"step": self.step, "tokens": self.tokens, "elapsed_s": self.elapsed_s, **self.model_state(),
-                "rng_cpu": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+                "rng_cpu": rng_cpu, "rng_cuda": rng_cuda}
 
     def _checkpoint(self, wait: bool) -> None:
         if self.ckpt:
@@ -308,10 +315,10 @@ class RunLoop:
         while self._budget_left(progress):
             batch = pending
             lr = self._lr(progress)
-            rng = None if ranks.enabled else torch.get_rng_state()
+            rng = None if ranks.enabled else self._rng_state()
             out = self.train_step(batch, lr)
             if out is None:  # stopped between micro-batches: the weights are still the last step's
-                torch.set_rng_state(rng)
+                self._set_rng_state(rng)  # and so is the RNG (dropout draws of the abandoned step undone)
                 return self._stopped()
             loss_acc += out.loss.double()
             n_acc += 1
@@ -349,7 +356,6 @@ class RunLoop:
                 message = (f"loss is {loss} at step {self.step}; the newest checkpoint is the last good state "
                            "(lower --lr?)")
                 self._event("error", step=self.step, message=message, cause="nan_loss")
-                print(f"{self.prog}: error: {message}", file=sys.stderr)
                 self._end("nan_loss", message)
                 return Outcome("nan_loss", self.step, message)
             last = not self._budget_left(progress)
