@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"lsdt train: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C / the TUI's stop before the loop's own handler was installed
+        print("lsdt train: interrupted before training started", file=sys.stderr)
+        return 130
 
 
 def run_from_args(args: argparse.Namespace) -> int:
