@@ -116,6 +116,7 @@ class RunLoop:
         self.ckpt = None
         self.stop: StopFlag | None = None
         self._lock: RunDirLock | None = None
+        self._started = False  # the start event is written
         self.state_is_collective = False  # FSDP: every rank must call model_state (a gather)
         self.peak_flops: float | None = None  # the device's peak FLOP/s for MFU (None: unknown, mfu null)
 
@@ -175,20 +176,24 @@ class RunLoop:
             return self._loop()
         except torch.cuda.OutOfMemoryError:  # (alias of torch.OutOfMemoryError on torch >= 2.5)
             message = self.oom_message()
-            self._event("error", step=self.step, message=message, cause="oom")
-            self._end("error", message)
+            self._failed("oom", message)
             raise UserError(message) from None
         except UserError as exc:
-            if self.writer:  # a refusal before the run directory was ours writes nothing
-                self._event("error", step=self.step, message=str(exc), cause="user_error")
-                self._end("error", str(exc))
+            self._failed("user_error", str(exc))
             raise
         except Exception as exc:
-            self._event("error", step=self.step, message=f"{type(exc).__name__}: {exc}", cause="exception")
-            self._end("error", f"{type(exc).__name__}: {exc}")
+            self._failed("exception", f"{type(exc).__name__}: {exc}")
             raise
         finally:
             self._close()
+
+    def _failed(self, cause: str, message: str) -> None:
+        """Error and end events, once the run has started: a failure before its start event (a refused
+        lock, a checkpoint that does not fit the model) leaves no events, so a corrected command is not
+        told the directory "already holds a run"."""
+        if self._started:
+            self._event("error", step=self.step, message=message, cause=cause)
+            self._end("error", message)
 
     def oom_message(self) -> str:
         return f"out of memory at step {self.step}"
@@ -238,6 +243,7 @@ class RunLoop:
             self.writer.event("start", step=self.step, resumed_from=self.resumed_from, **self.start_fields())
             if resume:
                 self.writer.resume_event(self.step, self.resumed_from)
+            self._started = True
             self.ckpt = CheckpointWriter(self.run_dir, keep=self.cadence.keep_checkpoints)
         self.stop = StopFlag()  # SIGINT/SIGTERM: stop after the current step (or micro-batch), checkpoint, end
 
