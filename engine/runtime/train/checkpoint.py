@@ -77,19 +77,18 @@ def write_checkpoint(run_dir: str | os.PathLike, step: int, state: dict, keep: i
     import torch
 
     path = checkpoint_path(run_dir, step)
+    partial = path.with_name(f"{path.name}.partial")  # whole but not yet hashed: not a checkpoint yet
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with atomic_writer(path.with_name(f"{path.name}.partial")) as fh:
+        with atomic_writer(partial) as fh:
             torch.save(state, fh)
-        partial = path.with_name(f"{path.name}.partial")
         write_atomic(sidecar_path(path), file_sha256(partial) + "\n")
         os.replace(partial, path)
     except BaseException as exc:
-        for leftover in (path.with_name(f"{path.name}.partial"),):
-            try:
-                leftover.unlink()
-            except FileNotFoundError:
-                pass
+        try:
+            partial.unlink()
+        except FileNotFoundError:
+            pass
         if _is_no_space(exc):
             kept = [p for _, p in list_checkpoints(run_dir) if p != path]
             what = f"kept {kept[0]} (the newest)" if kept else "no earlier checkpoint to keep"
@@ -119,7 +118,8 @@ def _is_no_space(exc: BaseException) -> bool:
 
 def sweep_stale_tmp(run_dir: str | os.PathLike) -> list[Path]:
     """Remove what a killed writer left (".NAME.*.tmp", "*.partial", a .sha256 whose .pt never
-    appeared) in the run dir and its checkpoints/; call it holding the run-dir lock, when no writer of this run can be mid-write."""
+    appeared) in the run dir and its checkpoints/. Call it holding the run-dir lock: then no writer
+    of this run can be mid-write."""
     removed = []
     for d in (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR):
         if not d.is_dir():
