@@ -26,6 +26,21 @@ def test_lock_refuses_a_second_holder_and_is_free_again_after_release(tmp_path):
     again.release()
 
 
+def test_a_filesystem_without_locks_runs_unguarded_with_a_warning(tmp_path, monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    lock = RunDirLock(tmp_path / "run")
+    lock.acquire()
+    lock.release()
+    err = capsys.readouterr().err
+    assert "cannot lock (No locks available)" in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_moe_job_whose_dir_is_locked_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("LSDT_CACHE_DIR", str(tmp_path / "cache"))
     cfg = tiny_config(trunk_steps=2)

@@ -3,7 +3,8 @@
 `DIR/run.lock` is locked with flock(2) by the training process; a second `lsdt train --run-dir DIR`
 (or a `--resume` of a run that is still going) fails to take it and is refused with one line naming
 the pid that holds it, before it writes anything. The kernel drops the lock when its holder exits,
-however it exits (kill -9 included), so a stale lock file never blocks a later `--resume`.
+however it exits (kill -9 included), so a stale lock file never blocks a later `--resume`. On a
+filesystem that cannot lock (ENOLCK, some network mounts) the run goes on unguarded, with a warning.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import sys
 from pathlib import Path
 
 from engine.errors import UserError
@@ -44,6 +46,12 @@ class RunDirLock:
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise UserError(in_use(self.run_dir, holder)) from None
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP):
+                # a filesystem without locks (some network mounts): run unguarded rather than not at
+                # all; the trainer's start-up check of a live pid still refuses the common case
+                print(f"lsdt: warning: {self.path}: this filesystem cannot lock ({exc.strerror}); "
+                      "nothing stops a second writer of this run directory", file=sys.stderr)
+                return
             raise UserError(f"--run-dir {self.run_dir}: cannot lock {LOCK_FILE} ({exc.strerror})") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
