@@ -82,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print("lsdt: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
-        print("lsdt: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # a run stopped by a signal (engine.runtime.train.signals.Stopped) says which
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print("lsdt: terminated (SIGTERM)" if signum == signal.SIGTERM else "lsdt: interrupted", file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:  # `lsdt ... | head`
         return 0
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -345,6 +346,8 @@ def read_toml(path: Path) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise UserError(too_deep(path, "TOML")) from None
 
 
 def read_json(path: Path) -> Any:
@@ -354,6 +357,14 @@ def read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise UserError(too_deep(path, "JSON")) from None
+
+
+def too_deep(path, kind: str) -> str:
+    """The one-line refusal of a file nested past Python's recursion limit (~1,000 levels): the parsers
+    raise RecursionError, which printed a traceback thousands of lines long."""
+    return f"{path}: {kind} nested too deeply to read (over ~{sys.getrecursionlimit():,} levels); accepted: a {kind} file of ordinary depth"
 
 
 def builtin_names(kind: str) -> list[str]:

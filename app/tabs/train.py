@@ -12,6 +12,7 @@ run, never the TUI.
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -273,7 +274,9 @@ class TrainTab(LsdtTab):
             return
         message.stop()
         self.exits.append(message.returncode)
-        if message.returncode == 0:
+        # a stop the user asked for ends 128 + the signal (130 SIGINT / 143 SIGTERM) after its checkpoint
+        stopped = self.stopping and message.returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM)
+        if message.returncode == 0 or stopped:
             self.set_status(f"trainer finished ({'stopped, checkpoint written' if self.stopping else 'done'}): {self.last_line}")
         else:
             detail = next((l for l in reversed(message.last_lines) if "error" in l.lower()), self.last_line)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from engine import fmt
 from engine.errors import UserError
-from engine.specs import read_text
+from engine.specs import read_text, too_deep
 
 MIN_POINTS = 20  # raw points after the warm-up cut; fewer cannot pin three parameters against step noise
 MIN_BINS = 8
@@ -58,6 +58,8 @@ def read_metrics(path: str | Path) -> list[dict]:
             records = json.loads("[" + ",".join(line for _, line in lines[:max(0, tail)]) + "]")
         except json.JSONDecodeError:
             continue
+        except RecursionError:
+            raise UserError(too_deep(path, "JSON")) from None
         if len(records) != max(0, tail):
             break  # a line held more than one value: the slow path names it
         for (lineno, _), obj in zip(lines, records):
@@ -68,6 +70,8 @@ def read_metrics(path: str | Path) -> list[dict]:
     for k, (lineno, line) in enumerate(lines):
         try:
             obj = json.loads(line)
+        except RecursionError:
+            raise UserError(too_deep(path, "JSON")) from None
         except json.JSONDecodeError as exc:
             if k == len(lines) - 1:
                 break  # truncated tail

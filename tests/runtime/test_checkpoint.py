@@ -41,11 +41,11 @@ def test_corrupt_and_truncated_are_skipped(tmp_path):
     newest.write_bytes(bytes(data))
     middle = C.checkpoint_path(tmp_path, 2)
     middle.write_bytes(middle.read_bytes()[:50])
-    middle.with_name(middle.name + ".sha256").unlink()  # no sidecar: falls back to the loader's own check
+    middle.with_name(middle.name + ".sha256").unlink()  # no sidecar: unverifiable, not trusted
     state, path, skipped = C.load_latest(tmp_path)
     assert state["step"] == 1 and path == C.checkpoint_path(tmp_path, 1)
-    assert [p for p, _ in skipped] == [newest, middle]
-    assert "checksum" in skipped[0][1] and "unreadable" in skipped[1][1]
+    assert [s.path for s in skipped] == [newest, middle] and [s.moved_to for s in skipped] == [None, None]
+    assert "checksum" in skipped[0].reason and "cannot be verified" in skipped[1].reason
 
 
 def test_no_checkpoint(tmp_path):

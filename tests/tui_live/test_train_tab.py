@@ -52,7 +52,7 @@ async def test_train_tab_runs_stops_and_resumes(app_factory, tmp_path, monkeypat
         assert len(view.charts["speed"].series("tok/s")) >= 4
         assert view.status.state == "running"
         tab.action_stop()  # SIGINT: checkpoint + end event
-        await wait_until(pilot, lambda: tab.exits == [0], timeout_s=30, what="a graceful stop")
+        await wait_until(pilot, lambda: tab.exits == [130], timeout_s=30, what="a graceful stop (exit 128 + SIGINT)")
         await wait_until(pilot, lambda: view.status.state == "ended", what="the end seen in the view")
         assert view.status.reason == "signal"
         stopped_at = view.status.last_step
@@ -60,7 +60,7 @@ async def test_train_tab_runs_stops_and_resumes(app_factory, tmp_path, monkeypat
         assert not tab.query_one("#train-resume").disabled
         fill(tab, steps=stopped_at + 4)
         tab.action_resume()
-        await wait_until(pilot, lambda: tab.exits == [0, 0], timeout_s=60, what="the resumed run to finish")
+        await wait_until(pilot, lambda: tab.exits == [130, 0], timeout_s=60, what="the resumed run to finish")
         await wait_until(pilot, lambda: view.status.state == "ended" and view.status.reason == "completed", what="completed")
         steps = [m["step"] for m in rundir.read_metrics(run)]
         assert steps[-1] == stopped_at + 4

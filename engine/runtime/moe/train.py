@@ -11,12 +11,13 @@ Jobs (each a run directory, engine/runtime/moe/config.py has the layout):
                    expert: cross-entropy against the row's domain + alpha x the Switch load-balancing
                    loss (engine/runtime/model/moe.py). It needs no expert, so it runs beside them.
 
-Each job: AdamW (engine.runtime.train.step.build_optimizer over the trainable parameters), warm-up + cosine
-LR (engine.runtime.train.schedule.lr_at), metrics/events through rundir.RunWriter, checkpoints through
-checkpoint.CheckpointWriter every ckpt_every steps and at the end, `resume` from the newest good
-checkpoint (data batches are seeded by step, so a resumed job sees the same batches). SIGINT/SIGTERM
-stop a job after the current step with a checkpoint and an end event (reason "signal"). The job ends by
-sealing its trained parameters into weights/<job>.s7l (FP32, deterministic bytes).
+Each job is a MoEJobRun on the shared RunLoop (engine/runtime/train/runloop.py, the loop `lsdt train`
+runs too): AdamW over the trainable parameters, warm-up + cosine LR, metrics/events, checkpoints every
+ckpt_every steps and at the end, a run-dir lock, `resume` from the newest good checkpoint (data
+batches are seeded by step, so a resumed job sees the same batches). SIGINT/SIGTERM stop a job after
+the current step with a checkpoint and an end event (reason "signal"), then raise Stopped (exit
+128 + signal). The job ends by sealing its trained parameters into weights/<job>.s7l (FP32,
+deterministic bytes).
 
 Phase 2's jobs run as parallel processes where devices allow: one per GPU with several GPUs; on CPU,
 two processes of one torch thread each (`workers`, default min(2, cores)); workers = 1 runs them one
@@ -30,7 +31,6 @@ file is byte-identical whichever way the jobs were scheduled (a test checks this
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -43,8 +43,8 @@ from pathlib import Path
 from engine.errors import UserError
 from engine.runtime.train import rundir
 from engine.runtime.moe.config import MoETrainConfig, job_dir, phase2_jobs, read_config, weights_path
-from engine.runtime.train.schedule import lr_at
-from engine.runtime.train.signals import StopFlag
+from engine.runtime.train.runloop import Batch, Cadence, Ranks, RunLoop
+from engine.runtime.train.signals import StopFlag, Stopped
 from engine.sizing.counts import attention_params, flops_per_token, mlp_params
 
 PART_KIND = "lsdt-moe-fp32-part"
@@ -209,18 +209,123 @@ class JobOutcome:
     moe: object  # the MoE as trained (on its device): trunk, this job's part, the rest as initialised
 
 
+class MoEJobRun(RunLoop):
+    """One MoE job on the shared RunLoop: the job's trainable part, its batches, eval and sealing."""
+
+    prog = "lsdt moe"
+
+    def __init__(self, cfg: MoETrainConfig, root: Path, job: str, device, out):
+        from engine.runtime.moe.data import DomainSet
+        from engine.runtime.train.device import device_name, peak_flops_for
+        from engine.runtime.train.step import OptimConfig, TrainStep, build_optimizer
+
+        steps = cfg.steps_for(job)
+        super().__init__(job_dir(root, job), Cadence(
+            steps=steps, warmup=min(cfg.warmup, steps - 1), lr=cfg.lr, min_lr_frac=cfg.min_lr_frac, decay="cosine",
+            log_every=cfg.log_every, eval_every=cfg.eval_every, ckpt_every=cfg.ckpt_every), device, Ranks.single(), out)
+        self.cfg, self.root, self.job = cfg, root, job
+        self.spec = cfg.spec
+        self.domains = DomainSet.load(cfg.domain_sources(), cfg.data_cache or None, cfg.val_fraction, cfg.mix)
+        self.T = self.spec.seq_len
+        self.domains.check_seq_len(self.T)
+        self.moe = build_moe(cfg, device)
+        self.trunk_root = None
+        if job != "trunk":
+            self.trunk_root, _ = load_part(self.moe, weights_path(root, "trunk"), "trunk")
+        self.trainable = part_names(self.moe, job)
+        for p in self.moe.parameters():
+            p.requires_grad_(False)
+        for p in self.trainable.values():
+            p.requires_grad_(True)
+        self.model = _phase_model(self.moe, job, cfg.aux_alpha)
+        self.expert = self.model.expert
+        self.optimizer = build_optimizer(self.model, OptimConfig(cfg.lr, cfg.weight_decay), device)
+        self.step_fn = TrainStep(self.model, self.optimizer, device, grad_clip=cfg.grad_clip)
+        self.step_fn.stop_requested = self.stop_requested
+        self.device_label = device_name(device)
+        self.peak_flops = peak_flops_for(device)
+        self.n_train = sum(p.numel() for p in self.trainable.values())
+        self.fpt = job_flops_per_token(self.spec, job, self.T)
+        self.sealed: JobOutcome | None = None
+
+    def prepare(self, state: dict | None) -> None:
+        import torch
+
+        if state is not None:
+            with torch.no_grad():
+                for n, p in self.trainable.items():
+                    p.copy_(state["model"][n].to(self.device))
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.model.train()
+
+    def config_record(self) -> dict:
+        import torch
+
+        return {**self.cfg.to_dict(), "job": self.job, "env": {
+            "device": self.device_label, "device_type": self.device.type, "peak_flops": self.peak_flops,
+            "params_total": self.moe.num_params(), "params_trained": self.n_train, "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "trunk_merkle_root": self.trunk_root}}
+
+    def start_fields(self) -> dict:
+        print(f"lsdt moe: {self.job}: {self.n_train:,} of {self.moe.num_params():,} params trained on {self.device_label}; "
+              f"{self.cadence.steps} steps of {self.cfg.device_batch} x {self.T}"
+              + (f"; resumed at step {self.step}" if self.step else ""), file=self.out, flush=True)
+        return {"job": self.job, "params": self.n_train, "device": self.device_label, "data": self.domains.describe()}
+
+    def model_state(self) -> dict:
+        return {"job": self.job, "model": {n: p.detach() for n, p in self.trainable.items()},
+                "optimizer": self.optimizer.state_dict(), "config": self.cfg.to_dict()}
+
+    def fetch(self, step: int, progress: float) -> Batch:
+        x, y = _batch(self.domains, self.job, self.expert, "train", self.cfg.device_batch, self.T, self.cfg.seed, step)
+        return Batch([(x.to(self.device), y.to(self.device))], self.T, self.cfg.device_batch)
+
+    def train_step(self, batch: Batch, lr: float):
+        return self.step_fn(batch.micro, lr)
+
+    def evaluate(self, batch: Batch) -> float:
+        import torch
+
+        from engine.runtime.train.data import VAL_SEED
+        from engine.runtime.train.step import autocast
+
+        self.model.eval()
+        total = 0.0
+        with torch.no_grad(), autocast(self.device):
+            for i in range(self.cfg.eval_batches):
+                x, y = _batch(self.domains, self.job, self.expert, "val", batch.device_batch, self.T, VAL_SEED, i)
+                total += self.model(x.to(self.device), y.to(self.device))[1].item()
+        self.model.train()
+        return total / self.cfg.eval_batches
+
+    def flops_per_token(self, batch: Batch) -> float:
+        return self.fpt
+
+    def extra_fields(self, batch: Batch, out) -> dict:
+        return {"job": self.job}
+
+    def log_line(self, rec: dict) -> str:
+        val = f" | val {rec['val_loss']:.4f}" if "val_loss" in rec else ""
+        return (f"{self.job} step {rec['step']}/{self.cadence.steps} | loss {rec['loss']:.4f}{val} | "
+                f"lr {rec['lr']:.2e} | {rec['tok_per_s']:,.0f} tok/s")
+
+    def on_completed(self) -> dict:
+        """Seal the trained part (FP32, deterministic bytes); the end event names the file and its root."""
+        info = seal_part(self.moe, self.job, self.cfg, weights_path(self.root, self.job), self.trunk_root)
+        print(f"{self.job}: weights {info.path} merkle_root {info.merkle_root}", file=self.out, flush=True)
+        self.sealed = JobOutcome(info.path, info.merkle_root, self.moe)
+        return {"weights": str(info.path), "merkle_root": info.merkle_root}
+
+
 def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = False, threads: int | None = None,
             out=None) -> JobOutcome:
-    """Train one job to its step budget (or continue it); returns its sealed weights file and the model."""
+    """Train one job to its step budget (or continue it); returns its sealed weights file and the model.
+    A signal ends it with a checkpoint and raises Stopped (nothing sealed); a NaN loss is a UserError."""
     import torch
 
-    from engine.runtime.train.checkpoint import CheckpointWriter, load_latest
-    from engine.runtime.train.data import VAL_SEED
-    from engine.runtime.train.device import device_name, mfu, peak_flops_for, resolve_device, vram_bytes
-    from engine.runtime.moe.data import DomainSet
-    from engine.runtime.train.step import OptimConfig, TrainStep, autocast, build_optimizer, configure_backends, synchronize
+    from engine.runtime.train.device import resolve_device
+    from engine.runtime.train.step import configure_backends
 
-    out = out or sys.stdout
     root = Path(root)
     jdir = job_dir(root, job)
     if job.startswith("expert:"):
@@ -233,136 +338,14 @@ def run_job(cfg: MoETrainConfig, root: str | Path, job: str, resume: bool = Fals
     try:
         device = resolve_device(cfg.device)
         configure_backends(device)
-        spec = cfg.spec
-        domains = DomainSet.load(cfg.domain_sources(), cfg.data_cache or None, cfg.val_fraction, cfg.mix)
-        T = spec.seq_len
-        domains.check_seq_len(T)
-        moe = build_moe(cfg, device)
-        trunk_root = None
-        if job != "trunk":
-            trunk_root, _ = load_part(moe, weights_path(root, "trunk"), "trunk")
-        trainable = part_names(moe, job)
-        for p in moe.parameters():
-            p.requires_grad_(False)
-        for p in trainable.values():
-            p.requires_grad_(True)
-        model = _phase_model(moe, job, cfg.aux_alpha)
-        e = model.expert
-        optimizer = build_optimizer(model, OptimConfig(cfg.lr, cfg.weight_decay), device)
-        step_fn = TrainStep(model, optimizer, device, grad_clip=cfg.grad_clip)
-        steps = cfg.steps_for(job)
-        warmup = min(cfg.warmup, steps - 1)
-        B = cfg.device_batch
-
-        writer = rundir.RunWriter(jdir)
-        step, tokens, elapsed_s = 0, 0, 0.0
-        resumed_from = None
-        if resume:
-            state, path, skipped = load_latest(jdir)
-            for bad, reason in skipped:
-                writer.event("checkpoint_skipped", path=str(bad), reason=reason)
-            if state is not None:
-                with torch.no_grad():
-                    for n, p in trainable.items():
-                        p.copy_(state["model"][n].to(device))
-                optimizer.load_state_dict(state["optimizer"])
-                step, tokens, elapsed_s = state["step"], state["tokens"], state["elapsed_s"]
-                torch.set_rng_state(state["rng_cpu"])
-                resumed_from = str(path)
-        name = device_name(device)
-        peak = peak_flops_for(device)
-        n_train = sum(p.numel() for p in trainable.values())
-        writer.write_config({**cfg.to_dict(), "job": job, "env": {
-            "device": name, "device_type": device.type, "peak_flops": peak, "params_total": moe.num_params(),
-            "params_trained": n_train, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "trunk_merkle_root": trunk_root}})
-        writer.event("start", step=step, job=job, params=n_train, device=name, resumed_from=resumed_from,
-                     data=domains.describe())
-        if resume:
-            writer.resume_event(step, resumed_from)
-        ckpt = CheckpointWriter(jdir)
-
-        def state() -> dict:
-            return {"step": step, "tokens": tokens, "elapsed_s": elapsed_s, "job": job,
-                    "model": {n: p.detach() for n, p in trainable.items()},
-                    "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state(), "config": cfg.to_dict()}
-
-        def evaluate() -> float:
-            model.eval()
-            total = 0.0
-            with torch.no_grad(), autocast(device):
-                for i in range(cfg.eval_batches):
-                    x, y = _batch(domains, job, e, "val", B, T, VAL_SEED, i)
-                    total += model(x.to(device), y.to(device))[1].item()
-            model.train()
-            return total / cfg.eval_batches
-
-        fpt = job_flops_per_token(spec, job, T)
-        print(f"lsdt moe: {job}: {n_train:,} of {moe.num_params():,} params trained on {name}; "
-              f"{steps} steps of {B} x {T}" + (f"; resumed at step {step}" if step else ""), file=out, flush=True)
-        t_last, tok_last, loop_t0, elapsed0 = time.perf_counter(), tokens, time.perf_counter(), elapsed_s
-        # The step losses add up on the device (float64: the same sums as Python floats), so a step
-        # does not wait for the device just to log; the host reads the sum at log steps only.
-        loss_acc, n_acc = torch.zeros((), dtype=torch.float64, device=device), 0
-        model.train()
-        stop = StopFlag()  # the job checkpoints after the current step, ends with reason "signal", then
-        # raises KeyboardInterrupt, so nothing is sealed
-        while step < steps:
-            if stop.signum is not None:
-                ckpt.save(step, state(), wait=True)
-                writer.checkpoint_events(ckpt.completed())
-                sig = signal.Signals(stop.signum).name
-                writer.event("end", reason="signal", step=step, tokens=tokens, elapsed_s=elapsed_s,
-                             message=f"stopped by {sig} at step {step}; --resume continues")
-                print(f"{job}: stopped by {sig} at step {step} (checkpointed; --resume continues)", file=out, flush=True)
-                raise KeyboardInterrupt
-            lr = lr_at(step, (step - warmup) / max(1, steps - warmup), cfg.lr, warmup, cfg.min_lr_frac, "cosine")
-            x, y = _batch(domains, job, e, "train", B, T, cfg.seed, step)
-            res = step_fn([(x.to(device), y.to(device))], lr)
-            step += 1
-            tokens += B * T
-            elapsed_s = elapsed0 + time.perf_counter() - loop_t0
-            loss_acc += res.loss.double()
-            n_acc += 1
-            last = step == steps
-            if step % cfg.log_every and step % cfg.eval_every and step % cfg.ckpt_every and not last:
-                continue
-            synchronize(device)
-            loss = loss_acc.item() / n_acc
-            loss_acc.zero_()
-            n_acc = 0
-            if not math.isfinite(loss):
-                message = f"{job}: loss is {loss} at step {step}; the newest checkpoint is the last good state (lower --lr?)"
-                writer.event("error", step=step, message=message, kind="nan_loss")
-                writer.event("end", reason="nan_loss", step=step, tokens=tokens, elapsed_s=elapsed_s, message=message)
-                raise UserError(message)
-            now = time.perf_counter()
-            tok_s = (tokens - tok_last) / max(now - t_last, 1e-9)
-            rec = {"step": step, "time": time.time(), "loss": loss, "lr": lr, "tokens": tokens, "tok_per_s": tok_s,
-                   "mfu": mfu(fpt, tok_s, peak),
-                   **vram_bytes(device),
-                   "seq_len": T, "device_batch": B, "elapsed_s": elapsed_s, "job": job}
-            if step % cfg.eval_every == 0 or last:
-                rec["val_loss"] = evaluate()
-                writer.event("eval", step=step, val_loss=rec["val_loss"], seq_len=T)
-            writer.metric(rec)
-            val = f" | val {rec['val_loss']:.4f}" if "val_loss" in rec else ""
-            print(f"{job} step {step}/{steps} | loss {loss:.4f}{val} | lr {lr:.2e} | {tok_s:,.0f} tok/s", file=out, flush=True)
-            t_last, tok_last = time.perf_counter(), tokens
-            if step % cfg.ckpt_every == 0 or last:
-                ckpt.save(step, state(), wait=last)
-                writer.checkpoint_events(ckpt.completed())
-        ckpt.wait()
-        writer.checkpoint_events(ckpt.completed())
-        info = seal_part(moe, job, cfg, weights_path(root, job), trunk_root)
-        writer.event("end", reason="completed", step=step, tokens=tokens, elapsed_s=elapsed_s,
-                     weights=str(info.path), merkle_root=info.merkle_root)
-        rundir.export_csv(jdir)
-        print(f"{job}: weights {info.path} merkle_root {info.merkle_root}", file=out, flush=True)
-        return JobOutcome(info.path, info.merkle_root, moe)
+        loop = MoEJobRun(cfg, root, job, device, out or sys.stdout)
+        outcome = loop.run(resume)
+        if outcome.reason == "signal":
+            raise Stopped(outcome.signum)
+        if outcome.reason == "nan_loss":
+            raise UserError(f"{job}: {outcome.message}")
+        return loop.sealed
     finally:
-        if "stop" in locals():
-            stop.restore()
         torch.set_num_threads(old_threads)
 
 
@@ -429,7 +412,7 @@ def run_phase2(cfg: MoETrainConfig, root: str | Path, workers: int, resume: bool
     finally:
         stop.restore()
     if stop.signum is not None:
-        raise KeyboardInterrupt
+        raise Stopped(stop.signum)
     if failures:
         raise UserError("phase 2 failed: " + "; ".join(failures) + f" (logs: {root}/experts/*/events.jsonl; --resume continues)")
     return [weights_path(root, j) for j in phase2_jobs(cfg)]
@@ -498,8 +481,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"lsdt moe: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:  # Stopped (after a checkpoint) carries the signal; else Ctrl-C
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     return 0
 
 

@@ -55,7 +55,7 @@ def read_qdir(path: str | os.PathLike) -> tuple[dict[str, tuple[str, list[int], 
         manifest = json.loads(mpath.read_text(encoding="ascii"))
     except FileNotFoundError:
         raise UserError(f"{mpath}: missing; accepted: the output directory of `lsdt quantize`") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UserError(f"{mpath}: unreadable ({type(exc).__name__})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise UserError(f"{mpath}: format/version; accepted: {FORMAT!r} version {VERSION}")

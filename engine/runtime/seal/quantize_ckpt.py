@@ -34,7 +34,7 @@ def load_checkpoint(ckpt: str | Path) -> tuple[dict, Path]:
     if path.is_dir():
         state, found, skipped = load_latest(path)
         if state is None:
-            why = f" ({len(skipped)} unreadable: {skipped[0][1]})" if skipped else ""
+            why = f" ({len(skipped)} unreadable: {skipped[0].reason})" if skipped else ""
             raise UserError(f"{path}: no usable checkpoint under {path / 'checkpoints'}{why}; accepted: a run directory or a step_*.pt file")
         return state, found
     if not path.is_file():

@@ -2,9 +2,12 @@
 
 A checkpoint is `checkpoints/step_XXXXXXXX.pt` (torch.save of plain dicts and tensors, loaded with
 weights_only=True: no arbitrary pickle) plus `step_XXXXXXXX.pt.sha256`, the file's SHA-256. Both are
-written to a temporary file and renamed into place, so a kill at any moment leaves either the old
-set or the new one. Loading walks the checkpoints newest first and skips any that fails its
-checksum or cannot be read, reporting what it skipped (the trainer turns that into an event).
+written to a temporary file and renamed into place, the sidecar first, so a kill at any moment
+leaves either the old set or the new one (plus temp files the next start sweeps). Loading walks the
+checkpoints newest first and skips any that fails its checksum, has no checksum or cannot be read;
+the run's writer moves those aside as *.corrupt (the trainer turns each into an event), so pruning
+(the newest `keep` by step, never the one just written) only ever weighs good files. A full disk
+during a write is a one-line NoSpaceError naming the checkpoint kept.
 
 Writes are asynchronous: `CheckpointWriter.save` snapshots the state to CPU memory (the only part
 the training loop waits for) and a background thread serialises it, so a write stalls training by
@@ -13,13 +16,16 @@ the copy, not by the disk. A second save while one is in flight first waits for 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
-import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import TMP_SUFFIX, atomic_writer, write_atomic
+from engine.errors import UserError
 from engine.runtime.train.rundir import CHECKPOINT_DIR, checkpoint_steps
 
 KEEP_LAST = 3  # DESIGN.md: "checkpoints/ (atomic writes, last 3 kept)"
@@ -54,34 +60,80 @@ def to_cpu(obj: Any) -> Any:
     return obj
 
 
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+class NoSpaceError(UserError):
+    """The disk filled while a checkpoint was written; the message names what was kept."""
+
+
 def write_checkpoint(run_dir: str | os.PathLike, step: int, state: dict, keep: int = KEEP_LAST) -> Path:
-    """Write `state` atomically as step `step`, then delete all but the newest `keep` checkpoints."""
+    """Write `state` atomically as step `step`, then delete all but the newest `keep` checkpoints.
+
+    The .sha256 sidecar goes down first, then the .pt is renamed into place: a .pt on disk always has
+    its hash, so a .pt without one was not written whole by LSDT and is not trusted (read_checkpoint).
+    """
     import torch
 
     path = checkpoint_path(run_dir, step)
+    partial = path.with_name(f"{path.name}.partial")  # whole but not yet hashed: not a checkpoint yet
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_writer(partial) as fh:
             torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        digest = file_sha256(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        write_atomic(sidecar_path(path), file_sha256(partial) + "\n")
+        os.replace(partial, path)
+    except BaseException as exc:
+        try:
+            partial.unlink()
+        except FileNotFoundError:
+            pass
+        if _is_no_space(exc):
+            kept = [p for _, p in list_checkpoints(run_dir) if p != path]
+            what = f"kept {kept[0]} (the newest)" if kept else "no earlier checkpoint to keep"
+            raise NoSpaceError(f"no space left on device writing checkpoint {path}; {what}; "
+                               "free some space and --resume") from None
         raise
-    from engine.atomic import write_atomic
-
-    write_atomic(path.with_name(path.name + ".sha256"), digest + "\n")
-    for _, old in list_checkpoints(run_dir)[keep:]:
-        for p in (old, old.with_name(old.name + ".sha256")):
+    # Newest first by step, never the file just written: after a resume from an older step, higher
+    # numbered leftovers must not push out the checkpoints this run writes.
+    for _, old in [c for c in list_checkpoints(run_dir) if c[1] != path][max(0, keep - 1):]:
+        for p in (old, sidecar_path(old)):
             try:
                 p.unlink()
             except FileNotFoundError:
                 pass
     return path
+
+
+def _is_no_space(exc: BaseException) -> bool:
+    """ENOSPC / EDQUOT anywhere in the chain: torch's zip writer reports the failed write as a
+    RuntimeError ("unexpected pos ...") whose __context__ is the OSError."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def sweep_stale_tmp(run_dir: str | os.PathLike) -> list[Path]:
+    """Remove what a killed writer left (".NAME.*.tmp", "*.partial", a .sha256 whose .pt never
+    appeared) in the run dir and its checkpoints/. Call it holding the run-dir lock: then no writer
+    of this run can be mid-write."""
+    removed = []
+    for d in (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR):
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            stale = ((p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)) or p.name.endswith(".partial")
+                     or (p.name.endswith(".pt.sha256") and not p.with_name(p.name[:-len(".sha256")]).exists()))
+            if stale and p.is_file():
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError:
+                    pass
+    return removed
 
 
 # torch.save writes a zip archive (PyTorch >= 1.6, the only format LSDT writes): its local-file magic.
@@ -92,16 +144,16 @@ def read_checkpoint(path: Path) -> dict:
     """Load one checkpoint; ValueError (with the reason) when it is corrupt or unreadable."""
     import torch
 
-    sidecar = path.with_name(path.name + ".sha256")
-    if sidecar.is_file():  # absent only if killed between the two renames: the .pt itself is whole
-        expected = sidecar.read_text().strip()
-        if file_sha256(path) != expected:
-            raise ValueError("checksum mismatch (file corrupted after it was written)")
     with open(path, "rb") as fh:
         head = fh.read(len(ZIP_MAGIC))
     if head != ZIP_MAGIC:
         # torch's own error for these is a paragraph about weights_only, cut mid-word
         raise ValueError(f"not a torch checkpoint (a .pt file is a zip archive, starting {ZIP_MAGIC!r}; this one starts {head!r})")
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():  # LSDT writes the sidecar before the .pt appears: this file is unverifiable
+        raise ValueError(f"no {sidecar.name}: its SHA-256 is missing, so it cannot be verified")
+    if file_sha256(path) != sidecar.read_text().strip():
+        raise ValueError("checksum mismatch (file corrupted after it was written)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, ... : any failure means "not usable"
@@ -112,14 +164,39 @@ def read_checkpoint(path: Path) -> dict:
     return state
 
 
-def load_latest(run_dir: str | os.PathLike) -> tuple[dict | None, Path | None, list[tuple[Path, str]]]:
-    """The newest good checkpoint: (state, path, [(skipped path, reason), ...]); (None, None, skipped) if none."""
-    skipped: list[tuple[Path, str]] = []
+@dataclass
+class Skipped:
+    path: Path  # the checkpoint that could not be used
+    reason: str
+    moved_to: Path | None = None  # where it was moved aside (None: left in place)
+
+
+def quarantine(path: Path) -> Path | None:
+    """Move a bad checkpoint (and its sidecar) aside as *.corrupt: it no longer counts as a checkpoint,
+    so pruning keeps the good ones and the next resume does not trip over it again."""
+    target = path.with_name(path.name + ".corrupt")
+    try:
+        os.replace(path, target)
+    except OSError:
+        return None
+    side = sidecar_path(path)
+    if side.exists():
+        try:
+            os.replace(side, side.with_name(side.name + ".corrupt"))
+        except OSError:
+            pass
+    return target
+
+
+def load_latest(run_dir: str | os.PathLike, quarantine_bad: bool = False) -> tuple[dict | None, Path | None, list[Skipped]]:
+    """The newest good checkpoint: (state, path, skipped); (None, None, skipped) if none.
+    quarantine_bad=True (the run's one writer, holding the lock) moves each bad one aside."""
+    skipped: list[Skipped] = []
     for _, path in list_checkpoints(run_dir):
         try:
             return read_checkpoint(path), path, skipped
         except (ValueError, OSError) as exc:
-            skipped.append((path, str(exc)))
+            skipped.append(Skipped(path, str(exc), quarantine(path) if quarantine_bad else None))
     return None, None, skipped
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import current_umask
 from engine.errors import UserError
 
 BYTE_VOCAB = 256
@@ -133,6 +134,7 @@ def _write_split(files: list[Path], n_train: int, out_dir: Path) -> None:
     try:
         for name in ("train", "val"):
             fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
+            os.fchmod(fd, 0o666 & ~current_umask())  # a shared cache: the umask decides, not mkstemp's 0600
             fds[name] = (os.fdopen(fd, "wb"), tmp)
         written = 0
         for f in files:

@@ -4,12 +4,13 @@ One process per device. Under torchrun (RANK / WORLD_SIZE / LOCAL_RANK set) it j
 (nccl on CUDA, gloo on CPU) and wraps the model in DistributedDataParallel; rank 0 alone writes the
 run directory (engine/runtime/train/rundir.py: config.toml, metrics.jsonl, events.jsonl, checkpoints/).
 
-Each step is engine.runtime.train.step.TrainStep (the code `lsdt probe` times). Around it: the LR schedule
-and sequence-length curriculum (engine/runtime/train/schedule.py, functions of progress), periodic eval on
-the val split, checkpoints every --ckpt-every steps, at the end and on SIGINT/SIGTERM, and --resume
-from the newest good checkpoint with the same data order (engine/runtime/train/data.py seeds each batch by
-its step) and LR schedule. A NaN/inf loss ends the run with an error event and writes no checkpoint,
-so the last good one stays the newest.
+GPTRun is the GPT on the shared RunLoop (engine/runtime/train/runloop.py, also under every `lsdt moe`
+job): the loop owns the run-dir lock, resume, LR schedule, log/eval/checkpoint cadence, the stop flag
+and the end event; this file supplies the data, the model (DDP / FSDP), the sequence-length curriculum
+(engine/runtime/train/schedule.py) and the eval. Each step is engine.runtime.train.step.TrainStep (the
+code `lsdt probe` times). --resume continues from the newest good checkpoint with the same data order
+(engine/runtime/train/data.py seeds each batch by its step). Exit codes: 0 done, 2 user error (incl.
+a run dir in use, a full disk), 3 NaN loss, 130 / 143 stopped by SIGINT / SIGTERM after a checkpoint.
 
 MFU (engine.runtime.train.device.mfu) = flops_per_token(spec, seq) x tokens/s / (devices x peak FLOP/s),
 with flops_per_token from engine.sizing.counts (PaLM convention, no recompute) and the peak from the
@@ -19,52 +20,21 @@ matched hardware profile; no match (CPU, unknown GPU) -> mfu null.
 from __future__ import annotations
 
 import argparse
-import math
-import os
-import signal
 import sys
-import time
 from pathlib import Path
 
 from engine import fmt
 from engine.errors import UserError
 from engine.runtime.train import rundir
-from engine.runtime.train.schedule import lr_at, seq_len_at
-from engine.runtime.train.signals import StopFlag
+from engine.runtime.train.runlock import in_use
+from engine.runtime.train.runloop import Batch, Cadence, Ranks, RunLoop, exit_code
+from engine.runtime.train.schedule import seq_len_at
 from engine.runtime.train.config import TrainConfig, add_arguments, resolve_config, resolve_grad_accum, resume_config
 
 PROG = "python -m engine.runtime.train.loop"
 
 
-class _Dist:
-    """torchrun's environment: rank, world size, local rank (1 process when absent)."""
-
-    def __init__(self):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.enabled = self.world > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def _progress(cfg: TrainConfig, step: int, elapsed_s: float) -> float:
-    """Fraction of the run done: by steps, or by training wall-clock for --hours."""
-    if cfg.hours is not None:
-        return min(1.0, elapsed_s / (cfg.hours * 3600))
-    return min(1.0, step / cfg.steps)
-
-
-def _decay_progress(cfg: TrainConfig, step: int, progress: float) -> float:
-    """Progress over the post-warm-up part (what the LR decay follows)."""
-    if cfg.hours is not None:
-        return progress
-    return (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-
-
-def _log_line(cfg, rec, eta_s) -> str:
+def _log_line(cfg, rec) -> str:
     total = f"/{cfg.steps}" if cfg.steps else ""
     parts = [
         f"step {rec['step']}{total}",
@@ -72,7 +42,7 @@ def _log_line(cfg, rec, eta_s) -> str:
         f"lr {rec['lr']:.2e}",
         f"{rec['tok_per_s']:,.0f} tok/s",
         "mfu n/a" if rec["mfu"] is None else f"mfu {rec['mfu'] * 100:.1f}%",
-        f"eta {fmt.duration(eta_s)}",
+        f"eta {fmt.duration(rec['eta_s'])}",
     ]
     if rec.get("val_loss") is not None:
         parts.insert(2, f"val {rec['val_loss']:.4f}")
@@ -87,7 +57,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> int:
     from engine.runtime.train.device import resolve_device
     from engine.runtime.train.step import configure_backends
 
-    d = _Dist()
+    d = Ranks()
     if cfg.fsdp and not d.enabled:
         raise UserError("--fsdp shards the model over torchrun's processes and this is a single process; "
                         "run `torchrun --nproc-per-node N -m engine.runtime.train.loop ... --fsdp`, or drop --fsdp")
@@ -101,7 +71,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> int:
         torch.set_num_threads(cfg.threads)
     configure_backends(device)
     try:
-        code = _run(cfg, resume, d, device)
+        outcome = GPTRun(cfg, d, device).run(resume)
+        if outcome.reason == "nan_loss" and d.is_main:
+            print(f"lsdt train: error: {outcome.message}", file=sys.stderr)
+        code = exit_code(outcome)
         if d.enabled:
             # Leave together: a rank that tears gloo down while its peer still finishes its last
             # checkpoint/eval can abort in C++ ("terminate called without an active exception").
@@ -137,251 +110,168 @@ def check_host_memory(spec, device) -> None:
         )
 
 
-def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901 - the loop reads best in one piece
-    import torch
-    import torch.distributed as dist
+class GPTRun(RunLoop):
+    """`lsdt train` on the shared RunLoop: the data, the GPT (DDP / FSDP), its step and its eval."""
 
-    from engine.runtime.train.checkpoint import CheckpointWriter, load_latest
-    from engine.runtime.train.data import VAL_SEED, load_tokens
-    from engine.runtime.train.device import device_name, match_hardware, mfu, peak_flops_for, vram_bytes
-    from engine.runtime.model import GPT, GPTConfig
-    from engine.runtime.train.step import OptimConfig, TrainStep, autocast, build_optimizer, synchronize
-    from engine.sizing.counts import flops_per_token, param_counts
+    def __init__(self, cfg: TrainConfig, ranks: Ranks, device):
+        import torch
+        import torch.distributed as dist
 
-    # Data: rank 0 tokenizes into the cache first, the others then map it.
-    if d.enabled and not d.is_main:
-        dist.barrier()
-    data = load_tokens(cfg.data, cfg.data_cache, cfg.val_fraction)
-    if d.enabled and d.is_main:
-        dist.barrier()
-    data.check_seq_len(cfg.max_seq)
-    cfg.grad_accum = resolve_grad_accum(cfg, d.world)
+        from engine.runtime.model import GPT, GPTConfig
+        from engine.runtime.train.data import load_tokens
+        from engine.runtime.train.device import device_name, match_hardware, peak_flops_for
+        from engine.sizing.counts import param_counts
 
-    spec = cfg.spec
-    check_host_memory(spec, device)
-    torch.manual_seed(cfg.seed)
-    model = GPT(GPTConfig.from_spec(spec, dropout=cfg.dropout, **cfg.model_options())).to(device)
-    n_params = model.num_params()
-    assert n_params == param_counts(spec).total, "runtime model and sizing formula disagree"
-    # Only now, with the inputs checked and the model built, does the run directory appear (a bad
-    # flag or a model that cannot be built leaves nothing behind).
-    writer = rundir.RunWriter(cfg.run_dir) if d.is_main else None
+        super().__init__(cfg.run_dir, Cadence(
+            steps=cfg.steps, hours=cfg.hours, warmup=cfg.warmup, lr=cfg.lr, min_lr_frac=cfg.min_lr_frac,
+            decay=cfg.decay, log_every=cfg.log_every, eval_every=cfg.eval_every, ckpt_every=cfg.ckpt_every,
+            keep_checkpoints=cfg.keep_checkpoints), device, ranks)
+        self.cfg = cfg
+        # Data: rank 0 tokenizes into the cache first, the others then map it.
+        if ranks.enabled and not ranks.is_main:
+            dist.barrier()
+        self.data = load_tokens(cfg.data, cfg.data_cache, cfg.val_fraction)
+        if ranks.enabled and ranks.is_main:
+            dist.barrier()
+        self.data.check_seq_len(cfg.max_seq)
+        cfg.grad_accum = resolve_grad_accum(cfg, ranks.world)
+        self.spec = cfg.spec
+        check_host_memory(self.spec, device)
+        torch.manual_seed(cfg.seed)
+        self.model = GPT(GPTConfig.from_spec(self.spec, dropout=cfg.dropout, **cfg.model_options())).to(device)
+        self.n_params = self.model.num_params()
+        assert self.n_params == param_counts(self.spec).total, "runtime model and sizing formula disagree"
+        # Only in run(), with the inputs checked and the model built, does the run directory appear (a
+        # bad flag or a model that cannot be built leaves nothing behind).
+        self.device_label = device_name(device)
+        self.hardware = match_hardware(self.device_label) if device.type == "cuda" else None
+        self.peak_flops = peak_flops_for(device)
+        self.state_is_collective = cfg.fsdp
+        self.curriculum = tuple(map(tuple, cfg.curriculum))
+        self.optimizer = self.step_fn = None
+        self._shape = (cfg.max_seq, cfg.device_batch)  # named by the OOM message even if the first fetch fails
 
-    step, tokens, elapsed_s = 0, 0, 0.0
-    resumed_from = None
-    state = None
-    if resume:
-        state, path, skipped = load_latest(cfg.run_dir)
-        for bad, reason in skipped:
-            if writer:
-                writer.event("checkpoint_skipped", path=str(bad), reason=reason)
-            print(f"lsdt train: skipping checkpoint {bad.name}: {reason}", file=sys.stderr)
+    def prepare(self, state: dict | None) -> None:
+        import torch
+
+        from engine.runtime.train.step import OptimConfig, TrainStep, build_optimizer
+
+        cfg, model = self.cfg, self.model
         if state is not None:
             model.load_state_dict(state["model"])  # full weights, before any sharding
-    if cfg.fsdp:
-        from torch.distributed.fsdp import fully_shard
-
-        # One all-gather unit per block, then the rest (embedding, head). Keeping the gathered weights
-        # until backward (--fsdp-keep-weights) is ZeRO-2's memory; resharding after forward is ZeRO-3's.
-        reshard = not cfg.fsdp_keep_weights
-        for block in model.blocks:
-            fully_shard(block, reshard_after_forward=reshard)
-        fully_shard(model, reshard_after_forward=reshard)
-    optimizer = build_optimizer(model, OptimConfig(cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2), device)
-    if state is not None:
         if cfg.fsdp:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+            from torch.distributed.fsdp import fully_shard
 
-            set_optimizer_state_dict(model, optimizer, state["optimizer"], options=StateDictOptions(full_state_dict=True))
-        else:
-            optimizer.load_state_dict(state["optimizer"])
-        step, tokens, elapsed_s = state["step"], state["tokens"], state["elapsed_s"]
-        torch.set_rng_state(state["rng_cpu"])
-        if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], device)
-        resumed_from = str(path)
+            # One all-gather unit per block, then the rest (embedding, head). Keeping the gathered weights
+            # until backward (--fsdp-keep-weights) is ZeRO-2's memory; resharding after forward is ZeRO-3's.
+            reshard = not cfg.fsdp_keep_weights
+            for block in model.blocks:
+                fully_shard(block, reshard_after_forward=reshard)
+            fully_shard(model, reshard_after_forward=reshard)
+        self.optimizer = build_optimizer(model, OptimConfig(cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2), self.device)
+        if state is not None:
+            if cfg.fsdp:
+                from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-    name = device_name(device)
-    hardware = match_hardware(name) if device.type == "cuda" else None
-    peak = peak_flops_for(device)
+                set_optimizer_state_dict(model, self.optimizer, state["optimizer"],
+                                         options=StateDictOptions(full_state_dict=True))
+            else:
+                self.optimizer.load_state_dict(state["optimizer"])
+        wrapped = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+        ) if self.ranks.enabled and not cfg.fsdp else model
+        self.step_fn = TrainStep(wrapped, self.optimizer, self.device, grad_clip=cfg.grad_clip, compile=cfg.compile)
+        self.step_fn.stop_requested = self.stop_requested
 
-    if writer:
-        resolved = cfg.to_dict()
+    def config_record(self) -> dict:
+        import torch
+
+        resolved = self.cfg.to_dict()
         resolved["env"] = {
-            "device": name, "device_type": device.type, "hardware": hardware, "peak_flops": peak,
-            "world_size": d.world, "params": n_params, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "tokenizer": "bytes", "data_tokens_train": len(data.train), "data_tokens_val": len(data.val),
+            "device": self.device_label, "device_type": self.device.type, "hardware": self.hardware,
+            "peak_flops": self.peak_flops, "world_size": self.ranks.world, "params": self.n_params,
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "tokenizer": "bytes",
+            "data_tokens_train": len(self.data.train), "data_tokens_val": len(self.data.val),
         }
-        writer.write_config(resolved)
-        writer.event("start", step=step, params=n_params, device=name, hardware=hardware, world_size=d.world,
-                     resumed_from=resumed_from, data=data.describe())
-        if resume:
-            writer.resume_event(step, resumed_from)
+        return resolved
 
-    ddp_model = torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None) if d.enabled and not cfg.fsdp else model
-    train_step = TrainStep(ddp_model, optimizer, device, grad_clip=cfg.grad_clip, compile=cfg.compile)
-    ckpt = CheckpointWriter(cfg.run_dir, keep=cfg.keep_checkpoints) if d.is_main else None
-    stop = StopFlag()  # SIGINT/SIGTERM: stop after the current step, checkpoint, write an end event
+    def start_fields(self) -> dict:
+        if self.ranks.is_main:
+            print(f"lsdt train: {self.spec.name} ({fmt.count(self.n_params)} params) on {self.device_label} "
+                  f"x{self.ranks.world}; {self.data.describe()}; run dir {self.cfg.run_dir}"
+                  + (f"; resumed at step {self.step}" if self.step else ""), flush=True)
+        return {"params": self.n_params, "device": self.device_label, "hardware": self.hardware,
+                "world_size": self.ranks.world, "data": self.data.describe()}
 
-    def checkpoint_state() -> dict:
-        """The state to save. Under FSDP every rank must call this (it gathers the shards to rank 0)."""
-        if cfg.fsdp:
+    def model_state(self) -> dict:
+        """Under FSDP every rank must call this (it gathers the shards to rank 0)."""
+        if self.cfg.fsdp:
             from torch.distributed.checkpoint.state_dict import (
                 StateDictOptions, get_model_state_dict, get_optimizer_state_dict)
 
             opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-            weights, optim = get_model_state_dict(model, options=opts), get_optimizer_state_dict(model, optimizer, options=opts)
+            weights = get_model_state_dict(self.model, options=opts)
+            optim = get_optimizer_state_dict(self.model, self.optimizer, options=opts)
         else:
-            weights, optim = model.state_dict(), optimizer.state_dict()
-        return {
-            "step": step, "tokens": tokens, "elapsed_s": elapsed_s, "model": weights,
-            "optimizer": optim, "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "config": cfg.to_dict(),
-        }
+            weights, optim = self.model.state_dict(), self.optimizer.state_dict()
+        return {"model": weights, "optimizer": optim, "config": self.cfg.to_dict()}
 
-    def end(reason: str, code: int, message: str | None = None) -> int:
-        if ckpt:
-            ckpt.wait()
-            writer.checkpoint_events(ckpt.completed())
-        if writer:
-            writer.event("end", reason=reason, step=step, tokens=tokens, elapsed_s=elapsed_s, message=message)
-            if (Path(cfg.run_dir) / rundir.METRICS_FILE).exists():  # a run that ended before its first log line has none
-                rundir.export_csv(cfg.run_dir)
-        stop.restore()
-        return code
+    def fetch(self, step: int, progress: float) -> Batch:
+        """Step `step`'s micro-batches on the device; pinned + non_blocking on CUDA, so the
+        host-to-device copy queues behind the running step instead of waiting for it."""
+        cfg = self.cfg
+        T = seq_len_at(self.curriculum, progress)
+        B = max(1, cfg.device_batch * cfg.max_seq // T)  # constant tokens per micro-batch across stages
+        self._shape = (T, B)
+        micro = []
+        for i in range(cfg.grad_accum):
+            x, y = self.data.batch("train", B, T, seed=cfg.seed, step=step, rank=self.ranks.rank, micro=i)
+            if self.device.type == "cuda":
+                x, y = x.pin_memory(), y.pin_memory()
+            micro.append((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)))
+        return Batch(micro, T, B)
 
-    def evaluate(T: int, B: int) -> float:
+    def train_step(self, batch: Batch, lr: float):
+        self._shape = (batch.seq_len, batch.device_batch)
+        return self.step_fn(batch.micro, lr)
+
+    def evaluate(self, batch: Batch) -> float:
+        import torch
+        import torch.distributed as dist
+
+        from engine.runtime.train.data import VAL_SEED
+        from engine.runtime.train.step import autocast
+
+        cfg, ranks, device, model = self.cfg, self.ranks, self.device, self.model
+        T, B = batch.seq_len, batch.device_batch
         model.eval()
         losses = torch.zeros(2, device=device)  # sum, count over this rank's share
         with torch.no_grad(), autocast(device):
             # Every rank runs the same number of forwards (FSDP's all-gathers must pair up); a rank
             # whose index runs past eval_batches computes one more but does not count it.
-            for k in range(-(-cfg.eval_batches // d.world)):
-                i = k * d.world + d.rank
-                x, y = data.batch("val", B, T, seed=VAL_SEED, step=min(i, cfg.eval_batches - 1))
+            for k in range(-(-cfg.eval_batches // ranks.world)):
+                i = k * ranks.world + ranks.rank
+                x, y = self.data.batch("val", B, T, seed=VAL_SEED, step=min(i, cfg.eval_batches - 1))
                 _, loss = model(x.to(device), y.to(device))
                 if i < cfg.eval_batches:
                     losses += torch.stack((loss.float(), torch.ones((), device=device)))
-        if d.enabled:
+        if ranks.enabled:
             dist.all_reduce(losses)
         model.train()
         return (losses[0] / losses[1].clamp(min=1)).item()
 
-    def budget_left() -> bool:
-        if cfg.hours is not None:  # progress is agreed between ranks (updated at sync points under DDP)
-            return progress < 1.0
-        return step < cfg.steps
+    def flops_per_token(self, batch: Batch) -> float:
+        from engine.sizing.counts import flops_per_token
 
-    curriculum = tuple(map(tuple, cfg.curriculum))
+        return flops_per_token(self.spec, seq_len=batch.seq_len)
 
-    def fetch(at_step: int, at_progress: float):
-        """(T, B, micro-batches on the device) of step `at_step`; pinned + non_blocking on CUDA, so the
-        host-to-device copy queues behind the running step instead of waiting for it."""
-        T = seq_len_at(curriculum, at_progress)
-        B = max(1, cfg.device_batch * cfg.max_seq // T)  # constant tokens per micro-batch across stages
-        micro = []
-        for i in range(cfg.grad_accum):
-            x, y = data.batch("train", B, T, seed=cfg.seed, step=at_step, rank=d.rank, micro=i)
-            if device.type == "cuda":
-                x, y = x.pin_memory(), y.pin_memory()
-            micro.append((x.to(device, non_blocking=True), y.to(device, non_blocking=True)))
-        return T, B, micro
+    def log_line(self, record: dict) -> str:
+        return _log_line(self.cfg, record)
 
-    loss_acc = torch.zeros((), device=device)
-    n_acc = 0
-    t_last, tokens_last, step_last = time.perf_counter(), tokens, step
-    progress = _progress(cfg, step, elapsed_s)
-    if d.is_main:
-        print(f"lsdt train: {spec.name} ({fmt.count(n_params)} params) on {name} x{d.world}; {data.describe()}; "
-              f"run dir {cfg.run_dir}" + (f"; resumed at step {step}" if step else ""), flush=True)
-    loop_t0, elapsed_at_start = time.perf_counter(), elapsed_s
-    try:
-        T, B = cfg.max_seq, cfg.device_batch  # named by the OOM message even if the first fetch fails
-        pending = fetch(step, progress)
-        while budget_left():
-            T, B, micro = pending
-            lr = lr_at(step, _decay_progress(cfg, step, progress), cfg.lr, cfg.warmup, cfg.min_lr_frac, cfg.decay)
-            out = train_step(micro, lr)
-            loss_acc += out.loss
-            n_acc += 1
-            step += 1
-            tokens += B * T * cfg.grad_accum * d.world
-            elapsed_s = elapsed_at_start + time.perf_counter() - loop_t0  # wall-clock: what --hours budgets
-            if not d.enabled:
-                progress = _progress(cfg, step, elapsed_s)
-            if budget_left():
-                pending = fetch(step, progress)  # the CPU prepares the next batch while the GPU runs this step
-
-            eval_now = step % cfg.eval_every == 0
-            ckpt_now = step % cfg.ckpt_every == 0
-            sync_now = step % cfg.log_every == 0 or eval_now or ckpt_now or not budget_left() or (stop.signum and not d.enabled)
-            if not sync_now:
-                continue
-            synchronize(device)
-            mean_loss = (loss_acc / n_acc).detach()
-            flags = torch.tensor([1.0 if stop.signum else 0.0, elapsed_s], device=device)
-            if d.enabled:  # every rank agrees on the loss, on stopping and on the clock
-                dist.all_reduce(mean_loss)
-                mean_loss /= d.world
-                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-                elapsed_s = flags[1].item()
-                elapsed_at_start, loop_t0 = elapsed_s, time.perf_counter()
-                progress = _progress(cfg, step, elapsed_s)
-            loss_value = mean_loss.item()
-            loss_acc.zero_()
-            n_acc = 0
-            now = time.perf_counter()
-            tok_per_s = (tokens - tokens_last) / max(now - t_last, 1e-9)
-            if not math.isfinite(loss_value):
-                message = f"loss is {loss_value} at step {step}; the newest checkpoint is the last good state (lower --lr?)"
-                if writer:
-                    writer.event("error", step=step, message=message, cause="nan_loss")
-                print(f"lsdt train: error: {message}", file=sys.stderr)
-                return end("nan_loss", 3, message)
-            val_loss = evaluate(T, B) if eval_now or not budget_left() else None
-            rate = (now - t_last) / max(step - step_last, 1)
-            eta = (cfg.steps - step) * rate if cfg.steps else max(0.0, cfg.hours * 3600 - elapsed_s)
-            fpt = flops_per_token(spec, seq_len=T)
-            record = {
-                "step": step, "time": time.time(), "loss": loss_value, "lr": lr, "tokens": tokens,
-                "tok_per_s": tok_per_s, "mfu": mfu(fpt, tok_per_s, peak, n_devices=d.world),
-                **vram_bytes(device),
-                "seq_len": T, "device_batch": B, "grad_norm": out.grad_norm.item() if out.grad_norm is not None else None,
-                "elapsed_s": elapsed_s, "eta_s": eta,
-            }
-            if val_loss is not None:
-                record["val_loss"] = val_loss
-            if writer:
-                writer.metric(record)
-                if val_loss is not None:
-                    writer.event("eval", step=step, val_loss=val_loss, seq_len=T)
-                print(_log_line(cfg, record, eta), flush=True)
-            t_last, tokens_last, step_last = time.perf_counter(), tokens, step
-            stopping = bool(flags[0].item())
-            if ckpt_now or not budget_left() or stopping:
-                if ckpt:
-                    ckpt.save(step, checkpoint_state(), wait=stopping or not budget_left())
-                    writer.checkpoint_events(ckpt.completed())
-                elif cfg.fsdp:
-                    checkpoint_state()  # the other ranks' half of the gather
-            if stopping:
-                sig = signal.Signals(stop.signum).name if stop.signum else "signal"
-                return end("signal", 0, f"stopped by {sig} at step {step}")
-        return end("completed" if cfg.hours is None else "time_limit", 0)
-    except torch.cuda.OutOfMemoryError:  # (alias of torch.OutOfMemoryError on torch >= 2.5)
-        message = (f"out of memory at device batch {B} x seq {T} on {name}; "
-                   f"lower --device-batch (now {cfg.device_batch}) and raise --grad-accum, or lower --seq")
-        if writer:
-            writer.event("error", step=step, message=message, cause="oom")
-        end("error", 2, message)
-        raise UserError(message) from None
-    except Exception as exc:
-        if writer:
-            writer.event("error", step=step, message=f"{type(exc).__name__}: {exc}", cause="exception")
-        end("error", 1, f"{type(exc).__name__}: {exc}")
-        raise
+    def oom_message(self) -> str:
+        T, B = self._shape
+        return (f"out of memory at device batch {B} x seq {T} on {self.device_label}; "
+                f"lower --device-batch (now {self.cfg.device_batch}) and raise --grad-accum, or lower --seq")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"lsdt train: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C / the TUI's stop before the loop's own handler was installed
+        print("lsdt train: interrupted before training started", file=sys.stderr)
+        return 130
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -409,6 +302,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     else:
         cfg = resolve_config(args)
         if rundir.is_run_dir(cfg.run_dir):
+            status = rundir.run_status(cfg.run_dir)
+            if status.state == "running":
+                raise UserError(in_use(cfg.run_dir, status.pid))
             raise UserError(f"--run-dir {cfg.run_dir} already holds a run; add --resume to continue it, or pick another --run-dir")
     return train(cfg, resume=args.resume)
 

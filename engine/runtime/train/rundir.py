@@ -4,8 +4,11 @@ A run directory holds
 
     config.toml       the fully resolved configuration (written once, atomically, at start)
     metrics.jsonl     one JSON object per logged step (keys in METRIC_KEYS; `val_loss` on eval steps)
-    events.jsonl      one JSON object per event: start, resume, checkpoint_skipped, eval, checkpoint, error, end
-    checkpoints/      step_XXXXXXXX.pt files, atomic writes, the last 3 kept
+    events.jsonl      one JSON object per event: start, resume, checkpoint_skipped, stale_tmp_removed, eval,
+                      checkpoint, error, end
+    checkpoints/      step_XXXXXXXX.pt files (+ .sha256), atomic writes, the last 3 kept; bad ones moved
+                      aside as *.corrupt
+    run.lock          held (flock) by the one process writing the run (engine/runtime/train/runlock.py)
 
 Any trainer that writes this schema can be watched by `lsdt monitor` and the TUI, whoever launched it
 (docs/runtime.md documents every key). Lines are appended with one write() each, so a reader sees
@@ -38,7 +41,7 @@ CHECKPOINT_NAME = re.compile(r"step_(\d{8,})\.pt")  # the step, zero-padded to 8
 
 # Keys every metrics line carries (values may be null where unknown: mfu off a known GPU, VRAM on CPU).
 METRIC_KEYS = ("step", "time", "loss", "lr", "tokens", "tok_per_s", "mfu", "vram_alloc_bytes", "vram_peak_bytes")
-EVENT_KINDS = ("start", "resume", "checkpoint_skipped", "eval", "checkpoint", "error", "end")
+EVENT_KINDS = ("start", "resume", "checkpoint_skipped", "stale_tmp_removed", "eval", "checkpoint", "error", "end")
 END_REASONS = ("completed", "time_limit", "signal", "nan_loss", "error")
 
 
@@ -77,11 +80,15 @@ class RunWriter:
 
     def _append(self, name: str, record: dict) -> None:
         # O_APPEND + a single write: concurrent readers see whole lines (POSIX append semantics).
-        fd = os.open(self.run_dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        path = self.run_dir / name
         try:
-            os.write(fd, _json_line(record))
-        finally:
-            os.close(fd)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # the umask decides
+            try:
+                os.write(fd, _json_line(record))
+            finally:
+                os.close(fd)
+        except OSError as exc:  # a full disk: one line naming the file, not a traceback
+            raise UserError(f"{path}: cannot write ({exc.strerror})") from None
 
     def metric(self, record: dict) -> None:
         missing = [k for k in METRIC_KEYS if k not in record]
@@ -129,8 +136,8 @@ def _parse_lines(data: bytes) -> tuple[list[dict], int]:
             # NaN/Infinity (Python's json writes them) and overflowing numbers read as null, as
             # LSDT's writer stores them: `lsdt monitor --json` raised on a NaN from another tool.
             obj = json.loads(raw, parse_constant=lambda _: None, parse_float=_finite_or_none)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue  # a line torn by a crash mid-write: skip it, keep the rest
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            continue  # a line torn by a crash mid-write (or absurdly nested): skip it, keep the rest
         if isinstance(obj, dict):
             records.append(obj)
     return records, end

@@ -1,5 +1,7 @@
-"""SIGINT/SIGTERM as a flag: a training loop stops after the current step, checkpoints and writes an
-end event, instead of dying mid-write (lsdt train and each `lsdt moe` job)."""
+"""SIGINT/SIGTERM as a flag: a training loop stops after the current step (or micro-batch),
+checkpoints and writes an end event, instead of dying mid-write (lsdt train and each `lsdt moe` job).
+The process then exits 128 + the signal's number (130 SIGINT, 143 SIGTERM), as a shell reports a
+process killed by it, so a scheduler can tell "stopped" from "completed" (exit 0)."""
 
 from __future__ import annotations
 
@@ -26,3 +28,12 @@ class StopFlag:
     def restore(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+class Stopped(KeyboardInterrupt):
+    """A run stopped by a signal after checkpointing: unwinds like Ctrl-C; `signum` says which.
+    engine.cli maps it to exit code 128 + signum."""
+
+    def __init__(self, signum: int | None = None):
+        self.signum = int(signum or signal.SIGINT)
+        super().__init__(self.signum)

@@ -94,6 +94,9 @@ class TrainStep:
     FSDP2 `fully_shard` (gradient reduce-scatter only on the last micro-batch, through
     `set_requires_gradient_sync`).
     `compile=True` runs the forward through torch.compile (the first steps pay the compile time).
+    `stop_requested` (a callable, set by the run loop) is asked between micro-batches: when it says
+    yes the step is abandoned before the optimizer update (gradients dropped, weights untouched) and
+    the call returns None, so a SIGTERM is honoured within one micro-batch, not one huge step.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
@@ -105,14 +108,18 @@ class TrainStep:
         self.forward = torch.compile(model) if compile else model
         self._ddp = isinstance(model, nn.parallel.DistributedDataParallel)
         self._fsdp = hasattr(model, "set_requires_gradient_sync")  # an FSDP2-sharded module
+        self.stop_requested = None
 
-    def __call__(self, micro_batches: Iterable[tuple[torch.Tensor, torch.Tensor]], lr: float) -> StepOutput:
+    def __call__(self, micro_batches: Iterable[tuple[torch.Tensor, torch.Tensor]], lr: float) -> StepOutput | None:
         batches = list(micro_batches)
         if not batches:
             raise ValueError("a training step needs at least one micro-batch")
         n = len(batches)
         loss_sum = None
         for i, (x, y) in enumerate(batches):
+            if i and self.stop_requested is not None and self.stop_requested():
+                self.optimizer.zero_grad(set_to_none=True)
+                return None
             sync = i == n - 1
             if self._fsdp:
                 self.model.set_requires_gradient_sync(sync)
