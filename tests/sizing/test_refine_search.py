@@ -166,7 +166,7 @@ def test_plan_cli_json_has_refined_beside_step1(tmp_path):
     ref = data["refined"]
     assert ref["layouts"] and "calibrated" in ref["efficiency"]["source"]
     c = ref["layouts"][0]
-    assert c["dp"] * c["tp"] * c["pp"] == c["gpus"] and c["meets_deadline"] == ref["feasible"]
+    assert c["dp"] * c["tp"] * c["pp"] * c["cp"] == c["gpus"] and c["meets_deadline"] == ref["feasible"]
     seed = run_lsdt("plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm", "--seed-model", "--json")
     assert "refined" not in json.loads(seed.stdout)
     human = run_lsdt("plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm")
