@@ -103,8 +103,8 @@ def test_search_with_cp_ep_stages_offload_and_flexible_batch_equals_brute_force(
     assert stats["timed"] <= stats["space"]
     chosen = [r["chosen"] for r in results]
     assert any(c["ep"] > 1 for c in chosen) and any(c["cp"] > 1 for c in chosen)
-    if memory < 2e9:  # nothing fits without the optimizer state on the host
-        assert all(c["offload_optimizer"] for c in chosen)
+    if memory < 2e9:  # the optimum keeps the optimizer state on the host
+        assert brute[1].offload_optimizer and top["chosen"]["offload_optimizer"]
     if G == 8:
         assert {c["global_batch_used"] for c in chosen} >= {32}
 
