@@ -56,10 +56,12 @@ def _interleaves(model: ModelSpec, pp: int, microbatches_max: int) -> list[int]:
     return interleave_options(model, pp, microbatches_max)
 
 
-# Context-parallel chunks shorter than this many tokens make attention tiles too small to pay for
-# the ring exchange; published CP runs use chunks of 4k-8k (Llama 3 405B: CP 16 at 131,072 tokens,
-# Dubey et al. 2024, sec. 3.3.2). The search's CP degrees: 2 cp divides the sequence, s / cp >= 512.
-MIN_CP_CHUNK_TOKENS = 512
+# The search's CP degrees: 2 cp divides the sequence and each rank keeps >= 4,096 tokens. Published
+# CP runs keep chunks of 8k (Llama 3 405B: CP 16 at 131,072 tokens, Dubey et al. 2024, sec. 3.3.2);
+# Megatron-LM's docs suggest CP from 8k sequences up. Below that the ring's per-step latency and
+# small attention tiles, which this model does not count, would make it look free. `lsdt predict
+# --cp` still takes any degree.
+MIN_CP_CHUNK_TOKENS = 4096
 
 
 def cp_options(model: ModelSpec) -> list[int]:
@@ -76,19 +78,19 @@ def ep_options(model: ModelSpec, dp: int) -> list[int]:
 
 def stage_options(model: ModelSpec, pp: int) -> list[tuple[int | None, int | None]]:
     """(first_stage_layers, last_stage_layers) the search tries for pp stages: the even split
-    (None, None), and for pp >= 3 the uneven ones that lighten the ends -- first = last = k, or
-    only last = k -- leaving an exact equal share m > k to every other stage (Megatron's rule)."""
+    (None, None), and for pp >= 3 the two uneven ones closest to it that lighten the ends -- the
+    largest k with first = last = k, and the largest with only last = k -- each leaving an exact
+    equal share > k to every other stage (Megatron's rule; 126 layers on 16 stages: 7 + 14 x 8 + 7)."""
     out: list[tuple[int | None, int | None]] = [(None, None)]
     L = model.n_layer
     if pp < 3:
         return out
-    for k in range(1, -(-L // pp)):
-        rest = L - 2 * k
-        if rest % (pp - 2) == 0 and rest // (pp - 2) > k:
-            out.append((k, k))
-        rest = L - k
-        if rest % (pp - 1) == 0 and rest // (pp - 1) > k:
-            out.append((None, k))
+    both = [k for k in range(1, -(-L // pp)) if (L - 2 * k) % (pp - 2) == 0 and (L - 2 * k) // (pp - 2) > k]
+    last = [k for k in range(1, -(-L // pp)) if (L - k) % (pp - 1) == 0 and (L - k) // (pp - 1) > k]
+    if both:
+        out.append((both[-1], both[-1]))
+    if last:
+        out.append((None, last[-1]))
     return out
 
 
