@@ -439,11 +439,12 @@ def load_hardware(name_or_path: str) -> HardwareSpec:
     return hardware_from_dict(read_toml(path), where=str(path))
 
 
-def load_model(name_or_path: str) -> ModelSpec:
-    """A built-in model profile by name, a TOML file, or a Hugging Face config.json."""
+def load_model(name_or_path: str, mtp: bool = False) -> ModelSpec:
+    """A built-in model profile by name, a TOML file, or a Hugging Face config.json (mtp: count
+    its multi-token-prediction module, see model_from_hf_config)."""
     path = _resolve("models", name_or_path)
     if path.suffix == ".json":
-        return model_from_hf_config(read_json(path), where=str(path))
+        return model_from_hf_config(read_json(path), where=str(path), mtp=mtp)
     return model_from_dict(read_toml(path), where=str(path))
 
 

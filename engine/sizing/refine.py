@@ -408,8 +408,9 @@ class EngineeringModel:
         cp_b = layers * self._exposed(2 * c.cp_f, c.attn_b)
         comm_f = layers * (c.tp_f + c.ep_f) + cp_f
         comm_b = layers * (c.tp_f + c.ep_f) + cp_b + recompute_tp
+        ep = layers * 2 * c.ep_f + (layers * c.ep_f if lay.recompute == "full" else 0.0)
         return {"t_f": compute_f + comm_f, "t_b": compute_b + comm_b, "compute_f": compute_f, "compute_b": compute_b,
-                "recompute": recompute, "comm": comm_f + comm_b}
+                "recompute": recompute, "comm": comm_f + comm_b, "ep": ep, "cp": cp_f + cp_b}
 
     def step_time(self, lay: Layout, global_batch: int) -> dict:
         """Seconds of one optimizer step and its parts (the search calls this alone)."""
@@ -502,7 +503,9 @@ class EngineeringModel:
             "compute_s": m * (slow["compute_f"] + slow["compute_b"]),
             "recompute_s": m * slow["recompute"],
             "bubble_s": bubble_chunks * t_mb,
-            "tp_comm_s": m * slow["comm"],
+            "tp_comm_s": m * (slow["comm"] - slow["ep"] - slow["cp"]),
+            "ep_comm_s": m * slow["ep"],
+            "cp_comm_exposed_s": m * slow["cp"],
             "pp_comm_s": pp_comm,
             "dp_comm_s": dp_comm,
             "dp_comm_exposed_s": dp_exposed,
