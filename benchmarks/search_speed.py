@@ -42,6 +42,10 @@ def cases():
         ("fixed G=4096 gpt3-175b a100 (default goal)", g175, a100, default_goal(g175), 4096),
         ("fixed G=5128 mt-nlg-530b a100 (2,520 seqs, flexible batch)", MT_NLG_530B, a100,
          default_goal(MT_NLG_530B, tokens=270e9, deadline_s=90 * DAY, global_batch_tokens=2520 * 2048), 5128),
+        ("fixed G=5120 mt-nlg-530b-32k a100 (CP in the space)", MT_NLG_530B_32K, a100,
+         default_goal(MT_NLG_530B_32K, tokens=270e9, deadline_s=90 * DAY, global_batch_tokens=640 * 32768), 5120),
+        ("fixed G=6144 deepseek-v3 h100 fp8 (EP, CP in the space)", DEEPSEEK_V3, h100,
+         default_goal(DEEPSEEK_V3, tokens=14.8e12, deadline_s=60 * DAY, global_batch_tokens=1920 * 8192, precision="fp8"), 6144),
         ("auto-size llama3-405b h100 (default goal: 20 tok/param, 30 d)", l405, h100, default_goal(l405), None),
         ("auto-size llama3-405b h100 (15T tok, 120 d, 16M batch)", l405, h100, big_goal, None),
     ]
@@ -85,6 +89,14 @@ def brute_force(model, hw, goal, G):
 # 5,128 A100s with 2,520 sequences: Calculon's comparison problem. 5,128 = 8 x 641 (641 prime), so
 # no dp divides 2,520: only the flexible batch has an answer.
 MT_NLG_530B = ModelSpec(name="mt-nlg-530b", n_layer=105, d_model=20480, n_head=128, vocab_size=51200, seq_len=2048)
+# The same 530B shape at 32k context, where context parallelism is in the space (CP 1..8), and
+# DeepSeek-V3 (its config.json's values; 671B, 256 routed experts: EP in the space) at 8k.
+MT_NLG_530B_32K = MT_NLG_530B.with_(name="mt-nlg-530b-32k", seq_len=32768)
+DEEPSEEK_V3 = ModelSpec(
+    name="deepseek-v3", n_layer=61, d_model=7168, n_head=128, vocab_size=129280, seq_len=8192, ffn="swiglu", d_ff=2048,
+    n_experts=256, experts_per_token=8, n_shared_experts=1, dense_layers=3, dense_d_ff=18432,
+    q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
+)
 
 
 def main(argv=None) -> int:

@@ -105,8 +105,9 @@ class Layout:
     def text(self) -> str:
         """The full layout on one line: DP x TP x PP x CP x EP, v, mb, recompute, ZeRO (+ stages, offload)."""
         out = f"{self.dp} x {self.tp} x {self.pp} x {self.cp} x {self.ep}, v{self.interleave}, mb{self.micro_batch}, {self.recompute}, ZeRO {self.zero}"
-        if self.first_stage_layers is not None or self.last_stage_layers is not None:
-            out += f", stages first {self.first_stage_layers or '='} last {self.last_stage_layers or '='}"
+        ends = [f"{name} {n}" for name, n in (("first", self.first_stage_layers), ("last", self.last_stage_layers)) if n is not None]
+        if ends:  # layers on the lighter end stages; the others split the rest evenly
+            out += ", stages " + " ".join(ends)
         if self.offload:
             out += f", offload {self.offload}"
         return out
@@ -316,6 +317,10 @@ class EngineeringModel:
     def _stages(self, lay: Layout) -> list[tuple[int, float, float, bool, bool, int]]:
         """(layers, dense params, expert params per GPU, has embedding, has head, micro-batches held
         in 1F1B) of the first, second and last stage -- the ones that can need the most memory."""
+        key = ("stages", lay.tp, lay.pp, lay.ep, lay.first_stage_layers, lay.last_stage_layers)
+        got = self._cache.get(key)
+        if got is not None:
+            return got
         f, mid, l = self.stage_layers(lay)
         dense = self.layer_params - self.layer_expert_params
         expert = self.layer_expert_params
@@ -332,6 +337,7 @@ class EngineeringModel:
             out.append(stage(mid, False, False, p - 1))
         if p > 1:
             out.append(stage(l, False, True, 1))
+        self._cache[key] = out
         return out
 
     def _stage_params(self, pp: int, tp: int) -> tuple[float, float]:
@@ -352,27 +358,27 @@ class EngineeringModel:
         if lay.zero >= 3 or lay.offload_weights:  # the gathered / fetched weights of the layer run and the one prefetched
             gather = 2 * mem.WEIGHT_BYTES * (self.layer_params - self.layer_expert_params * (1 - 1 / lay.ep)) / tp
         shard = lay.dp * lay.cp  # gradients are reduced (and ZeRO shards) over DP x CP
+        shard_e = max(1, shard // lay.ep)
+        z, grad_b, opt_b = lay.zero, mem.GRAD_BYTES[self.precision], mem.OPTIMIZER_BYTES
         best, best_total = None, -1.0
         for layers, dense, expert, _embed, head, held in self._stages(lay):
             if held == lay.pp:  # the first stage: interleaving holds (1 + (p-1)/(p v)) times more
                 inflight = mem.inflight_layers(layers, lay.pp, v, microbatches)
             else:
                 inflight = layers * min(microbatches, held)
-            acts = per_layer * inflight + working
             if lay.offload_activations:  # the layer being run and the one being copied out / in
-                acts = per_layer * min(inflight, 2) + working
-            state = mem.state_bytes(dense, shard, lay.zero, self.precision)
-            state_e = mem.state_bytes(expert, max(1, shard // lay.ep), lay.zero, self.precision)
-            state = {k: state[k] + state_e[k] for k in state}
-            if lay.offload_optimizer:
-                state["optimizer"] = 0.0
-            if lay.offload_weights:
-                state["weights"] = 0.0
-            part = {**state, "zero3_gather": gather, "activations": acts, "logits": logits if head else 0.0}
-            total = sum(part.values())
+                inflight = min(inflight, 2)
+            acts = per_layer * inflight + working
+            # mem.state_bytes of the dense part (sharded over DP x CP) plus the experts' (over DP x CP / EP).
+            weights = 0.0 if lay.offload_weights else mem.WEIGHT_BYTES * (dense / (shard if z >= 3 else 1) + expert / (shard_e if z >= 3 else 1))
+            grads = grad_b * (dense / (shard if z >= 2 else 1) + expert / (shard_e if z >= 2 else 1))
+            optim = 0.0 if lay.offload_optimizer else opt_b * (dense / (shard if z >= 1 else 1) + expert / (shard_e if z >= 1 else 1))
+            lg = logits if head else 0.0
+            total = weights + grads + optim + gather + acts + lg
             if total > best_total:
-                best, best_total = part, total
-        return best
+                best, best_total = (weights, grads, optim, acts, lg), total
+        weights, grads, optim, acts, lg = best
+        return {"weights": weights, "gradients": grads, "optimizer": optim, "zero3_gather": gather, "activations": acts, "logits": lg}
 
     # ------------------------------------------------------------------ time
 
