@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
 from engine import fmt
+from engine.sizing.refine import layout_from
 
 from app.widgets.tables import fill_table
 
@@ -59,17 +60,27 @@ class RefinedLayouts(DataTable):
             late = not r["meets_deadline"]
             step = Text(fmt.duration(r["step_time_s"]), style="red" if late else "", justify="right")
             mem = Text(fmt.gb(r["memory_per_gpu_bytes"]), style="" if r["fits"] else "red", justify="right")
-            rows.append((_num(f"{c['gpus']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}", _num(str(c["micro_batch"])), step,
+            lay = layout_from(c)  # DP x TP x PP x CP x EP (older saved plans: cp = ep = 1)
+            layout = f"{lay.dp}x{lay.tp}x{lay.pp}x{lay.cp}x{lay.ep}"
+            rows.append((_num(f"{c['gpus']:,}"), layout, _num(str(c["micro_batch"])), step,
                          _num(fmt.pct(r["mfu"])), mem))
         fill_table(self, (_num("G"), "layout", _num("mb"), _num("step"), _num("MFU"), _num("mem")), rows,
                    keys=[str(i) for i in range(len(rows))])
 
 
 def refined_detail(r: dict) -> str:
-    """One line with what the table leaves out: interleave, recompute, ZeRO, SP, deadline."""
+    """One line with what the table leaves out: interleave, recompute, ZeRO, SP, uneven stages,
+    offload, a rounded batch, deadline."""
     c = r
     parts = [f"v{c['interleave']}" if c["pp"] > 1 else "no PP", f"recompute {c['recompute']}", f"ZeRO-{c['zero']}",
              "SP" if c["sequence_parallel"] else "no SP"]
+    lay = layout_from(c)
+    if lay.stages:
+        parts.append(f"stages {lay.stages}")
+    if lay.offload:
+        parts.append(f"offload {lay.offload}")
+    if c.get("global_batch_used") and c["global_batch_used"] != c.get("global_batch"):
+        parts.append(f"batch {c['global_batch_used']:,} of {c['global_batch']:,}")
     if not r["meets_deadline"]:
         parts.append("misses deadline")
     return " · ".join(parts)

@@ -102,12 +102,17 @@ class Layout:
         parts = [name for name, on in (("opt", self.offload_optimizer), ("w", self.offload_weights), ("act", self.offload_activations)) if on]
         return "+".join(parts)
 
+    @property
+    def stages(self) -> str:
+        """Layers on the lighter end stages ("first 7 last 7"); "" for an even split."""
+        ends = [f"{name} {n}" for name, n in (("first", self.first_stage_layers), ("last", self.last_stage_layers)) if n is not None]
+        return " ".join(ends)
+
     def text(self) -> str:
         """The full layout on one line: DP x TP x PP x CP x EP, v, mb, recompute, ZeRO (+ stages, offload)."""
         out = f"{self.dp} x {self.tp} x {self.pp} x {self.cp} x {self.ep}, v{self.interleave}, mb{self.micro_batch}, {self.recompute}, ZeRO {self.zero}"
-        ends = [f"{name} {n}" for name, n in (("first", self.first_stage_layers), ("last", self.last_stage_layers)) if n is not None]
-        if ends:  # layers on the lighter end stages; the others split the rest evenly
-            out += ", stages " + " ".join(ends)
+        if self.stages:
+            out += f", stages {self.stages}"
         if self.offload:
             out += f", offload {self.offload}"
         return out
@@ -668,10 +673,16 @@ def interleave_options(model: ModelSpec, pp: int, microbatches: int) -> list[int
     return [v for v in divisors(model.n_layer) if model.n_layer % (pp * v) == 0 and (v == 1 or microbatches % pp == 0)]
 
 
-def layout_text(chosen: dict) -> str:
-    """`Layout.text()` of a prediction's `chosen` dict (older saved plans lack the new keys)."""
+def layout_from(chosen: dict) -> Layout:
+    """The Layout of a prediction's `chosen` dict or a plan's flat layout row (older saved plans
+    lack the newer keys: their defaults)."""
     keys = {f.name for f in fields(Layout)}
-    return Layout(**{k: v for k, v in chosen.items() if k in keys}).text()
+    return Layout(**{k: v for k, v in chosen.items() if k in keys})
+
+
+def layout_text(chosen: dict) -> str:
+    """`Layout.text()` of a prediction's `chosen` dict."""
+    return layout_from(chosen).text()
 
 
 def flexible_batch(global_batch: int, dp: int) -> int:

@@ -72,7 +72,7 @@ async def test_default_plan_is_the_engines(app_factory):
             assert table.row_count == len(layouts) > 0
             first = [str(c) for c in table.get_row_at(0)]
             c = layouts[0]
-            assert first[:3] == [f"{c['gpus']:,}", f"{c['dp']}x{c['tp']}x{c['pp']}", str(c["micro_batch"])]
+            assert first[:3] == [f"{c['gpus']:,}", f"{c['dp']}x{c['tp']}x{c['pp']}x{c['cp']}x{c['ep']}", str(c["micro_batch"])]
             assert text_of(app.query_one("#refined-detail")) == refined_detail(layouts[0])
         assert app.failures == []
 
