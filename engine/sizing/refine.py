@@ -553,7 +553,8 @@ class EngineeringModel:
             "tokens_per_s_per_gpu": tokens / step / G,
             "model_tflops_per_gpu": model_flops / step / G / 1e12,
             "hardware_tflops_per_gpu": (model_flops + recompute_flops) / step / G / 1e12,
-            "mfu": model_flops / step / G / hw.peak_flops,
+            # FP8: against the FP8 peak, the rate the GEMMs could reach (so MFU stays a fraction).
+            "mfu": model_flops / step / G / (hw.peak_flops_fp8 if self.fp8 else hw.peak_flops),
             "memory_per_gpu_bytes": memory_total,
             "fits": memory_total <= hw.memory_bytes,
             "chosen": {**lay.to_dict(), "gpus": G, "global_batch": requested_batch or global_batch,

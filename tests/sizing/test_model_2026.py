@@ -108,6 +108,7 @@ def test_fp8_gemms_make_the_step_faster_and_need_an_fp8_peak():
     fp8 = predict(model, H100, precision="fp8", **kw)
     assert fp8["step_time_s"] < 0.8 * bf16["step_time_s"]
     assert fp8["memory_per_gpu_bytes"] == bf16["memory_per_gpu_bytes"]  # same bf16 / fp32 state
+    assert 0 < fp8["mfu"] < bf16["mfu"]  # MFU of FP8 runs is against the FP8 peak
     with pytest.raises(UserError, match="no peak_flops_fp8"):
         predict(model, A100, precision="fp8", **kw)
 
