@@ -27,7 +27,7 @@ Pruning is exact, by dominance, so the answer equals the exhaustive one:
     the highest ZeRO, the most offload) does not fit, no larger micro-batch is tried;
   * auto-size visits G in increasing order and stops after the first G with a feasible layout;
     a G whose compute alone at peak x eta_gemm misses the deadline, or whose ZeRO-3 state alone
-    overflows memory, is skipped without timing.
+    (with offload: its gradients alone) overflows memory, is skipped without timing.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from engine.sizing.design import divisors
 from engine.sizing.efficiency import Efficiency
 from engine.sizing.physics import physics
 from engine.sizing.counts import param_counts
+from engine.sizing.memory import GRAD_BYTES
 from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout, flexible_batch, interleave_options
 from engine.specs import Goal, HardwareSpec, ModelSpec
 
@@ -204,6 +205,7 @@ def search_with_stats(
     # (attention, recompute, bubbles and comm only add), and ZeRO-3 state of the slowest stage.
     flops_step = 6.0 * em.counts.matmul_active * B * em.seq
     peak = hardware.peak_flops_fp8 if em.fp8 else hardware.peak_flops
+    min_state_bytes_per_param = GRAD_BYTES[goal.precision] if offloads[-1][0] else 16.0
     ranked: list[tuple[float, Layout]] = []
     feasible_G = None
 
@@ -222,10 +224,11 @@ def search_with_stats(
         if G is None:
             if flops_step / (g * peak * em.eff.eta_gemm) > t_max:
                 continue
-            if not offloads[-1][0]:
-                first_p, last_p = em._stage_params(pp, tp)
-                if max(first_p, last_p) * 16.0 / (dp * cp) > hardware.memory_bytes and not param_counts(model).n_moe_layers:
-                    continue
+            # Every stage option keeps at least ceil(L/p) layers on some stage; under ZeRO-3 (with or
+            # without EP: experts shard over dp cp / ep of tp ep ranks) that stage holds >= 16 B per
+            # parameter / (dp cp), or with everything offloaded its gradients alone.
+            if min_state_bytes_per_param * -(-model.n_layer // pp) * em.layer_params / (tp * dp * cp) > hardware.memory_bytes:
+                continue
         found = visit(dp, tp, pp, cp, used)
         ranked.extend(found)
         if G is None and any(t <= t_max for t, _ in found):
