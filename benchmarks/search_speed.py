@@ -69,7 +69,7 @@ def brute_force(model, hw, goal, G):
                     continue
                 for ep in ep_options(model, dp):
                     for stages in stage_options(model, pp):
-                        for v in (_interleaves(model, pp, used // dp) if stages == (None, None) else [1]):
+                        for v in _interleaves(model, pp, used // dp, stages):
                             for b in divisors(used // dp):
                                 if v > 1 and (used // (dp * b)) % pp:
                                     continue

@@ -72,7 +72,7 @@ class Layout:
     attention); `ep` shards each MoE layer's routed experts over ep ranks of the data-parallel group
     (expert parallelism; ep divides dp). `first_stage_layers` / `last_stage_layers` give the first /
     last pipeline stage fewer layers (Megatron's --decoder-first/last-pipeline-num-layers); None
-    splits evenly (ceil(L/pp) per stage). The offload flags keep optimizer state, weights or stored
+    splits evenly (ceil(L/pp) per stage); with interleaving the other stages' share splits into v. The offload flags keep optimizer state, weights or stored
     activations in host memory, streamed over the host link.
     """
 
@@ -443,12 +443,13 @@ class EngineeringModel:
         if lay.first_stage_layers is None and lay.last_stage_layers is None:
             pipeline = (m + bubble_chunks) * t_mb
         else:
-            # Uneven stages (v = 1): the slowest stage sets the steady state; filling and draining
-            # the pipe takes every stage's own time once: (m - 1) t_max + sum over stages.
+            # Uneven stages: the slowest stage sets the steady state; filling and draining the pipe
+            # takes every other stage's own time once, in chunks of 1/v with v virtual stages:
+            # m t_max + (sum over stages - t_max) / v (equal stages: Narayanan's (m + (p-1)/v) t).
             t_each = [st["t_f"] + st["t_b"] for st in stages]
             n_mid = max(p - 2, 0)
             stage_sum = t_each[0] + (t_each[1] if p > 1 else 0.0) + (n_mid * t_each[2] if p > 2 else 0.0)
-            pipeline = (m - 1) * t_mb + stage_sum
+            pipeline = m * t_mb + (stage_sum - t_mb) / lay.interleave
             bubble_chunks = pipeline / t_mb - m
 
         # Pipeline point-to-point sends.
@@ -597,7 +598,8 @@ def check_layout(model: ModelSpec, hardware: HardwareSpec, lay: Layout, global_b
     if lay.interleave > 1:
         if lay.pp == 1:
             raise UserError(f"--interleave {lay.interleave} needs --pp > 1")
-        if model.n_layer % (lay.pp * lay.interleave):
+        uneven = lay.first_stage_layers is not None or lay.last_stage_layers is not None
+        if not uneven and model.n_layer % (lay.pp * lay.interleave):
             raise UserError(f"--interleave {lay.interleave}: n_layer = {model.n_layer} is not divisible by pp x interleave = {lay.pp * lay.interleave}")
         if (global_batch // (lay.dp * lay.micro_batch)) % lay.pp:
             raise UserError(f"--interleave {lay.interleave}: the micro-batches per step must be a multiple of pp = {lay.pp} (Megatron's interleaved schedule)")
@@ -626,8 +628,6 @@ def check_stages(model: ModelSpec, lay: Layout) -> None:
     given = " + ".join(f"{name} {v}" for name, v in (("first", f), ("last", l)) if v is not None)
     if p == 1:
         raise UserError(f"--first/--last-stage-layers need --pp > 1 (got pp 1)")
-    if lay.interleave > 1:
-        raise UserError(f"--first/--last-stage-layers: uneven stages are planned with --interleave 1 only (got {lay.interleave})")
     for name, v in (("first", f), ("last", l)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v < L):
             raise UserError(f"--{name}-stage-layers {v!r}; accepted: 1..{L - 1}")
@@ -637,6 +637,9 @@ def check_stages(model: ModelSpec, lay: Layout) -> None:
     if others and (rest < others or rest % others):
         raise UserError(f"--pp {p} with {given} layers: the other {others} stages get {rest} layers, not an equal whole number each; "
                         f"accepted: first/last counts that leave a multiple of {others} (and at least {others})")
+    if lay.interleave > 1 and others and (rest // others) % lay.interleave:
+        raise UserError(f"--interleave {lay.interleave} with {given} layers: the other stages' {rest // others} layers each do not split "
+                        f"into {lay.interleave} virtual stages; accepted: an interleave dividing {rest // others}")
 
 
 def best_of(em: EngineeringModel, base: Layout, global_batch: int, micro_batches: list[int], recomputes: list[str],
@@ -666,12 +669,17 @@ def best_of(em: EngineeringModel, base: Layout, global_batch: int, micro_batches
     return best or smallest
 
 
-def interleave_options(model: ModelSpec, pp: int, microbatches: int) -> list[int]:
-    """Virtual stages v Megatron's interleaved schedule accepts: pp x v divides n_layer and, for
+def interleave_options(model: ModelSpec, pp: int, microbatches: int, first: int | None = None, last: int | None = None) -> list[int]:
+    """Virtual stages v the interleaved schedule accepts: pp x v divides n_layer (uneven stages: v
+    divides the other stages' equal share; the end stages take what is left of theirs) and, for
     v > 1, the micro-batches per step are a multiple of pp (`--interleave auto` tries them all)."""
     if pp == 1:
         return [1]
-    return [v for v in divisors(model.n_layer) if model.n_layer % (pp * v) == 0 and (v == 1 or microbatches % pp == 0)]
+    if first is None and last is None:
+        return [v for v in divisors(model.n_layer) if model.n_layer % (pp * v) == 0 and (v == 1 or microbatches % pp == 0)]
+    others = pp - (first is not None) - (last is not None)
+    share = (model.n_layer - (first or 0) - (last or 0)) // others if others else 1
+    return [v for v in divisors(share) if v == 1 or microbatches % pp == 0]
 
 
 def layout_from(chosen: dict) -> Layout:
@@ -750,6 +758,5 @@ def predict(
     rcs = list(RECOMPUTE) if recompute == "auto" else [recompute]
     vs = None
     if v_auto:
-        uneven = first_stage_layers is not None or last_stage_layers is not None
-        vs = [1] if uneven else [v for v in interleave_options(model, pp, global_batch // dp)]
+        vs = interleave_options(model, pp, global_batch // dp, first_stage_layers, last_stage_layers)
     return best_of(em, base, global_batch, mbs, rcs, vs, requested if requested != global_batch else None)

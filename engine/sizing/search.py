@@ -14,8 +14,8 @@ sequence, chunks >= 512 tokens); PP is any 1..n_layer (stages get ceil(L/p) laye
 first/last splits of stage_options); DP divides the global batch -- with a fixed G, any dp, the
 batch rounded down to a multiple of dp (flexible batch; ranked per requested batch, i.e. by time
 per token); EP divides n_experts and dp (MoE); micro-batch divides the per-replica batch;
-interleave v > 1 where pp x v divides n_layer and the micro-batches are a multiple of pp (even
-stages only); offload combinations of offload_options where the profile has a host_link_bw;
+interleave v > 1 where pp x v divides n_layer (uneven stages: v divides the other stages' share)
+and the micro-batches are a multiple of pp; offload combinations of offload_options where the profile has a host_link_bw;
 sequence parallelism whenever TP > 1 (same traffic as plain TP, less memory and elementwise time).
 
 Pruning is exact, by dominance, so the answer equals the exhaustive one:
@@ -53,8 +53,8 @@ def tp_options(model: ModelSpec, hardware: HardwareSpec) -> list[int]:
     return [t for t in divisors(math.gcd(model.n_head, model.n_kv_head)) if hardware.gpus_per_node % t == 0]
 
 
-def _interleaves(model: ModelSpec, pp: int, microbatches_max: int) -> list[int]:
-    return interleave_options(model, pp, microbatches_max)
+def _interleaves(model: ModelSpec, pp: int, microbatches_max: int, stages: tuple = (None, None)) -> list[int]:
+    return interleave_options(model, pp, microbatches_max, *stages)
 
 
 # The search's CP degrees: 2 cp divides the sequence and each rank keeps >= 4,096 tokens. Published
@@ -119,8 +119,7 @@ def _best_for_split(em: EngineeringModel, B: int, dp: int, tp: int, pp: int, sta
     out: list[tuple[float, Layout]] = []
     per_replica = B // dp
     n_choices = len(RECOMPUTE) * len(offloads) * (4 if dp * cp > 1 else 1)  # recompute x offload x ZeRO
-    uneven = stages != (None, None)
-    for v in ([1] if uneven else _interleaves(em.model, pp, per_replica)):
+    for v in _interleaves(em.model, pp, per_replica, stages):
         mbs = [b for b in divisors(per_replica) if v == 1 or (per_replica // b) % pp == 0]
         stats["space"] += len(mbs) * n_choices
         for b in mbs:

@@ -157,8 +157,14 @@ def test_uneven_first_and_last_stages_126_layers_on_16():
     assert r["chosen"]["first_stage_layers"] == 7 and "stages first 7 last 7" in layout_text(r["chosen"])
     with pytest.raises(UserError, match="the other 14 stages get 114 layers"):
         predict(model, H100, gpus=1024, tp=8, pp=16, global_batch=256, first_stage_layers=6, last_stage_layers=6)
-    with pytest.raises(UserError, match="--interleave 1 only"):
-        predict(model, H100, gpus=896, tp=8, pp=14, global_batch=112, first_stage_layers=9, last_stage_layers=9, interleave=3)
+    with pytest.raises(UserError, match="the other stages' 9 layers each do not split into 2 virtual stages"):
+        predict(model, H100, gpus=896, tp=8, pp=14, global_batch=112, first_stage_layers=9, last_stage_layers=9, interleave=2)
+    # With interleaving (Meta's layout): v divides the middle stages' 8 layers; more v, less bubble.
+    times = [em.step_time(replace(uneven, interleave=v), 256)["step_time_s"] for v in (1, 2, 4, 8)]
+    assert times == sorted(times, reverse=True)
+    auto = predict(model, H100, gpus=1024, tp=8, pp=16, global_batch=256, micro_batch=1, recompute="full",
+                   first_stage_layers=7, last_stage_layers=7, interleave="auto")
+    assert auto["chosen"]["interleave"] == 8
 
 
 def test_offload_frees_gpu_memory_and_costs_host_link_time():

@@ -70,7 +70,7 @@ def _brute_force_2026(model, hw, goal, G):
                     continue
                 for ep in ep_options(model, dp):
                     for stages in stage_options(model, pp):
-                        vs = _interleaves(model, pp, used // dp) if stages == (None, None) else [1]
+                        vs = _interleaves(model, pp, used // dp, stages)
                         for v in vs:
                             for b in divisors(used // dp):
                                 if v > 1 and (used // (dp * b)) % pp:
