@@ -129,6 +129,21 @@ def test_auto_size_returns_the_smallest_feasible_G():
     assert smaller == []
 
 
+@pytest.mark.parametrize("host_link", [None, 64e9])
+def test_auto_size_with_experts_cp_and_offload_returns_the_smallest_feasible_G(host_link):
+    """The auto-size bounds (compute at peak; ZeRO-3 state or, with offload, gradients alone) must
+    never skip a G where some layout -- EP, CP, uneven stages, offload -- meets the deadline."""
+    model = ModelSpec(name="moe", n_layer=6, d_model=1024, n_head=16, n_kv_head=8, vocab_size=32000, seq_len=8192,
+                      ffn="swiglu", d_ff=2048, n_experts=8, experts_per_token=2)
+    goal = default_goal(model, tokens=4e10, deadline_s=86400, global_batch_tokens=32 * 8192)
+    hw = H100.with_(memory_bytes=3e9, host_link_bw=host_link)
+    results, stats = search_with_stats(model, hw, goal)
+    assert stats["feasible"]
+    G = results[0]["chosen"]["gpus"]
+    smaller = [g for g in range(1, G) if search_with_stats(model, hw, goal, g, flexible=False)[1]["feasible"]]
+    assert smaller == []
+
+
 def test_fixed_G_ranked_by_time_and_one_entry_per_split():
     model, goal = _small_case()
     results = search_with_stats(model, H100, goal, 32)[0]
