@@ -465,38 +465,35 @@ class EngineeringModel:
         d = lay.dp * lay.cp
         groups = ((stage_params[1], d), (stage_params[2], max(1, d // lay.ep)))
         exposed = self._exposed
-        dp_comm = dp_exposed = 0.0
-        optimizer = 0.0
-        host = 0.0
+        # Seconds of each collective kind, summed over the dense and the expert group: both run in
+        # the same window, so what they expose is taken of the sum.
+        ar = rs = ag = optimizer = to_host = 0.0
         grad_b = mem.GRAD_BYTES[self.precision]
         for p_local, n in groups:
             if p_local <= 0:
                 continue
             g_bytes, w_bytes = p_local * grad_b, p_local * mem.WEIGHT_BYTES
             bw = coll.link_bw(hw, eff, n > 1 and lay.tp * d > hw.gpus_per_node)
-            rs_g, ag_w = coll.reduce_scatter_s(g_bytes, n, bw), coll.all_gather_s(w_bytes, n, bw)
-            if lay.zero == 0:
-                comm = coll.all_reduce_s(g_bytes, n, bw)
-                comm_exposed = exposed(comm, t_b)
-            elif lay.zero == 1:
-                comm = rs_g + ag_w
-                comm_exposed = exposed(rs_g, t_b) + exposed(ag_w, t_f)
-            elif lay.zero == 2:
-                comm = m * rs_g + ag_w
-                comm_exposed = m * exposed(rs_g, t_b) + exposed(ag_w, t_f)
-            else:
-                comm = m * (2 * ag_w + rs_g)
-                comm_exposed = m * (exposed(ag_w, t_f) + exposed(ag_w + rs_g, t_b))
-            dp_comm += comm
-            dp_exposed += comm_exposed
+            ar += coll.all_reduce_s(g_bytes, n, bw)
+            rs += coll.reduce_scatter_s(g_bytes, n, bw)
+            ag += coll.all_gather_s(w_bytes, n, bw)
             sharded = n if lay.zero >= 1 else 1
             if lay.offload_optimizer:
                 # ZeRO-Offload (Ren et al. 2021): the gradient shard goes to the host, Adam runs on
                 # the CPU, the updated bf16 weights come back; the transfer overlaps the backward.
                 # The CPU Adam's own time is not counted (it depends on the host CPU: n/a).
-                host += exposed((g_bytes + w_bytes) / sharded / coll.host_link_bw(hw), t_b)
+                to_host += (g_bytes + w_bytes) / sharded / coll.host_link_bw(hw)
             else:
                 optimizer += mem_time_s(p_local / sharded * (OPTIMIZER_STREAM_BYTES + grad_b), hw, eff)
+        if lay.zero == 0:
+            dp_comm, dp_exposed = ar, exposed(ar, t_b)
+        elif lay.zero == 1:
+            dp_comm, dp_exposed = rs + ag, exposed(rs, t_b) + exposed(ag, t_f)
+        elif lay.zero == 2:
+            dp_comm, dp_exposed = m * rs + ag, m * exposed(rs, t_b) + exposed(ag, t_f)
+        else:
+            dp_comm, dp_exposed = m * (2 * ag + rs), m * (exposed(ag, t_f) + exposed(ag + rs, t_b))
+        host = exposed(to_host, t_b)
 
         # Offloaded weights stream in for the forward and again for the backward of every
         # micro-batch; offloaded activations go out in the forward and come back in the backward;
