@@ -223,3 +223,16 @@ def test_predict_cli_takes_the_new_flags_and_refuses_bad_ones(tmp_path):
     ]:
         r = run_lsdt("predict", "--model", "llama3-8b", "--hardware", "h100-sxm", "--gpus", "8", "--global-batch", "8", *argv)
         assert r.returncode == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_the_step_is_still_the_sum_of_its_parts_with_every_new_dimension():
+    model = load_model(str(CONFIGS / "mixtral-8x7b.json")).with_(seq_len=8192)
+    em = EngineeringModel(model, H100, precision="fp8")
+    lay = Layout(4, 2, 4, 1, "full", 2, 1, True, cp=2, ep=2, first_stage_layers=7, last_stage_layers=7,
+                 offload_optimizer=True, offload_activations=True)
+    r = em.evaluate(lay, 64)
+    b = r["breakdown"]
+    assert r["step_time_s"] == pytest.approx(b["compute_s"] + b["bubble_s"] + b["exposed_comm_s"] + b["optimizer_s"])
+    assert min(b["ep_comm_s"], b["cp_comm_exposed_s"], b["host_offload_exposed_s"], b["bubble_s"]) > 0
+    assert r["chosen"]["gpus"] == 4 * 2 * 4 * 2 and layout_text(r["chosen"]) == (
+        "4 x 2 x 4 x 2 x 2, v1, mb1, full, ZeRO 2, stages first 7 last 7, offload opt+act")
