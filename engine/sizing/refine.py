@@ -149,7 +149,11 @@ class EngineeringModel:
         efficiency: Efficiency | None = None,
         attention: str = "flash",
         dropout: bool = False,
+        ep_overlap: bool = False,
     ):
+        """`ep_overlap`: the stack overlaps the MoE all-to-alls with another micro-batch's compute
+        (DeepSeek-V3's DualPipe, sec. 3.2.1; Megatron-core's EP A2A overlap); then they cost what any
+        overlapped collective exposes. Off: fully exposed (Megatron's default schedule)."""
         if precision not in PRECISIONS:
             raise UserError(f"precision = {precision!r}; accepted: {' | '.join(PRECISIONS)}")
         if precision == "fp8" and not hardware.peak_flops_fp8:
@@ -164,6 +168,7 @@ class EngineeringModel:
         self.model, self.hw = model, hardware
         self.seq = model.seq_len
         self.precision, self.attention, self.dropout = precision, attention, dropout
+        self.ep_overlap = ep_overlap
         self.fp8 = precision == "fp8"  # the layers' GEMMs in FP8; attention core and LM head in bf16
         self.eff = efficiency or efficiency_for(hardware)
         counts = param_counts(model)
@@ -284,7 +289,10 @@ class EngineeringModel:
         ep_f = 0.0
         if ep > 1 and self.counts.n_moe_layers:
             ep_bw = coll.link_bw(hw, eff, inter_node=tp * cp * ep > hw.gpus_per_node)
-            ep_f = 2 * coll.all_to_all_s(n * m.experts_per_token * h * 2.0 / tp, ep, ep_bw)
+            # FP8 training dispatches FP8 activations (1 byte; DeepSeek-V3 sec. 3.3.2), combines bf16.
+            dispatch_bytes = 1.0 if self.fp8 else 2.0
+            routed = n * m.experts_per_token * h / tp
+            ep_f = coll.all_to_all_s(routed * dispatch_bytes, ep, ep_bw) + coll.all_to_all_s(routed * 2.0, ep, ep_bw)
             ep_f *= self.counts.n_moe_layers / m.n_layer
         # Context parallelism: ring attention passes every rank's K and V chunk (bf16) around the cp
         # ranks: (cp - 1) sends of the local K, V per layer forward (Liu et al. 2023, "Ring Attention";
@@ -403,7 +411,7 @@ class EngineeringModel:
         layer_f = c.gemm_f + c.attn_f + c.elem_f
         layer_b = 2 * c.gemm_f + c.attn_b + 2 * c.elem_f
         if lay.recompute == "full":
-            recompute, recompute_tp = layers * layer_f, layers * (c.tp_f + c.ep_f)
+            recompute, recompute_tp = layers * layer_f, layers * c.tp_f
         elif lay.recompute == "selective" and self.attention == "unfused":
             recompute, recompute_tp = layers * c.attn_f, 0.0
         else:  # flash attention recomputes its scores inside its own backward already
@@ -417,9 +425,14 @@ class EngineeringModel:
         # the attention core; backward moves K, V and their gradients: twice the bytes).
         cp_f = layers * self._exposed(c.cp_f, c.attn_f)
         cp_b = layers * self._exposed(2 * c.cp_f, c.attn_b)
-        comm_f = layers * (c.tp_f + c.ep_f) + cp_f
-        comm_b = layers * (c.tp_f + c.ep_f) + cp_b + recompute_tp
-        ep = layers * 2 * c.ep_f + (layers * c.ep_f if lay.recompute == "full" else 0.0)
+        # EP all-to-alls: forward, backward (the gradients' way back) and the recomputed forward.
+        ep_f = ep_b = c.ep_f
+        if self.ep_overlap:
+            ep_f, ep_b = self._exposed(c.ep_f, layer_f), self._exposed(c.ep_f, layer_b)
+        ep_re = ep_f if lay.recompute == "full" else 0.0
+        comm_f = layers * (c.tp_f + ep_f) + cp_f
+        comm_b = layers * (c.tp_f + ep_b + ep_re) + cp_b + recompute_tp
+        ep = layers * (ep_f + ep_b + ep_re)
         return {"t_f": compute_f + comm_f, "t_b": compute_b + comm_b, "compute_f": compute_f, "compute_b": compute_b,
                 "recompute": recompute, "comm": comm_f + comm_b, "ep": ep, "cp": cp_f + cp_b}
 
@@ -715,6 +728,7 @@ def predict(
     efficiency: Efficiency | None = None,
     attention: str = "flash",
     dropout: bool = False,
+    ep_overlap: bool = False,
     cp: int = 1,
     ep: int = 1,
     first_stage_layers: int | None = None,
@@ -750,7 +764,7 @@ def predict(
                   1 if v_auto else int(interleave), sp, cp, ep, first_stage_layers, last_stage_layers,
                   offload_optimizer, offload_weights, offload_activations)
     check_layout(model, hardware, base, global_batch)
-    em = EngineeringModel(model, hardware, None, precision, efficiency, attention, dropout)
+    em = EngineeringModel(model, hardware, None, precision, efficiency, attention, dropout, ep_overlap)
     mbs = divisors(global_batch // dp) if micro_batch == "auto" else [base.micro_batch]
     rcs = list(RECOMPUTE) if recompute == "auto" else [recompute]
     vs = None

@@ -236,3 +236,17 @@ def test_the_step_is_still_the_sum_of_its_parts_with_every_new_dimension():
     assert min(b["ep_comm_s"], b["cp_comm_exposed_s"], b["host_offload_exposed_s"], b["bubble_s"]) > 0
     assert r["chosen"]["gpus"] == 4 * 2 * 4 * 2 and layout_text(r["chosen"]) == (
         "4 x 2 x 4 x 2 x 2, v1, mb1, full, ZeRO 2, stages first 7 last 7, offload opt+act")
+
+
+def test_ep_overlap_hides_all_to_alls_behind_compute_and_fp8_dispatch_halves_them():
+    model = load_model("deepseek-v3")
+    kw = dict(gpus=256, tp=1, pp=4, ep=64, global_batch=256, micro_batch=1, recompute="full", first_stage_layers=16, last_stage_layers=15)
+    exposed = predict(model, H100, **kw)["breakdown"]["ep_comm_s"]
+    hidden = predict(model, H100, ep_overlap=True, **kw)["breakdown"]["ep_comm_s"]
+    assert 0 < hidden < exposed
+    bf16 = predict(model, H100, **kw)["breakdown"]["ep_comm_s"]
+    fp8 = predict(model, H100, precision="fp8", **kw)["breakdown"]["ep_comm_s"]
+    assert fp8 == pytest.approx(0.75 * bf16)  # dispatch 1 byte, combine 2, instead of 2 + 2
+    r = run_lsdt("predict", "--model", "deepseek-v3", "--hardware", "h100-sxm", "--gpus", "256", "--pp", "4", "--ep", "64",
+                 "--global-batch", "256", "--first-stage-layers", "16", "--last-stage-layers", "15", "--ep-overlap", "--json")
+    assert r.returncode in (0, 2) and json.loads(r.stdout)["chosen"]["ep"] == 64
