@@ -90,13 +90,9 @@ def brute_force(model, hw, goal, G):
 # no dp divides 2,520: only the flexible batch has an answer.
 MT_NLG_530B = ModelSpec(name="mt-nlg-530b", n_layer=105, d_model=20480, n_head=128, vocab_size=51200, seq_len=2048)
 # The same 530B shape at 32k context, where context parallelism is in the space (CP 1..8), and
-# DeepSeek-V3 (its config.json's values; 671B, 256 routed experts: EP in the space) at 8k.
+# DeepSeek-V3 (profiles/models/deepseek-v3.toml; 671B, 256 routed experts: EP in the space) at 8k.
 MT_NLG_530B_32K = MT_NLG_530B.with_(name="mt-nlg-530b-32k", seq_len=32768)
-DEEPSEEK_V3 = ModelSpec(
-    name="deepseek-v3", n_layer=61, d_model=7168, n_head=128, vocab_size=129280, seq_len=8192, ffn="swiglu", d_ff=2048,
-    n_experts=256, experts_per_token=8, n_shared_experts=1, dense_layers=3, dense_d_ff=18432,
-    q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
-)
+DEEPSEEK_V3 = load_model("deepseek-v3").with_(seq_len=8192)
 
 
 def main(argv=None) -> int:
