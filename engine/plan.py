@@ -50,6 +50,9 @@ REFINED_LAYOUT_KEYS = (
     "step_time_s", "t_step_max_s", "meets_deadline", "wall_time_s", "gpu_hours", "tokens_per_s_per_gpu",
     "mfu", "model_tflops_per_gpu", "hardware_tflops_per_gpu", "memory_per_gpu_bytes", "fits", "bubble_fraction",
     "exposed_comm_s",
+    # The 2026 dimensions (engine/sizing/refine.Layout); None stages (even split) are left out of files.
+    "cp", "ep", "first_stage_layers", "last_stage_layers", "offload_optimizer", "offload_weights",
+    "offload_activations", "global_batch", "global_batch_used",
 )
 
 
@@ -114,7 +117,7 @@ class Plan:
         for r in layouts:
             row = {**r["chosen"], **r, "bubble_fraction": r["breakdown"]["bubble_fraction"],
                    "exposed_comm_s": r["breakdown"]["exposed_comm_s"]}
-            flat.append({k: row[k] for k in REFINED_LAYOUT_KEYS})
+            flat.append({k: row[k] for k in REFINED_LAYOUT_KEYS if row.get(k) is not None})
         return {
             "mode": stats["mode"],
             "feasible": bool(stats["feasible"]),

@@ -31,7 +31,8 @@ MAX_LAYERS = 10_000
 # 2^31 is a signed 32-bit index, the per-dimension limit of common GPU kernels. Beyond it, counts
 # such as --head-dim 1e308 overflowed the float FLOP arithmetic (a traceback).
 MAX_DIM = 2**31
-_DIM_FIELDS = ("d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "vocab_size", "seq_len", "short_window", "n_experts")
+_DIM_FIELDS = ("d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "vocab_size", "seq_len", "short_window", "n_experts",
+               "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "n_shared_experts", "dense_d_ff")
 
 
 # --------------------------------------------------------------------------- field validation
@@ -111,6 +112,15 @@ _MODEL_SCHEMA: dict[str, _Field] = {
     "n_experts": _Field("int", required=False, allow_zero=True),
     "experts_per_token": _Field("int", required=False, allow_zero=True),
     "trunk_layers": _Field("int", required=False, allow_zero=True),
+    "q_lora_rank": _Field("int", required=False, allow_zero=True),
+    "kv_lora_rank": _Field("int", required=False, allow_zero=True),
+    "qk_nope_head_dim": _Field("int", required=False, allow_zero=True),
+    "qk_rope_head_dim": _Field("int", required=False, allow_zero=True),
+    "v_head_dim": _Field("int", required=False, allow_zero=True),
+    "n_shared_experts": _Field("int", required=False, allow_zero=True),
+    "dense_layers": _Field("int", required=False, allow_zero=True),
+    "dense_d_ff": _Field("int", required=False, allow_zero=True),
+    "mtp_layers": _Field("int", required=False, allow_zero=True),
     "source": _Field("str", required=False),
 }
 
@@ -146,6 +156,13 @@ class ModelSpec:
     With trunk_layers == 0 every layer's MLP is an expert set (Mixtral style); with trunk_layers > 0
     the first `trunk_layers` blocks are a shared trunk and each expert is a stack of the remaining
     n_layer - trunk_layers full blocks (the S7 two-phase design), with a router of d_model x n_experts.
+
+    DeepSeek-V2/V3 shapes: kv_lora_rank > 0 is multi-head latent attention (MLA; DeepSeek-AI 2024,
+    DeepSeek-V2 sec. 2.1): q through a q_lora_rank latent (0: a plain q projection), k and v through
+    a kv_lora_rank latent, per-head q/k width qk_nope_head_dim + qk_rope_head_dim, v width
+    v_head_dim. n_shared_experts always-active experts of d_ff join the routed ones on MoE layers;
+    the first `dense_layers` layers are dense MLPs of dense_d_ff (0 -> d_ff). `mtp_layers`
+    multi-token-prediction modules (DeepSeek-V3 sec. 2.2) each add one block and a 2h x h projection.
     """
 
     name: str
@@ -164,17 +181,42 @@ class ModelSpec:
     n_experts: int = 0
     experts_per_token: int = 0
     trunk_layers: int = 0
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    n_shared_experts: int = 0
+    dense_layers: int = 0
+    dense_d_ff: int = 0  # 0 -> d_ff
+    mtp_layers: int = 0
     source: str = ""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         if self.n_layer > MAX_LAYERS:
             raise UserError(f"model {self.name}: n_layer = {self.n_layer}; accepted: 1..{MAX_LAYERS:,} layers")
+        if self.kv_lora_rank:
+            for key in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+                if not getattr(self, key):
+                    raise UserError(f"model {self.name}: kv_lora_rank = {self.kv_lora_rank} (MLA) needs {key} > 0")
+            if (self.n_kv_head or self.n_head) != self.n_head:
+                raise UserError(f"model {self.name}: MLA (kv_lora_rank > 0) has one k/v head per query head; accepted: n_kv_head = n_head")
+            if not self.head_dim:
+                set_(self, "head_dim", self.qk_nope_head_dim + self.qk_rope_head_dim)
+        elif self.q_lora_rank:
+            raise UserError(f"model {self.name}: q_lora_rank = {self.q_lora_rank} needs kv_lora_rank > 0 (MLA)")
+        if (self.n_shared_experts or self.dense_layers) and (not self.n_experts or self.trunk_layers):
+            raise UserError(f"model {self.name}: n_shared_experts / dense_layers need a Mixtral-style MoE (n_experts > 0, trunk_layers = 0)")
+        if self.dense_layers >= self.n_layer:
+            raise UserError(f"model {self.name}: dense_layers = {self.dense_layers}; accepted: 0..n_layer-1 ({self.n_layer - 1})")
         n_kv_head, head_dim, d_ff = shape_defaults(f"model {self.name}", self.d_model, self.n_head, self.n_kv_head,
                                                    self.head_dim, self.d_ff)
         set_(self, "n_kv_head", n_kv_head)
         set_(self, "head_dim", head_dim)
         set_(self, "d_ff", d_ff)
+        if not self.dense_d_ff:
+            set_(self, "dense_d_ff", self.d_ff)
         if not self.short_window:
             set_(self, "short_window", max(1, self.seq_len // 2))
         for key in _DIM_FIELDS:
@@ -204,6 +246,20 @@ class ModelSpec:
     @property
     def is_moe(self) -> bool:
         return self.n_experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def qk_head_dim(self) -> int:
+        """Per-head width of q and k (the QK^T contraction)."""
+        return self.qk_nope_head_dim + self.qk_rope_head_dim if self.is_mla else self.head_dim
+
+    @property
+    def v_dim(self) -> int:
+        """Per-head width of v (the AV product and the output projection's input)."""
+        return self.v_head_dim if self.is_mla else self.head_dim
 
     def layer_windows(self) -> list[int]:
         """Attention window (tokens) of each layer: the pattern tiled, the last layer always full."""
@@ -239,6 +295,8 @@ _HARDWARE_SCHEMA: dict[str, _Field] = {
     "gpus_per_node": _Field("int", minimum=1),
     "intra_node_bw": _Field("float"),
     "inter_node_bw": _Field("float", required=False),
+    "host_link_bw": _Field("float", required=False),
+    "peak_flops_fp8": _Field("float", required=False),
     "price_per_hour": _Field("float", required=False),
     "price_source": _Field("str", required=False),
     "source": _Field("str", required=False),
@@ -251,7 +309,10 @@ class HardwareSpec:
 
     `inter_node_bw` is None when no standard network comes with the part (e.g. workstation cards):
     such a profile plans one node only rather than guess a network. `memory_bw` and
-    `price_per_hour` may be None (unknown is "n/a", never a guess).
+    `price_per_hour` may be None (unknown is "n/a", never a guess). `host_link_bw` is the GPU's
+    link to host memory (PCIe or NVLink-C2C), per direction: what offload to host is timed by;
+    None means offload cannot be planned. `peak_flops_fp8` is the dense FP8 tensor peak (None: the
+    part has no FP8 tensor cores, or no datasheet figure).
     """
 
     name: str
@@ -262,6 +323,8 @@ class HardwareSpec:
     label: str = ""
     memory_bw: float | None = None
     inter_node_bw: float | None = None
+    host_link_bw: float | None = None
+    peak_flops_fp8: float | None = None
     price_per_hour: float | None = None  # $ per GPU-hour, public on-demand list price
     source: str = ""
     price_source: str = ""  # where and when price_per_hour was read
@@ -288,7 +351,7 @@ GOAL_DEFAULTS = {
     # 4M-token global batch (2^22): the GPT-3/LLaMA scale of batch for 7B-175B models.
     "global_batch_tokens": 4 * 1024 * 1024,
 }
-PRECISIONS = ("bf16", "bf16-fp32grad")
+PRECISIONS = ("bf16", "bf16-fp32grad", "fp8")
 
 _GOAL_SCHEMA: dict[str, _Field] = {
     "tokens": _Field("float"),
@@ -303,7 +366,9 @@ class Goal:
     """What to train: `tokens` in total within `deadline_s`, in steps of `global_batch_tokens`.
 
     precision "bf16" is bf16 mixed precision with Adam (16 B/param of state);
-    "bf16-fp32grad" keeps an fp32 gradient buffer too (18 B/param).
+    "bf16-fp32grad" keeps an fp32 gradient buffer too (18 B/param); "fp8" runs the layers' GEMMs
+    in FP8 (Transformer Engine / DeepSeek-V3 style) with bf16 weights and gradients and fp32
+    master weights and Adam state (16 B/param).
     """
 
     tokens: float
@@ -393,11 +458,12 @@ def load_hardware(name_or_path: str) -> HardwareSpec:
     return hardware_from_dict(read_toml(path), where=str(path))
 
 
-def load_model(name_or_path: str) -> ModelSpec:
-    """A built-in model profile by name, a TOML file, or a Hugging Face config.json."""
+def load_model(name_or_path: str, mtp: bool = False) -> ModelSpec:
+    """A built-in model profile by name, a TOML file, or a Hugging Face config.json (mtp: count
+    its multi-token-prediction module, see model_from_hf_config)."""
     path = _resolve("models", name_or_path)
     if path.suffix == ".json":
-        return model_from_hf_config(read_json(path), where=str(path))
+        return model_from_hf_config(read_json(path), where=str(path), mtp=mtp)
     return model_from_dict(read_toml(path), where=str(path))
 
 
@@ -416,6 +482,23 @@ _HF_KEYS = {
     "tie_embeddings": ("tie_word_embeddings",),
     "n_experts": ("num_local_experts", "num_experts", "n_routed_experts"),
     "experts_per_token": ("num_experts_per_tok",),
+    "q_lora_rank": ("q_lora_rank",),
+    "kv_lora_rank": ("kv_lora_rank",),
+    "qk_nope_head_dim": ("qk_nope_head_dim",),
+    "qk_rope_head_dim": ("qk_rope_head_dim",),
+    "v_head_dim": ("v_head_dim",),
+    "n_shared_experts": ("n_shared_experts",),
+}
+# Keys that change a model's size in ways LSDT does not model, with the value(s) that change
+# nothing: any other value is refused, naming the key, rather than mis-sized in silence.
+_HF_UNMODELED = {
+    "decoder_sparse_step": (1,),  # Qwen2/3-MoE: an MoE layer only every n-th layer
+    "mlp_only_layers": ([],),  # Qwen2/3-MoE: listed layers dense
+    "moe_layer_freq": (1,),  # DeepSeek: an MoE layer only every n-th layer
+    "shared_expert_intermediate_size": (0,),  # Qwen2-MoE's shared expert of its own width
+    "attention_bias": (False,),  # q/k/v/o biases
+    "mlp_bias": (False,),
+    "cross_attention_layers": ([],),  # Llama 3.2 vision
 }
 # The sequence length an HF config.json is planned at when it gives a longer maximum (see below).
 HF_TRAINING_SEQ = 8192
@@ -431,16 +514,25 @@ def _check_hf_value(where: str, hf_key: str, value: Any, f: _Field) -> Any:
     return _check_number(where, hf_key, value, integer=f.kind == "int", minimum=f.minimum, allow_zero=f.allow_zero)
 
 
-def model_from_hf_config(cfg: Any, where: str = "config.json") -> ModelSpec:
-    """A ModelSpec from a Hugging Face config.json (llama, mistral, qwen2, mixtral, gpt2 styles).
+def model_from_hf_config(cfg: Any, where: str = "config.json", mtp: bool = False) -> ModelSpec:
+    """A ModelSpec from a Hugging Face config.json (llama, mistral, qwen2/3, mixtral, qwen3-moe,
+    deepseek-v2/v3, gpt2 styles).
 
     GPT-2 configs tie embeddings and use GELU unless they say otherwise; llama-family configs
     (hidden_act silu) are SwiGLU. A `sliding_window` below the context becomes an all-S pattern
     (Mistral). MoE fields (num_local_experts / num_experts, num_experts_per_tok) map to
     n_experts / experts_per_token; `moe_intermediate_size`, where given, is the expert d_ff.
+    DeepSeek: MLA keys (q_lora_rank, kv_lora_rank, qk_*_head_dim, v_head_dim), n_shared_experts,
+    first_k_dense_replace dense layers of intermediate_size; its multi-token-prediction module
+    (num_nextn_predict_layers) is counted only with mtp=True (the published 671B excludes it).
+    A size-changing key LSDT does not model (_HF_UNMODELED) is refused, naming it.
     """
     if not isinstance(cfg, dict):
         raise UserError(f"{where}: expected a JSON object (a Hugging Face config.json)")
+    for key, neutral in _HF_UNMODELED.items():
+        if key in cfg and cfg[key] is not None and cfg[key] not in neutral:
+            raise UserError(f"{where}: key '{key}' = {cfg[key]!r} changes the model's size in a way LSDT does not model; "
+                            f"accepted: {' or '.join(repr(v) for v in neutral)} (or leave it out)")
     raw: dict[str, Any] = {}
     for key, names in _HF_KEYS.items():
         for hf in names:
@@ -466,9 +558,22 @@ def model_from_hf_config(cfg: Any, where: str = "config.json") -> ModelSpec:
         raw.setdefault("tie_embeddings", True)
     if raw.get("n_experts") and cfg.get("moe_intermediate_size"):
         raw["d_ff"] = _check_hf_value(where, "moe_intermediate_size", cfg["moe_intermediate_size"], _MODEL_SCHEMA["d_ff"])
+        if "intermediate_size" in cfg:  # the dense MLP width (DeepSeek's first_k_dense_replace layers)
+            raw["dense_d_ff"] = _check_hf_value(where, "intermediate_size", cfg["intermediate_size"], _MODEL_SCHEMA["d_ff"])
     if not raw.get("n_experts"):
         raw.pop("n_experts", None)
         raw.pop("experts_per_token", None)
+        raw.pop("n_shared_experts", None)
+    elif cfg.get("first_k_dense_replace"):
+        raw["dense_layers"] = _check_hf_value(where, "first_k_dense_replace", cfg["first_k_dense_replace"], _MODEL_SCHEMA["dense_layers"])
+    if mtp and cfg.get("num_nextn_predict_layers"):
+        raw["mtp_layers"] = _check_hf_value(where, "num_nextn_predict_layers", cfg["num_nextn_predict_layers"], _MODEL_SCHEMA["mtp_layers"])
+    if raw.get("kv_lora_rank"):
+        raw.setdefault("n_kv_head", raw["n_head"])  # MLA: one k/v head per query head
+        raw.pop("head_dim", None)  # DeepSeek's head_dim key is the rope width; MLA widths are explicit
+    else:
+        for key in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+            raw.pop(key, None)
     window = cfg.get("sliding_window")
     if isinstance(window, int) and not isinstance(window, bool) and 0 < window < raw["seq_len"] and cfg.get("use_sliding_window", True):
         raw["window_pattern"] = "S"

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
 from engine import fmt
+from engine.sizing.refine import layout_from
 
 from app.widgets.tables import fill_table
 
@@ -59,10 +60,11 @@ class RefinedLayouts(DataTable):
             late = not r["meets_deadline"]
             step = Text(fmt.duration(r["step_time_s"]), style="red" if late else "", justify="right")
             mem = Text(fmt.gb(r["memory_per_gpu_bytes"]), style="" if r["fits"] else "red", justify="right")
-            # What tells two rows of one split apart is on the row (interleave v, recompute, ZeRO):
-            # rows once read "8 4x1x2 1 53.4 s 57%" three times.
+            # What tells two rows apart is on the row: the split (DP x TP x PP x CP x EP; older saved
+            # plans: cp = ep = 1), interleave v, recompute and ZeRO (rows once read "8 4x1x2 1 53.4 s 57%" x3).
+            lay = layout_from(c)
             v = f" v{c['interleave']}" if c["interleave"] > 1 else ""
-            rows.append((_num(f"{c['gpus']:,}"), f"{c['dp']}x{c['tp']}x{c['pp']}{v}", _num(str(c["micro_batch"])),
+            rows.append((_num(f"{c['gpus']:,}"), f"{lay.dp}x{lay.tp}x{lay.pp}x{lay.cp}x{lay.ep}{v}", _num(str(c["micro_batch"])),
                          f"{_RECOMPUTE_SHORT.get(c['recompute'], c['recompute'])}/Z{c['zero']}", step,
                          _num(fmt.pct(r["mfu"])), mem))
         fill_table(self, (_num("G"), "layout", _num("mb"), "rc/ZeRO", _num("step"), _num("MFU"), _num("mem")), rows,
@@ -73,10 +75,18 @@ _RECOMPUTE_SHORT = {"none": "-", "selective": "sel", "full": "full"}
 
 
 def refined_detail(r: dict) -> str:
-    """One line with what the table leaves out: interleave, recompute, ZeRO, SP, deadline."""
+    """One line with what the table leaves out: interleave, recompute, ZeRO, SP, uneven stages,
+    offload, a rounded batch, deadline."""
     c = r
     parts = [f"v{c['interleave']}" if c["pp"] > 1 else "no PP", f"recompute {c['recompute']}", f"ZeRO-{c['zero']}",
              "SP" if c["sequence_parallel"] else "no SP"]
+    lay = layout_from(c)
+    if lay.stages:
+        parts.append(f"stages {lay.stages}")
+    if lay.offload:
+        parts.append(f"offload {lay.offload}")
+    if c.get("global_batch_used") and c["global_batch_used"] != c.get("global_batch"):
+        parts.append(f"batch {c['global_batch_used']:,} of {c['global_batch']:,}")
     if not r["meets_deadline"]:
         parts.append("misses deadline")
     return " · ".join(parts)

@@ -35,6 +35,8 @@ class ParamCounts:
     active: int  # parameters one token uses
     matmul_total: int  # every weight used in a matmul (incl. the LM head), all experts
     matmul_active: int  # weights one token multiplies through (incl. the LM head)
+    routed_experts: int = 0  # the routed experts' MLP weights, all layers (what expert parallelism shards)
+    mtp: int = 0  # multi-token-prediction modules (in total, not active: an optional training head)
 
     @property
     def non_embedding(self) -> int:
@@ -42,16 +44,27 @@ class ParamCounts:
 
 
 def attention_params(spec: ModelSpec) -> int:
-    """q and o: d x (n_head hd); k and v: d x (n_kv_head hd) each (GQA, Ainslie et al. 2023)."""
+    """q and o: d x (n_head hd); k and v: d x (n_kv_head hd) each (GQA, Ainslie et al. 2023).
+
+    MLA (DeepSeek-V2 sec. 2.1; HF modeling_deepseek): q_a d x q_lora + q_b q_lora x n_head (nope +
+    rope) (or q d x n_head (nope + rope) without a q latent), kv_a d x (kv_lora + rope), kv_b
+    kv_lora x n_head (nope + v), o n_head v x d. Norm gains are not counted (LSDT's norms carry none).
+    """
+    if spec.is_mla:
+        nh, d = spec.n_head, spec.d_model
+        q_out = nh * spec.qk_head_dim
+        q = spec.q_lora_rank * (d + q_out) if spec.q_lora_rank else d * q_out
+        kv = d * (spec.kv_lora_rank + spec.qk_rope_head_dim) + spec.kv_lora_rank * nh * (spec.qk_nope_head_dim + spec.v_head_dim)
+        return q + kv + nh * spec.v_head_dim * d
     q_width = spec.n_head * spec.head_dim
     kv_width = spec.n_kv_head * spec.head_dim
     return 2 * spec.d_model * q_width + 2 * spec.d_model * kv_width
 
 
-def mlp_params(spec: ModelSpec) -> int:
+def mlp_params(spec: ModelSpec, d_ff: int | None = None) -> int:
     """GELU / ReLU^2: up + down (2 d d_ff). SwiGLU: gate + up + down (3 d d_ff; Shazeer 2020)."""
     matrices = 3 if spec.ffn == "swiglu" else 2
-    return matrices * spec.d_model * spec.d_ff
+    return matrices * spec.d_model * (d_ff or spec.d_ff)
 
 
 def param_counts(spec: ModelSpec) -> ParamCounts:
@@ -83,15 +96,27 @@ def param_counts(spec: ModelSpec) -> ParamCounts:
             layers_total + head_matmul,
             layers_active + head_matmul,
         )
-    # Mixtral style: every layer's MLP is E experts, k of them per token, plus a router.
-    layers_total = L * (attn + E * mlp + router)
-    layers_active = L * (attn + k * mlp + router)
+    # Mixtral style: every layer's MLP is E routed experts, k of them per token, plus a router;
+    # DeepSeek style adds S always-active shared experts per MoE layer and makes the first
+    # `dense_layers` layers dense MLPs of dense_d_ff.
+    S, Ld = spec.n_shared_experts, spec.dense_layers
+    Lm = L - Ld
+    dense_block = attn + mlp_params(spec, spec.dense_d_ff)
+    layers_total = Ld * dense_block + Lm * (attn + (E + S) * mlp + router)
+    layers_active = Ld * dense_block + Lm * (attn + (k + S) * mlp + router)
+    # A multi-token-prediction module: a 2d x d projection and one MoE block (its embedding and
+    # head are the main model's; DeepSeek-V3 sec. 2.2). Training cost, not part of the model.
+    proj = 2 * spec.d_model * spec.d_model
+    mtp = spec.mtp_layers * (proj + attn + (E + S) * mlp + router)
+    mtp_active = spec.mtp_layers * (proj + attn + (k + S) * mlp + router)
     return ParamCounts(
-        embedding, lm_head, attn, mlp, router, L, 0,
-        embedding + lm_head + layers_total,
-        embedding + lm_head + layers_active,
-        layers_total + head_matmul,
-        layers_active + head_matmul,
+        embedding, lm_head, attn, mlp, router, Lm, 0,
+        embedding + lm_head + layers_total + mtp,
+        embedding + lm_head + layers_active + mtp_active,
+        layers_total + mtp + head_matmul,
+        layers_active + mtp_active + head_matmul,
+        routed_experts=Lm * E * mlp,
+        mtp=mtp,
     )
 
 
@@ -120,5 +145,10 @@ def flops_per_token(spec: ModelSpec, seq_len: int | None = None, causal: bool = 
     x3 for training = 12 x (n_head hd) x context (PaLM App. B; nanochat's estimate_flops).
     """
     counts = param_counts(spec)
-    attn_width = spec.n_head * spec.head_dim
-    return 6.0 * counts.matmul_active + 12.0 * attn_width * attention_context(spec, seq_len, causal)
+    return 6.0 * counts.matmul_active + 12.0 * attention_width(spec) * attention_context(spec, seq_len, causal)
+
+
+def attention_width(spec: ModelSpec) -> float:
+    """The mean of the QK^T and AV widths summed over heads: n_head x head_dim, or with MLA
+    n_head x (qk_nope + qk_rope + v) / 2, so that 4 x width x context is one token's score FLOPs."""
+    return spec.n_head * (spec.qk_head_dim + spec.v_dim) / 2

@@ -110,11 +110,15 @@ def efficiency_for(hardware: HardwareSpec) -> Efficiency:
     return _BY_HARDWARE.get(hardware.name, DEFAULT)
 
 
-def gemm_time_s(M: float, K: float, N: float, hw: HardwareSpec, eff: Efficiency, count: float = 1.0) -> float:
-    """Roofline time of `count` bf16 GEMMs of (M x K) @ (K x N) (2 bytes per element)."""
+def gemm_time_s(M: float, K: float, N: float, hw: HardwareSpec, eff: Efficiency, count: float = 1.0, fp8: bool = False) -> float:
+    """Roofline time of `count` GEMMs of (M x K) @ (K x N): bf16 (2 bytes per element), or with
+    fp8 inputs (1 byte) at the FP8 tensor peak and a bf16 output. eta_gemm is the same fraction
+    for FP8 (not validated: no published FP8 run is in the validation file)."""
     flops = 2.0 * M * K * N
-    bytes_moved = 2.0 * (M * K + K * N + M * N)
-    return count * max(flops / (hw.peak_flops * eff.eta_gemm), bytes_moved / (memory_bw(hw) * eff.eta_mem))
+    in_bytes = 1.0 if fp8 else 2.0
+    bytes_moved = in_bytes * (M * K + K * N) + 2.0 * M * N
+    peak = hw.peak_flops_fp8 if fp8 else hw.peak_flops
+    return count * max(flops / (peak * eff.eta_gemm), bytes_moved / (memory_bw(hw) * eff.eta_mem))
 
 
 def memory_bw(hw: HardwareSpec) -> float:

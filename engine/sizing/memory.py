@@ -40,7 +40,7 @@ from engine.specs import ModelSpec
 # Megatron-LM's --accumulate-allreduce-grads-in-fp32), fp32 master weights + Adam m and v 12.
 # Sums to physics.STATE_BYTES_PER_PARAM (16 / 18); a test pins the equality.
 WEIGHT_BYTES = 2
-GRAD_BYTES = {"bf16": 2, "bf16-fp32grad": 4}
+GRAD_BYTES = {"bf16": 2, "bf16-fp32grad": 4, "fp8": 2}
 OPTIMIZER_BYTES = 12
 FP32_LOGIT_BYTES = 4  # the cross-entropy input is upcast to fp32 (Korthikanti sec. 4.3: 4 s b V / t)
 
@@ -58,15 +58,17 @@ class ActivationTerms:
 def activation_terms(model: ModelSpec, seq_len: int, attention: str, dropout: bool) -> ActivationTerms:
     """Per-token bytes of one (average) layer; `attention` is "flash" or "unfused"."""
     h = model.d_model
-    q_w = model.n_head * model.head_dim
-    kv_w = model.n_kv_head * model.head_dim
+    q_w = model.n_head * model.qk_head_dim
+    k_w = model.n_kv_head * model.qk_head_dim
+    v_w = model.n_kv_head * model.v_dim
+    o_w = model.n_head * model.v_dim
     masks = 2.0 if dropout else 0.0  # two 1-byte dropout masks of width h
     replicated = 2 * h + 2 * h + 2 * h + 2 * h + masks * h  # 2 LN inputs, QKV input, MLP input, masks
-    attn_split = 2 * q_w + 2 * kv_w + 2 * kv_w + 2 * q_w  # Q, K, V, output-projection input
-    f = model.d_ff
-    mlp_split = 6 * f if model.ffn == "swiglu" else 4 * f  # SwiGLU: gate, up, product; else in, out
-    if model.is_moe:
-        mlp_split *= _active_mlp_factor(model)
+    attn_split = 2 * q_w + 2 * k_w + 2 * v_w + 2 * o_w  # Q, K, V, output-projection input
+    if model.is_mla:  # the q and kv latents (replicated: they sit before the TP-split up-projections)
+        replicated += 2 * (model.q_lora_rank + model.kv_lora_rank)
+    w = active_mlp_width(model)
+    mlp_split = 6 * w if model.ffn == "swiglu" else 4 * w  # SwiGLU: gate, up, product; else in, out
     # Scores per token: heads x attended keys (full s for unfused kernels, which materialise the
     # whole s x s matrix; the window where the layer is windowed).
     ctx = sum(min(w, seq_len) for w in model.layer_windows()) / model.n_layer
@@ -75,6 +77,17 @@ def activation_terms(model: ModelSpec, seq_len: int, attention: str, dropout: bo
     else:
         core = (5.0 if dropout else 2.0) * model.n_head * ctx
     return ActivationTerms(replicated, attn_split + mlp_split, core, 2.0 * h)
+
+
+def active_mlp_width(model: ModelSpec) -> float:
+    """Average over layers of the MLP width one token passes through: d_ff dense; (top-k + shared)
+    x d_ff on MoE layers, dense_d_ff on DeepSeek's dense-first layers."""
+    counts = param_counts(model)
+    if counts.n_moe_layers:
+        moe = (model.experts_per_token + model.n_shared_experts) * model.d_ff
+        dense = model.n_layer - counts.n_moe_layers
+        return (counts.n_moe_layers * moe + dense * model.dense_d_ff) / model.n_layer
+    return _active_mlp_factor(model) * model.d_ff
 
 
 def _active_mlp_factor(model: ModelSpec) -> float:

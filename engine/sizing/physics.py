@@ -20,7 +20,9 @@ from engine.specs import GOAL_DEFAULTS, Goal, HardwareSpec, ModelSpec
 # bf16 gradients (2) + fp32 master weights (4) + fp32 Adam m and v (4 + 4) = 16; an fp32
 # gradient-accumulation buffer adds 2 more (18). Rajbhandari et al. 2020 (ZeRO), sec. 3.1:
 # "2Ψ + 2Ψ + 12Ψ = 16Ψ bytes" for mixed-precision Adam.
-STATE_BYTES_PER_PARAM = {"bf16": 16, "bf16-fp32grad": 18}
+# FP8 training (DeepSeek-AI 2024, DeepSeek-V3 report sec. 3.3; NVIDIA Transformer Engine) keeps the
+# same bf16 weights + gradients and fp32 master + Adam state: 16.
+STATE_BYTES_PER_PARAM = {"bf16": 16, "bf16-fp32grad": 18, "fp8": 16}
 GRAD_BYTES_PER_PARAM = 2  # bf16 gradients are what data parallelism all-reduces
 ACTIVATION_BYTES = 2  # bf16 activations
 

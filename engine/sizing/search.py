@@ -1,5 +1,6 @@
-"""Step-2 layout search: the fastest (dp, tp, pp, micro-batch, recompute, ZeRO, interleave) that
-fits in memory and meets the deadline, for a fixed cluster or the smallest one (auto-size).
+"""Step-2 layout search: the fastest (dp, tp, pp, cp, ep, stages, micro-batch, recompute, offload,
+ZeRO, interleave) that fits in memory and meets the deadline, for a fixed cluster or the smallest
+one (auto-size).
 
     search(model, hardware, goal, G=None, top=10, ...) -> list[dict]
         ranked predictions (refine.PREDICT_KEYS + meets_deadline, t_step_max_s, wall_time_s,
@@ -8,21 +9,25 @@ fits in memory and meets the deadline, for a fixed cluster or the smallest one (
         meets the deadline, the fastest layouts that fit are returned with meets_deadline False.
     search_with_stats(...) -> (list[dict], stats)   the same, plus what the search visited.
 
-The space: TP divides n_head and n_kv_head and stays in a node; PP is any 1..n_layer (stages get
-ceil(L/p) layers); DP divides the global batch; micro-batch divides the per-replica batch;
-interleave v > 1 where pp x v divides n_layer and the micro-batches are a multiple of pp;
+The space: TP divides n_head and n_kv_head and stays in a node; CP in cp_options (2 cp divides the
+sequence, chunks >= 512 tokens); PP is any 1..n_layer (stages get ceil(L/p) layers, or the uneven
+first/last splits of stage_options); DP divides the global batch -- with a fixed G, any dp, the
+batch rounded down to a multiple of dp (flexible batch; ranked per requested batch, i.e. by time
+per token); EP divides n_experts and dp (MoE); micro-batch divides the per-replica batch;
+interleave v > 1 where pp x v divides n_layer (uneven stages: v divides the other stages' share)
+and the micro-batches are a multiple of pp; offload combinations of offload_options where the profile has a host_link_bw;
 sequence parallelism whenever TP > 1 (same traffic as plain TP, less memory and elementwise time).
 
 Pruning is exact, by dominance, so the answer equals the exhaustive one:
-  * at fixed (dp, tp, pp, v, micro-batch), step time never falls and memory never rises as recompute
-    goes none -> selective -> full, nor as ZeRO goes 1 -> 2 -> 3 (ZeRO 0 moves as many bytes as
-    ZeRO 1 and keeps more memory, so it is tried only where dp = 1, where all stages coincide);
-    so for each recompute policy only the lowest ZeRO stage that fits is timed;
+  * at fixed (split, v, micro-batch, recompute, offload), step time never falls and memory never
+    rises as ZeRO goes 1 -> 2 -> 3 (ZeRO 0 moves as many bytes as ZeRO 1 and keeps more memory, so
+    it is tried only where dp x cp = 1, where all stages coincide); so for each recompute policy and
+    offload combination only the lowest ZeRO stage that fits is timed;
   * memory never falls as the micro-batch grows, so once the most frugal setting (full recompute,
-    the highest ZeRO) does not fit, no larger micro-batch is tried;
+    the highest ZeRO, the most offload) does not fit, no larger micro-batch is tried;
   * auto-size visits G in increasing order and stops after the first G with a feasible layout;
     a G whose compute alone at peak x eta_gemm misses the deadline, or whose ZeRO-3 state alone
-    overflows memory, is skipped without timing.
+    (with offload: its gradients alone) overflows memory, is skipped without timing.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from engine.errors import UserError
 from engine.sizing.design import divisors
 from engine.sizing.efficiency import Efficiency
 from engine.sizing.physics import physics
-from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout
+from engine.sizing.counts import param_counts
+from engine.sizing.memory import GRAD_BYTES
+from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout, flexible_batch, interleave_options
 from engine.specs import Goal, HardwareSpec, ModelSpec
 
 
@@ -46,10 +53,54 @@ def tp_options(model: ModelSpec, hardware: HardwareSpec) -> list[int]:
     return [t for t in divisors(math.gcd(model.n_head, model.n_kv_head)) if hardware.gpus_per_node % t == 0]
 
 
-def _interleaves(model: ModelSpec, pp: int, microbatches_max: int) -> list[int]:
-    if pp == 1:
+def _interleaves(model: ModelSpec, pp: int, microbatches_max: int, stages: tuple = (None, None)) -> list[int]:
+    return interleave_options(model, pp, microbatches_max, *stages)
+
+
+# The search's CP degrees: 2 cp divides the sequence and each rank keeps >= 4,096 tokens. Published
+# CP runs keep chunks of 8k (Llama 3 405B: CP 16 at 131,072 tokens, Dubey et al. 2024, sec. 3.3.2);
+# Megatron-LM's docs suggest CP from 8k sequences up. Below that the ring's per-step latency and
+# small attention tiles, which this model does not count, would make it look free. `lsdt predict
+# --cp` still takes any degree.
+MIN_CP_CHUNK_TOKENS = 4096
+
+
+def cp_options(model: ModelSpec) -> list[int]:
+    s = model.seq_len
+    return [c for c in divisors(s) if s % (2 * c) == 0 and s // c >= MIN_CP_CHUNK_TOKENS] or [1]
+
+
+def ep_options(model: ModelSpec, dp: int) -> list[int]:
+    """Expert-parallel degrees: divide n_experts and dp (routed-expert MoE models only)."""
+    if not param_counts(model).n_moe_layers:
         return [1]
-    return [v for v in divisors(model.n_layer) if model.n_layer % (pp * v) == 0 and (v == 1 or microbatches_max % pp == 0)]
+    return divisors(math.gcd(model.n_experts, dp))
+
+
+def stage_options(model: ModelSpec, pp: int) -> list[tuple[int | None, int | None]]:
+    """(first_stage_layers, last_stage_layers) the search tries for pp stages: the even split
+    (None, None), and for pp >= 3 the two uneven ones closest to it that lighten the ends -- the
+    largest k with first = last = k, and the largest with only last = k -- each leaving an exact
+    equal share > k to every other stage (Megatron's rule; 126 layers on 16 stages: 7 + 14 x 8 + 7)."""
+    out: list[tuple[int | None, int | None]] = [(None, None)]
+    L = model.n_layer
+    if pp < 3:
+        return out
+    both = [k for k in range(1, -(-L // pp)) if (L - 2 * k) % (pp - 2) == 0 and (L - 2 * k) // (pp - 2) > k]
+    last = [k for k in range(1, -(-L // pp)) if (L - k) % (pp - 1) == 0 and (L - k) // (pp - 1) > k]
+    if both:
+        out.append((both[-1], both[-1]))
+    if last:
+        out.append((None, last[-1]))
+    return out
+
+
+def offload_options(hardware: HardwareSpec) -> list[tuple[bool, bool, bool]]:
+    """(optimizer, weights, activations) offload combinations, least offload first; none without a
+    host_link_bw in the profile. Each adds host traffic and frees GPU memory."""
+    if not hardware.host_link_bw:
+        return [(False, False, False)]
+    return [(False, False, False), (True, False, False), (True, False, True), (True, True, True)]
 
 
 def _tie(seconds: float) -> float:
@@ -58,33 +109,36 @@ def _tie(seconds: float) -> float:
     return float(f"{seconds:.4g}")
 
 
-def _best_for_split(em: EngineeringModel, B: int, dp: int, tp: int, pp: int, stats: dict) -> list[tuple[float, Layout]]:
-    """Every (micro-batch, v) of one split with its fastest fitting (recompute, ZeRO)."""
+def _best_for_split(em: EngineeringModel, B: int, dp: int, tp: int, pp: int, stats: dict, cp: int = 1, ep: int = 1,
+                    stages: tuple = (None, None), offloads: list | None = None) -> list[tuple[float, Layout]]:
+    """Every (micro-batch, v) of one split with its fastest fitting (recompute, offload, ZeRO)."""
     M = em.hw.memory_bytes
-    zeros = (1, 2, 3) if dp > 1 else (0,)
+    zeros = (1, 2, 3) if dp * cp > 1 else (0,)
     sp = tp > 1
+    offloads = offloads or [(False, False, False)]
     out: list[tuple[float, Layout]] = []
     per_replica = B // dp
-    n_choices = len(RECOMPUTE) * (4 if dp > 1 else 1)  # recompute x ZeRO (all stages coincide at dp = 1)
-    for v in _interleaves(em.model, pp, per_replica):
+    n_choices = len(RECOMPUTE) * len(offloads) * (4 if dp * cp > 1 else 1)  # recompute x offload x ZeRO
+    for v in _interleaves(em.model, pp, per_replica, stages):
         mbs = [b for b in divisors(per_replica) if v == 1 or (per_replica // b) % pp == 0]
         stats["space"] += len(mbs) * n_choices
         for b in mbs:
-            base = Layout(dp, tp, pp, b, "full", zeros[-1], v, sp)
+            base = Layout(dp, tp, pp, b, "full", zeros[-1], v, sp, cp, ep, *stages, *offloads[-1])
             stats["memory_checks"] += 1
             if em.memory_total(base, B) > M:
                 break  # larger micro-batches need more memory still
             best = None
             for rc in RECOMPUTE:
-                for z in zeros:
-                    lay = replace(base, recompute=rc, zero=z)
-                    stats["memory_checks"] += 1
-                    if em.memory_total(lay, B) <= M:
-                        stats["timed"] += 1
-                        t = em.step_time(lay, B)["step_time_s"]
-                        if best is None or t < best[0]:  # ties keep less recompute
-                            best = (t, lay)
-                        break  # higher ZeRO stages are no faster
+                for off in offloads:
+                    for z in zeros:
+                        lay = Layout(dp, tp, pp, b, rc, z, v, sp, cp, ep, *stages, *off)  # replace() costs 4x
+                        stats["memory_checks"] += 1
+                        if em.memory_total(lay, B) <= M:
+                            stats["timed"] += 1
+                            t = em.step_time(lay, B)["step_time_s"]
+                            if best is None or t < best[0]:  # ties keep less recompute, less offload
+                                best = (t, lay)
+                            break  # higher ZeRO stages are no faster
             if best:
                 out.append(best)
     return out
@@ -93,10 +147,13 @@ def _best_for_split(em: EngineeringModel, B: int, dp: int, tp: int, pp: int, sta
 def _finish(em: EngineeringModel, goal_steps: int, t_max: float, B: int, ranked: list[tuple[float, Layout]], top: int) -> list[dict]:
     results = []
     for _, lay in ranked[:top]:
-        r = em.evaluate(lay, B)
-        r["t_step_max_s"] = t_max
-        r["meets_deadline"] = r["step_time_s"] <= t_max
-        r["wall_time_s"] = r["step_time_s"] * goal_steps
+        used = flexible_batch(B, lay.dp)
+        r = em.evaluate(lay, used, B if used != B else None)
+        # A rounded-down batch takes more steps for the same tokens: the deadline and wall time
+        # are per token, so scale the step by B / used.
+        r["t_step_max_s"] = t_max * used / B
+        r["meets_deadline"] = r["step_time_s"] <= r["t_step_max_s"]
+        r["wall_time_s"] = r["step_time_s"] * goal_steps * B / used
         r["gpu_hours"] = r["wall_time_s"] * lay.gpus / 3600.0
         results.append(r)
     return results
@@ -112,6 +169,7 @@ def search_with_stats(
     attention: str = "flash",
     dropout: bool = False,
     max_gpus: int = 1 << 20,
+    flexible: bool = True,
 ) -> tuple[list[dict], dict]:
     t0 = time.perf_counter()
     if G is not None and (isinstance(G, bool) or not isinstance(G, int) or G < 1):
@@ -120,35 +178,57 @@ def search_with_stats(
     B, t_max = b0.global_batch_seqs, b0.t_step_max_s
     em = EngineeringModel(model, hardware, None, goal.precision, efficiency, attention, dropout)
     stats = {"mode": "fixed" if G else "auto", "splits": 0, "memory_checks": 0, "timed": 0,
-             "space": 0}  # space: (split, v, micro-batch, recompute, ZeRO) combinations covered
+             "space": 0}  # space: (split, v, micro-batch, recompute, offload, ZeRO) combinations covered
     tps = tp_options(model, hardware)
+    cps = cp_options(model)
+    offloads = offload_options(hardware)
     limit = hardware.gpus_per_node if hardware.inter_node_bw is None else max_gpus
-    splits = []
+    splits = []  # (G, dp, tp, pp, cp, B used)
     for tp in tps:
-        for pp in range(1, model.n_layer + 1):
-            for dp in divisors(B):
-                g = dp * tp * pp
-                if (G is None and g <= limit) or g == G:
-                    splits.append((g, dp, tp, pp))
-    if G is not None and G > limit:
-        splits = []
+        for cp in cps:
+            for pp in range(1, model.n_layer + 1):
+                if G is not None:
+                    if G % (tp * pp * cp):
+                        continue
+                    dp = G // (tp * pp * cp)
+                    used = flexible_batch(B, dp) if flexible else (B if B % dp == 0 else 0)
+                    if used and G <= limit:
+                        splits.append((G, dp, tp, pp, cp, used))
+                    continue
+                for dp in divisors(B):
+                    g = dp * tp * pp * cp
+                    if g <= limit:
+                        splits.append((g, dp, tp, pp, cp, B))
     splits.sort()
     # Lower bounds for skipping a split untimed: 6 N_active FLOPs per token at peak x eta_gemm
     # (attention, recompute, bubbles and comm only add), and ZeRO-3 state of the slowest stage.
     flops_step = 6.0 * em.counts.matmul_active * B * em.seq
+    peak = hardware.peak_flops_fp8 if em.fp8 else hardware.peak_flops
+    min_state_bytes_per_param = GRAD_BYTES[goal.precision] if offloads[-1][0] else 16.0
     ranked: list[tuple[float, Layout]] = []
     feasible_G = None
-    for g, dp, tp, pp in splits:
+
+    def visit(dp: int, tp: int, pp: int, cp: int, used: int) -> list[tuple[float, Layout]]:
+        found = []
+        for ep in ep_options(model, dp):
+            for stages in stage_options(model, pp):
+                stats["splits"] += 1
+                for t, lay in _best_for_split(em, used, dp, tp, pp, stats, cp, ep, stages, offloads):
+                    found.append((t * B / used, lay))  # per requested batch: comparable across roundings
+        return found
+
+    for g, dp, tp, pp, cp, used in splits:
         if feasible_G is not None and g > feasible_G:
             break
         if G is None:
-            if flops_step / (g * hardware.peak_flops * em.eff.eta_gemm) > t_max:
+            if flops_step / (g * peak * em.eff.eta_gemm) > t_max:
                 continue
-            first_p, last_p = em._stage_params(pp, tp)
-            if max(first_p, last_p) * 16.0 / dp > hardware.memory_bytes:
+            # Every stage option keeps at least ceil(L/p) layers on some stage; under ZeRO-3 (with or
+            # without EP: experts shard over dp cp / ep of tp ep ranks) that stage holds >= 16 B per
+            # parameter / (dp cp), or with everything offloaded its gradients alone.
+            if min_state_bytes_per_param * -(-model.n_layer // pp) * em.layer_params / (tp * dp * cp) > hardware.memory_bytes:
                 continue
-        stats["splits"] += 1
-        found = _best_for_split(em, B, dp, tp, pp, stats)
+        found = visit(dp, tp, pp, cp, used)
         ranked.extend(found)
         if G is None and any(t <= t_max for t, _ in found):
             feasible_G = g
@@ -157,16 +237,16 @@ def search_with_stats(
     elif G is None:
         # Nothing meets the deadline: report the fastest layouts of the largest clusters the
         # model can use (what comes closest), timing the splits the bounds skipped.
-        for g, dp, tp, pp in splits[-64:]:
-            stats["splits"] += 1
-            ranked.extend(_best_for_split(em, B, dp, tp, pp, stats))
+        for g, dp, tp, pp, cp, used in splits[-64:]:
+            ranked.extend(visit(dp, tp, pp, cp, used))
         ranked = sorted(set(ranked), key=lambda x: x[0])
     ranked.sort(key=lambda x: (x[1].gpus if feasible_G else 0, _tie(x[0]), -x[1].micro_batch, x[0], -x[1].dp))
-    # One entry per split (dp, tp, pp, v): its best micro-batch / recompute / ZeRO. Micro-batch
-    # variants of one split differ by a few percent and would crowd out the real alternatives.
+    # One entry per split (dp, tp, pp, cp, ep, v, stages): its best micro-batch / recompute / offload /
+    # ZeRO. Micro-batch variants of one split differ by a few percent and would crowd out the real
+    # alternatives.
     seen, distinct = set(), []
     for t, lay in ranked:
-        key = (lay.dp, lay.tp, lay.pp, lay.interleave)
+        key = (lay.dp, lay.tp, lay.pp, lay.cp, lay.ep, lay.interleave, lay.first_stage_layers, lay.last_stage_layers)
         if key not in seen:
             seen.add(key)
             distinct.append((t, lay))

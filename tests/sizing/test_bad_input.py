@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -197,7 +198,9 @@ def test_a_tiny_deadline_gives_a_readable_ratio():
     """--days 1e-300 printed the step/budget ratio as a 300-digit number (:.2f)."""
     r = run_lsdt(*PLAN, "--days", "1e-300")
     message = one_line_error(r, "no solution")
-    assert len(message) < 200 and "e+299x" in message, message
+    # The exponent moves with the fastest layout the search finds (context parallelism reaches
+    # larger clusters); what matters is the e+ notation.
+    assert len(message) < 200 and re.search(r"e\+29\dx", message), message
 
 
 @pytest.mark.parametrize("reserve_gb", ["24", "1e308"])

@@ -14,7 +14,7 @@ from engine.sizing.efficiency import efficiency_for
 from engine.sizing.physics import default_goal, physics
 from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout
 from engine.sizing.design import divisors
-from engine.sizing.search import _interleaves, search_with_stats, tp_options
+from engine.sizing.search import _interleaves, cp_options, ep_options, offload_options, search_with_stats, stage_options, tp_options
 from engine.sizing.shapes import band_spec
 from engine.specs import ModelSpec, load_hardware, load_model
 from tests.conftest import run_lsdt
@@ -53,6 +53,61 @@ def _brute_force(model, hw, goal, G):
     return best
 
 
+def _brute_force_2026(model, hw, goal, G):
+    """Every layout of G GPUs in the whole space -- CP, EP, uneven stages, offload, the flexible
+    batch -- timed, no pruning; the best step time per requested batch (t x B / B used)."""
+    B = physics(model, hw, goal).global_batch_seqs
+    em = EngineeringModel(model, hw, precision=goal.precision)
+    best = None
+    for tp in tp_options(model, hw):
+        for cp in cp_options(model):
+            for pp in range(1, model.n_layer + 1):
+                if G % (tp * pp * cp):
+                    continue
+                dp = G // (tp * pp * cp)
+                used = B - B % dp
+                if not used:
+                    continue
+                for ep in ep_options(model, dp):
+                    for stages in stage_options(model, pp):
+                        vs = _interleaves(model, pp, used // dp, stages)
+                        for v in vs:
+                            for b in divisors(used // dp):
+                                if v > 1 and (used // (dp * b)) % pp:
+                                    continue
+                                for rc in RECOMPUTE:
+                                    for off in offload_options(hw):
+                                        for z in ((0, 1, 2, 3) if dp * cp > 1 else (0,)):
+                                            lay = Layout(dp, tp, pp, b, rc, z, v, tp > 1, cp, ep, *stages, *off)
+                                            if em.memory_total(lay, used) > hw.memory_bytes:
+                                                continue
+                                            t = em.step_time(lay, used)["step_time_s"] * B / used
+                                            if best is None or t < best[0]:
+                                                best = (t, lay)
+    return best
+
+
+@pytest.mark.parametrize("G,memory", [(4, 1.5e9), (8, 1.5e9), (4, 2.5e9), (8, 2.5e9)])
+def test_search_with_cp_ep_stages_offload_and_flexible_batch_equals_brute_force(G, memory):
+    """A Mixtral-style model, a batch of 36 that dp = 8 does not divide (32 run), memory so tight
+    that offload and ZeRO matter: the pruned search returns the brute-force optimum."""
+    model = ModelSpec(name="moe", n_layer=6, d_model=1024, n_head=16, n_kv_head=8, vocab_size=32000, seq_len=8192,
+                      ffn="swiglu", d_ff=2048, n_experts=8, experts_per_token=2)
+    goal = default_goal(model, tokens=2e9, deadline_s=86400, global_batch_tokens=36 * 8192)
+    hw = H100.with_(memory_bytes=memory)
+    results, stats = search_with_stats(model, hw, goal, G)
+    brute = _brute_force_2026(model, hw, goal, G)
+    assert results and brute
+    top = results[0]
+    assert top["step_time_s"] * 36 / top["chosen"]["global_batch_used"] == pytest.approx(brute[0], rel=2e-3)
+    assert stats["timed"] <= stats["space"]
+    chosen = [r["chosen"] for r in results]
+    assert any(c["ep"] > 1 for c in chosen) and any(c["cp"] > 1 for c in chosen)
+    if memory < 2e9:  # the optimum keeps the optimizer state on the host
+        assert brute[1].offload_optimizer and top["chosen"]["offload_optimizer"]
+    assert all(c["global_batch_used"] == 36 - 36 % c["dp"] and c["global_batch"] == 36 for c in chosen)
+
+
 @pytest.mark.parametrize("G", [8, 16, 32])
 def test_pruned_search_equals_brute_force(G):
     model, goal = _small_case()
@@ -71,6 +126,21 @@ def test_auto_size_returns_the_smallest_feasible_G():
     G = results[0]["chosen"]["gpus"]
     assert all(r["chosen"]["gpus"] == G for r in results)
     smaller = [g for g in range(1, G) if search_with_stats(model, H100, goal, g)[1]["feasible"]]
+    assert smaller == []
+
+
+@pytest.mark.parametrize("host_link", [None, 64e9])
+def test_auto_size_with_experts_cp_and_offload_returns_the_smallest_feasible_G(host_link):
+    """The auto-size bounds (compute at peak; ZeRO-3 state or, with offload, gradients alone) must
+    never skip a G where some layout -- EP, CP, uneven stages, offload -- meets the deadline."""
+    model = ModelSpec(name="moe", n_layer=6, d_model=1024, n_head=16, n_kv_head=8, vocab_size=32000, seq_len=8192,
+                      ffn="swiglu", d_ff=2048, n_experts=8, experts_per_token=2)
+    goal = default_goal(model, tokens=4e10, deadline_s=86400, global_batch_tokens=32 * 8192)
+    hw = H100.with_(memory_bytes=3e9, host_link_bw=host_link)
+    results, stats = search_with_stats(model, hw, goal)
+    assert stats["feasible"]
+    G = results[0]["chosen"]["gpus"]
+    smaller = [g for g in range(1, G) if search_with_stats(model, hw, goal, g, flexible=False)[1]["feasible"]]
     assert smaller == []
 
 
@@ -166,7 +236,7 @@ def test_plan_cli_json_has_refined_beside_step1(tmp_path):
     ref = data["refined"]
     assert ref["layouts"] and "calibrated" in ref["efficiency"]["source"]
     c = ref["layouts"][0]
-    assert c["dp"] * c["tp"] * c["pp"] == c["gpus"] and c["meets_deadline"] == ref["feasible"]
+    assert c["dp"] * c["tp"] * c["pp"] * c["cp"] == c["gpus"] and c["meets_deadline"] == ref["feasible"]
     seed = run_lsdt("plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm", "--seed-model", "--json")
     assert "refined" not in json.loads(seed.stdout)
     human = run_lsdt("plan", "--model", "llama-13b", "--hardware", "a100-80g-sxm")

@@ -73,7 +73,7 @@ async def test_default_plan_is_the_engines(app_factory):
         assert table.row_count == len(layouts) > 0
         first = [str(c) for c in table.get_row_at(0)]
         c = layouts[0]
-        assert first[0] == f"{c['gpus']:,}" and first[1].startswith(f"{c['dp']}x{c['tp']}x{c['pp']}")
+        assert first[0] == f"{c['gpus']:,}" and first[1].startswith(f"{c['dp']}x{c['tp']}x{c['pp']}x{c['cp']}x{c['ep']}")
         assert first[2] == str(c["micro_batch"]) and first[3].endswith(f"/Z{c['zero']}")
         assert text_of(app.query_one("#refined-detail")) == refined_detail(layouts[0])
         assert app.failures == []
