@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from engine import fmt
+from engine.sizing.refine import layout_text
 
 SEED_NOTE = "seed model: activations / PP, one eta_compute for all compute, no recompute or ZeRO"
 
@@ -30,6 +31,9 @@ class Answer:
     dp: int | None = None
     tp: int | None = None
     pp: int | None = None
+    cp: int | None = None  # engineering model only: context and expert parallel degrees
+    ep: int | None = None
+    layout: str = ""  # engineering model only: the full layout line (refine.Layout.text())
     micro_batch: int | None = None  # engineering model only
     recompute: str | None = None
     zero: int | None = None
@@ -71,6 +75,7 @@ def from_engineering(refined: dict, layout_problem: str | None, gpus_per_node: i
     fields = {k: c[k] for k in ("gpus", "dp", "tp", "pp", "micro_batch", "recompute", "zero", "interleave",
                                 "step_time_s", "t_step_max_s", "wall_time_s", "gpu_hours", "memory_per_gpu_bytes", "mfu")}
     fields["nodes"] = -(-c["gpus"] // gpus_per_node)
+    fields.update(cp=c.get("cp", 1), ep=c.get("ep", 1), layout=layout_text(c))
     fields.update(_money(fields, price))
     if refined["feasible"]:
         return Answer("engineering", True, objective=objective, **fields)

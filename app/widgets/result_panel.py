@@ -34,9 +34,10 @@ def _bars(a: Answer, memory_bytes: float) -> list[Table | Text]:
 
 
 def layout_text(a: Answer) -> str:
-    """DP · TP · PP (and the interleave v)."""
+    """DP · TP · PP (CP and EP where > 1, and the interleave v)."""
     v = f" v{a.interleave}" if a.interleave and a.interleave > 1 else ""
-    return f"DP {a.dp} · TP {a.tp} · PP {a.pp}{v}"
+    more = "".join(f" · {name} {n}" for name, n in (("CP", a.cp), ("EP", a.ep)) if n and n > 1)
+    return f"DP {a.dp} · TP {a.tp} · PP {a.pp}{more}{v}"
 
 
 def settings_text(a: Answer) -> str:

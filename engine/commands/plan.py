@@ -25,6 +25,7 @@ from engine.sizing.calibrate import calibrated_efficiency
 from engine.sizing.design import DEFAULT_ETA_COMPUTE, DEFAULT_ETA_FABRIC
 from engine.sizing.efficiency import efficiency_for
 from engine.sizing.objective import OBJECTIVE_WORDS, OBJECTIVES
+from engine.sizing.refine import layout_text
 from engine.sizing.physics import default_goal
 from engine.specs import GOAL_DEFAULTS, PRECISIONS, load_hardware, load_model
 
@@ -152,11 +153,9 @@ def render_answer(a: Answer, memory_bytes: float, plan: Plan) -> list[str]:
 
 def layout_words(a: Answer) -> str:
     """DP x TP x PP and, for the engineering model, what else tells two layouts apart."""
-    text = f"DP {a.dp} x TP {a.tp} x PP {a.pp}"
-    if a.micro_batch is not None:
-        v = f" v{a.interleave}" if a.interleave and a.interleave > 1 else ""
-        text += f"{v}  mb {a.micro_batch}  recompute {a.recompute}  ZeRO-{a.zero}"
-    return text
+    if a.layout:  # the engineering model's full layout
+        return f"DP x TP x PP x CP x EP = {a.layout}"
+    return f"DP {a.dp} x TP {a.tp} x PP {a.pp}"
 
 
 def cost_words(a: Answer, plan: Plan) -> str:
@@ -177,10 +176,8 @@ def render_refined(plan: Plan) -> list[str]:
         + (f", {ref['stats']['sizes']} cluster sizes" if ref["stats"].get("sizes", 1) > 1 else ""),
     ]
     for i, c in enumerate(ref["layouts"]):
-        v = f" v{c['interleave']}" if c["interleave"] > 1 else ""
         lines.append(
-            f"  {'#' + str(i + 1):>3s}  G {c['gpus']:,} = DP {c['dp']} x TP {c['tp']} x PP {c['pp']}{v}  mb {c['micro_batch']} "
-            f"{c['recompute']} ZeRO-{c['zero']}  step {fmt.duration(c['step_time_s'])}"
+            f"  {'#' + str(i + 1):>3s}  G {c['gpus']:,} = {layout_text(c)}  step {fmt.duration(c['step_time_s'])}"
             f"{'' if c['meets_deadline'] else ' (> ' + fmt.duration(c['t_step_max_s']) + ')'}  "
             f"MFU {fmt.pct(c['mfu'])}  {fmt.gb(c['memory_per_gpu_bytes'])}  wall {fmt.duration(c['wall_time_s'])}  "
             f"{fmt.count(c['gpu_hours'])} GPU-h"
