@@ -182,9 +182,10 @@ def no_split_message(plan: Plan) -> str:
     one_node = "" if plan.hardware.inter_node_bw is not None else (
         f"; {plan.hardware.name} has no inter_node_bw, so at most {plan.hardware.gpus_per_node} GPUs (one node)")
     where = f"G = {plan.G:,} has" if plan.G is not None else "no G has"
-    return (f"layout: {where} no valid DP x TP x PP split: TP in {{{', '.join(map(str, tp_options(plan.model, plan.hardware)))}}} "
-            f"(divides the heads and the node), PP splits the n_layer = {plan.model.n_layer} layers into stages, DP divides the global batch of "
-            f"{seqs:,} sequences{one_node}")
+    return (f"layout: {where} no valid DP x TP x PP x CP x EP split: TP in {{{', '.join(map(str, tp_options(plan.model, plan.hardware)))}}} "
+            f"(divides the heads and the node), PP at most n_layer = {plan.model.n_layer} stages (the first and last may "
+            f"hold fewer layers), DP at most the global batch of {seqs:,} sequences (rounded down to a multiple of DP), "
+            f"CP divides the sequence, EP divides the experts{one_node}")
 
 
 def _drop_none(value: Any) -> Any:

@@ -15,7 +15,7 @@ async def test_no_split_for_G_reads_no_layout_under_headroom(app_factory):
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+g")
-        app.query_one("#input-G", Input).value = "3"  # no DP x TP x PP split of 3 devices for llama-13b
+        app.query_one("#input-G", Input).value = "4099"  # prime, above the 2,048-sequence batch and the 40 layers: no split
         await settle(pilot)
         tab = app.query_one(PlanTab)
         reason = tab.current.result["no_solution_reason"]

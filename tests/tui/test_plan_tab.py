@@ -159,7 +159,7 @@ async def test_fixed_G_mode_and_no_solution(app_factory):
         shown = text_of(app.query_one(ResultPanel))
         assert "NO SOLUTION" in shown and want.answer().constraint in shown
         assert "no solution" in text_of(app.query_one("#plan-status"))
-        await type_into(pilot, "#input-G", "161")  # 7 x 23: no split of 161 GPUs exists at all
+        await type_into(pilot, "#input-G", "4099")  # prime, above the batch and the layer count: no split at all
         await settle(pilot)
         assert "NO SOLUTION (layout)" in text_of(app.query_one(ResultPanel))
         await pilot.press("ctrl+g")
