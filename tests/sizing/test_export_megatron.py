@@ -26,7 +26,17 @@ MEGATRON_BUILT_COUNTS = {
     "nanochat-d18": 437_692_032, "nanochat-d20": 561_040_640, "nanochat-d22": 707_983_232,
     "nanochat-d24": 880_879_104, "nanochat-d26": 1_082_087_552,
 }
-DENSE_PROFILES = [n for n in builtin_names("models") if not load_model(n).trunk_layers]
+# MLA models (deepseek-v3) are refused by name, not exported: the mapping of MLA and MTP to Megatron's
+# --multi-latent-attention flags is not written yet (test_mla_models_are_refused_by_name).
+MLA_PROFILES = [n for n in builtin_names("models") if load_model(n).kv_lora_rank]
+DENSE_PROFILES = [n for n in builtin_names("models") if not load_model(n).trunk_layers and n not in MLA_PROFILES]
+
+
+@pytest.mark.parametrize("name", MLA_PROFILES)
+def test_mla_models_are_refused_by_name(name):
+    layout = dict(gpus=8, dp=8, tp=1, pp=1, micro_batch=1, recompute="none", zero=1, interleave=1, sequence_parallel=False)
+    with pytest.raises(UserError, match=r"sets (q_lora_rank|kv_lora_rank) = \d+, which this export does not translate"):
+        export.megatron_args(load_model(name), layout, 512, 10)
 
 
 def megatron_param_count(ns: argparse.Namespace) -> int:

@@ -218,7 +218,7 @@ def test_predict_cli_takes_the_new_flags_and_refuses_bad_ones(tmp_path):
     assert (c["ep"], c["first_stage_layers"], c["last_stage_layers"], c["gpus"]) == (64, 4, 1, 2048)
     for argv, words in [
         (["--offload", "cpu"], "argument --offload: 'cpu': accepted: a comma-separated list of optimizer"),
-        (["--cp", "0"], "argument --cp: '0': accepted: an integer > 0"),
+        (["--cp", "0"], "argument --cp: '0': accepted: an integer in [1,"),
         (["--interleave", "two"], "argument --interleave"),
     ]:
         r = run_lsdt("predict", "--model", "llama3-8b", "--hardware", "h100-sxm", "--gpus", "8", "--global-batch", "8", *argv)

@@ -34,7 +34,10 @@ def megatron_args(model: ModelSpec, layout: dict, global_batch: int, train_iters
     buffer; "fp8" adds --fp8-format hybrid (E4M3 forward, E5M2 backward) to bf16 training."""
     lay = Layout.of(layout)
     check_world(lay)
-    unknown = {k: v for k, v in model.to_dict().items() if k not in MEGATRON_MODEL_FIELDS and v not in (None, 0, 0.0, False, "")}
+    fields = model.to_dict()
+    if fields.get("dense_d_ff") == model.d_ff:  # the dense-first layers' width, defaulted to d_ff: nothing to say
+        fields.pop("dense_d_ff")
+    unknown = {k: v for k, v in fields.items() if k not in MEGATRON_MODEL_FIELDS and v not in (None, 0, 0.0, False, "")}
     if unknown:
         key, value = next(iter(unknown.items()))
         raise UserError(f"megatron export: model {model.name!r} sets {key} = {value!r}, which this export does not translate "
