@@ -22,7 +22,7 @@ def _lsdt_train(*args):
 def test_sigterm_inside_a_long_step_stops_within_a_micro_batch(tmp_path):
     run = tmp_path / "run"
     # ~thousands of micro-batches in one optimizer step: minutes of work for step 1 on this machine
-    proc = _lsdt_train(*base_args(tmp_path, **{"--steps": 5, "--grad-accum": 20000, "--warmup": 1}))
+    proc = _lsdt_train(*base_args(tmp_path, **{"--steps": 5, "--grad-accum": 10000, "--warmup": 1}))
     try:
         assert wait_for(lambda: any(e["event"] == "start" for e in rundir.read_events(run)), timeout=120)
         time.sleep(1.0)  # well inside step 1
