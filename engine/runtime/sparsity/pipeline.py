@@ -68,6 +68,8 @@ class Lab:
         self.cfg = cfg
         self.log = log or (lambda msg: print(f"lsdt sparsity: {msg}", file=sys.stderr, flush=True))
         # Everything a user can get wrong is checked before the artifact directory exists.
+        if out is not None and Path(out).exists():
+            raise UserError(f"--out {out}: already exists; artifacts are never overwritten: accepted: a new path")
         self.src: Source = load_source(cfg.model, cfg.device)
         self.seq = min(cfg.seq_len, self.src.seq_len)
         self.tasks = parse_tasks(cfg.tasks, cfg.data_cache)
@@ -84,10 +86,10 @@ class Lab:
         if cfg.mode == "gather" and "dynamic-k" in stages:
             if not str(cfg.device).startswith("cuda"):
                 raise UserError("--mode gather: needs --device cuda (it really skips rows); accepted on CPU: --mode mask")
-        for w in self.tw.warnings:
-            self.log(f"warning: {w}")
         need = cfg.save_acts * sum(l.width for l in self.layers) * 4 if cfg.save_acts else 0
         self.art = artifacts.Artifact(out or artifacts.default_dir(self.src.name), need)
+        for w in self.tw.warnings:
+            self.log(f"warning: {w}")
         self.art.add_meta({"kind": "config", "stages": stages, "config": asdict(cfg), "seed": cfg.seed,
                            "model": {"kind": self.src.kind, "name": self.src.name, "path": self.src.path,
                                      "weights_sha256": self.src.weights_sha256, "tokenizer": self.src.tokenizer,
