@@ -1,7 +1,7 @@
 """`lsdt sparsity capture|sae|si|dynamic-k|run`: the sparsity lab (thin over engine/runtime/sparsity).
 
     lsdt sparsity capture   --model SRC [--tasks builtin|tasks.jsonl|NAME=PATH,...] [--layers auto]
-    lsdt sparsity sae       --model SRC [--expansion 8] [--l1 3e-4,1e-3,3e-3,1e-2]
+    lsdt sparsity sae       --model SRC [--expansion 8] [--l1 3e-3,1e-2,3e-2,1e-1]
     lsdt sparsity si        --model SRC [--sae-from ARTIFACT] [--top-edges 200]
     lsdt sparsity dynamic-k --model SRC [--k 0.1,0.2,0.3,0.5,0.7,1.0] [--seeds 3] [--mode mask|gather]
     lsdt sparsity run       --model SRC   (all four stages into one artifact)
@@ -69,7 +69,7 @@ def _capture_args(p):
 
 def _sae_args(p):
     p.add_argument("--expansion", type=positive_int, default=8, help="dictionary size / layer width (default 8)")
-    p.add_argument("--l1", type=_floats("--l1", 0.0), default=None, help="L1 coefficients to sweep (default 3e-4,1e-3,3e-3,1e-2)")
+    p.add_argument("--l1", type=_floats("--l1", 0.0), default=None, help="L1 coefficients to sweep (default 3e-3,1e-2,3e-2,1e-1)")
     p.add_argument("--sae-tokens", type=positive_int, default=16384, help="activations per layer for training + validation (default 16384)")
     p.add_argument("--sae-steps", type=positive_int, default=2000, help="most Adam steps per L1 (early stopping usually ends sooner; default 2000)")
     p.add_argument("--sae-lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")

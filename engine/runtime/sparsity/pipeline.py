@@ -68,6 +68,7 @@ class Lab:
         self.cfg = cfg
         self.log = log or (lambda msg: print(f"lsdt sparsity: {msg}", file=sys.stderr, flush=True))
         # Everything a user can get wrong is checked before the artifact directory exists.
+        _require_packages(stages)
         if out is not None and Path(out).exists():
             raise UserError(f"--out {out}: already exists; artifacts are never overwritten: accepted: a new path")
         self.src: Source = load_source(cfg.model, cfg.device)
@@ -279,6 +280,17 @@ class Lab:
         self.results["dynamic_k"] = rows
         self.stage_done("dynamic-k", t0, gated_layers=[l.label for l in self.gate_layers])
         return rows
+
+
+def _require_packages(stages: list[str]) -> None:
+    """The `sparsity` extra's packages, checked before anything runs (a missing one was a traceback mid-run)."""
+    import importlib.util
+
+    needed = {"safetensors": {"sae", "si"}, "networkx": {"si"}}
+    for module, users in needed.items():
+        if users & set(stages) and importlib.util.find_spec(module) is None:
+            raise UserError(f"lsdt sparsity {'/'.join(sorted(users & set(stages)))}: needs the `{module}` package; "
+                            "accepted: pip install 'lsdt[sparsity]'")
 
 
 def choose(layer_rows: list[tuple[dict, dict]], target_ev: float) -> tuple[dict, dict]:

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 DEFAULT_EXPANSION = 8  # seed 004: dictionary = 8x hidden_dim
-DEFAULT_L1 = (3e-4, 1e-3, 3e-3, 1e-2)
+DEFAULT_L1 = (3e-3, 1e-2, 3e-2, 1e-1)
 VAL_FRACTION = 0.2  # seed 004: 80/20 train/val split
 TARGET_EV = 0.9  # issue 19's target for the chosen L1
 

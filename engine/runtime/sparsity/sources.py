@@ -28,6 +28,7 @@ from engine.specs import ModelSpec
 
 # Hugging Face: the module under each decoder layer whose input is the MLP activation.
 HF_DOWN_NAMES = ("mlp.c_proj", "mlp.dense_4h_to_h", "mlp.down_proj")
+HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
@@ -144,7 +145,7 @@ def _load_hf(p: Path) -> Source:
     transformers.logging.set_verbosity_error()
     try:
         model = transformers.AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a user's directory: any failure (bad header, bad shapes) is "cannot load"
         raise UserError(f"--model {p}: transformers cannot load it offline ({str(exc).splitlines()[0][:200]})") from None
     model.eval()
     layers = []
@@ -158,13 +159,16 @@ def _load_hf(p: Path) -> Source:
         raise UserError(f"--model {p}: no MLP down projection found (looked for {', '.join(HF_DOWN_NAMES)}); "
                         "accepted: GPT-2, GPT-NeoX/Pythia, Llama/Mistral/Qwen2 architectures")
     encode, tok_name = _byte_encode, "bytes"
-    try:
-        tok = transformers.AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+    # Only the directory's own tokenizer files: AutoTokenizer would otherwise find one by model type elsewhere.
+    if any((p / f).is_file() for f in HF_TOKENIZER_FILES):
+        try:
+            tok = transformers.AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+        except Exception as exc:  # noqa: BLE001 - the user's files: any failure is "cannot load"
+            raise UserError(f"--model {p}: its tokenizer files do not load ({str(exc).splitlines()[0][:160]})") from None
         encode, tok_name = (lambda data: tok(data.decode("utf-8", "replace"))["input_ids"]), type(tok).__name__
-    except (OSError, ValueError, KeyError, TypeError):
-        if model.config.vocab_size < 256:
-            raise UserError(f"--model {p}: no tokenizer files and vocab_size {model.config.vocab_size} < 256 (byte tokens); "
-                            "accepted: a directory with tokenizer.json / tokenizer_config.json") from None
+    elif model.config.vocab_size < 256:
+        raise UserError(f"--model {p}: no tokenizer files and vocab_size {model.config.vocab_size} < 256 (byte tokens); "
+                        f"accepted: a directory with {' / '.join(HF_TOKENIZER_FILES)}")
     spec = None
     try:
         from engine.specs import model_from_hf_config, read_json
