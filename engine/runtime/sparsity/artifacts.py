@@ -155,3 +155,44 @@ def library_versions() -> dict:
         except metadata.PackageNotFoundError:
             out[pkg] = None
     return out
+
+
+# --------------------------------------------------------------------------- reading (the TUI's view)
+
+SI_BINS = 10
+
+
+def si_histogram(units: list[dict], unit: str = "neuron", bins: int = SI_BINS) -> tuple[list[int], list[int]]:
+    """Counts of units per SI bin [0, 0.1), ..., [0.9, 1.0], for the real labels and the shuffled null."""
+    real, null = [0] * bins, [0] * bins
+    for r in units:
+        if r.get("unit") != unit:
+            continue
+        for value, hist in ((r.get("SI"), real), (r.get("SI_null"), null)):
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(v):
+                hist[min(bins - 1, max(0, int(v * bins)))] += 1
+    return real, null
+
+
+def read_artifact(path: str | os.PathLike) -> dict:
+    """What exists so far of an artifact (a run may still be writing it): the CSV rows, the SAE
+    training curves per layer/L1 run, the SI histogram, and the last progress line."""
+    from engine.runtime.train.rundir import read_jsonl
+
+    root = Path(path)
+    view: dict = {"sparsity": [], "sae": [], "si": [], "si_units": [], "dynamic_k": [], "sae_curves": {}, "progress": None}
+    for key, name in (("sparsity", "sparsity.csv"), ("sae", "sae.csv"), ("si", "si_modularity.csv"),
+                      ("si_units", "si_units.csv"), ("dynamic_k", "dynamic_k.csv")):
+        if (root / name).is_file():
+            view[key] = read_csv(root / name)
+    for metrics in sorted(root.glob("sae/*/runs/*/metrics.jsonl")):
+        run = f"{metrics.parts[-4]} {metrics.parent.name.replace('_', '=')}"
+        view["sae_curves"][run] = read_jsonl(metrics)
+    if (root / PROGRESS_FILE).is_file():
+        lines = read_jsonl(root / PROGRESS_FILE)
+        view["progress"] = lines[-1] if lines else None
+    return view
