@@ -38,6 +38,17 @@ def test_streaming_equals_one_shot():
     np.testing.assert_array_equal(streamed.coactive, on.T.astype(float) @ on.astype(float))
 
 
+def test_strided_covariance_sample_equals_one_shot_on_the_same_tokens():
+    x, task, null = _data(n=500)
+    streamed = RunningStats(12, 3, pr_stride=3)
+    for lo in range(0, len(x), 37):  # batch edges do not line up with the stride
+        streamed.update(x[lo: lo + 37], task[lo: lo + 37], null[lo: lo + 37])
+    sample = x[::3].double().numpy()
+    np.testing.assert_allclose(streamed.covariance(), np.cov(sample, rowvar=False, bias=True), rtol=1e-9, atol=1e-12)
+    assert streamed.n == 500 and streamed.n_cov == len(sample)
+    assert streamed.frac() == (x.numpy() > 0).mean()  # every token, not the sample
+
+
 def test_participation_ratio_hand_cases():
     assert participation_ratio(np.eye(5)) == 5.0  # every direction the same variance
     v = np.array([1.0, 2.0, 2.0])

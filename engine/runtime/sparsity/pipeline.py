@@ -113,7 +113,7 @@ class Lab:
         t0 = time.perf_counter()
         self.art.progress(stage="capture", status="start")
         res = cap.capture(self.src, self.layers, self.tw, batch=self.cfg.batch, threshold=self.cfg.threshold, seed=self.cfg.seed,
-                          device=self.cfg.device, coactivation=False, save_acts=self.cfg.save_acts,
+                          device=self.cfg.device, coactivation=False, tasks=False, save_acts=self.cfg.save_acts,
                           acts_dir=self.art.path / "acts", progress=self._progress("capture"))
         rows = [{"layer": l.label, "width": l.width, "tokens": res.stats[l.label].n, "frac": res.stats[l.label].frac(),
                  "pr": res.stats[l.label].pr(), "dead": res.stats[l.label].dead()} for l in self.layers if l.label in res.stats]
