@@ -44,6 +44,16 @@ def _floats(flag: str, lo_open: float, hi: float | None = None):
     return parse
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted: a finite number, e.g. 0.0")
+    return value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, type=path_arg, metavar="SRC",
                    help="an `lsdt train` run dir or step_*.pt, an `lsdt moe train` run dir, or a local Hugging Face dir")
@@ -62,7 +72,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _capture_args(p):
-    p.add_argument("--threshold", type=float, default=0.0, help="an activation counts as active above this (default 0.0, as seed 004)")
+    p.add_argument("--threshold", type=_finite, default=0.0, help="an activation counts as active above this (default 0.0, as seed 004)")
     p.add_argument("--save-acts", type=non_negative_int, default=0, metavar="N",
                    help="also write the first N tokens' raw activations per layer as acts/<layer>.npy (default 0: none)")
 

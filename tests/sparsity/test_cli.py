@@ -174,3 +174,7 @@ def test_bad_tasks_manifest(gpt_run, tmp_path, capsys):
     m = tmp_path / "tasks.jsonl"
     m.write_text('{"task": "a", "text": "x"}\nnot json\n')
     _bad(["capture", "--model", str(gpt_run), "--tasks", str(m)], capsys, tmp_path, "tasks.jsonl:2: not JSON")
+
+
+def test_non_finite_threshold(gpt_run, tmp_path, capsys, task_spec):
+    _bad(["capture", "--model", str(gpt_run), "--tasks", task_spec, "--threshold", "nan"], capsys, tmp_path, "a finite number")
