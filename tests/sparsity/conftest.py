@@ -36,4 +36,5 @@ def task_spec(tmp_path_factory):
 
 
 TINY_LAB = ["--seq", "32", "--max-tokens", "1024", "--batch", "8", "--sae-tokens", "2048", "--sae-steps", "60",
-            "--l1", "1e-3,1e-2", "--eval-windows", "6", "--seeds", "2", "--k", "0.2,0.5,1.0", "--device", "cpu"]
+            "--l1", "1e-3,1e-2", "--eval-windows", "6", "--seeds", "2", "--k", "0.2,0.5,1.0", "--device", "cpu",
+            "--layers", "all"]

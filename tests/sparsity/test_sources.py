@@ -64,9 +64,19 @@ def test_hf_dir_with_corrupt_weights(tmp_path):
         load_source(str(tmp_path / "g"))
 
 
+def test_relative_depths_match_the_seeds_table():
+    from engine.runtime.sparsity.sources import relative_indices
+
+    auto = [0.25, 0.5, 0.75]
+    assert relative_indices(auto, 6) == [2, 3, 5]  # pythia-70m
+    assert relative_indices(auto, 24) == [6, 12, 18]  # pythia-410m / 1.4b
+    assert relative_indices(auto, 32) == [8, 16, 24]  # pythia-6.9b
+    assert relative_indices([0.0, 1.0], 4) == [0, 3]
+
+
 def test_layer_grammar(gpt_run):
     src = load_source(str(gpt_run))
-    assert [l.label for l in select_layers(src, "auto")] == ["0", "1"]  # 2 layers: depths 0.25/0.5/0.75 -> 0 (twice), 1
+    assert [l.label for l in select_layers(src, "auto")] == ["1"]  # 2 layers: floor(0.5 + 0.5), floor(1 + 0.5), floor(1.5 + 0.5) -> 1
     assert [l.label for l in select_layers(src, "rel:1.0")] == ["1"]
     assert [l.label for l in select_layers(src, "1,0,1")] == ["1", "0"]
     for bad in ("rel:1.5", "rel:", "x", ","):

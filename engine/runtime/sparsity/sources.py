@@ -191,10 +191,7 @@ def select_layers(src: Source, text: str) -> list[Layer]:
         return list(src.layers)
     if text == "auto" or text.startswith("rel:"):
         rels = [0.25, 0.5, 0.75] if text == "auto" else _rels(text)
-        n = len(dense)
-        # the seed's table: pythia-70m (6 layers) -> 2, 3, 5 ~ round(r * n) clamped to [0, n-1]
-        picks = sorted({min(n - 1, max(0, round(r * n))) for r in rels})
-        chosen = [dense[i] for i in picks]
+        chosen = [dense[i] for i in relative_indices(rels, len(dense))]
         if text == "auto":
             chosen += [l for l in src.layers if l.label.startswith("expert")]
         return chosen
@@ -206,6 +203,15 @@ def select_layers(src: Source, text: str) -> list[Layer]:
             raise UserError(f"--layers: layer {lab!r} is not in {src.name}; accepted: auto, all, rel:R,..., "
                             f"or labels among {', '.join(l.label for l in src.layers)}")
     return [src.layer(lab) for lab in dict.fromkeys(labels)]  # in the order given, each once
+
+
+def relative_indices(rels: list[float], n_layers: int) -> list[int]:
+    """Layer indices at relative depths: floor(r * n + 0.5) clamped to [0, n - 1], each once, sorted.
+    The seed's scaling table: 6 layers -> 2, 3, 5; 24 -> 6, 12, 18; 32 -> 8, 16, 24 (half rounds up,
+    where Python's round() would give 4 for 4.5)."""
+    import math
+
+    return sorted({min(n_layers - 1, max(0, math.floor(r * n_layers + 0.5))) for r in rels})
 
 
 def _rels(text: str) -> list[float]:
