@@ -240,11 +240,11 @@ class _ActWriters:
         out = {}
         for label, (arr, tmp) in self.files.items():
             arr.flush()
-            del arr
             final = self.dir / f"{label}.npy"
             os.chmod(tmp, 0o444)
             os.replace(tmp, final)
             out[label] = str(final)
+        self.files.clear()  # drops the memmaps
         import io
 
         buf = io.BytesIO()
