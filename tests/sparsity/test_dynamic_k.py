@@ -87,3 +87,23 @@ def test_gather_mode_matches_mask_and_runs():
     windows = np.random.default_rng(0).integers(0, 256, (4, 17))
     assert gather_speed(src, layers, windows, 0.25, "cuda") > 0
     assert isinstance(model.blocks[0].mlp.down, torch.nn.Linear)  # restored
+
+
+def test_gather_down_equals_masked_down_projection(monkeypatch):
+    """The gather arithmetic (CPU here; its timing is CUDA-only) equals mask-then-matmul, chunked or not."""
+    import engine.runtime.sparsity.dynamic_k as dk
+
+    torch.manual_seed(0)
+    down = torch.nn.Linear(64, 32, bias=False)
+    x = torch.randn(2, 16, 64)
+    for chunk in (dk.GATHER_ELEMENTS, 1000):
+        monkeypatch.setattr(dk, "GATHER_ELEMENTS", chunk)
+        torch.testing.assert_close(dk.GatherDown(down, 0.25)(x), down(topk_gate(x, 0.25)), rtol=1e-5, atol=1e-5)
+
+
+def test_gather_mode_needs_cuda():
+    from engine.runtime.sparsity.dynamic_k import gather_speed
+
+    _, layers, src = _tiny()
+    with pytest.raises(UserError, match="needs a CUDA device"):
+        gather_speed(src, layers, np.zeros((1, 17), dtype=np.int64), 0.5, "cpu")

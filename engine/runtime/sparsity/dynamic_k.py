@@ -115,6 +115,9 @@ def perplexity_and_speed(src, layers, windows: np.ndarray, k: float, device: str
     return math.exp(total / count), count / (time.perf_counter() - t0)
 
 
+GATHER_ELEMENTS = 1 << 26  # 256 MB of fp32 gathered weight rows at a time
+
+
 class GatherDown(torch.nn.Module):
     """A down projection that multiplies only each token's top-k activations with the matching
     columns of W_down (CUDA, batch 1): out[t] = W[:, idx_t] @ h[t, idx_t]. Work scales with k."""
@@ -127,10 +130,15 @@ class GatherDown(torch.nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         shape = h.shape
         flat = h.reshape(-1, shape[-1])
-        vals, idx = flat.abs().topk(self.n, dim=-1)
+        idx = flat.abs().topk(self.n, dim=-1).indices
         vals = flat.gather(-1, idx)  # signed values of the kept neurons
-        rows = self.weight_t[idx]  # [N, n, d_model]
-        return torch.bmm(vals.unsqueeze(1), rows).squeeze(1).reshape(*shape[:-1], -1)
+        out = []
+        # gathered rows are [tokens, n, d_model]: chunk the tokens so that stays under GATHER_ELEMENTS
+        step = max(1, GATHER_ELEMENTS // (self.n * self.weight_t.shape[1]))
+        for lo in range(0, flat.shape[0], step):
+            rows = self.weight_t[idx[lo: lo + step]]
+            out.append(torch.bmm(vals[lo: lo + step].unsqueeze(1), rows).squeeze(1))
+        return torch.cat(out).reshape(*shape[:-1], -1)
 
 
 def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> float:
