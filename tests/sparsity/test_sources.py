@@ -100,10 +100,13 @@ def test_moe_run_trunk_and_expert_layers(tmp_path):
     src = load_source(str(tmp_path))
     assert src.kind == "moe"
     labels = [l.label for l in select_layers(src, "auto")]
-    assert labels[:2] == ["trunk0", "trunk1"] and "expert3.1" in labels
+    assert labels[:2] == ["trunk1", "expert0.0"] and "expert3.1" in labels  # 2 trunk layers: auto picks depth 0.5-0.75 -> trunk1
     tw = tokenize_tasks(parse_tasks("builtin"), src.encode, 32, 256, src.vocab_size)
     res = capture(src, select_layers(src, "all"), tw, batch=4)
     total = sum(tw.tokens(k) for k in range(4))
     assert res.stats["trunk0"].n == total
     routed = sum(res.stats[f"expert{e}.0"].n for e in range(4) if f"expert{e}.0" in res.stats)
     assert routed == total  # top-1: every token counted in exactly one expert
+    per_task = [tw.tokens(k) for k in range(4)]
+    for label, st in res.stats.items():  # SI normalises by every token of a task, routed or not
+        assert list(st.task_tokens) == per_task, label

@@ -62,8 +62,13 @@ class RunningStats:
         self.null_tokens = np.zeros(K)
         self.coactive = np.zeros((d, d)) if self.with_coactivation else None
 
-    def update(self, x: torch.Tensor, task: torch.Tensor, null_task: torch.Tensor) -> None:
-        """x [N, d] (any float dtype), task / null_task [N] int64 labels."""
+    def update(self, x: torch.Tensor, task: torch.Tensor, null_task: torch.Tensor,
+               tokens_task: torch.Tensor | None = None, tokens_null: torch.Tensor | None = None) -> None:
+        """x [N, d] (any float dtype), task / null_task [N] int64 labels. `tokens_task` / `tokens_null`,
+        when given, are the labels of every token of the batch (an MoE expert layer sees only the
+        tokens routed to it; for the others its neurons are not computed, i.e. inactive, and the
+        SI's per-task normalisation must count them, or a few stray tokens of a task would weigh
+        as much as the whole task)."""
         x = x.detach().to("cpu")
         # counts in float32 within a batch (exact below 2^24), accumulated in float64 across batches
         on = (x > self.threshold).to(torch.float32)
@@ -79,11 +84,15 @@ class RunningStats:
         onehot = torch.nn.functional.one_hot(task, self.n_tasks).to(torch.float32)
         null_onehot = torch.nn.functional.one_hot(null_task, self.n_tasks).to(torch.float32)
         self.task_active += (onehot.T @ on).double().numpy()
-        self.task_tokens += onehot.sum(0).double().numpy()
+        self.count_tokens(task if tokens_task is None else tokens_task, null_task if tokens_null is None else tokens_null)
         self.null_active += (null_onehot.T @ on).double().numpy()
-        self.null_tokens += null_onehot.sum(0).double().numpy()
         if self.coactive is not None:
             self.coactive += (on.T @ on).double().numpy()
+
+    def count_tokens(self, task: torch.Tensor, null_task: torch.Tensor) -> None:
+        """Per-task token counts (the SI's normalisation), also for a batch the layer did not see."""
+        self.task_tokens += torch.bincount(task, minlength=self.n_tasks).double().numpy()
+        self.null_tokens += torch.bincount(null_task, minlength=self.n_tasks).double().numpy()
 
     def covariance(self) -> np.ndarray:
         mean = self.total / max(self.n_cov, 1)
@@ -187,16 +196,36 @@ def capture(src: Source, layers: list[Layer], tw: TaskWindows, *, batch: int = 8
             x = transform(layer, x)
         if layer.label not in stats:
             stats[layer.label] = RunningStats(x.shape[1], K, threshold, coactivation, pr_stride, tasks)
-        stats[layer.label].update(x, task, null)
+        every = None
+        if tasks and layer.token_mask() is not None:  # MoE expert layer: count every token per task
+            every = current["every"]
+            seen.add(layer.label)
+            for pending in unseen.pop(layer.label, []):
+                stats[layer.label].count_tokens(*pending)
+        stats[layer.label].update(x, task, null, *(every or (None, None)))
         return None
 
     total = sum(tw.tokens(k) for k in range(K))
     done = 0
+    # MoE expert layers: a stack no token of the batch picked does not run (no hook call), but the
+    # batch's tokens still count for its SI normalisation: kept here until its statistics exist.
+    masked = [l.label for l in layers if tasks and l.label.startswith("expert")]  # sources.py: the masked layers
+    seen: set[str] = set()
+    unseen: dict[str, list] = {}
     t0 = time.perf_counter()
     with torch.no_grad(), mlp_hooks(layers, hook):
         for x, _, task, null in batches(tw, batch, seed):
             current["task"], current["null"] = task, null
+            B, T = x.shape
+            current["every"] = (task.view(B, 1).expand(B, T).reshape(-1), null.view(B, 1).expand(B, T).reshape(-1))
+            seen.clear()
             src.forward(x.to(device))
+            for label in masked:
+                if label not in seen:
+                    if label in stats:
+                        stats[label].count_tokens(*current["every"])
+                    else:
+                        unseen.setdefault(label, []).append(current["every"])
             done += x.numel()
             if progress:
                 progress(done, total)
