@@ -28,10 +28,10 @@ def test_streaming_equals_one_shot():
     on = a > 0
     cov = np.cov(a, rowvar=False, bias=True)
     assert streamed.n == len(x)
-    np.testing.assert_allclose(streamed.covariance(), cov, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(streamed.covariance(), cov, rtol=1e-5, atol=1e-6)  # float32 within a batch
     assert streamed.frac() == on.mean()
     assert streamed.dead() == (~on.any(0)).mean()
-    np.testing.assert_allclose(streamed.pr(), np.trace(cov) ** 2 / (cov ** 2).sum(), rtol=1e-9)
+    np.testing.assert_allclose(streamed.pr(), np.trace(cov) ** 2 / (cov ** 2).sum(), rtol=1e-5)
     for k in range(3):
         np.testing.assert_array_equal(streamed.task_active[k], on[task.numpy() == k].sum(0))
         assert streamed.task_tokens[k] == (task.numpy() == k).sum()
@@ -44,7 +44,7 @@ def test_strided_covariance_sample_equals_one_shot_on_the_same_tokens():
     for lo in range(0, len(x), 37):  # batch edges do not line up with the stride
         streamed.update(x[lo: lo + 37], task[lo: lo + 37], null[lo: lo + 37])
     sample = x[::3].double().numpy()
-    np.testing.assert_allclose(streamed.covariance(), np.cov(sample, rowvar=False, bias=True), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(streamed.covariance(), np.cov(sample, rowvar=False, bias=True), rtol=1e-5, atol=1e-6)
     assert streamed.n == 500 and streamed.n_cov == len(sample)
     assert streamed.frac() == (x.numpy() > 0).mean()  # every token, not the sample
 
