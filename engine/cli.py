@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("engine.commands.quantize", "INT8 per-row post-training quantization of a checkpoint"),
     "seal": ("engine.commands.seal", "pack quantized weights into a sealed, hash-verified .s7l file"),
     "verify": ("engine.commands.verify", "verify a sealed .s7l file"),
+    "sparsity": ("engine.commands.sparsity", "activation sparsity lab: capture, sparse autoencoders, specialization, dynamic-k"),
 }
 
 

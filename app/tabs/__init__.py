@@ -28,6 +28,7 @@ TABS: tuple[TabEntry, ...] = (
     TabEntry("train", "Train", "app.tabs.train", "TrainTab", ("engine.runtime.train.loop", "engine.runtime.train.rundir")),
     TabEntry("monitor", "Monitor", "app.tabs.monitor", "MonitorTab", ("engine.runtime.train.rundir", "engine.runtime.monitor.telemetry")),
     TabEntry("quantize", "Quantize", "app.tabs.quantize", "QuantizeTab", ("engine.commands.quantize", "engine.commands.seal", "engine.commands.verify")),
+    TabEntry("sparsity", "Sparsity", "app.tabs.sparsity", "SparsityTab", ("engine.runtime.sparsity.artifacts", "engine.commands.sparsity")),
 )
 
 
