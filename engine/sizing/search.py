@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 
 from engine.errors import UserError
 from engine.sizing.design import divisors
