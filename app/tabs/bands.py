@@ -80,6 +80,10 @@ class FileCache:
 
 
 class BandsTab(FormTab):
+    HELP_KEYS = (
+        ("↑ / ↓ in the table", "highlight a depth (the recommended one at first); Train's ctrl+n takes it"),
+        ("any field", "the table recomputes as you type (the same engine as `lsdt bands`)"),
+    )
     DEFAULT_CSS = """
     BandsTab { layout: vertical; height: 1fr; }
     BandsTab #bands-form { height: auto; padding: 0 1; }

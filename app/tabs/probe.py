@@ -88,8 +88,8 @@ COLUMNS = ("depth", "seq", "batch", "accum", "tok/s", "step", "peak mem", "MFU",
 
 class ProbeTab(LsdtTab):
     BINDINGS = [
-        Binding("ctrl+r", "start", "run probe", tooltip="start the sweep (`lsdt probe --jsonl --out FILE` in a child process)"),
-        Binding("ctrl+b", "stop", "stop", tooltip="stop the sweep (finished configs stay in the file)"),
+        Binding("ctrl+r", "start", "run sweep", tooltip="start the probe sweep (`lsdt probe --jsonl --out FILE` in a child process)"),
+        Binding("ctrl+t", "stop", "stop", tooltip="stop the sweep (finished configs stay in the file)"),
         Binding("ctrl+y", "use", "use in plan", tooltip="use the saved probe: its median MFU in Plan (η compute), its tok/s in Bands"),
     ]
     DEFAULT_CSS = """

@@ -94,8 +94,8 @@ def default_run_dir(form: dict[str, str]) -> str:
 
 class TrainTab(LsdtTab):
     BINDINGS = [
-        Binding("ctrl+r", "start", "train", tooltip="launch the training run (a child process)"),
-        Binding("ctrl+b", "stop", "stop", tooltip="stop gracefully: the step finishes and a checkpoint is written (again: kill)"),
+        Binding("ctrl+r", "start", "launch", tooltip="launch the training run (a child process)"),
+        Binding("ctrl+t", "stop", "stop", tooltip="stop gracefully: the step finishes and a checkpoint is written (again: kill)"),
         Binding("ctrl+y", "resume", "resume", tooltip="resume the run from its newest good checkpoint"),
         Binding("ctrl+f", "from_plan", "from plan", tooltip="take the model from the Plan tab"),
         Binding("ctrl+n", "from_bands", "from bands", tooltip="take the depth highlighted in the Bands table"),

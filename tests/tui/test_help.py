@@ -26,7 +26,7 @@ async def test_help_lists_every_tabs_bindings(plans_dir):
                 assert key in shown and what[:40] in shown, (entry.id, key)
         if any(t.id == "probe" for t in app.tabs):  # the live tabs' keys (issue: help listed only Plan's)
             assert ("ctrl+y", "use the saved probe: its median MFU in Plan (η compute), its tok/s in Bands") in sections["Probe tab"]
-            assert [k for k, _ in sections["Train tab"]] == ["ctrl+r", "ctrl+b", "ctrl+y", "ctrl+f", "ctrl+n", "ctrl+l"]
+            assert [k for k, _ in sections["Train tab"]] == ["ctrl+r", "ctrl+t", "ctrl+y", "ctrl+f", "ctrl+n", "ctrl+l"]
             assert [k for k, _ in sections["Monitor tab"]] == ["ctrl+r", "ctrl+l"]
         assert ("? / F1", app.BINDINGS[0].tooltip) in sections["Keys (everywhere)"]
         await pilot.press("escape")
@@ -38,3 +38,39 @@ def test_binding_rows_follow_the_bindings():
 
     rows = binding_rows([Binding("ctrl+z", "undo", "undo", tooltip="undo the last change"), ("ctrl+k", "kill", "kill it")])
     assert rows == [("ctrl+z", "undo the last change"), ("ctrl+k", "kill it")]
+
+
+def test_every_tab_is_in_help_with_its_tab_key(plans_dir):
+    """Help says how to reach each tab by key, and every tab with keys has a section (it had no
+    Quantize, Bands or MoE section)."""
+    app = make_app(plans_dir=plans_dir, cursor_blink=False)
+    sections = dict(help_sections(app))
+    everywhere = dict(sections["Keys (everywhere)"])
+    n = len(app.tabs)
+    assert f"alt+1 … alt+{n}" in everywhere
+    for i, entry in enumerate(app.tabs, 1):
+        assert f"{i} {entry.title}" in everywhere[f"alt+1 … alt+{n}"]
+        assert f"{entry.title} tab" in sections, entry.id
+    assert not any("ctrl+b" in key for rows in sections.values() for key, _ in rows)  # tmux's prefix
+
+
+async def test_palette_finds_every_action_by_its_word(plans_dir):
+    """The palette offers every binding of every tab (the list help shows): stop, launch, sweep
+    and export are found by name."""
+    from textual.command import CommandPalette
+
+    from app.keys import tab_actions
+
+    app = make_app(plans_dir=plans_dir, cursor_blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for a in tab_actions(app.tabs):
+            assert a.title in titles
+        live = {t.id for t in app.tabs} >= {"probe", "train", "quantize"}
+        words = ("stop", "launch", "sweep", "export") if live else ("save", "open", "pin")
+        for word in words:
+            hits = [c for c in app.get_system_commands(app.screen) if word in f"{c.title} {c.help}".lower()]
+            assert hits, word
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
