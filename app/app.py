@@ -57,7 +57,7 @@ class LsdtApp(App[int]):
         # A priority binding runs before the next key is routed (tests/tui/test_tmux_keys.py).
         Binding("tab", "focus_next", "next field", show=False, priority=True),
         Binding("shift+tab", "focus_previous", "previous field", show=False, priority=True),
-    ] + [Binding(f"alt+{n}", f"go_tab({n})", f"tab {n}", show=False, priority=True)  # priority: same race
+    ] + [Binding(f"f{n + 1}", f"go_tab({n})", f"tab {n}", show=False, priority=True)  # priority: same race
          for n in range(1, MAX_TAB_KEYS + 1)]
 
     def __init__(self, *, plan: Plan | None = None, plans_dir: Path | None = None, cursor_blink: bool = True,
@@ -159,7 +159,7 @@ class LsdtApp(App[int]):
             self.push_screen(HelpScreen())
 
     async def action_go_tab(self, n: int) -> None:
-        """alt+N: the N-th tab of this build (a number past the last tab does nothing)."""
+        """F2 … F9: the 1st … 8th tab of this build (a number past the last tab does nothing)."""
         if 1 <= n <= len(self.tabs) and not isinstance(self.screen, ModalScreen):
             await self.show_tab(self.tabs[n - 1].id)
 
@@ -196,7 +196,7 @@ class LsdtApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "Keys and fields of LSDT (? / F1)", self.action_help)
         for n, entry in enumerate(self.tabs, 1):
-            key = f" (alt+{n})" if n <= MAX_TAB_KEYS else ""
+            key = f" (F{n + 1})" if n <= MAX_TAB_KEYS else ""
             yield SystemCommand(f"Go to {entry.title}", f"Show the {entry.title} tab{key}",
                                 lambda tab=entry.id: self.show_tab(tab))
         # Every key of every tab (app/keys.py: the same list the help screen shows).

@@ -7,8 +7,9 @@ Keys that are no binding (a table's Enter, a list's arrows) are a tab's HELP_KEY
 
 Why these keys (docs/tui.md, "Keys"): stop is ctrl+t on every tab that runs a child process,
 because ctrl+b is tmux's prefix and ctrl+a screen's, ctrl+c / ctrl+z / ctrl+\\ belong to the shell's
-job control, and ctrl+q / ctrl+p / Tab are Textual's; tabs are alt+1 … alt+9 (no multiplexer or
-shell takes alt+digit by default, and an Input never reads it).
+job control, and ctrl+q / ctrl+p / Tab are Textual's; tabs are F2 … F9 (F1 is help): tmux, screen
+and shells leave function keys alone and no field reads them. Not alt+digit: Textual reads ESC+digit
+as the macOS Option characters (¡ ™ £ …), so alt+1 typed "¡" into the field.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ GENERAL_KEYS = (
     ("ctrl+p", "command palette (every action of every tab by name)"),
 )
 
-MAX_TAB_KEYS = 9  # alt+1 … alt+9
+MAX_TAB_KEYS = 8  # F2 … F9 (F1 is help)
 
 
 def key_text(binding: Binding) -> str:
@@ -49,10 +50,10 @@ def binding_rows(bindings) -> list[tuple[str, str]]:
 
 
 def tab_keys_row(tabs) -> tuple[str, str]:
-    """('alt+1 … alt+7', 'go to tab: 1 Plan · 2 Bands · …') for the tabs this build has."""
+    """('F2 … F8', 'go to tab: F2 Plan · F3 Bands · …') for the tabs this build has."""
     n = min(len(tabs), MAX_TAB_KEYS)
-    names = " · ".join(f"{i} {t.title}" for i, t in enumerate(tabs[:n], 1))
-    return (f"alt+1 … alt+{n}", f"go to tab: {names}")
+    names = " · ".join(f"F{i + 1} {t.title}" for i, t in enumerate(tabs[:n], 1))
+    return (f"F2 … F{n + 1}", f"go to tab: {names}")
 
 
 @dataclass(frozen=True)

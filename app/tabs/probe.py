@@ -142,7 +142,7 @@ class ProbeTab(LsdtTab):
             yield Button("run probe", id="probe-start", variant="primary", compact=True)
             yield Button("stop", id="probe-stop", variant="error", compact=True, disabled=True)
             yield Button("use in plan", id="probe-use", variant="success", compact=True, disabled=True)
-            yield Static("each config runs in its own process · ctrl+r run", id="probe-status", markup=False)
+            yield Static("each config runs in its own process · ctrl+r run sweep", id="probe-status", markup=False)
         with Horizontal(id="probe-main"):
             table = DataTable(id="probe-table", zebra_stripes=True, cursor_type="row")
             table.add_columns(*COLUMNS)

@@ -148,7 +148,7 @@ class TrainTab(LsdtTab):
             yield Button("resume", id="train-resume", compact=True, disabled=True)
             yield Button("from plan", id="train-from-plan", compact=True)
             yield Button("from bands", id="train-from-bands", compact=True)
-            yield Static("empty = lsdt train's default · ctrl+r train", id="train-status", markup=False)
+            yield Static("empty = lsdt train's default · ctrl+r launch", id="train-status", markup=False)
         yield RunView(id="train-view")
 
     def on_mount(self) -> None:

@@ -54,4 +54,21 @@ def test_keys_typed_at_full_speed_land_where_typed(tmux, tmp_path):
     tmux.keys("BTab", "C-u", "9", "Tab", "1M", "BTab", "BTab", "C-u", "12", "Tab", "C-u", "2", "1")
     screen = wait_fields(tmux, {"tokens": "12", "deadline": "21", "batch": "1M"})
     assert "Traceback" not in screen
+    # A function key switches tabs (F2 = the first tab; F6 = Train, built on this first visit)
+    # and what is typed right after it lands in that tab's first field.
+    tmux.keys("F6", "tiny")
+    wait_re(tmux, r"\ntiny\s")
+    tmux.keys("F2")
+    wait_fields(tmux, {"tokens": "12", "deadline": "21", "batch": "1M"})
     tmux.keys("C-q")
+
+
+def wait_re(tmux: Tmux, pattern: str, timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux.capture()
+        if re.search(pattern, screen):
+            return screen
+        time.sleep(0.1)
+    raise AssertionError(f"{pattern!r} never appeared; screen:\n{screen}")
