@@ -44,6 +44,9 @@ LSDT_THEME = Theme(
 
 class LsdtApp(App[int]):
     CSS_PATH = "lsdt.tcss"
+    # Below 100 columns the Screen has the class -narrow and the tabs reflow (lsdt.tcss): a layout
+    # that fits 140 columns clipped the Plan tab's numbers at 80x24.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     TITLE = "LSDT"
     # AUTO_FOCUS = None  # each tab focuses its own first field (one focus change at start-up, not two)
     SUB_TITLE = "plan LLM training compute"

@@ -94,9 +94,10 @@ class QuantizeTab(LsdtTab):
     DEFAULT_CSS = """
     QuantizeTab { layout: vertical; height: 1fr; }
     QuantizeTab #q-form { height: auto; padding: 0 1; }
-    QuantizeTab .q-row { height: 3; }
-    QuantizeTab .q-label { width: 12; padding: 1 0 0 0; color: $text-muted; }
-    QuantizeTab .q-label-short { width: auto; padding: 1 1 0 1; color: $text-muted; }
+    /* One line per row (compact fields): at 80x24 the three-line boxes left no room for results. */
+    QuantizeTab .q-row { height: 1; }
+    QuantizeTab .q-label { width: 12; color: $text-muted; }
+    QuantizeTab .q-label-short { width: auto; padding: 0 1; color: $text-muted; }
     QuantizeTab #q-ckpt, QuantizeTab #q-file { width: 1fr; }
     QuantizeTab #q-out { width: 1fr; }
     QuantizeTab #q-calib { width: 10; }
@@ -109,6 +110,7 @@ class QuantizeTab(LsdtTab):
     QuantizeTab #q-ppl, QuantizeTab #q-root { height: auto; padding: 0 1; }
     QuantizeTab #q-checks { height: 1fr; }
     QuantizeTab #q-log { height: 8; }
+    Screen.-narrow QuantizeTab #q-log { height: 4; }
     QuantizeTab #q-status { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     QuantizeTab #q-status.error { color: $error; }
     """
@@ -126,17 +128,17 @@ class QuantizeTab(LsdtTab):
             # Tab order = reading order: checkpoint, out, calib, then the button that uses all three.
             with Horizontal(classes="q-row"):
                 yield Label("checkpoint", classes="q-label")
-                yield FieldInput(placeholder="runs/X  |  runs/X/checkpoints/step_00000200.pt  |  a MoE run dir", id="q-ckpt")
+                yield FieldInput(placeholder="runs/X  |  runs/X/checkpoints/step_00000200.pt  |  a MoE run dir", id="q-ckpt", compact=True)
             with Horizontal(classes="q-row"):
                 yield Label("out .s7l", classes="q-label")
-                yield FieldInput(placeholder="default: <run dir>/model.s7l (a MoE run: DIR/model.s7l)", id="q-out")
+                yield FieldInput(placeholder="default: <run dir>/model.s7l (a MoE run: DIR/model.s7l)", id="q-out", compact=True)
                 yield Label("calib seqs", classes="q-label-short")
-                yield FieldInput(placeholder="calib", value="64", id="q-calib", type="integer")
-                yield Button("Quantize + seal + verify", id="q-run", variant="primary")
+                yield FieldInput(placeholder="calib", value="64", id="q-calib", type="integer", compact=True)
+                yield Button("Quantize + seal + verify", id="q-run", variant="primary", compact=True)
             with Horizontal(classes="q-row"):
                 yield Label("verify file", classes="q-label")
-                yield FieldInput(placeholder="any .s7l file", id="q-file")
-                yield Button("Verify", id="q-verify")
+                yield FieldInput(placeholder="any .s7l file", id="q-file", compact=True)
+                yield Button("Verify", id="q-verify", compact=True)
         yield ProgressBar(total=1.0, show_eta=False, id="q-progress")
         with Horizontal(id="q-body"):
             with Vertical(id="q-errors", classes="panel") as errs:

@@ -31,6 +31,7 @@ from engine.errors import UserError
 from engine.runtime.train import rundir
 from engine.runtime.train.schedule import lr_at, seq_len_at
 from engine.runtime.train.signals import StopFlag
+from engine.runtime.train.summary import end_summary
 from engine.runtime.train.config import TrainConfig, add_arguments, resolve_config, resolve_grad_accum, resume_config
 
 PROG = "python -m engine.runtime.train.loop"
@@ -246,6 +247,7 @@ def _run(cfg: TrainConfig, resume: bool, d: _Dist, device) -> int:  # noqa: C901
             writer.event("end", reason=reason, step=step, tokens=tokens, elapsed_s=elapsed_s, message=message)
             if (Path(cfg.run_dir) / rundir.METRICS_FILE).exists():  # a run that ended before its first log line has none
                 rundir.export_csv(cfg.run_dir)
+            print("\n".join(end_summary(cfg.run_dir, reason, step, tokens, elapsed_s)), flush=True)
         stop.restore()
         return code
 
