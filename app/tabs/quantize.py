@@ -110,7 +110,6 @@ class QuantizeTab(LsdtTab):
     QuantizeTab #q-ppl, QuantizeTab #q-root { height: auto; padding: 0 1; }
     QuantizeTab #q-checks { height: 1fr; }
     QuantizeTab #q-log { height: 8; }
-    Screen.-narrow QuantizeTab #q-log { height: 4; }
     QuantizeTab #q-status { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     QuantizeTab #q-status.error { color: $error; }
     """
