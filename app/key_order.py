@@ -14,15 +14,19 @@ queue, before the next key is read: the same handlers and bindings, in the same 
 uses, without the queues in between. Only while an Input has the focus: other widgets (tables,
 lists, the palette) read keys one by one and keep Textual's routing. Tab and shift+Tab are
 priority bindings of the App (app/app.py), so the focus has moved before the next key is routed.
+
+It uses Textual's message-routing internals (App._check_bindings, MessagePump._get_dispatch_methods,
+Message._stop_propagation): textual is pinned exactly (pyproject.toml), and
+tests/tui/test_tmux_keys.py fails if a Textual release changes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 
 from textual import events
-from textual._callback import invoke
 from textual.dom import NoScreen
 from textual.app import App
 from textual.widgets import Input
@@ -63,7 +67,9 @@ async def route_key_now(app: App, event: events.Key) -> bool:
         event._no_default_action = False
         with node.prevent(*event._prevent):
             for _cls, method in node._get_dispatch_methods(event.handler_name, event):
-                await invoke(method, event)
+                result = method(event)
+                if inspect.isawaitable(result):
+                    await result
         node = node._parent
     if not event._stop_propagation:
         event._no_default_action = False
