@@ -42,6 +42,19 @@ LSDT_THEME = Theme(
 )
 
 
+class LsdtTabs(TabbedContent):
+    """The tab switcher. TabbedContent shows the pane that a focused widget is in, told by a
+    message that arrives after the focus moved; a tab key pressed meanwhile (F3 then F4 at once)
+    had switched on, and the late message switched back. A message about a pane the focus has
+    left since is dropped."""
+
+    @on(TabPane.Focused)
+    def _drop_stale_focus(self, event: TabPane.Focused) -> None:
+        focused = self.screen.focused
+        if focused is None or event.tab_pane not in focused.ancestors:
+            event.prevent_default()  # TabbedContent's own handler (it would switch back) is skipped
+
+
 class LsdtApp(App[int]):
     CSS_PATH = "lsdt.tcss"
     # Below 100 columns the Screen has the class -narrow and the tabs reflow (lsdt.tcss): a layout
@@ -87,7 +100,7 @@ class LsdtApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         initial = self.initial_tab or self.tabs[0].id
-        with TabbedContent(initial=initial, id="tabs"):
+        with LsdtTabs(initial=initial, id="tabs"):
             for entry in self.tabs:
                 with TabPane(entry.title, id=entry.id):
                     # Only the visible tab is built at start-up; the others on their first visit
@@ -185,6 +198,10 @@ class LsdtApp(App[int]):
         return tab
 
     def _focus_into(self, tab) -> None:
+        # Only while `tab` is still the one shown: the deferred call of a tab left since (F5 then
+        # F6 at once) focused a field in a hidden pane, which pulled TabbedContent back to it.
+        if self.query_one("#tabs", TabbedContent).active != tab.id.removesuffix("-tab"):
+            return
         if self.screen.focused is None:
             first = tab.first_field()
             if first is not None:

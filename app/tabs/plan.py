@@ -445,6 +445,6 @@ class PlanTab(LsdtTab):
             except UserError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
-            self.apply_plan(plan, f"opened {path}")
+            self.apply_plan(plan, f"opened {self.app.short_path(path)}")  # as "saved" says it: it fits 80 columns
 
         self.app.push_screen(OpenPlanScreen(self.plans_dir), chosen)

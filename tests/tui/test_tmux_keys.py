@@ -44,7 +44,7 @@ def wait_fields(tmux: Tmux, want: dict[str, str], timeout: float = 15.0) -> str:
 def test_keys_typed_at_full_speed_land_where_typed(tmux, tmp_path):
     exe = installed_entry_point()
     tmux.run("new-session", "-d", "-s", tmux.name, "-x", "140", "-y", "42",
-             f"cd {tmp_path} && TERM=xterm-256color {exe} --plans-dir {tmp_path / 'plans'}")
+             f"sleep 0.5; cd {tmp_path} && TERM=xterm-256color {exe} --plans-dir {tmp_path / 'plans'}")
     tmux.wait_for("FEASIBLE", timeout=60)
     # Focus starts in the hardware search; four Tabs reach tokens (hardware list, model search, list).
     tmux.keys("Tab", "Tab", "Tab", "Tab", "C-u", "300B", "Tab", "C-u", "7", "Tab", "C-u", "2M")
