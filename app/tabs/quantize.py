@@ -87,7 +87,7 @@ def plan_steps(ckpt: str, out: str, calib: int) -> tuple[str, list[tuple[str, li
 
 class QuantizeTab(LsdtTab):
     BINDINGS = [
-        Binding("ctrl+r", "quantize", "quantize + seal",
+        Binding("ctrl+r", "quantize", "export .s7l",
                 tooltip="export the checkpoint: quantize to INT8, seal as .s7l, verify (Enter in checkpoint, out or calib)"),
         Binding("ctrl+y", "verify", "verify file", tooltip="verify the .s7l file named in the verify field (Enter there)"),
     ]
