@@ -35,7 +35,7 @@ OWNER = "train"
 
 # (field, label, placeholder, width): empty means the trainer's default (engine/runtime/train/config.py).
 FIELDS = (
-    ("model", "model (name or file)", "tiny", 20),
+    ("model", "model (name or file)", "tiny", "1fr"),  # a path: what the row has left (at least 20)
     ("depth", "depth", "", 6),
     ("data", "data", "stdlib", 18),
     ("steps", "steps", "200", 7),
@@ -113,7 +113,7 @@ class TrainTab(ChildProcessTab):
     TrainTab #train-actions Button { margin-right: 1; min-width: 0; width: auto; }
     /* The status wraps (up to 3 lines) rather than cutting a trainer's line at the screen's edge. */
     TrainTab #train-status { width: 1fr; height: auto; max-height: 3; padding: 0 1; }
-    TrainTab #train-run_dir-field { width: 1fr; min-width: 20; }
+    TrainTab #train-run_dir-field, TrainTab #train-model-field { width: 1fr; min-width: 20; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
