@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.lazy import Lazy
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
@@ -18,6 +18,8 @@ from engine import __version__
 from engine.plan import Plan
 
 from app.adoption import ProbeAdopted, ProbeAdoption
+from app.key_order import route_key_now
+from app.keys import MAX_TAB_KEYS, tab_actions
 from app.messages import WorkerFailed
 from app.saved import default_plans_dir
 from app.tabs import available_tabs, tab_class
@@ -40,15 +42,39 @@ LSDT_THEME = Theme(
 )
 
 
+class LsdtTabs(TabbedContent):
+    """The tab switcher. TabbedContent shows the pane that a focused widget is in, told by a
+    message that arrives after the focus moved; a tab key pressed meanwhile (F3 then F4 at once)
+    had switched on, and the late message switched back. A message about a pane the focus has
+    left since is dropped."""
+
+    @on(TabPane.Focused)
+    def _drop_stale_focus(self, event: TabPane.Focused) -> None:
+        focused = self.screen.focused
+        if focused is None or event.tab_pane not in focused.ancestors:
+            event.prevent_default()  # TabbedContent's own handler (it would switch back) is skipped
+
+
 class LsdtApp(App[int]):
     CSS_PATH = "lsdt.tcss"
+    # Below 100 columns the Screen has the class -narrow and the tabs reflow (lsdt.tcss): a layout
+    # that fits 140 columns clipped the Plan tab's numbers at 80x24.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     TITLE = "LSDT"
     # AUTO_FOCUS = None  # each tab focuses its own first field (one focus change at start-up, not two)
     SUB_TITLE = "plan LLM training compute"
     BINDINGS = [
         Binding("question_mark,f1", "help", "help", key_display="?", tooltip="this help"),
         Binding("ctrl+q", "quit", "quit", priority=True),
-    ]
+        # Focus moves here, as the App receives the key, not in the focused widget's queue. Textual
+        # picks a key's target (the focused widget) when the App reads it; Screen's own Tab binding
+        # ran later, from the old field's queue, so keys typed right after Tab were sent to the old
+        # field before the focus had moved ("C-u Tab 7" typed the 7 into the field being left).
+        # A priority binding runs before the next key is routed (tests/tui/test_tmux_keys.py).
+        Binding("tab", "focus_next", "next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "previous field", show=False, priority=True),
+    ] + [Binding(f"f{n + 1}", f"go_tab({n})", f"tab {n}", show=False, priority=True)  # priority: same race
+         for n in range(1, MAX_TAB_KEYS + 1)]
 
     def __init__(self, *, plan: Plan | None = None, plans_dir: Path | None = None, cursor_blink: bool = True,
                  initial_tab: str | None = None, only_tabs: tuple[str, ...] | None = None,
@@ -74,7 +100,7 @@ class LsdtApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         initial = self.initial_tab or self.tabs[0].id
-        with TabbedContent(initial=initial, id="tabs"):
+        with LsdtTabs(initial=initial, id="tabs"):
             for entry in self.tabs:
                 with TabPane(entry.title, id=entry.id):
                     # Only the visible tab is built at start-up; the others on their first visit
@@ -84,6 +110,12 @@ class LsdtApp(App[int]):
         # After the first frame: the footer rebuilds its keys on every bindings change while the
         # screen settles (5 times at start-up, ~40% of all styling work; benchmarks/tui_startup.py).
         yield Lazy(Footer())
+
+    async def on_event(self, event) -> None:
+        # Keys typed into a field are handled in the order typed (app/key_order.py says why).
+        if isinstance(event, events.Key) and not event.is_forwarded and await route_key_now(self, event):
+            return
+        await super().on_event(event)
 
     def _build_tab(self, entry):
         kwargs = {"id": f"{entry.id}-tab"}
@@ -142,6 +174,11 @@ class LsdtApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    async def action_go_tab(self, n: int) -> None:
+        """F2 … F9: the 1st … 8th tab of this build (a number past the last tab does nothing)."""
+        if 1 <= n <= len(self.tabs) and not isinstance(self.screen, ModalScreen):
+            await self.show_tab(self.tabs[n - 1].id)
+
     def tab_widget(self, tab_id: str):
         return self.query_one(f"#{tab_id}-tab")
 
@@ -161,27 +198,30 @@ class LsdtApp(App[int]):
         return tab
 
     def _focus_into(self, tab) -> None:
+        # Only while `tab` is still the one shown: the deferred call of a tab left since (F5 then
+        # F6 at once) focused a field in a hidden pane, which pulled TabbedContent back to it.
+        if self.query_one("#tabs", TabbedContent).active != tab.id.removesuffix("-tab"):
+            return
         if self.screen.focused is None:
             first = tab.first_field()
             if first is not None:
                 self.screen.set_focus(first)
 
-    def _plan_action(self, action: str):
+    def _tab_action(self, tab_id: str, action: str):
         async def run() -> None:
-            getattr(await self.show_tab("plan"), f"action_{action}")()
+            await (await self.show_tab(tab_id)).run_action(action)
         return run
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Help", "Keys and fields of LSDT", self.action_help)
-        for entry in self.tabs:
-            yield SystemCommand(f"Go to {entry.title}", f"Show the {entry.title} tab",
+        yield SystemCommand("Help", "Keys and fields of LSDT (? / F1)", self.action_help)
+        for n, entry in enumerate(self.tabs, 1):
+            key = f" (F{n + 1})" if n <= MAX_TAB_KEYS else ""
+            yield SystemCommand(f"Go to {entry.title}", f"Show the {entry.title} tab{key}",
                                 lambda tab=entry.id: self.show_tab(tab))
-        if any(t.id == "plan" for t in self.tabs):
-            yield SystemCommand("Save plan", "Save the current plan as TOML (ctrl+s)", self._plan_action("save"))
-            yield SystemCommand("Open plan", "Open a saved plan (ctrl+o)", self._plan_action("open"))
-            yield SystemCommand("Pin design", "Add the current design to the Compare table (ctrl+t)", self._plan_action("pin"))
-            yield SystemCommand("Toggle auto-size / fixed G", "Switch the Plan mode (ctrl+g)", self._plan_action("toggle_mode"))
+        # Every key of every tab (app/keys.py: the same list the help screen shows).
+        for a in tab_actions(self.tabs):
+            yield SystemCommand(a.title, f"{a.what} ({a.key})", self._tab_action(a.tab_id, a.action))
 
 
 def make_app(*, plan: Plan | None = None, plans_dir: str | os.PathLike | None = None, cursor_blink: bool = True,

@@ -118,12 +118,15 @@ def refined_efficiency(plan: Plan, eta_gemm: float | None, carried: Plan | None)
 
 
 def form_from_plan(plan: Plan) -> FormValues:
-    """The form that reproduces a (loaded) plan exactly."""
+    """The form that reproduces a (loaded) plan exactly, as a user would have typed it: a default
+    stays an empty field (its placeholder, e.g. "20 x params", shows), a count reads 300B or
+    4_194_304, not 260308992000 (issue 17)."""
     g = plan.goal
+    defaults = default_goal(plan.model, precision=g.precision)
     return FormValues(
-        tokens=_exact(g.tokens),
+        tokens="" if g.tokens == defaults.tokens else human_exact(g.tokens),
         deadline=_format_days(g.deadline_s),
-        batch=str(g.global_batch_tokens),
+        batch="" if g.global_batch_tokens == defaults.global_batch_tokens else human_exact(g.global_batch_tokens),
         precision=g.precision,
         # A default efficiency stays an empty field: "not set", as a flag not given on the CLI.
         eta_compute="" if plan.eta_compute == DEFAULT_ETA_COMPUTE else _exact(plan.eta_compute),
@@ -133,6 +136,20 @@ def form_from_plan(plan: Plan) -> FormValues:
         price="" if plan.price_per_gpu_hour is None else _exact(plan.price_per_gpu_hour),
         objective=plan.objective,
     )
+
+
+def human_exact(value: float) -> str:
+    """A count as a user types it, and that parses back to exactly `value` (engine.commands.common
+    reads k/M/B/T and underscores): 300B, 1.5T, 2M; else the digits grouped by underscores
+    (4_096, 2_097_152)."""
+    for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        short = f"{value / scale:g}"
+        nice = len(short.replace(".", "").lstrip("-")) <= 3  # 300B, 1.5T; not 4.096k
+        if abs(value) >= scale and nice and "e" not in short and float(short) * scale == value:
+            return short + suffix
+    if float(value).is_integer():
+        return f"{int(value):_}"
+    return _exact(value)
 
 
 def _exact(value: float) -> str:

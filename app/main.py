@@ -1,4 +1,5 @@
-"""`lsdt-tui`: the planning workspace. `lsdt-tui --plan FILE` opens a saved plan.
+"""`lsdt-tui`: the planning workspace. `lsdt-tui --plan FILE` opens a saved plan; `lsdt-tui
+--serve [--port N]` serves the same app to a browser on localhost (app/serve.py).
 
 A bad --plan file is reported before the screen opens: one line on stderr, exit 2, no traceback
 (the same contract as `lsdt`).
@@ -24,7 +25,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--plan", metavar="FILE", help="open a saved plan (TOML written by lsdt-tui or `lsdt plan --save`)")
     p.add_argument("--plans-dir", metavar="DIR", help="where plans are saved and listed (default: $LSDT_PLANS_DIR or ./saved_plans)")
     p.add_argument("--monitor", metavar="RUN_DIR", help="open the Monitor tab attached to this run directory")
-    return p.parse_args(argv)
+    p.add_argument("--serve", action="store_true", help="serve the app to a web browser (textual-serve), on localhost only")
+    p.add_argument("--port", type=_port, metavar="N", help="with --serve: the port (default 8000)")
+    args = p.parse_args(argv)
+    if args.port is not None and not args.serve:
+        p.error("--port goes with --serve")
+    return args
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted: a TCP port, an integer 1-65535")
+    return port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as exc:
             print(f"lsdt-tui: error: --monitor {exc}", file=sys.stderr)
             return 2
+    if args.serve:
+        from app.serve import DEFAULT_PORT, app_command, port_free, serve
+
+        port = args.port or DEFAULT_PORT
+        if not port_free(port):
+            print(f"lsdt-tui: error: --port {port}: already in use on localhost; accepted: a free port (--port N)",
+                  file=sys.stderr)
+            return 2
+        serve(app_command(args.plan, args.plans_dir, args.monitor), port)
+        return 0
     from app.app import make_app  # after argument checks: `--help` and bad files answer without loading Textual
 
     app = make_app(plan=plan, plans_dir=args.plans_dir, monitor=args.monitor)  # opens on the Monitor tab

@@ -24,10 +24,13 @@ def _has_cuda() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """GPU tests are skipped without a GPU (never faked); tmux tests without tmux."""
+    """GPU tests are skipped without a GPU (never faked); tmux tests without tmux; browser tests
+    without Chromium (an OS package: `apt-get install chromium`)."""
     skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU; none on this machine")
     skip_tmux = pytest.mark.skip(reason="needs tmux on PATH")
+    skip_browser = pytest.mark.skip(reason="needs chromium on PATH (apt-get install chromium)")
     has_tmux = shutil.which("tmux") is not None
+    has_browser = shutil.which("chromium") is not None
     gpu = None
     for item in items:
         if "gpu" in item.keywords:
@@ -37,6 +40,8 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip_gpu)
         if "tmux" in item.keywords and not has_tmux:
             item.add_marker(skip_tmux)
+        if "browser" in item.keywords and not has_browser:
+            item.add_marker(skip_browser)
 
 
 @pytest.fixture(scope="session")

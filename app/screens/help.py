@@ -1,5 +1,5 @@
-"""The help screen (`?` / F1): every key (generated from the App's and each tab's BINDINGS) and
-how the Plan tab reads its fields."""
+"""The help screen (`?` / F1): every key (app/keys.py, generated from the App's and each tab's
+BINDINGS, as the command palette is) and how the Plan tab reads its fields."""
 
 from __future__ import annotations
 
@@ -11,45 +11,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-# Keys that are no binding of the App or a tab (Textual's own).
-GENERAL_KEYS = (
-    ("ctrl+p", "command palette (every app command by name)"),
-    ("tab / shift+tab", "next / previous field"),
-)
+from app.keys import binding_rows, help_sections, key_text  # noqa: F401 (the one list of keys; re-exported)
 
 KEY_WIDTH = 18  # the longest key text ("↓ in a search box") and a space
-
-# How Textual key names read on screen.
-_KEY_NAMES = {"question_mark": "?", "f1": "F1", "escape": "Escape", "enter": "Enter", "delete": "Delete"}
-
-
-def key_text(binding: Binding) -> str:
-    """`ctrl+s`, `? / F1`: the binding's keys as the user types them."""
-    return " / ".join(_KEY_NAMES.get(k.strip(), k.strip()) for k in binding.key.split(","))
-
-
-def binding_rows(bindings) -> list[tuple[str, str]]:
-    """(key, what) for each binding: its tooltip (the long form) or else its footer description."""
-    rows = []
-    for b in bindings:  # as declared: one row per binding, its keys together ("? / F1")
-        b = b if isinstance(b, Binding) else Binding(*b)
-        rows.append((key_text(b), b.tooltip or b.description or b.action))
-    return rows
-
-
-def help_sections(app) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The help screen's key tables, generated from the App's and each tab's BINDINGS (so a key
-    added to a tab is listed here without anyone editing this file); one section per tab that
-    this build has and that has keys of its own."""
-    from app.tabs import tab_class
-
-    sections = [("Keys (everywhere)", binding_rows(type(app).BINDINGS) + list(GENERAL_KEYS))]
-    for entry in getattr(app, "tabs", []):
-        cls = tab_class(entry)
-        rows = binding_rows(getattr(cls, "BINDINGS", [])) + list(getattr(cls, "HELP_KEYS", ()))
-        if rows:
-            sections.append((f"{entry.title} tab", rows))
-    return sections
 
 
 FIELDS = (

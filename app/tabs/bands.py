@@ -32,7 +32,9 @@ from app.tabs.form_tab import FormTab
 from app.widgets.form_field import FormField
 from app.widgets.tables import fill_table
 
-COLUMNS = ("depth", "band", "d_model", "params", "batch", "tok/s", "step", "tokens", "tok/param")
+# As `lsdt bands` prints them: batch is the device batch the run uses (the curriculum's), "max" the
+# largest that fits; memory at that batch; pretrain tokens are what tok/param divides.
+COLUMNS = ("depth", "band", "d_model", "params", "memory", "batch", "max", "tok/s", "step", "pretrain", "tok/param")
 
 
 def _num(text: str, style: str = "") -> Text:
@@ -80,6 +82,10 @@ class FileCache:
 
 
 class BandsTab(FormTab):
+    HELP_KEYS = (
+        ("↑ / ↓ in the table", "highlight a depth (the recommended one at first); Train's ctrl+n takes it"),
+        ("any field", "the table recomputes as you type (the same engine as `lsdt bands`)"),
+    )
     DEFAULT_CSS = """
     BandsTab { layout: vertical; height: 1fr; }
     BandsTab #bands-form { height: auto; padding: 0 1; }
@@ -231,14 +237,17 @@ class BandsTab(FormTab):
         for row in r["rows"]:
             style = "bold reverse" if row["depth"] == rec else "bold" if row["depth"] == fb else ""
             mark = "▶ " if row["depth"] == rec else "  "
-            batch = f"{row['max_device_batch']}@{row['seq_len']}" if row["fits"] else "OOM"
+            batch = f"{row['device_batch']}@{row['seq_len']}" if row["fits"] else "OOM"
+            memory = fmt.gb(row["memory_bytes"]) if row["memory_bytes"] else "-"
             src = "*" if row["tokens_per_s_source"] == "probe" else ""
             keys.append(str(row["depth"]))
             rows.append((
                 Text(f"{mark}d{row['depth']}", style=style), Text(row["band"], style=style),
                 _num(f"{row['d_model']}", style), _num(fmt.count(row["params"]), style),
-                _num(batch, style if row["fits"] else "red"), _num(f"{row['tokens_per_s']:,.0f}{src}", style),
-                _num(fmt.duration(row["step_time_s"]), style), _num(fmt.count(row["tokens_in_window"]), style),
+                _num(memory, style), _num(batch, style if row["fits"] else "red"),
+                _num(str(row["max_device_batch"]) if row["fits"] else "-", style),
+                _num(f"{row['tokens_per_s']:,.0f}{src}", style),
+                _num(fmt.duration(row["step_time_s"]), style), _num(fmt.count(row["pretrain_tokens"]), style),
                 _num(f"{row['tokens_per_param']:.1f}", style),
             ))
         fill_table(table, self.HEADERS, rows, keys)
@@ -273,7 +282,7 @@ class BandsTab(FormTab):
             out.append(f"d{rc['depth']} (band {rc['band']}): ", style="bold")
             out.append(rc["reason"] + "\n")
             out.append("fallback  ", style="dim")
-            out.append((f"d{fb['depth']} (band {fb['band']}): {fb['reason']}" if fb else "none (no shallower depth fits)") + "\n")
+            out.append((f"d{fb['depth']} (band {fb['band']}): {fb['reason']}" if fb else B.no_fallback_reason(r)) + "\n")
         else:
             out.append("NO DEPTH FITS ", style="bold red")
             out.append("in memory: try shallower depths, a shorter seq or a smaller vocab\n")
@@ -285,7 +294,9 @@ class BandsTab(FormTab):
         c = r["curriculum"]
         if c:
             out.append("curriculum", style="dim")
-            out.append(f" d{c['depth']}: {fmt.count(c['tokens'])} tokens in {fmt.duration(c['time_s'])}\n")
+            note = B.curriculum_note(r, fmt.count)
+            out.append(f" d{c['depth']}: {fmt.count(c['tokens'])} pretraining tokens in {fmt.duration(c['time_s'])}"
+                       + (f" ({note})" if note else "") + "\n")
             for st in c["stages"]:
                 fit = f"batch {st['device_batch']} x {st['grad_accum']}" if st["fits"] else "OOM"
                 out.append(f"  seq {st['seq_len']:>5}  {st['time_fraction']:>4.0%}  {fmt.duration(st['time_s']):>8}  "

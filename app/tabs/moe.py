@@ -49,6 +49,10 @@ def moe_models() -> list[str]:
 
 
 class MoeTab(FormTab):
+    HELP_KEYS = (
+        ("← / → on the table bar", "Phases · Components · INT8 layout · vs seed"),
+        ("any field", "the plan recomputes as you type (the same engine as `lsdt moe`)"),
+    )
     DEFAULT_CSS = """
     MoeTab { layout: vertical; height: 1fr; }
     MoeTab #moe-form { height: auto; padding: 0 1; }

@@ -79,7 +79,7 @@ class MonitorTab(LsdtTab):
     BINDINGS = [
         Binding("ctrl+r", "refresh_runs", "refresh runs", tooltip="list the recent runs again"),
         Binding("ctrl+l", "toggle_x", "x axis", tooltip="charts against steps, tokens or wall-clock minutes"),
-        Binding("ctrl+b", "stop", "stop run", tooltip="stop the watched LSDT run gracefully (SIGINT: it checkpoints); again: kill"),
+        Binding("ctrl+t", "stop", "stop run", tooltip="stop the watched LSDT run gracefully (SIGINT: it checkpoints); again: kill"),
         Binding("s", "smoothing", "smoothing", tooltip="TensorBoard-style EMA of the loss: 0 / 0.6 / 0.9 / 0.99 (raw drawn faint)"),
         Binding("y", "log_y", "log y", tooltip="the loss chart on a log scale"),
         Binding("o", "overlay", "overlay", tooltip="overlay the highlighted recent run's loss on the chart (again: remove it)"),

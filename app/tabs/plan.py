@@ -46,10 +46,10 @@ class PlanTab(FormTab):
     debounce_s = DEBOUNCE_S
 
     BINDINGS = [
-        Binding("ctrl+s", "save", "save", tooltip="save the plan as TOML (asks for a name; asks before overwriting)"),
-        Binding("ctrl+o", "open", "open", tooltip="open a saved plan"),
-        Binding("ctrl+t", "pin", "pin to compare", tooltip="pin the current design to the Compare table"),
-        Binding("ctrl+g", "toggle_mode", "auto/fixed G", tooltip="switch auto-size / fixed G"),
+        Binding("ctrl+s", "save", "save plan", tooltip="save the plan as TOML (asks for a name; asks before overwriting)"),
+        Binding("ctrl+o", "open", "open plan", tooltip="open a saved plan"),
+        Binding("ctrl+t", "pin", "pin design", tooltip="pin the current design to the Compare table"),
+        Binding("ctrl+g", "toggle_mode", "auto-size / fixed G", tooltip="switch auto-size / fixed G"),
     ]
     HELP_KEYS = (
         ("Enter / Delete", "in Compare: restore / remove a pinned design"),
@@ -393,6 +393,6 @@ class PlanTab(FormTab):
             except UserError as exc:
                 self.app.notify(str(exc), severity="error")
                 return
-            self.apply_plan(plan, f"opened {path}")
+            self.apply_plan(plan, f"opened {self.app.short_path(path)}")  # as "saved" says it: it fits 80 columns
 
         self.app.push_screen(OpenPlanScreen(self.plans_dir), chosen)

@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -26,8 +26,8 @@ from engine.errors import UserError
 from engine.runtime.probe.runner import parse_int_list
 
 from app.adoption import ProbeAdopted, ProbeAdoption, adoption_from_file  # noqa: F401 (re-exported)
-from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
-from app.tabs.base import LsdtTab
+from app.child import python_module
+from app.tabs.child_tab import ChildProcessTab
 from app.widgets.form_field import FieldInput
 from app.widgets.live_chart import BarChart
 
@@ -83,10 +83,12 @@ def table_row(row: dict) -> tuple:
 COLUMNS = ("depth", "seq", "batch", "accum", "tok/s", "step", "peak mem", "MFU", "24 h tokens", "status")
 
 
-class ProbeTab(LsdtTab):
+class ProbeTab(ChildProcessTab):
+    OWNER, STATUS_ID = OWNER, "probe-status"
+    ON_UNMOUNT = "kill"  # a sweep has no state worth a graceful stop; its file holds finished configs
     BINDINGS = [
-        Binding("ctrl+r", "start", "run probe", tooltip="start the sweep (`lsdt probe --jsonl --out FILE` in a child process)"),
-        Binding("ctrl+b", "stop", "stop", tooltip="stop the sweep (finished configs stay in the file)"),
+        Binding("ctrl+r", "start", "run sweep", tooltip="start the probe sweep (`lsdt probe --jsonl --out FILE` in a child process)"),
+        Binding("ctrl+t", "stop", "stop", tooltip="stop the sweep (finished configs stay in the file)"),
         Binding("ctrl+y", "use", "use in plan", tooltip="use the saved probe: its MFU and GEMM efficiency in Plan (η seed, η gemm), its tok/s in Bands"),
     ]
     DEFAULT_CSS = """
@@ -94,11 +96,15 @@ class ProbeTab(LsdtTab):
     ProbeTab #probe-form { height: auto; }
     ProbeTab .probe-field { width: auto; height: auto; margin-right: 1; }
     ProbeTab .probe-field Label { color: $text-muted; }
-    ProbeTab #probe-out { width: 24; }
+    ProbeTab #probe-out-row { height: 1; }
+    ProbeTab #probe-out-row Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
+    ProbeTab #probe-out-row Select { margin-right: 2; }
+    ProbeTab #probe-out { width: 1fr; }
     ProbeTab #probe-device { width: 10; }
-    ProbeTab #probe-actions { height: 1; }
+    ProbeTab #probe-actions { height: auto; }
     ProbeTab #probe-actions Button { margin-right: 1; min-width: 0; width: auto; }
-    ProbeTab #probe-status { width: 1fr; height: 1; padding: 0 1; }
+    /* The status wraps (up to 3 lines): a sweep's error or the saved path is never cut. */
+    ProbeTab #probe-status { width: 1fr; height: auto; max-height: 3; padding: 0 1; }
     ProbeTab #probe-main { height: 1fr; }
     ProbeTab #probe-table { width: auto; max-width: 75%; height: 1fr; }
     ProbeTab #probe-chart { width: 1fr; min-width: 24; height: 1fr; margin-left: 1; }
@@ -111,12 +117,10 @@ class ProbeTab(LsdtTab):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.proc = None
         self.rows: list[dict] = []
         self.total = 0
         self.out_path: Path | None = None
         self.done = False
-        self.last_line = ""
         self.adoption: ProbeAdoption | None = None
 
     def compose(self) -> ComposeResult:
@@ -127,19 +131,18 @@ class ProbeTab(LsdtTab):
                     field = FieldInput(value, id=f"probe-{name}", compact=True)
                     field.styles.width = width
                     yield field
-            with Vertical(classes="probe-field"):
-                yield Label("device")
-                yield Select([(d, d) for d in ("auto", "cuda", "cpu")], value="auto", allow_blank=False,
-                             compact=True, id="probe-device")
-            with Vertical(classes="probe-field"):
-                yield Label("save to")
-                self.picked_out = default_out()  # this tab's own default (a path typed over it is the user's)
-                yield FieldInput(self.picked_out, id="probe-out", compact=True)
+        with Horizontal(id="probe-out-row"):  # a row of its own: the whole path shows at 80 columns
+            yield Label("device")
+            yield Select([(d, d) for d in ("auto", "cuda", "cpu")], value="auto", allow_blank=False,
+                         compact=True, id="probe-device")
+            yield Label("save to")
+            self.picked_out = default_out()  # this tab's own default (a path typed over it is the user's)
+            yield FieldInput(self.picked_out, id="probe-out", compact=True)
         with Horizontal(id="probe-actions"):
             yield Button("run probe", id="probe-start", variant="primary", compact=True)
             yield Button("stop", id="probe-stop", variant="error", compact=True, disabled=True)
             yield Button("use in plan", id="probe-use", variant="success", compact=True, disabled=True)
-            yield Static("each config runs in its own process · ctrl+r run", id="probe-status", markup=False)
+            yield Static("each config runs in its own process · ctrl+r run sweep", id="probe-status", markup=False)
         with Horizontal(id="probe-main"):
             table = DataTable(id="probe-table", zebra_stripes=True, cursor_type="row")
             table.add_columns(*COLUMNS)
@@ -163,14 +166,7 @@ class ProbeTab(LsdtTab):
         values["out"] = self.query_one("#probe-out", Input).value
         return values
 
-    def set_status(self, text: str) -> None:
-        self.query_one("#probe-status", Static).update(text, layout=False)  # fixed height: no relayout
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def _buttons(self) -> None:
+    def buttons(self) -> None:
         self.query_one("#probe-start", Button).disabled = self.running
         self.query_one("#probe-stop", Button).disabled = not self.running
         ok = any(r.get("status") == "ok" for r in self.rows)
@@ -203,30 +199,16 @@ class ProbeTab(LsdtTab):
         self.rows, self.total, self.done, self.out_path, self.last_line = [], 0, False, out, ""
         self.query_one("#probe-table", DataTable).clear()
         self.query_one("#probe-chart", BarChart).clear_bars()
-        self.proc = spawn(cmd)
-        self.set_status(f"probe started (pid {self.proc.pid}); the first config includes torch's start-up")
-        self._buttons()
-        self.read_probe(self.proc)
-
-    @work(thread=True, group="probe-run", exit_on_error=False)
-    def read_probe(self, proc) -> None:
-        code, last = pump(proc, lambda line: self.post_message(ChildLine(OWNER, line)))
-        self.post_message(ChildExited(OWNER, code, last))
+        proc = self.start_child(cmd)
+        self.set_status(f"probe started (pid {proc.pid}); the first config includes torch's start-up")
+        self.buttons()
 
     @on(Button.Pressed, "#probe-stop")
     def action_stop(self) -> None:
-        if interrupt(self.proc):
+        if self.stop_child(force_on_second=False):
             self.set_status("stopping: the running config is killed, finished ones stay in the file")
 
-    def on_unmount(self) -> None:
-        kill(self.proc)  # a sweep has no state worth a graceful stop; its file holds finished configs
-
-    @on(ChildLine)
-    def _line(self, message: ChildLine) -> None:
-        if message.owner != OWNER:
-            return
-        message.stop()
-        line = message.line
+    def child_line(self, line: str) -> None:
         if not line.startswith("{"):
             self.last_line = line.strip() or self.last_line
             return
@@ -255,30 +237,23 @@ class ProbeTab(LsdtTab):
         if row.get("status") == "ok" and row.get("tok_per_s"):
             self.query_one("#probe-chart", BarChart).set_bar(f"d{row['depth']}/{row['seq_len']}", row["tok_per_s"] * WINDOW_S)
         self.set_status(f"[{index + 1}/{total}] d{row['depth']} seq {row['seq_len']}: {row.get('status')} · writing {self.out_path}")
-        self._buttons()
+        self.buttons()
 
-    @on(ChildExited)
-    def _exited(self, message: ChildExited) -> None:
-        if message.owner != OWNER:
-            return
-        message.stop()
-        if message.returncode != 0 and not self.done:
-            why = exit_reason(message.returncode) if message.returncode != 130 else "stopped"
-            tail = self.last_line or (message.last_lines[-1] if message.last_lines else "")
+    def child_exited(self, returncode: int, last_lines: list[str]) -> None:
+        if returncode != 0 and not self.done:
+            user_stop = returncode == 130 or self.stop_reason is not None
+            why = "stopped" if returncode == 130 else self.end_reason(returncode)
+            tail = self.last_line or (last_lines[-1] if last_lines else "")
             self.set_status(f"✗ probe {why}: {tail}".rstrip(": ") + (f" · {len(self.rows)} config(s) saved in {self.out_path}"
                                                                      if self.rows else ""))
-            if message.returncode != 130:  # not the user's own stop
+            if not user_stop:
                 self._notify_error(f"probe {why}", tail)
-        self._buttons()
 
     def _notify_error(self, title: str, text: str) -> None:
         """The status line is one row: at 100 columns it cut an error before its reason. The
         notification wraps it whole."""
         if text:
             self.app.notify(text, title=title, severity="error", timeout=15)
-
-    def worker_failed(self, group: str) -> None:
-        self._buttons()
 
     # ------------------------------------------------------------------ use in plan
 

@@ -20,10 +20,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RichLog, Static
@@ -32,6 +34,7 @@ from textual.worker import get_current_worker
 from app.tabs.base import LsdtTab
 from app.widgets.form_field import FieldInput
 
+STARTING = "starting python + torch in a subprocess"  # what the first ~20 s of a run are
 MOE_CONFIG = "moe.toml"  # engine/runtime/moe_config.CONFIG_FILE (not imported: that module pulls in the engine's runtime)
 LOG_LINES = 200  # the progress log is bounded (a long run must not grow the UI's memory)
 # `lsdt moe pipeline` progress lines -> the share of the run done when they appear (the phases' rough
@@ -83,20 +86,29 @@ def plan_steps(ckpt: str, out: str, calib: int) -> tuple[str, list[tuple[str, li
 
 
 class QuantizeTab(LsdtTab):
+    BINDINGS = [
+        Binding("ctrl+r", "quantize", "export .s7l",
+                tooltip="export the checkpoint: quantize to INT8, seal as .s7l, verify (Enter in checkpoint, out or calib)"),
+        Binding("ctrl+y", "verify", "verify file", tooltip="verify the .s7l file named in the verify field (Enter there)"),
+    ]
     DEFAULT_CSS = """
     QuantizeTab { layout: vertical; height: 1fr; }
     QuantizeTab #q-form { height: auto; padding: 0 1; }
-    QuantizeTab .q-row { height: 3; }
-    QuantizeTab .q-label { width: 12; padding: 1 0 0 0; color: $text-muted; }
+    /* One line per row (compact fields): at 80x24 the three-line boxes left no room for results. */
+    QuantizeTab .q-row { height: 1; }
+    QuantizeTab .q-label { width: 12; color: $text-muted; }
+    QuantizeTab .q-label-short { width: auto; padding: 0 1; color: $text-muted; }
     QuantizeTab #q-ckpt, QuantizeTab #q-file { width: 1fr; }
     QuantizeTab #q-out { width: 1fr; }
     QuantizeTab #q-calib { width: 10; }
     QuantizeTab Button { margin-left: 1; }
     QuantizeTab #q-progress { height: 1; padding: 0 1; }
     QuantizeTab #q-body { height: 1fr; }
-    QuantizeTab #q-errors { width: 1fr; }
+    /* The checks' details are the longest text here ("tensors contiguous in order, file length
+       exactly N bytes"): their panel gets 3/5 of the width (at 140 columns a half cut them). */
+    QuantizeTab #q-errors { width: 2fr; }
     QuantizeTab #q-error-table { height: 1fr; }
-    QuantizeTab #q-side { width: 1fr; }
+    QuantizeTab #q-side { width: 3fr; }
     QuantizeTab #q-ppl, QuantizeTab #q-root { height: auto; padding: 0 1; }
     QuantizeTab #q-checks { height: 1fr; }
     QuantizeTab #q-log { height: 8; }
@@ -114,18 +126,20 @@ class QuantizeTab(LsdtTab):
     def compose(self) -> ComposeResult:
         with Vertical(id="q-form", classes="panel") as form:
             form.border_title = "Quantize  (INT8 per-row absmax, calibrated)  ->  seal .s7l  ->  verify"
+            # Tab order = reading order: checkpoint, out, calib, then the button that uses all three.
             with Horizontal(classes="q-row"):
                 yield Label("checkpoint", classes="q-label")
-                yield FieldInput(placeholder="runs/X  |  runs/X/checkpoints/step_00000200.pt  |  a MoE run dir", id="q-ckpt")
-                yield FieldInput(placeholder="calib", value="64", id="q-calib", type="integer")
+                yield FieldInput(placeholder="runs/X  |  runs/X/checkpoints/step_00000200.pt  |  a MoE run dir", id="q-ckpt", compact=True)
             with Horizontal(classes="q-row"):
                 yield Label("out .s7l", classes="q-label")
-                yield FieldInput(placeholder="default: <run dir>/model.s7l (a MoE run: DIR/model.s7l)", id="q-out")
-                yield Button("Quantize + seal + verify", id="q-run", variant="primary")
+                yield FieldInput(placeholder="default: <run dir>/model.s7l (a MoE run: DIR/model.s7l)", id="q-out", compact=True)
+                yield Label("calib seqs", classes="q-label-short")
+                yield FieldInput(placeholder="calib", value="64", id="q-calib", type="integer", compact=True)
+                yield Button("Quantize + seal + verify", id="q-run", variant="primary", compact=True)
             with Horizontal(classes="q-row"):
                 yield Label("verify file", classes="q-label")
-                yield FieldInput(placeholder="any .s7l file", id="q-file")
-                yield Button("Verify", id="q-verify")
+                yield FieldInput(placeholder="any .s7l file", id="q-file", compact=True)
+                yield Button("Verify", id="q-verify", compact=True)
         yield ProgressBar(total=1.0, show_eta=False, id="q-progress")
         with Horizontal(id="q-body"):
             with Vertical(id="q-errors", classes="panel") as errs:
@@ -155,8 +169,14 @@ class QuantizeTab(LsdtTab):
         status.update(text)
         status.set_class(error, "error")
 
+    def action_quantize(self) -> None:
+        self.start_quantize()
+
+    def action_verify(self) -> None:
+        self.start_verify()
+
     @on(Button.Pressed, "#q-run")
-    @on(Input.Submitted, "#q-ckpt")
+    @on(Input.Submitted, "#q-ckpt, #q-out, #q-calib")  # Enter in a field of the quantize rows quantizes
     def start_quantize(self) -> None:
         if self.running:
             self.set_status("a run is in progress; wait for it to finish", error=True)
@@ -178,7 +198,7 @@ class QuantizeTab(LsdtTab):
         self.run_steps(kind, steps)
 
     @on(Button.Pressed, "#q-verify")
-    @on(Input.Submitted, "#q-file")
+    @on(Input.Submitted, "#q-file")  # Enter in the verify row verifies (that row's only action)
     def start_verify(self) -> None:
         if self.running:
             self.set_status("a run is in progress; wait for it to finish", error=True)
@@ -195,9 +215,30 @@ class QuantizeTab(LsdtTab):
 
     def _begin(self, what: str) -> None:
         self.running = True
-        self.query_one("#q-progress", ProgressBar).update(progress=0.0)
+        # Until a step reports a share of the work the bar pulses (indeterminate), and the status
+        # line counts seconds: the first step's ~20 s are python + torch starting in a subprocess,
+        # which prints nothing, and a bar frozen at 0 % read as hung.
+        self.query_one("#q-progress", ProgressBar).update(total=None, progress=0.0)
         self.query_one("#q-log", RichLog).clear()
-        self.set_status(f"running {what} …")
+        self._what, self._started = what, time.monotonic()
+        self._tick()
+        if self._ticker is None:
+            self._ticker = self.set_interval(1.0, self._tick)
+        else:
+            self._ticker.resume()
+
+    _ticker = None
+    _what = ""
+    _started = 0.0
+    _last_line = STARTING
+
+    def _tick(self) -> None:
+        if not self.running:
+            if self._ticker is not None:
+                self._ticker.pause()
+            return
+        elapsed = int(time.monotonic() - self._started)
+        self.set_status(f"running {self._what} · {elapsed} s · {self._last_line}")
 
     # ------------------------------------------------------------------ the worker (no widget access)
 
@@ -258,13 +299,16 @@ class QuantizeTab(LsdtTab):
     @on(Progress)
     def _progress(self, message: Progress) -> None:
         self.query_one("#q-log", RichLog).write(message.line)
-        if message.fraction is not None:
-            self.query_one("#q-progress", ProgressBar).update(progress=message.fraction)
+        self._last_line = message.line[:80]
+        if message.fraction:  # 0 (a step starting) leaves the bar pulsing: nothing measured yet
+            self.query_one("#q-progress", ProgressBar).update(total=1.0, progress=message.fraction)
 
     @on(Finished)
     def _finished(self, message: Finished) -> None:
         self.running = False
         self._proc = None
+        self._last_line = STARTING
+        self.query_one("#q-progress", ProgressBar).update(total=1.0, progress=1.0 if not message.error else 0.0)
         if message.error:
             report = (message.result or {}).get("verify_report")
             self.set_status(message.error.splitlines()[0], error=True)
@@ -325,5 +369,6 @@ class QuantizeTab(LsdtTab):
 
     def worker_failed(self, group: str) -> None:
         self.running = False
+        self.query_one("#q-progress", ProgressBar).update(total=1.0, progress=0.0)
         self._proc = None
         self.set_status("the run failed unexpectedly (see the notification)", error=True)

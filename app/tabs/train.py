@@ -16,7 +16,7 @@ import signal
 import time
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -28,8 +28,8 @@ from engine.errors import UserError
 from engine.runtime.train import rundir
 from engine.runtime.train.config import DEFAULTS, grammar, shown_default
 
-from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
-from app.tabs.base import LsdtTab
+from app.child import python_module
+from app.tabs.child_tab import ChildProcessTab
 from app.widgets.form_field import FieldInput
 from app.widgets.run_view import RunView
 
@@ -38,7 +38,7 @@ OWNER = "train"
 # (field, label, placeholder, width): empty means the trainer's default, which the placeholder shows
 # (engine/runtime/train/config.py: TrainConfig declares each flag's default and grammar).
 FIELDS = (
-    ("model", "model (name or file)", shown_default("model"), 20),
+    ("model", "model (name or file)", shown_default("model"), "1fr"),  # a path: what the row has left (at least 20)
     ("depth", "depth", "", 6),
     ("data", "data", DEFAULTS["data"], 18),
     ("steps", "steps", shown_default("steps"), 7),
@@ -89,10 +89,12 @@ def default_run_dir(form: dict[str, str]) -> str:
     return str(Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}")
 
 
-class TrainTab(LsdtTab):
+class TrainTab(ChildProcessTab):
+    OWNER, STATUS_ID = OWNER, "train-status"
+    ON_UNMOUNT = "interrupt"  # leaving the TUI: the run checkpoints and ends cleanly on its own
     BINDINGS = [
-        Binding("ctrl+r", "start", "train", tooltip="launch the training run (a child process)"),
-        Binding("ctrl+b", "stop", "stop", tooltip="stop gracefully: the step finishes and a checkpoint is written (again: kill)"),
+        Binding("ctrl+r", "start", "launch", tooltip="launch the training run (a child process)"),
+        Binding("ctrl+t", "stop", "stop", tooltip="stop gracefully: the step finishes and a checkpoint is written (again: kill)"),
         Binding("ctrl+y", "resume", "resume", tooltip="resume the run from its newest good checkpoint"),
         Binding("ctrl+f", "from_plan", "from plan", tooltip="take the model from the Plan tab"),
         Binding("ctrl+n", "from_bands", "from bands", tooltip="take the depth highlighted in the Bands table"),
@@ -104,48 +106,48 @@ class TrainTab(LsdtTab):
     TrainTab .train-field { width: auto; height: auto; margin-right: 1; }
     TrainTab .train-field Label { color: $text-muted; }
     TrainTab #train-device { width: 10; }
-    TrainTab #train-actions { height: 1; }
+    TrainTab #train-actions { height: auto; }
     TrainTab #train-actions Button { margin-right: 1; min-width: 0; width: auto; }
-    TrainTab #train-status { width: 1fr; height: 1; padding: 0 1; }
+    /* The status wraps (up to 3 lines) rather than cutting a trainer's line at the screen's edge. */
+    TrainTab #train-status { width: 1fr; height: auto; max-height: 3; padding: 0 1; }
+    TrainTab #train-run_dir-field, TrainTab #train-model-field { width: 1fr; min-width: 20; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.proc = None
         self.run_dir: Path | None = None
-        self.stopping = False
-        self.last_line = ""
         self.exits: list[int] = []  # exit codes of the children this tab started (tests read them)
         # The run dir this tab picked and wrote into the empty field: still there at the next
         # "train", it means "a new default run", not "this run dir" (which holds the last run).
         self.picked_run_dir: str | None = None
 
     def compose(self) -> ComposeResult:
-        def field(name: str, label: str, placeholder: str, width: int):
-            with Vertical(classes="train-field"):
+        def field(name: str, label: str, placeholder: str, width: int | str):
+            with Vertical(classes="train-field", id=f"train-{name}-field"):
                 yield Label(label)
                 widget = FieldInput(placeholder=placeholder, id=f"train-{name}", compact=True)
                 widget.styles.width = width
                 yield widget
 
+        # Two rows that each fit 80 columns (the first is 76 wide); the run dir takes what is left.
         with Horizontal(classes="train-form"):
             for spec in FIELDS:
+                yield from field(*spec)
+        with Horizontal(classes="train-form"):
+            for spec in FIELDS_2:
                 yield from field(*spec)
             with Vertical(classes="train-field"):
                 yield Label("device")
                 yield Select([(d, d) for d in ("auto", "cuda", "cpu")], value="auto", allow_blank=False, compact=True,
                              id="train-device")
-        with Horizontal(classes="train-form"):
-            for spec in FIELDS_2:
-                yield from field(*spec)
-            yield from field("run_dir", "run dir", "runs/<time>-<model>", 30)
+            yield from field("run_dir", "run dir", "runs/<time>-<model>", "1fr")
         with Horizontal(id="train-actions"):
             yield Button("train", id="train-start", variant="primary", compact=True)
             yield Button("stop", id="train-stop", variant="error", compact=True, disabled=True)
             yield Button("resume", id="train-resume", compact=True, disabled=True)
             yield Button("from plan", id="train-from-plan", compact=True)
             yield Button("from bands", id="train-from-bands", compact=True)
-            yield Static("empty = lsdt train's default · ctrl+r train", id="train-status", markup=False)
+            yield Static("empty = lsdt train's default · ctrl+r launch", id="train-status", markup=False)
         yield RunView(id="train-view")
 
     def on_mount(self) -> None:
@@ -167,14 +169,7 @@ class TrainTab(LsdtTab):
         values["run_dir"] = self.query_one("#train-run_dir", Input).value
         return values
 
-    def set_status(self, text: str) -> None:
-        self.query_one("#train-status", Static).update(text, layout=False)  # fixed height: no relayout
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def _buttons(self) -> None:
+    def buttons(self) -> None:
         running = self.running
         self.query_one("#train-start", Button).disabled = running
         stop = self.query_one("#train-stop", Button)
@@ -204,7 +199,7 @@ class TrainTab(LsdtTab):
         if rundir.is_run_dir(run_dir):
             self.set_status(f"✗ run dir {run_dir} already holds a run: press resume to continue it, or pick another")
             self.run_dir = run_dir
-            self._buttons()
+            self.buttons()
             return
         self.query_one("#train-run_dir", Input).value = str(run_dir)
         self.picked_run_dir = str(run_dir) if picked else None
@@ -230,65 +225,45 @@ class TrainTab(LsdtTab):
         self._launch(args, self.run_dir, resume=True)
 
     def _launch(self, args: list[str], run_dir: Path, resume: bool) -> None:
-        self.run_dir, self.stopping, self.last_line = run_dir, False, ""
-        self.proc = spawn(python_module("engine.runtime.train.loop", *args))
+        self.run_dir = run_dir
+        proc = self.start_child(python_module("engine.runtime.train.loop", *args))
         if not resume or self.view.run_dir != run_dir:
             self.view.attach(run_dir)
-        self.set_status(f"{'resuming' if resume else 'starting'} (pid {self.proc.pid}): {run_dir}")
-        self._buttons()
-        self.read_trainer(self.proc)
-
-    @work(thread=True, group="train-run", exit_on_error=False)
-    def read_trainer(self, proc) -> None:
-        code, last = pump(proc, lambda line: self.post_message(ChildLine(OWNER, line)))
-        self.post_message(ChildExited(OWNER, code, last))
+        self.set_status(f"{'resuming' if resume else 'starting'} (pid {proc.pid}): {run_dir}")
+        self.buttons()
 
     @on(Button.Pressed, "#train-stop")
     def action_stop(self) -> None:
-        if not self.running:
-            return
-        if self.stopping:
-            kill(self.proc)
-            self.set_status("killed: the run keeps its newest checkpoint")
-        elif interrupt(self.proc):
-            self.stopping = True
-            self.set_status("stopping: finishing the step, writing a checkpoint (stop again to kill)")
-        self._buttons()
+        done = self.stop_child()
+        if done == "force-stopped":
+            self.set_status("force-stopped (SIGKILL): the run keeps its newest checkpoint")
+        elif done == "stopping":
+            self.set_status("stopping: finishing the step, writing a checkpoint (stop again to force)")
+        self.buttons()
 
-    def on_unmount(self) -> None:
-        interrupt(self.proc)  # leaving the TUI: the run checkpoints and ends cleanly on its own
-
-    @on(ChildLine)
-    def _line(self, message: ChildLine) -> None:
-        if message.owner != OWNER:
-            return
-        message.stop()
-        if message.line.strip():
-            self.last_line = message.line.strip()
+    def child_line(self, line: str) -> None:
+        if line.strip():
+            self.last_line = line.strip()
             if not self.stopping:
                 self.set_status(self.last_line)
 
-    @on(ChildExited)
-    def _exited(self, message: ChildExited) -> None:
-        if message.owner != OWNER:
-            return
-        message.stop()
-        self.exits.append(message.returncode)
+    def child_exited(self, returncode: int, last_lines: list[str]) -> None:
+        self.exits.append(returncode)
         # a stop the user asked for ends 128 + the signal (130 SIGINT / 143 SIGTERM) after its checkpoint
-        stopped = self.stopping and message.returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM)
-        if message.returncode == 0 or stopped:
+        stopped = self.stopping and returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM)
+        if returncode == 0 or stopped:
             self.set_status(f"trainer finished ({'stopped, checkpoint written' if self.stopping else 'done'}): {self.last_line}")
-        else:
-            detail = next((l for l in reversed(message.last_lines) if "error" in l.lower()), self.last_line)
-            self.set_status(f"✗ trainer {exit_reason(message.returncode)}: {detail}")
-            # The status line is one row: at 100 columns it cut the message before its reason
-            # ('lsdt train: error: unknown'). The notification wraps it whole.
-            self.app.notify(detail, title=f"trainer {exit_reason(message.returncode)}", severity="error", timeout=15)
-        self.stopping = False
-        self._buttons()
-
-    def worker_failed(self, group: str) -> None:
-        self._buttons()
+            return
+        why = self.end_reason(returncode)
+        if self.stop_reason == "force-stopped":
+            self.set_status(f"trainer {why}: the run keeps its newest checkpoint")
+            self.view.mark_failed_start(why)
+            return
+        detail = next((l for l in reversed(last_lines) if "error" in l.lower()), self.last_line)
+        self.set_status(f"✗ trainer {why}: {detail}")
+        self.view.mark_failed_start(f"trainer {why}: {detail}")  # the run line said 'not started' for ever
+        # The status wraps to 3 lines; a long message is also a notification, which shows it whole.
+        self.app.notify(detail, title=f"trainer {why}", severity="error", timeout=15)
 
     # ------------------------------------------------------------------ helpers
 

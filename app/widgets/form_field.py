@@ -20,8 +20,11 @@ class FieldInput(Input):
 
     def on_blur(self) -> None:
         # A value that fills the box scrolls by a cell for the cursor after its last character;
-        # left that way, the field reads '2,14,16,18,20' for 12,14,16,18,20. Show the start again.
+        # left that way, the field reads '2,14,16,18,20' for 12,14,16,18,20. Show the start again,
+        # now and after the next refresh: keys typed just before the Tab (app/key_order.py) may
+        # still have a scroll-to-cursor queued, which would scroll back to the end.
         self.scroll_to(x=0, animate=False, immediate=True)
+        self.call_after_refresh(self.scroll_to, x=0, animate=False, immediate=True)
 
 
 class FormField(Vertical):

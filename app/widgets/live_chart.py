@@ -15,7 +15,6 @@ import time
 
 from rich.text import Text
 from textual import on, work
-from textual._context import NoActiveAppError
 from textual.dom import NoScreen
 from textual.message import Message
 from textual.worker import Worker, WorkerState
@@ -50,7 +49,9 @@ def shown(widget) -> bool:
     """On screen and not under a modal: the only time live work is worth doing (dolphie)."""
     try:
         return widget.is_on_screen and widget.screen is widget.app.screen
-    except (NoScreen, NoActiveAppError):  # while mounting, or after unmount
+    # While mounting, or after unmount. Textual's NoActiveAppError is a RuntimeError and lives in a
+    # private module (textual._context): caught by its public base class.
+    except (NoScreen, RuntimeError):
         return False
 
 

@@ -147,6 +147,11 @@ class ProfilePicker(Vertical):
     def add_spec(self, spec: Spec, label: str) -> str:
         """Add a spec that is not a built-in (a file, or a saved plan's own copy) and choose it.
         A spec identical to a built-in chooses the built-in instead."""
+        # A plan opened or restored fills the pickers as a user would: the old search is cleared
+        # (the list stayed filtered by a search that had nothing to do with the choice).
+        if self.is_mounted and self.query_one(FieldInput).value:
+            self.query_one(FieldInput).value = ""
+            self._refilter("")
         for name in builtin_names(self.kind):
             if self._specs.get(name) == spec:
                 self.choose(name)

@@ -251,6 +251,7 @@ class RunView(Widget):
         self.problems = []
         self._ema.clear()
         self._overlay_firsts.clear()
+        self.failed_start = None
         for chart in self.query(LiveChart):
             if chart.id != "chart-machine":  # the machine's history is not the run's
                 chart.reset()
@@ -264,6 +265,17 @@ class RunView(Widget):
             self._timer.stop()
         self._timer = None
         self._poll()
+
+    def mark_failed_start(self, why: str) -> None:
+        """The process meant to write this run ended before its start event: the run line says so
+        (read from the run directory alone it would say 'not started (no start event yet)' for ever).
+        A run that did start keeps its own end (the trainer wrote it, or the run reads 'gone')."""
+        if self.run_dir is None or (self.status is not None and self.status.state != "not_started"):
+            return
+        self.failed_start = why
+        self.query_one("#run-status", Static).update(f"run      {short_dir(self.run_dir)}  did not start: {why}")
+
+    failed_start: str | None = None
 
     def set_x_key(self, key: str) -> None:
         """step, tokens or minutes (wall clock) for every chart of the run's own series."""
@@ -392,9 +404,12 @@ class RunView(Widget):
             log.write(describe_event(e))
         # Fixed-size panels: update without a layout pass (a relayout of the screen, twice a
         # second, is what a keypress would otherwise wait behind).
-        self.query_one("#run-status", Static).update(
-            status_line(self.run_dir, self.status, self.last_val, self.checkpoints, self.n_metrics, self.source,
-                        self.problems), layout=False)
+        if self.failed_start is not None and self.status.state == "not_started":
+            line = f"run      {short_dir(self.run_dir)}  did not start: {self.failed_start}"
+        else:
+            line = status_line(self.run_dir, self.status, self.last_val, self.checkpoints, self.n_metrics, self.source,
+                               self.problems)
+        self.query_one("#run-status", Static).update(line, layout=False)
         if self._sampler is not None:
             pid = self.status.pid if self.status.state == "running" else None
             if pid != self._sampler.pid:

@@ -91,7 +91,7 @@ def render(r: dict) -> str:
         f"vocab {r['shape']['vocab_size']:,}, head_dim {r['shape']['head_dim']}, window {r['shape']['window_pattern']}",
         "",
         f"  {'depth':>5} {'band':>4} {'d_model':>7} {'heads':>5} {'params':>7} {'FLOP/tok':>9} {'memory':>8} {'max batch':>11} "
-        f"{'tok/s':>9} {'step':>8} {'tokens':>7} {'tok/param':>9}",
+        f"{'tok/s':>9} {'step':>8} {'pretrain':>8} {'tok/param':>9}",
     ]
     seqs = "/".join(str(x["seq_len"]) for x in r["rows"][0]["by_seq"]) if r["rows"] else ""
     rec = (r["recommended"] or {}).get("depth")
@@ -104,10 +104,10 @@ def render(r: dict) -> str:
         lines.append(
             f"{mark} {'d' + str(row['depth']):>5} {row['band']:>4} {row['d_model']:>7} {heads:>5} {fmt.count(row['params']):>7} "
             f"{row['flops_per_token']:>9.3g} {memory:>8} {batch:>11} {row['tokens_per_s']:>8,.0f}{src} {fmt.duration(row['step_time_s']):>8} "
-            f"{fmt.count(row['tokens_in_window']):>7} {row['tokens_per_param']:>9.1f}"
+            f"{fmt.count(row['pretrain_tokens']):>8} {row['tokens_per_param']:>9.1f}"
         )
     lines.append(f"  (memory: at the power-of-two device batch; max batch: largest device batch that fits at seq {seqs}; "
-                 f"tok/s, step: at seq {r['rows'][0]['seq_len'] if r['rows'] else ''};\n   tokens: the whole window; tok/param: the pretraining split"
+                 f"tok/s, step: at seq {r['rows'][0]['seq_len'] if r['rows'] else ''};\n   pretrain: tokens in the pretraining split at that seq; tok/param: pretrain / params"
                  + ("; * measured by the probe)" if any(x["tokens_per_s_source"] == "probe" for x in r["rows"]) else ")"))
     lines.append("")
     for row in r["rows"]:
@@ -121,10 +121,11 @@ def render(r: dict) -> str:
     if r["recommended"]:
         rc, fb = r["recommended"], r["fallback"]
         lines.append(f"  RECOMMEND d{rc['depth']} (band {rc['band']}): {rc['reason']}")
-        lines.append(f"  fallback  d{fb['depth']} (band {fb['band']}): {fb['reason']}" if fb else "  fallback  none (no shallower depth fits)")
+        lines.append(f"  fallback  d{fb['depth']} (band {fb['band']}): {fb['reason']}" if fb else f"  fallback  {B.no_fallback_reason(r)}")
         c = r["curriculum"]
-        lines.append(f"  curriculum for d{c['depth']}: {fmt.count(c['tokens'])} pretraining tokens in {fmt.duration(c['time_s'])}; "
-                     f"SFT + eval {fmt.count(s['sft_tokens'])} tokens")
+        note = B.curriculum_note(r, fmt.count)
+        lines.append(f"  curriculum for d{c['depth']}: {fmt.count(c['tokens'])} pretraining tokens in {fmt.duration(c['time_s'])}"
+                     + (f" ({note})" if note else "") + f"; SFT + eval {fmt.count(s['sft_tokens'])} tokens")
         for st in c["stages"]:
             fit = f"batch {st['device_batch']} x {st['grad_accum']} accum" if st["fits"] else "OOM"
             lines.append(f"    seq {st['seq_len']:>5}  {st['time_fraction']:.0%} of time  {fmt.duration(st['time_s']):>7}  "

@@ -279,7 +279,10 @@ def _check_inputs(hours: float, depths, mfu: float, sft_fraction: float, global_
     return sorted(set(depths))
 
 
-def _verdict(row: dict, min_ratio: float, usable: float) -> str:
+def _verdict(row: dict, deeper: dict | None, min_ratio: float, usable: float) -> str:
+    """One line per depth. `deeper` is the next deeper row: "room for a deeper model" is said only
+    when that depth fits and is not undertrained (it read so beside a recommendation that called
+    the deeper depth undertrained)."""
     band = row["band"]
     name = BANDS[band][0]
     if not row["fits"]:
@@ -292,8 +295,47 @@ def _verdict(row: dict, min_ratio: float, usable: float) -> str:
     elif ratio <= hi:
         data = f"{ratio:.1f} tokens/param, inside nanochat's {lo:g}-{hi:g}"
     else:
-        data = f"{ratio:.1f} tokens/param, above nanochat's {hi:g} (Chinchilla ~{CHINCHILLA_TOKENS_PER_PARAM:g}): room for a deeper model"
-    return f"{band} ({name}): fits device batch {row['max_device_batch']} at seq {row['seq_len']}; {data}"
+        data = f"{ratio:.1f} tokens/param, above nanochat's {hi:g} (Chinchilla ~{CHINCHILLA_TOKENS_PER_PARAM:g})"
+        if deeper is not None and deeper["fits"] and deeper["tokens_per_param"] >= min_ratio:
+            data += ": room for a deeper model"
+        elif deeper is not None:
+            data += f"; d{deeper['depth']} would be " + ("out of memory" if not deeper["fits"] else "undertrained")
+    return f"{band} ({name}): {batch_text(row)}; {data}"
+
+
+def batch_text(row: dict) -> str:
+    """The device batch a run uses (the power of two the curriculum and the memory column use) and
+    the largest that fits, said together: the table showed the largest while the curriculum ran
+    the power of two, with no word on why they differ."""
+    b, accum, top = row["device_batch"], row["grad_accum"], row["max_device_batch"]
+    fits = f" (fits up to {top}: a power of two divides the global batch)" if top != b else ""
+    return f"device batch {b} x {accum} accum at seq {row['seq_len']}{fits}"
+
+
+def no_fallback_reason(result: dict) -> str:
+    """Why there is no fallback below the recommended depth, in the user's words."""
+    rec = result.get("recommended")
+    if not rec:
+        return "none: no depth fits"
+    asked = [r["depth"] for r in result["rows"]]
+    if rec["depth"] == min(asked):
+        return f"none: d{rec['depth']} is the shallowest depth asked for (add shallower ones to depths)"
+    return "none: no shallower depth fits"
+
+
+def curriculum_note(result: dict, fmt_count=lambda n: f"{n:.3g}") -> str:
+    """Why the curriculum's pretraining tokens differ from the table's for the same depth: the
+    table assumes the main sequence length throughout, the curriculum runs shorter, faster stages
+    first. Empty when they agree within 1 %. `fmt_count` formats a token count (engine.fmt.count:
+    the CLI and the tab pass it; sizing imports nothing above specs)."""
+    c = result.get("curriculum")
+    if not c:
+        return ""
+    row = next(r for r in result["rows"] if r["depth"] == c["depth"])
+    if abs(c["tokens"] - row["pretrain_tokens"]) <= 0.01 * row["pretrain_tokens"]:
+        return ""
+    return (f"the table's {fmt_count(row['pretrain_tokens'])} assumes seq {row['seq_len']} throughout; "
+            "the shorter stages run faster")
 
 
 def _pick(rows: list[dict], min_ratio: float) -> tuple[dict | None, dict | None]:
@@ -443,8 +485,10 @@ def plan_bands(
             "band": band_of(depth),
             "by_seq": by_seq,
         }
-        row["verdict"] = _verdict(row, min_tokens_per_param, usable)
         rows.append(row)
+    for row in rows:
+        deeper = min((r for r in rows if r["depth"] > row["depth"]), key=lambda r: r["depth"], default=None)
+        row["verdict"] = _verdict(row, deeper, min_tokens_per_param, usable)
 
     recommended, fallback = _pick(rows, min_tokens_per_param)
     envelope = window_s * sustained_flops

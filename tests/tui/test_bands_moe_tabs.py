@@ -40,7 +40,13 @@ async def test_bands_table_highlights_the_recommended_depth(app_factory):
         assert cells(table, rec_row)[0] == f"▶ d{rec}"
         assert table.cursor_row == rec_row
         row = want["rows"][rec_row]
-        assert cells(table, rec_row)[4] == f"{row['max_device_batch']}@{row['seq_len']}"
+        # The batch the run uses, the same the curriculum runs at that seq (issue 17: the table
+        # showed the largest that fits, 6@2048, beside a curriculum at batch 4); the largest beside it.
+        assert cells(table, rec_row)[5] == f"{row['device_batch']}@{row['seq_len']}"
+        assert cells(table, rec_row)[6] == str(row["max_device_batch"])
+        stage = next(s for s in want["curriculum"]["stages"] if s["seq_len"] == row["seq_len"])
+        assert stage["device_batch"] == row["device_batch"]
+        assert cells(table, rec_row)[4] == f"{row['memory_bytes'] / 1e9:.1f} GB"  # the CLI's memory column
         summary = text_of(app.query_one("#bands-summary"))
         assert f"RECOMMEND d{rec}" in summary
         assert f"d{rec} (band {want['recommended']['band']})" in summary

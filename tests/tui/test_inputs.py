@@ -120,3 +120,18 @@ def test_integer_fields_refuse_non_integer_text():
     assert result.plan is None
     assert "'161.'" in result.errors["G"] and "an integer" in result.errors["G"]
     assert "an integer" in result.errors["batch"]
+
+
+def test_an_opened_plan_reads_as_typed():
+    """Issue 17: opening a plan showed 260308992000 and 4194304 and turned "20 x params" into a
+    fixed count. Defaults stay empty fields (their placeholders show); other counts read short."""
+    from app.inputs import human_exact
+
+    default = Plan(model=MODEL, hardware=HW, goal=default_goal(MODEL))
+    form = form_from_plan(default)
+    assert form.tokens == "" and form.batch == ""
+    chosen = Plan(model=MODEL, hardware=HW, goal=default_goal(MODEL, tokens=300e9, global_batch_tokens=2_097_152))
+    form = form_from_plan(chosen)
+    assert form.tokens == "300B" and form.batch == "2_097_152"
+    assert plan_from_form(form, MODEL, HW, carried=chosen).plan == chosen
+    assert [human_exact(v) for v in (1.5e12, 2e6, 4096, 123_456_789)] == ["1.5T", "2M", "4_096", "123_456_789"]

@@ -249,7 +249,7 @@ async def test_help_screen_and_palette_commands(app_factory):
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Save plan", "Open plan", "Pin design", "Help", "Go to Plan"):
+        for title in ("Plan: save plan", "Plan: open plan", "Plan: pin design", "Help", "Go to Plan"):
             assert title in titles
 
 

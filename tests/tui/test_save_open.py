@@ -93,6 +93,9 @@ async def test_open_lists_key_numbers_and_loads_the_plan(app_factory, plans_dir)
     app = app_factory()
     async with app.run_test(size=(120, 35)) as pilot:
         await settle(pilot)
+        app.query_one("#hardware-filter", Input).value = "h1"  # an old search, unrelated to the plan opened
+        app.query_one("#model-filter", Input).value = "lla"
+        await settle(pilot)
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert isinstance(app.screen, OpenPlanScreen)
@@ -113,7 +116,11 @@ async def test_open_lists_key_numbers_and_loads_the_plan(app_factory, plans_dir)
         tab = app.query_one(PlanTab)
         assert tab.current == load_plan(plans_dir / "small.toml")  # what was opened, exactly
         assert tab.current.result["solution"] == s and tab.current.refined == plan.refined
-        assert float(app.query_one("#input-tokens", Input).value) == plan.goal.tokens
+        # The form as a user would have typed it: the default tokens (20 x params) stay an empty
+        # field with its placeholder, not 260308992000 (issue 17); the searches are cleared.
+        tokens = app.query_one("#input-tokens", Input)
+        assert tokens.value == "" and tokens.placeholder == "20 x params"
+        assert app.query_one("#hardware-filter", Input).value == "" and app.query_one("#model-filter", Input).value == ""
 
 
 async def test_plan_argument_opens_the_plan(app_factory, plans_dir):

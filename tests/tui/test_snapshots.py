@@ -71,3 +71,39 @@ def test_open_dialog_100x30(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
+# Every planning tab at the smallest size it must be usable at (80x24: reflowed, nothing clipped)
+# and MoE at 100x30 too; the live tabs are checked for clipping at both sizes by
+# tests/tui_live/test_screen_sizes.py (their screens hold times and machine load: no snapshot).
+def test_plan_tab_80x24(snap_compare):
+    async def run_before(pilot):
+        await settle(pilot)
+
+    assert snap_compare(app_for("plan80"), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_bands_tab_80x24(snap_compare):
+    async def run_before(pilot):
+        from app.tabs.bands import BandsTab
+
+        await settle_tab(pilot, pilot.app.query_one(BandsTab))
+
+    assert snap_compare(app_for("bands80", initial_tab="bands"), terminal_size=(80, 24), run_before=run_before)
+
+
+def _moe():
+    async def run_before(pilot):
+        from app.tabs.moe import MoeTab
+
+        await settle_tab(pilot, pilot.app.query_one(MoeTab))
+
+    return run_before
+
+
+def test_moe_tab_80x24(snap_compare):
+    assert snap_compare(app_for("moe80", initial_tab="moe"), terminal_size=(80, 24), run_before=_moe())
+
+
+def test_moe_tab_100x30(snap_compare):
+    assert snap_compare(app_for("moe100", initial_tab="moe"), terminal_size=(100, 30), run_before=_moe())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from textual.widgets import Input
 
+import app.tabs.child_tab as child_tab
 import app.tabs.probe as probe_module
 from app.tabs.probe import ProbeTab
 
@@ -26,8 +27,8 @@ async def test_a_new_sweep_gets_a_new_default_file(app_factory, tmp_path, monkey
     names = itertools.count(1)
     monkeypatch.setattr(probe_module, "default_out", lambda: f"probes/p{next(names)}.json")
     commands: list[list[str]] = []
-    monkeypatch.setattr(probe_module, "spawn", lambda cmd: commands.append(cmd) or _Done())
-    monkeypatch.setattr(ProbeTab, "read_probe", lambda self, proc: None)
+    monkeypatch.setattr(child_tab, "spawn", lambda cmd: commands.append(cmd) or _Done())
+    monkeypatch.setattr(ProbeTab, "_read_child", lambda self, proc: None)
 
     def out_of(cmd: list[str]) -> str:
         return cmd[cmd.index("--out") + 1]

@@ -63,7 +63,7 @@ def test_train_from_the_tui_then_stop(tmux, tmp_path):
     tmux.keys("C-r")
     m = wait_for_re(tmux, r"step\s+([\d,]+)\s+loss (\d+\.\d{4})", timeout=90)
     assert float(m.group(2)) > 0
-    tmux.keys("C-b")
+    tmux.keys("C-t")
     wait_for_re(tmux, r"ended: signal", timeout=60)
     runs = [d for d in (tmp_path / "runs").iterdir() if rundir.is_run_dir(d)]
     assert len(runs) == 1 and runs[0].name.endswith("-tiny")  # the default run dir: runs/<time>-<model file>

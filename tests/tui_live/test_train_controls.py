@@ -62,7 +62,7 @@ async def test_force_stop_label_is_not_clipped(app_factory):
         await pilot.pause()
         tab = app.query_one(TrainTab)
         tab.proc, tab.stopping = _Running(), True
-        tab._buttons()
+        tab.buttons()
         await pilot.pause()
         stop = app.query_one("#train-stop")
         assert str(stop.label) == "force stop"

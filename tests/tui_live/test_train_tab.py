@@ -83,6 +83,9 @@ async def test_train_tab_shows_trainer_errors_and_keeps_running(app_factory, tmp
         await wait_until(pilot, lambda: tab.exits == [2], timeout_s=60, what="the trainer refusing bad data")
         status = str(tab.query_one("#train-status").render())
         assert "exit code 2" in status and "missing.txt" in status
+        # The run line says the run did not start (it said "not started (no start event yet)" for ever).
+        await wait_until(pilot, lambda: "did not start" in str(tab.query_one("#run-status").render()), what="the run line")
+        assert "missing.txt" in str(tab.query_one("#run-status").render())
         assert app.is_running and app.failures == []
 
 
@@ -146,3 +149,27 @@ async def test_a_killed_trainer_never_takes_the_tui_down(app_factory, tmp_path, 
         await wait_until(pilot, lambda: tab.view.status.state == "gone", what="the run seen as gone")
         assert app.is_running and app.failures == []
         assert not tab.query_one("#train-start").disabled
+
+
+async def test_a_force_stop_is_the_users_not_the_oom_killers(app_factory, tmp_path, monkeypatch):
+    """Stop pressed twice ends the trainer with SIGKILL: the tab says force-stopped, not 'killed by
+    SIGKILL (the OS out-of-memory killer?)' (issue 17)."""
+    import signal
+
+    monkeypatch.setenv("LSDT_CACHE_DIR", str(tmp_path / "cache"))
+    model, data = tiny_inputs(tmp_path)
+    app = app_factory(initial_tab="train")
+    async with app.run_test(size=(130, 42)) as pilot:
+        tab = app.query_one(TrainTab)
+        fill(tab, model=model, data=data, steps=5000, log_every=2, threads=1, run_dir=tmp_path / "f")
+        tab.query_one("#train-device", Select).value = "cpu"
+        await pilot.pause()
+        tab.action_start()
+        await wait_until(pilot, lambda: tab.view.n_metrics >= 1, timeout_s=60, what="the run under way")
+        tab.stopping = True  # the first press was taken (its SIGINT may not have been handled yet)
+        tab.stop_reason = "stopped"
+        tab.action_stop()  # the second press: SIGKILL
+        await wait_until(pilot, lambda: tab.exits == [-signal.SIGKILL], what="the exit seen")
+        status = str(tab.query_one("#train-status").render())
+        assert "force-stopped" in status and "out-of-memory" not in status
+        assert app.is_running and app.failures == []

@@ -174,7 +174,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m = groups["model"]
     src = m.add_mutually_exclusive_group()
     src.add_argument("--model", type=flag_type(inputs.path),
-                     help="built-in model profile, a model TOML or an HF config.json (default: a tiny 4-layer model)")
+                     help="built-in model profile, `tiny`, a model TOML or an HF config.json (default: tiny, a 4-layer byte-level model)")
     src.add_argument("--depth", type=flag_type(inputs.positive_int), help="nanochat-style band model of this depth (d_model = 64 x depth)")
     m.add_argument("--ffn", choices=FFN_KINDS, help="MLP of a --depth model (default relu2)")
     m.add_argument("--window-pattern", help="S/L attention window pattern of a --depth model, e.g. SSSL (default L)")
@@ -226,7 +226,9 @@ def _model_spec(args: argparse.Namespace, seq: int | None) -> ModelSpec:
     for flag in ("head_dim", "kv_heads", "ffn", "window_pattern"):
         if getattr(args, flag) is not None:
             raise UserError(f"--{flag.replace('_', '-')} shapes a --depth model; with --model, edit the model file instead")
-    spec = load_model(args.model) if args.model else ModelSpec(**TINY_MODEL)
+    # "tiny" is the name the default model shows under (banner, run dir, the Train tab's field), so
+    # it is accepted as a --model value too.
+    spec = load_model(args.model) if args.model and args.model != TINY_MODEL["name"] else ModelSpec(**TINY_MODEL)
     changes = {}
     if seq:
         changes["seq_len"] = seq

@@ -29,6 +29,7 @@ from engine.runtime.train import rundir
 from engine.runtime.train.runlock import in_use
 from engine.runtime.train.runloop import Batch, Cadence, Ranks, RunLoop, exit_code
 from engine.runtime.train.schedule import seq_len_at
+from engine.runtime.train.summary import end_summary
 from engine.runtime.train.config import TrainConfig, add_arguments, resolve_config, resolve_grad_accum, resume_config
 
 PROG = "python -m engine.runtime.train.loop"
@@ -182,6 +183,10 @@ class GPTRun(RunLoop):
         ) if self.ranks.enabled and not cfg.fsdp else model
         self.step_fn = TrainStep(wrapped, self.optimizer, self.device, grad_clip=cfg.grad_clip, compile=cfg.compile)
         self.step_fn.stop_requested = self.stop_requested
+
+    def summary_lines(self, reason: str) -> list[str]:
+        """`lsdt train`'s closing lines: how it ended, losses, tokens, elapsed, checkpoints (summary.py)."""
+        return end_summary(self.cfg.run_dir, reason, self.step, self.tokens, self.elapsed_s)
 
     def config_record(self) -> dict:
         import torch

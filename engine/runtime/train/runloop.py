@@ -416,6 +416,10 @@ class RunLoop:
             except (OSError, UserError):
                 pass
 
+    def summary_lines(self, reason: str) -> list[str]:
+        """What the main rank prints once the run has ended (its end event written); none by default."""
+        return []
+
     def _end(self, reason: str, message: str | None, **fields: Any) -> None:
         if self.ckpt:
             try:
@@ -434,6 +438,8 @@ class RunLoop:
                 except UserError:
                     pass
             self.writer = None
+            for line in self.summary_lines(reason):
+                print(line, flush=True)
 
     def _close(self) -> None:
         if self.stop:
