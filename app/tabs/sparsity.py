@@ -72,7 +72,7 @@ def _cell(row: dict, key: str, spec: str = ".3f") -> str:
 class SparsityTab(LsdtTab):
     BINDINGS = [
         Binding("ctrl+r", "start", "run", tooltip="run the chosen stage(s) as a child process into a new artifact"),
-        Binding("ctrl+b", "stop", "stop", tooltip="stop the run (its unfinished artifact is removed)"),
+        Binding("ctrl+t", "stop", "stop", tooltip="stop the run (its unfinished artifact is removed)"),
     ]
     DEFAULT_CSS = """
     SparsityTab { layout: vertical; }
