@@ -232,6 +232,18 @@ def search_with_stats(
         if G is None and any(t <= t_max for t, _ in found):
             feasible_G = g
     if G is None and feasible_G is not None:
+        if flexible:
+            # The smallest G is found over exact splits; its layouts are then ranked as a fixed G of
+            # that size ranks them, rounded batches included, so `--G <the answer>` (the Plan tab's
+            # ctrl+g) answers the same layout instead of a faster one the auto-size never looked at.
+            for tp in tps:
+                for cp in cps:
+                    for pp in range(1, model.n_layer + 1):
+                        if feasible_G % (tp * pp * cp) == 0:
+                            dp = feasible_G // (tp * pp * cp)
+                            used = flexible_batch(B, dp)
+                            if used and used != B:
+                                ranked.extend(visit(dp, tp, pp, cp, used))
         ranked = [(t, lay) for t, lay in ranked if lay.gpus == feasible_G and t <= t_max]
     elif G is None:
         # Nothing meets the deadline: report the fastest layouts of the largest clusters the

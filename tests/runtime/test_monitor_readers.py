@@ -196,6 +196,19 @@ def test_run_deleted_while_watched(tmp_path):
     assert status.last_metrics["loss"] == 1.0  # what was read stays shown
 
 
+def test_a_run_watched_before_its_directory_exists_is_not_started_not_deleted(tmp_path):
+    """The Train tab watches a run from its launch, before the trainer has made the directory: that
+    read 'deleted while watched' for the whole run (found in a tmux walk)."""
+    from engine.runtime.monitor.lsdt import LsdtReader
+
+    reader = LsdtReader(tmp_path / "run")
+    assert reader.poll() == [] and reader.problems == []
+    assert reader.status().state == "not_started"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0, "time": 1.0}\n')
+    assert len(reader.poll()) == 1 and reader.problems == []
+
+
 def test_stalled_then_ended_when_no_writer(tmp_path):
     run = tmp_path / "lit"
     run.mkdir()

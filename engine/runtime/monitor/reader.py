@@ -46,12 +46,17 @@ class RunReader:
         self.last_val: dict | None = None  # the latest record with a val_loss (eval steps only)
         self._writer: int | None = None
         self._writer_checked_at = float("-inf")
+        # A run the TUI watches from its launch has no directory until the trainer makes it: only a
+        # path seen once and gone since was "deleted while watched".
+        self._seen = self.path.exists()
 
     # -- reading
     def poll(self, max_records: int = DEFAULT_MAX_RECORDS) -> list[dict]:
         if not self.path.exists():
-            self.note(f"{self.path}: deleted while watched")
+            if self._seen:
+                self.note(f"{self.path}: deleted while watched")
             return []
+        self._seen = True
         records = self._read(max_records)
         if records:
             self.n_records += len(records)
@@ -109,6 +114,8 @@ class RunReader:
         now = time.time() if now is None else now
         base = dict(last_step=self.last.get("step"), last_metrics=dict(self.last))
         if not self.path.exists():
+            if not self._seen:
+                return RunStatus("not_started", **base)
             return RunStatus("gone", "deleted", f"{self.path} was deleted while watched", **base)
         written = self.newest_write()
         if written is None:
