@@ -76,8 +76,9 @@ class SparsityTab(LsdtTab):
     ]
     DEFAULT_CSS = """
     SparsityTab { layout: vertical; }
-    SparsityTab #sp-form { height: auto; }
-    SparsityTab .sp-field { width: auto; height: auto; margin-right: 1; }
+    SparsityTab #sp-form { height: auto; layout: grid; grid-size: 5; grid-rows: auto; grid-gutter: 0 1; }
+    SparsityTab .sp-field { width: 1fr; height: auto; }
+    SparsityTab .sp-field FieldInput, SparsityTab .sp-field Select { width: 100%; }
     SparsityTab .sp-field Label { color: $text-muted; }
     SparsityTab #sp-actions { height: 1; }
     SparsityTab #sp-actions Button { margin-right: 1; min-width: 0; width: auto; }
@@ -89,10 +90,9 @@ class SparsityTab(LsdtTab):
     SparsityTab #sp-q { height: 1; }
     """
 
-    # (field, label, default, width)
-    FIELDS = (("model", "model (run dir / checkpoint / HF dir)", "", 30), ("tasks", "tasks", "builtin", 12),
-              ("layers", "layers", "auto", 8), ("max_tokens", "tokens/task", "8192", 11), ("sae_steps", "SAE steps", "2000", 9),
-              ("k", "k sweep", "0.1,0.2,0.3,0.5,0.7,1.0", 22))
+    # (field, label, default); the form is a grid (5 columns, 3 below 100 columns) so nothing is cut at 80
+    FIELDS = (("model", "model path", ""), ("tasks", "tasks", "builtin"), ("layers", "layers", "auto"),
+              ("max_tokens", "tokens/task", "8192"), ("sae_steps", "SAE steps", "2000"), ("k", "k sweep", "0.1,0.2,0.3,0.5,0.7,1.0"))
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -104,12 +104,10 @@ class SparsityTab(LsdtTab):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="sp-form"):
-            for name, label, value, width in self.FIELDS:
+            for name, label, value in self.FIELDS:
                 with Vertical(classes="sp-field"):
                     yield Label(label)
-                    field = FieldInput(value, id=f"sp-{name}", compact=True)
-                    field.styles.width = width
-                    yield field
+                    yield FieldInput(value, id=f"sp-{name}", compact=True)
             with Vertical(classes="sp-field"):
                 yield Label("stage")
                 yield Select([(s, s) for s in STAGE_CHOICES], value="run", allow_blank=False, compact=True, id="sp-stage")

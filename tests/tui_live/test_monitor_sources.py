@@ -100,7 +100,7 @@ async def test_overlay_config_and_machine_metric(app_factory, run_writer, tmp_pa
         await pilot.press("m")
         assert view.machine_metric == "memory GB"
         assert view.charts["machine"].title == "machine: memory GB"
-        await pilot.press("ctrl+b")  # an ended run: nothing to stop
+        await pilot.press("ctrl+t")  # an ended run: nothing to stop
         assert "only an LSDT run running on this host" in str(tab.query_one("#monitor-error").render())
         assert app.failures == []
 
@@ -122,7 +122,7 @@ async def test_stop_a_running_lsdt_run_and_memory_of_a_cpu_run(app_factory, run_
         await wait_until(pilot, lambda: len(mem.series("process RSS")) >= 1, timeout_s=10, what="RSS sampled")
         await wait_until(pilot, lambda: any(n.endswith("process CPU %") for n in view.charts["machine"].series_names()),
                          timeout_s=10, what="the process's CPU in the machine history")
-        await pilot.press("ctrl+b")
+        await pilot.press("ctrl+t")
         assert proc.wait(timeout=10) == -signal.SIGINT  # the graceful signal, as the Train tab's stop
         await wait_until(pilot, lambda: view.status.state == "gone", what="the run seen stopped")
         assert app.failures == []

@@ -43,7 +43,7 @@ def test_tab_is_registered_and_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     ids, mounted, torch_loaded = json.loads(out.stdout.strip().splitlines()[-1])
-    assert ids[-1] == "quantize" and mounted == "QuantizeTab"
+    assert "quantize" in ids and mounted == "QuantizeTab"
     assert torch_loaded is False
 
 
