@@ -244,8 +244,11 @@ class ProbeTab(ChildProcessTab):
             user_stop = returncode == 130 or self.stop_reason is not None
             why = "stopped" if returncode == 130 else self.end_reason(returncode)
             tail = self.last_line or (last_lines[-1] if last_lines else "")
-            self.set_status(f"✗ probe {why}: {tail}".rstrip(": ") + (f" · {len(self.rows)} config(s) saved in {self.out_path}"
-                                                                     if self.rows else ""))
+            saved = f" · {len(self.rows)} config(s) saved in {self.out_path}" if self.rows else ""
+            if user_stop:  # the user's own stop is no failure: no ✗, no CLI line ("lsdt: interrupted")
+                self.set_status(f"probe {why}{saved}")
+            else:
+                self.set_status(f"✗ probe {why}: {tail}".rstrip(": ") + saved)
             if not user_stop:
                 self._notify_error(f"probe {why}", tail)
 

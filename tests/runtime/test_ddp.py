@@ -11,14 +11,14 @@ import torch
 
 from engine.runtime.train import rundir
 from engine.runtime.train.checkpoint import load_latest
-from tests.runtime.train_helpers import REPO, base_args
+from tests.runtime.train_helpers import REPO, base_args, run_torchrun
 
 
 def _torchrun(*args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "engine.runtime.train.loop", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240, env=env)
+    return run_torchrun(cmd, cwd=REPO, capture_output=True, text=True, timeout=240, env=env)
 
 
 def test_ddp_and_fsdp_on_two_cpu_ranks(tmp_path):

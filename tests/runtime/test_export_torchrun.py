@@ -5,14 +5,13 @@ plan assumed (ZeRO 2: FSDP2 keeping gathered weights through the step; ZeRO 3: r
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 
 from engine.runtime.train import rundir
 from engine.sizing import export
-from tests.runtime.train_helpers import REPO, make_inputs
+from tests.runtime.train_helpers import REPO, make_inputs, run_torchrun
 
 LAYOUT = {"gpus": 2, "dp": 2, "tp": 1, "pp": 1, "micro_batch": 2, "recompute": "none", "interleave": 1,
           "sequence_parallel": False}
@@ -29,7 +28,7 @@ def test_exported_command_trains_two_steps_on_two_gloo_ranks(tmp_path, zero, kee
     run = tmp_path / "run"
     local = ["--data", str(data), "--data-cache", str(cache), "--run-dir", str(run), "--device", "cpu", "--threads", "1",
              "--warmup", "0", "--eval-every", "2", "--eval-batches", "1", "--log-every", "1"]
-    r = subprocess.run(launch + local, cwd=REPO, capture_output=True, text=True, timeout=240,
+    r = run_torchrun(launch + local, cwd=REPO, capture_output=True, text=True, timeout=240,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
     config = rundir.read_config(run)

@@ -19,6 +19,8 @@ async def test_a_probe_failure_is_a_notification_but_a_stop_is_not(app_factory):
         tab.post_message(ChildExited(OWNER, 130, ["lsdt: interrupted"]))  # the user's stop
         await pilot.pause()
         assert not list(app._notifications)
+        status = str(tab.query_one("#probe-status").render())
+        assert status.startswith("probe stopped") and "✗" not in status and "interrupted" not in status
         tab.post_message(ChildExited(OWNER, 2, ["lsdt probe: 1 configs on cuda", ERROR]))
         await pilot.pause()
         notes = list(app._notifications)
