@@ -137,37 +137,40 @@ def probe(args: argparse.Namespace) -> dict:
 
     lr = OptimConfig().lr
 
-    def rate_at(b: int) -> float | None:
-        """tokens/s of the eager step at batch b (its first step is the warm-up); None on OOM."""
+    def or_oom(run):
+        """run(), or None when it runs out of memory: the gradients dropped and the memory freed
+        outside the except block (the traceback, and the activations its frames hold, is gone by then)."""
         oom = False
         try:
-            work = batches(b)
-            eager(work, lr)
-            synchronize(device)
-            if saturation is None:  # the GPU search only asks whether it fits
-                return 1.0
-            # the fastest of several steps: what the batch can do, not what a busy machine let it do
-            fastest_s, t_start = math.inf, time.perf_counter()
-            for _ in range(RATE_MAX_STEPS):
-                t0 = time.perf_counter()
-                eager(work, lr)
-                synchronize(device)
-                fastest_s = min(fastest_s, time.perf_counter() - t0)
-                if time.perf_counter() - t_start >= RATE_MIN_S:
-                    break
-            return args.micro_batches * b * args.seq / fastest_s
+            return run()
         except Exception as exc:
             if not is_oom(exc):
                 raise
             oom = True
-        # outside the except block: the traceback (and the activations its frames hold) is gone
         if oom:
-            work = None  # noqa: F841 - drop the batch before freeing
             optimizer.zero_grad(set_to_none=True)
             free()
         return None
 
-    device_batch, tried = search_batch(rate_at, args.max_batch, saturation)
+    def rate(b: int) -> float:
+        """tokens/s of the eager step at batch b (its first step is the warm-up)."""
+        work = batches(b)
+        eager(work, lr)
+        synchronize(device)
+        if saturation is None:  # the GPU search only asks whether it fits
+            return 1.0
+        # the fastest of several steps: what the batch can do, not what a busy machine let it do
+        fastest_s, t_start = math.inf, time.perf_counter()
+        for _ in range(RATE_MAX_STEPS):
+            t0 = time.perf_counter()
+            eager(work, lr)
+            synchronize(device)
+            fastest_s = min(fastest_s, time.perf_counter() - t0)
+            if time.perf_counter() - t_start >= RATE_MIN_S:
+                break
+        return args.micro_batches * b * args.seq / fastest_s
+
+    device_batch, tried = search_batch(lambda b: or_oom(lambda: rate(b)), args.max_batch, saturation)
     row["tried"] = tried
     if device_batch is None:
         row.update(status="oom", error="batch 1 does not fit")
@@ -175,31 +178,23 @@ def probe(args: argparse.Namespace) -> dict:
 
     step = TrainStep(model, optimizer, device, grad_clip=1.0, compile=True) if args.compile else eager
 
+    def timed_run(b: int) -> tuple[float, float]:
+        """(elapsed seconds of the timed steps, last loss) at batch b."""
+        work = batches(b)
+        for _ in range(args.warmup):
+            step(work, lr)
+        synchronize(device)
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            out = step(work, lr)
+        synchronize(device)
+        return time.perf_counter() - t0, float(out.loss)
+
     def measure(b: int) -> tuple[float, float] | None:
-        """(elapsed seconds of the timed steps, last loss) at batch b; None on OOM."""
-        oom = False
         free()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        try:
-            work = batches(b)
-            for _ in range(args.warmup):
-                step(work, lr)
-            synchronize(device)
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                out = step(work, lr)
-            synchronize(device)
-            return time.perf_counter() - t0, float(out.loss)
-        except Exception as exc:
-            if not is_oom(exc):
-                raise
-            oom = True
-        if oom:
-            work = None  # noqa: F841 - drop the batch before freeing
-            optimizer.zero_grad(set_to_none=True)
-            free()
-        return None
+        return or_oom(lambda: timed_run(b))
 
     # The batch that fitted one step can still fail over many (fragmentation, compile's buffers):
     # halve until the timed run completes.
