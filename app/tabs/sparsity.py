@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -27,8 +27,8 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 from engine.errors import UserError
 from engine.runtime.sparsity.artifacts import DEFAULT_ROOT, read_artifact, si_histogram
 
-from app.child import ChildExited, ChildLine, exit_reason, interrupt, kill, pump, python_module, spawn
-from app.tabs.base import LsdtTab
+from app.child import python_module
+from app.tabs.child_tab import ChildProcessTab
 from app.widgets.form_field import FieldInput
 from app.widgets.live_chart import BarChart, LiveChart
 
@@ -69,10 +69,12 @@ def _cell(row: dict, key: str, spec: str = ".3f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
-class SparsityTab(LsdtTab):
+class SparsityTab(ChildProcessTab):
+    OWNER, STATUS_ID = OWNER, "sp-status"
+    ON_UNMOUNT = "kill"  # an interrupted run removes its unfinished artifact anyway
     BINDINGS = [
         Binding("ctrl+r", "start", "run", tooltip="run the chosen stage(s) as a child process into a new artifact"),
-        Binding("ctrl+t", "stop", "stop", tooltip="stop the run (its unfinished artifact is removed)"),
+        Binding("ctrl+t", "stop", "stop", tooltip="stop the run (its unfinished artifact is removed); again: kill"),
     ]
     DEFAULT_CSS = """
     SparsityTab { layout: vertical; }
@@ -96,9 +98,7 @@ class SparsityTab(LsdtTab):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.proc = None
         self.out_path: Path | None = None
-        self.last_line = ""
         self.view: dict = {}
         self._drawn: dict[str, int] = {}
 
@@ -155,14 +155,7 @@ class SparsityTab(LsdtTab):
         values["out"] = self.query_one("#sp-out", Input).value
         return values
 
-    def set_status(self, text: str) -> None:
-        self.query_one("#sp-status", Static).update(text, layout=False)
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def _buttons(self) -> None:
+    def buttons(self) -> None:
         self.query_one("#sp-start", Button).disabled = self.running
         self.query_one("#sp-stop", Button).disabled = not self.running
 
@@ -184,53 +177,38 @@ class SparsityTab(LsdtTab):
             return
         self.out_path, self.last_line, self.view, self._drawn = out, "", {}, {}
         self._clear()
-        self.proc = spawn(cmd)
-        self.set_status(f"lsdt sparsity {form['stage']} started (pid {self.proc.pid}) · writing {out}")
-        self._buttons()
-        self.read_child(self.proc)
-
-    @work(thread=True, group="sparsity-run", exit_on_error=False)
-    def read_child(self, proc) -> None:
-        code, last = pump(proc, lambda line: self.post_message(ChildLine(OWNER, line)))
-        self.post_message(ChildExited(OWNER, code, last))
+        proc = self.start_child(cmd)
+        self.set_status(f"lsdt sparsity {form['stage']} started (pid {proc.pid}) · writing {out}")
+        self.buttons()
 
     @on(Button.Pressed, "#sp-stop")
     def action_stop(self) -> None:
-        if interrupt(self.proc):
-            self.set_status("stopping: the unfinished artifact is removed")
+        state = self.stop_child()
+        if state == "stopping":
+            self.set_status("stopping: the unfinished artifact is removed (stop again to kill)")
+        elif state == "force-stopped":
+            self.set_status("force-stopped: the unfinished artifact may be left behind")
 
-    def on_unmount(self) -> None:
-        kill(self.proc)
-
-    @on(ChildLine)
-    def _line(self, message: ChildLine) -> None:
-        if message.owner != OWNER:
-            return
-        message.stop()
-        line = message.line.strip()
+    def child_line(self, line: str) -> None:
+        line = line.strip()
         if line.startswith(("lsdt sparsity: ", "lsdt: ")):  # progress and errors (stderr); stdout is the result table
             self.last_line = line.removeprefix("lsdt sparsity: ")
             if self.running:
                 self.set_status(self.last_line)
 
-    @on(ChildExited)
-    def _exited(self, message: ChildExited) -> None:
-        if message.owner != OWNER:
-            return
-        message.stop()
+    def child_exited(self, returncode: int, last_lines: list[str]) -> None:
         self.refresh_view()
-        if message.returncode == 0:
+        if returncode == 0:
             self.set_status(f"done · artifact {self.out_path}")
-        else:
-            why = exit_reason(message.returncode) if message.returncode != 130 else "stopped"
-            tail = self.last_line or (message.last_lines[-1] if message.last_lines else "")
-            self.set_status(f"✗ {why}: {tail}".rstrip(": "))
-            if message.returncode != 130 and tail:
-                self.app.notify(tail, title=f"sparsity {why}", severity="error", timeout=15)
-        self._buttons()
-
-    def worker_failed(self, group: str) -> None:
-        self._buttons()
+            return
+        why = self.end_reason(returncode)
+        if self.stop_reason is not None:  # the user's own stop is no failure
+            self.set_status(f"sparsity run {why}")
+            return
+        tail = self.last_line or (last_lines[-1] if last_lines else "")
+        self.set_status(f"✗ {why}: {tail}".rstrip(": "))
+        if tail:
+            self.app.notify(tail, title=f"sparsity {why}", severity="error", timeout=15)
 
     # ------------------------------------------------------------------ the view
 
