@@ -61,5 +61,19 @@ def run_lsdt(*args: str, timeout: float = 60, cwd: Path | None = None, env: dict
 
 
 @pytest.fixture
+def tmux(request):
+    """A tmux session on a private server (tests/tui/test_tmux_e2e.Tmux), killed after the test."""
+    import time
+
+    from tests.tui.test_tmux_e2e import Tmux
+
+    module = request.node.module.__name__.rsplit(".", 1)[-1]
+    session = Tmux(f"lsdt-{module}-{os.getpid()}-{time.monotonic_ns() % 10**9}")
+    yield session
+    if session.alive():
+        session.run("kill-server")
+
+
+@pytest.fixture
 def lsdt():
     return run_lsdt

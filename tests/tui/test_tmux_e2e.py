@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,48 +52,51 @@ class Tmux:
             time.sleep(0.1)
         raise AssertionError(f"{text!r} never appeared; screen:\n{screen}")
 
+    def wait_re(self, pattern: str, timeout: float = 60.0) -> re.Match:
+        """The first match of `pattern` on the screen (match.string is that screen)."""
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.capture()
+            m = re.search(pattern, screen)
+            if m:
+                return m
+            time.sleep(0.1)
+        raise AssertionError(f"{pattern!r} never appeared; screen:\n{screen}")
+
     def alive(self) -> bool:
         return subprocess.run(["tmux", "-L", self.name, "has-session", "-t", self.name], capture_output=True).returncode == 0
 
 
-@pytest.fixture
-def tmux_session(tmp_path):
-    name = f"lsdt-e2e-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-    session = Tmux(name)
-    yield session
-    if session.alive():
-        session.run("kill-server")
-
-
-def test_installed_tui_saves_a_plan(tmux_session, tmp_path):
+def test_installed_tui_saves_a_plan(tmux, tmp_path):
     plans = tmp_path / "plans"
     exe = installed_entry_point()
     # A clean environment apart from what a terminal needs; the plans directory by flag.
     command = f"cd {tmp_path} && TERM=xterm-256color {exe} --plans-dir {plans}"
-    tmux_session.run("new-session", "-d", "-s", tmux_session.name, "-x", "120", "-y", "35", command)
-    tmux_session.wait_for("FEASIBLE")
-    tmux_session.keys("C-s")
-    tmux_session.wait_for("llama-13b-h100-sxm.toml")  # the dialog is up, its suggested name selected
-    tmux_session.keys("-l", "from-tmux")  # typing replaces the selected suggestion
-    tmux_session.wait_for("from-tmux.toml")
-    tmux_session.keys("Enter")
+    tmux.run("new-session", "-d", "-s", tmux.name, "-x", "120", "-y", "35", command)
+    tmux.wait_for("FEASIBLE")
+    tmux.keys("C-s")
+    tmux.wait_for("llama-13b-h100-sxm.toml")  # the dialog is up, its suggested name selected
+    tmux.keys("-l", "from-tmux")  # typing replaces the selected suggestion
+    tmux.wait_for("from-tmux.toml")
+    tmux.keys("Enter")
     path = plans / "from-tmux.toml"
     deadline = time.monotonic() + 20
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert path.exists(), tmux_session.capture()
+    assert path.exists(), tmux.capture()
     doc = tomllib.loads(path.read_text())
     assert doc["model"]["name"] == "llama-13b" and doc["hardware"]["name"] == "h100-sxm"
     assert doc["result"]["feasible"] is True
     plan = load_plan(path)
     assert plan.compute().result["solution"]["G"] == doc["result"]["G"]
-    screen = tmux_session.wait_for("saved plans/from-tmux.toml")  # the status line says where it went
+    screen = tmux.wait_for("saved plans/from-tmux.toml")  # the status line says where it went
     assert len(screen.splitlines()[0]) <= 120 and "Traceback" not in screen
-    tmux_session.keys("C-q")
+    tmux.keys("C-q")
     deadline = time.monotonic() + 10
-    while tmux_session.alive() and time.monotonic() < deadline:
+    while tmux.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not tmux_session.alive()
+    assert not tmux.alive()
 
 
 def test_installed_tui_rejects_a_bad_plan_file(tmp_path):

@@ -6,7 +6,6 @@ paste's keys do (app/key_order.py has the root cause)."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -16,13 +15,6 @@ from tests.tui.test_tmux_e2e import Tmux, installed_entry_point
 
 pytestmark = pytest.mark.tmux
 
-
-@pytest.fixture
-def tmux(tmp_path):
-    session = Tmux(f"lsdt-keys-{os.getpid()}-{time.monotonic_ns() % 10**9}")
-    yield session
-    if session.alive():
-        session.run("kill-server")
 
 
 def field(screen: str, label: str) -> str:
@@ -57,18 +49,9 @@ def test_keys_typed_at_full_speed_land_where_typed(tmux, tmp_path):
     # A function key switches tabs (F2 = the first tab; F6 = Train, built on this first visit)
     # and what is typed right after it lands in that tab's first field.
     tmux.keys("F6", "tiny")
-    wait_re(tmux, r"\ntiny\s")
+    tmux.wait_re(r"\ntiny\s", timeout=15)
     tmux.keys("F2")
     wait_fields(tmux, {"tokens": "12", "deadline": "21", "batch": "1M"})
     tmux.keys("C-q")
 
 
-def wait_re(tmux: Tmux, pattern: str, timeout: float = 15.0) -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = tmux.capture()
-        if re.search(pattern, screen):
-            return screen
-        time.sleep(0.1)
-    raise AssertionError(f"{pattern!r} never appeared; screen:\n{screen}")

@@ -7,13 +7,11 @@ started"; a stop is "stopped", not a crash)."""
 
 from __future__ import annotations
 
-import os
-import time
 
 import pytest
 
-from tests.tui.test_tmux_e2e import Tmux, installed_entry_point
-from tests.tui.test_tmux_keys import field, wait_fields, wait_re
+from tests.tui.test_tmux_e2e import installed_entry_point
+from tests.tui.test_tmux_keys import field, wait_fields
 from tests.tui_live.test_train_tab import tiny_inputs
 
 pytestmark = [pytest.mark.tmux, pytest.mark.slow]
@@ -22,13 +20,6 @@ pytestmark = [pytest.mark.tmux, pytest.mark.slow]
 TAB_WORDS = {"F3": "hardware", "F4": "trunk tok", "F5": "seq lengths", "F6": "model (name or file)",
              "F7": "recent runs", "F8": "checkpoint"}
 
-
-@pytest.fixture
-def tmux(tmp_path):
-    session = Tmux(f"lsdt-walk-{os.getpid()}-{time.monotonic_ns() % 10**9}")
-    yield session
-    if session.alive():
-        session.run("kill-server")
 
 
 def check_screen(screen: str, width: int) -> None:
@@ -75,9 +66,9 @@ def test_newcomer_walk(tmux, tmp_path, size):
     tmux.keys("-l", str(data))
     tmux.wait_for("corpus.txt")
     tmux.keys("Tab", "C-u", "5000", "C-r")
-    wait_re(tmux, r"step\s+[\d,]+\s+loss \d+\.\d{4}", timeout=120)
+    tmux.wait_re(r"step\s+[\d,]+\s+loss \d+\.\d{4}", timeout=120)
     tmux.keys("C-t")
-    screen = wait_re(tmux, r"ended: signal|trainer finished", timeout=90)
+    screen = tmux.wait_re(r"ended: signal|trainer finished", timeout=90).string
     check_screen(screen, width)
     assert "not started" not in screen and "did not start" not in screen
     assert "out-of-memory" not in screen and "✗" not in screen

@@ -3,40 +3,21 @@ from it), and `lsdt-tui --monitor` watches a run another process writes and then
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from engine.runtime.train import rundir
-from tests.tui.test_tmux_e2e import Tmux, installed_entry_point
+from tests.tui.test_tmux_e2e import installed_entry_point
 from tests.tui_live.conftest import HERE
 from tests.tui_live.test_train_tab import tiny_inputs
 
 pytestmark = pytest.mark.tmux
 
 
-@pytest.fixture
-def tmux(tmp_path):
-    session = Tmux(f"lsdt-live-{time.monotonic_ns() % 10**9}")
-    yield session
-    if session.alive():
-        session.run("kill-server")
 
-
-def wait_for_re(tmux: Tmux, pattern: str, timeout: float = 60.0) -> re.Match:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = tmux.capture()
-        m = re.search(pattern, screen)
-        if m:
-            return m
-        time.sleep(0.2)
-    raise AssertionError(f"{pattern!r} never appeared; screen:\n{screen}")
 
 
 def test_train_from_the_tui_then_stop(tmux, tmp_path):
@@ -61,10 +42,10 @@ def test_train_from_the_tui_then_stop(tmux, tmp_path):
         tmux.keys("Tab")
         time.sleep(0.3)
     tmux.keys("C-r")
-    m = wait_for_re(tmux, r"step\s+([\d,]+)\s+loss (\d+\.\d{4})", timeout=90)
+    m = tmux.wait_re(r"step\s+([\d,]+)\s+loss (\d+\.\d{4})", timeout=90)
     assert float(m.group(2)) > 0
     tmux.keys("C-t")
-    wait_for_re(tmux, r"ended: signal", timeout=60)
+    tmux.wait_re(r"ended: signal", timeout=60)
     runs = [d for d in (tmp_path / "runs").iterdir() if rundir.is_run_dir(d)]
     assert len(runs) == 1 and runs[0].name.endswith("-tiny")  # the default run dir: runs/<time>-<model file>
     run = runs[0]
@@ -85,19 +66,19 @@ def test_monitor_flag_follows_a_run_until_its_writer_dies(tmux, tmp_path):
         exe = installed_entry_point()
         tmux.run("new-session", "-d", "-s", tmux.name, "-x", "120", "-y", "36",
                  f"cd {tmp_path} && TERM=xterm-256color {exe} --monitor {run}")
-        first = int(wait_for_re(tmux, r"step\s+([\d,]+)\s+loss", timeout=60).group(1).replace(",", ""))
+        first = int(tmux.wait_re(r"step\s+([\d,]+)\s+loss", timeout=60).group(1).replace(",", ""))
         assert "running (pid" in tmux.capture()
         deadline = time.monotonic() + 30
         while True:  # the screen follows the new lines
-            later = int(wait_for_re(tmux, r"step\s+([\d,]+)\s+loss").group(1).replace(",", ""))
+            later = int(tmux.wait_re(r"step\s+([\d,]+)\s+loss").group(1).replace(",", ""))
             if later > first + 10 or time.monotonic() > deadline:
                 break
             time.sleep(0.3)
         assert later > first + 10
         writer.kill()
         writer.wait()
-        wait_for_re(tmux, r"gone: process_gone", timeout=30)
-        final = int(wait_for_re(tmux, r"step\s+([\d,]+)\s+loss").group(1).replace(",", ""))
+        tmux.wait_re(r"gone: process_gone", timeout=30)
+        final = int(tmux.wait_re(r"step\s+([\d,]+)\s+loss").group(1).replace(",", ""))
         assert final == rundir.read_metrics(run)[-1]["step"]  # the last line written is the last shown
         tmux.keys("C-q")
     finally:
