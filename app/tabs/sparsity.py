@@ -175,7 +175,7 @@ class SparsityTab(ChildProcessTab):
         except UserError as exc:
             self.set_status(f"✗ {exc}")
             return
-        self.out_path, self.last_line, self.view, self._drawn = out, "", {}, {}
+        self.out_path, self.view, self._drawn = out, {}, {}  # start_child resets last_line
         self._clear()
         proc = self.start_child(cmd)
         self.set_status(f"lsdt sparsity {form['stage']} started (pid {proc.pid}) · writing {out}")
