@@ -182,23 +182,27 @@ def search_with_stats(
     cps = cp_options(model)
     offloads = offload_options(hardware)
     limit = hardware.gpus_per_node if hardware.inter_node_bw is None else max_gpus
-    splits = []  # (G, dp, tp, pp, cp, B used)
-    for tp in tps:
-        for cp in cps:
-            for pp in range(1, model.n_layer + 1):
-                if G is not None:
-                    if G % (tp * pp * cp):
-                        continue
-                    dp = G // (tp * pp * cp)
-                    used = flexible_batch(B, dp) if flexible else (B if B % dp == 0 else 0)
-                    if used and G <= limit:
-                        splits.append((G, dp, tp, pp, cp, used))
-                    continue
-                for dp in divisors(B):
-                    g = dp * tp * pp * cp
-                    if g <= limit:
-                        splits.append((g, dp, tp, pp, cp, B))
-    splits.sort()
+
+    def splits_of(g: int) -> list[tuple[int, int, int, int, int, int]]:
+        """Every (G, dp, tp, pp, cp, B used) split of exactly g GPUs; the batch rounds down to a
+        multiple of dp when `flexible`."""
+        out = []
+        for tp in tps:
+            for cp in cps:
+                for pp in range(1, model.n_layer + 1):
+                    if g % (tp * pp * cp) == 0:
+                        dp = g // (tp * pp * cp)
+                        used = flexible_batch(B, dp) if flexible else (B if B % dp == 0 else 0)
+                        if used and g <= limit:
+                            out.append((g, dp, tp, pp, cp, used))
+        return out
+
+    if G is not None:
+        splits = splits_of(G)
+    else:  # auto-size: every cluster size an exact split of the batch gives
+        splits = [(dp * tp * pp * cp, dp, tp, pp, cp, B) for tp in tps for cp in cps for pp in range(1, model.n_layer + 1)
+                  for dp in divisors(B) if dp * tp * pp * cp <= limit]
+    splits.sort()  # (G, dp, tp, pp, cp, B used)
     # Lower bounds for skipping a split untimed: 6 N_active FLOPs per token at peak x eta_gemm
     # (attention, recompute, bubbles and comm only add), and ZeRO-3 state of the slowest stage.
     flops_step = 6.0 * em.counts.matmul_active * B * em.seq
@@ -236,14 +240,9 @@ def search_with_stats(
             # The smallest G is found over exact splits; its layouts are then ranked as a fixed G of
             # that size ranks them, rounded batches included, so `--G <the answer>` (the Plan tab's
             # ctrl+g) answers the same layout instead of a faster one the auto-size never looked at.
-            for tp in tps:
-                for cp in cps:
-                    for pp in range(1, model.n_layer + 1):
-                        if feasible_G % (tp * pp * cp) == 0:
-                            dp = feasible_G // (tp * pp * cp)
-                            used = flexible_batch(B, dp)
-                            if used and used != B:
-                                ranked.extend(visit(dp, tp, pp, cp, used))
+            for _, dp, tp, pp, cp, used in splits_of(feasible_G):
+                if used != B:  # the exact splits were visited above
+                    ranked.extend(visit(dp, tp, pp, cp, used))
         ranked = [(t, lay) for t, lay in ranked if lay.gpus == feasible_G and t <= t_max]
     elif G is None:
         # Nothing meets the deadline: report the fastest layouts of the largest clusters the
