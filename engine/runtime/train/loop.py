@@ -20,6 +20,7 @@ matched hardware profile; no match (CPU, unknown GPU) -> mfu null.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -314,5 +315,21 @@ def run_from_args(args: argparse.Namespace) -> int:
     return train(cfg, resume=args.resume)
 
 
+def _exit_rank(code: int) -> None:
+    """A torchrun rank leaves by os._exit once its files are closed and the process group is gone.
+
+    Gloo's C++ worker threads can still hold async work whose tensors need the GIL when the
+    interpreter is finalized, and a rank dying there aborts ("terminate called without an active
+    exception", SIGABRT) after a run that succeeded; torchrun then kills its peers and fails the job
+    (pytorch/pytorch#190489, and #179291 on the finalization race). Everything the run writes is
+    flushed and fsync'd by then (rundir, checkpoint), so skipping finalization loses nothing."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _exit_rank(code)
+    sys.exit(code)
