@@ -23,7 +23,7 @@ from engine.errors import UserError
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
-from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS, pilot_lines
+from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS, PilotProjection
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN
 from engine.specs import builtin_names, load_hardware
 
@@ -41,11 +41,11 @@ def _num(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
-def pilot_text(p: dict) -> Text:
+def pilot_text(p: PilotProjection) -> Text:
     """The pilot's fit and projection (or its refusal) in the words of `lsdt bands`."""
-    first, *rest = pilot_lines(p)
-    out = Text("pilot     ", style="bold cyan" if p["status"] == "ok" else "bold red")
-    out.append(f"{first}\n", style="" if p["status"] == "ok" else "red")
+    first, *rest = p.lines()
+    out = Text("pilot     ", style="bold cyan" if p.ok else "bold red")
+    out.append(f"{first}\n", style="" if p.ok else "red")
     for line in rest:
         out.append(f"          {line}\n")
     return out
@@ -261,7 +261,7 @@ class BandsTab(FormTab):
         # A refused pilot is a result (the plan stands; the reason is under RECOMMEND), flagged at
         # its field in one line: the reason itself runs to several lines in a grid cell.
         p = r.pilot
-        if p is not None and p["status"] != "ok":
+        if p is not None and not p.ok:
             self.query_one("#field-b_pilot", FormField).set_error("pilot refused: see Recommendation")
 
     def _summary(self, r: B.BandsPlan) -> Text:

@@ -15,7 +15,7 @@ from engine.flags import depth_list, gigabytes, share_below_one
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
-from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS, pilot_lines
+from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN
 from engine.specs import load_hardware
 
@@ -143,7 +143,7 @@ def render(r: B.BandsPlan) -> str:
                 f"{fmt.duration(m.step_time_s):>8} {fmt.gb(m.peak_vram_bytes):>9} {mfu:>5} {fmt.count(m.tokens_in_window):>13}  {m.status}"
             )
     if r.pilot:
-        first, *rest = pilot_lines(r.pilot)
+        first, *rest = r.pilot.lines()
         lines += ["", f"  pilot     {first}", *(f"            {line}" for line in rest)]
     return "\n".join(lines)
 
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
     else:
         print(render(result))
-    if result.pilot and result.pilot["status"] != "ok":
-        print(f"lsdt: error: --pilot {args.pilot}: pilot refused: {result.pilot['reason']}", file=sys.stderr)
+    if result.pilot and not result.pilot.ok:
+        print(f"lsdt: error: --pilot {args.pilot}: pilot refused: {result.pilot.reason}", file=sys.stderr)
         return 2
     return 0

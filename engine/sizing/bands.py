@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
 from engine.sizing import curriculum as curr
@@ -36,6 +36,9 @@ from engine.sizing.design import DEFAULT_ETA_COMPUTE
 from engine.sizing.physics import STATE_BYTES_PER_PARAM
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN, band_spec
 from engine.specs import GOAL_DEFAULTS, HardwareSpec, ModelSpec, read_json
+
+if TYPE_CHECKING:
+    from engine.sizing.pilot import PilotProjection  # imported when a pilot is given (its reader is not light)
 
 DEFAULT_DEPTHS = (12, 14, 16, 18, 20)  # the seed's M0 map (seed 001, "Measurement Plan")
 DEFAULT_HOURS = 24.0
@@ -428,7 +431,7 @@ def _curriculum(row: DepthRow, stages: list[tuple[int, float]], pretrain_s: floa
     return Curriculum(stages=out, time_s=plan["time_s"], tokens=plan["tokens"], flop=plan["flop"], depth=row.depth)
 
 
-def _project_pilot(pilot: list[dict], metric: str, axis: str, split: Split) -> dict:
+def _project_pilot(pilot: list[dict], metric: str, axis: str, split: Split) -> PilotProjection:
     """The pilot's loss projected to the end of the pretraining split (in time or in tokens)."""
     from engine.sizing.pilot import pick_axis, project_pilot
 

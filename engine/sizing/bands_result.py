@@ -2,15 +2,17 @@
 
 The CLI's text, the Bands tab and the Train tab's "from bands" read these by attribute; `to_dict()`
 is the `lsdt bands --json` object, key for key and in the same order (tests pin it). The pilot's
-projection stays engine.sizing.pilot.project_pilot's dict: pilot_lines and the pilot's own tests
-read it, and bands only carries it.
+projection is engine.sizing.pilot's own record (PilotProjection), carried here.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.sizing.pilot import PilotProjection
 
 
 def _plain(value: Any) -> Any:
@@ -210,7 +212,7 @@ class BandsPlan(_Record):
     fallback: Choice | None
     measured: tuple[MeasuredRow, ...] | None
     probe_device: str | None
-    pilot: dict | None  # engine.sizing.pilot.project_pilot's projection (or refusal)
+    pilot: PilotProjection | None  # the pilot's projection (or its refusal)
 
     def row(self, depth: int) -> DepthRow | None:
         return next((r for r in self.rows if r.depth == depth), None)

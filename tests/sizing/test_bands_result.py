@@ -35,6 +35,9 @@ CHOICE = ["depth", "band", "tokens_per_param", "reason"]
 MEASURED = ["depth", "seq_len", "device_batch", "grad_accum", "tok_per_s", "step_time_s", "peak_vram_bytes", "mfu",
             "status", "tokens_in_window"]
 SHAPE = ["head_dim", "n_kv_head", "window_pattern", "vocab_size", "ffn", "tie_embeddings"]
+PILOT = ["status", "reason", "metric", "axis", "unit", "target", "confidence", "points", "bins", "x_first", "x_last",
+         "extrapolation", "last_loss", "fit", "loss_at_target", "range"]
+FIT = ["a", "b", "c", "rmse"]
 
 
 def check_keys(d: dict) -> None:
@@ -45,6 +48,8 @@ def check_keys(d: dict) -> None:
     assert list(d["curriculum"]) == CURRICULUM and all(list(s) == STAGE for s in d["curriculum"]["stages"])
     assert list(d["recommended"]) == CHOICE and (d["fallback"] is None or list(d["fallback"]) == CHOICE)
     assert d["measured"] is None or all(list(m) == MEASURED for m in d["measured"])
+    assert d["pilot"] is None or (list(d["pilot"]) == PILOT and list(d["pilot"]["fit"]) == FIT
+                                  and isinstance(d["pilot"]["range"], list))
 
 
 def test_the_documented_keys_are_in_docs_bands_md():
@@ -52,7 +57,7 @@ def test_the_documented_keys_are_in_docs_bands_md():
 
     doc = (pathlib.Path(__file__).parents[2] / "docs" / "bands.md").read_text()
     section = doc[doc.index("## `--json` (exact keys)"):doc.index("## Formulas")]
-    for key in {*TOP, *ROW, *MEMORY, *BY_SEQ, *SPLIT, *CURRICULUM, *STAGE, *CHOICE, *MEASURED, *SHAPE}:
+    for key in {*TOP, *ROW, *MEMORY, *BY_SEQ, *SPLIT, *CURRICULUM, *STAGE, *CHOICE, *MEASURED, *SHAPE, *PILOT, *FIT}:
         assert f"`{key}`" in section or f"`{key}[]`" in section, key
 
 
