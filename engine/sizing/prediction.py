@@ -69,6 +69,8 @@ class StepBreakdown:
 
 @dataclass(frozen=True)
 class Prediction:
+    """One layout's step: its time, throughput and memory per GPU, what "auto" chose and where the time goes."""
+
     step_time_s: float
     tokens_per_s_per_gpu: float
     model_tflops_per_gpu: float  # no recompute counted
