@@ -23,7 +23,7 @@ from engine.errors import UserError
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
-from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS, pilot_lines
+from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS, PilotProjection
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN
 from engine.specs import builtin_names, load_hardware
 
@@ -41,11 +41,11 @@ def _num(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
-def pilot_text(p: dict) -> Text:
+def pilot_text(p: PilotProjection) -> Text:
     """The pilot's fit and projection (or its refusal) in the words of `lsdt bands`."""
-    first, *rest = pilot_lines(p)
-    out = Text("pilot     ", style="bold cyan" if p["status"] == "ok" else "bold red")
-    out.append(f"{first}\n", style="" if p["status"] == "ok" else "red")
+    first, *rest = p.lines()
+    out = Text("pilot     ", style="bold cyan" if p.ok else "bold red")
+    out.append(f"{first}\n", style="" if p.ok else "red")
     for line in rest:
         out.append(f"          {line}\n")
     return out
@@ -208,7 +208,7 @@ class BandsTab(FormTab):
             select.value = adoption.hardware
         self.query_one("#input-b_probe", Input).value = str(adoption.path)  # Input.Changed recomputes
 
-    def engine_call(self, args: dict) -> dict:
+    def engine_call(self, args: dict) -> B.BandsPlan:
         hardware = args.pop("hardware")
         if args["pilot"] is not None:
             try:
@@ -228,85 +228,80 @@ class BandsTab(FormTab):
 
     # ------------------------------------------------------------------ result
 
-    def show(self, r: dict) -> None:
+    def show(self, r: B.BandsPlan) -> None:
         self.query_one("#bands-body").remove_class("-stale")
         table = self.query_one("#bands-table", DataTable)
         rows, keys = [], []
-        rec = (r["recommended"] or {}).get("depth")
-        fb = (r["fallback"] or {}).get("depth")
-        for row in r["rows"]:
-            style = "bold reverse" if row["depth"] == rec else "bold" if row["depth"] == fb else ""
-            mark = "▶ " if row["depth"] == rec else "  "
-            batch = f"{row['device_batch']}@{row['seq_len']}" if row["fits"] else "OOM"
-            memory = fmt.gb(row["memory_bytes"]) if row["memory_bytes"] else "-"
-            src = "*" if row["tokens_per_s_source"] == "probe" else ""
-            keys.append(str(row["depth"]))
+        rec = r.recommended.depth if r.recommended else None
+        fb = r.fallback.depth if r.fallback else None
+        for row in r.rows:
+            style = "bold reverse" if row.depth == rec else "bold" if row.depth == fb else ""
+            mark = "▶ " if row.depth == rec else "  "
+            batch = f"{row.device_batch}@{row.seq_len}" if row.fits else "OOM"
+            memory = fmt.gb(row.memory_bytes) if row.memory_bytes else "-"
+            src = "*" if row.tokens_per_s_source == "probe" else ""
+            keys.append(str(row.depth))
             rows.append((
-                Text(f"{mark}d{row['depth']}", style=style), Text(row["band"], style=style),
-                _num(f"{row['d_model']}", style), _num(fmt.count(row["params"]), style),
-                _num(memory, style), _num(batch, style if row["fits"] else "red"),
-                _num(str(row["max_device_batch"]) if row["fits"] else "-", style),
-                _num(f"{row['tokens_per_s']:,.0f}{src}", style),
-                _num(fmt.duration(row["step_time_s"]), style), _num(fmt.count(row["pretrain_tokens"]), style),
-                _num(f"{row['tokens_per_param']:.1f}", style),
+                Text(f"{mark}d{row.depth}", style=style), Text(row.band, style=style),
+                _num(f"{row.d_model}", style), _num(fmt.count(row.params), style),
+                _num(memory, style), _num(batch, style if row.fits else "red"),
+                _num(str(row.max_device_batch) if row.fits else "-", style),
+                _num(f"{row.tokens_per_s:,.0f}{src}", style),
+                _num(fmt.duration(row.step_time_s), style), _num(fmt.count(row.pretrain_tokens), style),
+                _num(f"{row.tokens_per_param:.1f}", style),
             ))
         fill_table(table, self.HEADERS, rows, keys)
         box = self.query_one("#bands-table-box")
-        box.border_title = (f"{r['hours']:g} h on one {r['hardware']}: {fmt.gb(r['usable_memory_bytes'])} usable, "
-                            f"{fmt.si(r['sustained_flops'], 'FLOP/s')} sustained"
-                            + (f" · tok/s* measured on {r['probe_device']}" if self._measured(r) else ""))
+        box.border_title = (f"{r.hours:g} h on one {r.hardware}: {fmt.gb(r.usable_memory_bytes)} usable, "
+                            f"{fmt.si(r.sustained_flops, 'FLOP/s')} sustained"
+                            + (f" · tok/s* measured on {r.probe_device}" if r.measured_rows else ""))
         if rec is not None:
-            table.move_cursor(row=[x["depth"] for x in r["rows"]].index(rec))
+            table.move_cursor(row=[x.depth for x in r.rows].index(rec))
         self.query_one("#bands-summary", Static).update(self._summary(r))
         # A refused pilot is a result (the plan stands; the reason is under RECOMMEND), flagged at
         # its field in one line: the reason itself runs to several lines in a grid cell.
-        p = r["pilot"]
-        if p is not None and p["status"] != "ok":
+        p = r.pilot
+        if p is not None and not p.ok:
             self.query_one("#field-b_pilot", FormField).set_error("pilot refused: see Recommendation")
 
-    @staticmethod
-    def _measured(r: dict) -> bool:
-        return any(row["tokens_per_s_source"] == "probe" for row in r["rows"])
-
-    def _summary(self, r: dict) -> Text:
-        s = r["split"]
+    def _summary(self, r: B.BandsPlan) -> Text:
+        s = r.split
         out = Text()
-        if r["probe_device"]:
-            n = sum(row["tokens_per_s_source"] == "probe" for row in r["rows"])
+        if r.probe_device:
             out.append("measured  ", style="bold cyan")
-            out.append(f"tok/s of {n} of {len(r['rows'])} depths measured by the probe on {r['probe_device']} (marked *); "
+            out.append(f"tok/s of {r.measured_rows} of {len(r.rows)} depths measured by the probe on {r.probe_device} (marked *); "
                        "the others are estimates\n")
-        if r["recommended"]:
-            rc, fb = r["recommended"], r["fallback"]
+        if r.recommended:
+            rc, fb = r.recommended, r.fallback
             out.append("RECOMMEND ", style="bold green")
-            out.append(f"d{rc['depth']} (band {rc['band']}): ", style="bold")
-            out.append(rc["reason"] + "\n")
+            out.append(f"d{rc.depth} (band {rc.band}): ", style="bold")
+            out.append(rc.reason + "\n")
             out.append("fallback  ", style="dim")
-            out.append((f"d{fb['depth']} (band {fb['band']}): {fb['reason']}" if fb else B.no_fallback_reason(r)) + "\n")
+            out.append((f"d{fb.depth} (band {fb.band}): {fb.reason}" if fb else r.no_fallback_reason()) + "\n")
         else:
             out.append("NO DEPTH FITS ", style="bold red")
             out.append("in memory: try shallower depths, a shorter seq or a smaller vocab\n")
-        if r["pilot"]:
-            out.append_text(pilot_text(r["pilot"]))  # right under the recommendation: its expected loss
+        if r.pilot:
+            out.append_text(pilot_text(r.pilot))  # right under the recommendation: its expected loss
         out.append("envelope  ", style="dim")
-        out.append(f"{r['envelope_flop']:.3g} FLOP; pretrain {s['pretrain_fraction']:.0%} ({fmt.duration(s['pretrain_s'])}) / "
-                   f"SFT + eval {s['sft_fraction']:.0%} ({fmt.duration(s['sft_s'])})\n")
-        c = r["curriculum"]
+        out.append(f"{r.envelope_flop:.3g} FLOP; pretrain {s.pretrain_fraction:.0%} ({fmt.duration(s.pretrain_s)}) / "
+                   f"SFT + eval {s.sft_fraction:.0%} ({fmt.duration(s.sft_s)})\n")
+        c = r.curriculum
         if c:
             out.append("curriculum", style="dim")
-            note = B.curriculum_note(r, fmt.count)
-            out.append(f" d{c['depth']}: {fmt.count(c['tokens'])} pretraining tokens in {fmt.duration(c['time_s'])}"
+            note = r.curriculum_note(fmt.count)
+            out.append(f" d{c.depth}: {fmt.count(c.tokens)} pretraining tokens in {fmt.duration(c.time_s)}"
                        + (f" ({note})" if note else "") + "\n")
-            for st in c["stages"]:
-                fit = f"batch {st['device_batch']} x {st['grad_accum']}" if st["fits"] else "OOM"
-                out.append(f"  seq {st['seq_len']:>5}  {st['time_fraction']:>4.0%}  {fmt.duration(st['time_s']):>8}  "
-                           f"{st['tokens_per_s']:>8,.0f} tok/s  {fmt.count(st['tokens']):>6}  {fit}\n")
+            for st in c.stages:
+                fit = f"batch {st.device_batch} x {st.grad_accum}" if st.fits else "OOM"
+                out.append(f"  seq {st.seq_len:>5}  {st.time_fraction:>4.0%}  {fmt.duration(st.time_s):>8}  "
+                           f"{st.tokens_per_s:>8,.0f} tok/s  {fmt.count(st.tokens):>6}  {fit}\n")
         return out
 
     @on(DataTable.RowHighlighted, "#bands-table")
     def _row(self, event: DataTable.RowHighlighted) -> None:
         if self.result is None or event.row_key is None:
             return
-        row = next((x for x in self.result["rows"] if str(x["depth"]) == event.row_key.value), None)
+        row = next((x for x in self.result.rows if str(x.depth) == event.row_key.value), None)
         if row is not None:
-            self.query_one("#bands-verdict", Static).update(f"d{row['depth']}: {row['verdict']}")
+            self.query_one("#bands-verdict", Static).update(f"d{row.depth}: {row.verdict}")

@@ -321,12 +321,12 @@ class TrainTab(ChildProcessTab):
             self.set_status("✗ the Bands table is dimmed: its inputs are wrong or refused; fix them first")
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        row = next((r for r in result["rows"] if str(r["depth"]) == key), None)
+        row = next((r for r in result.rows if str(r.depth) == key), None)  # an engine.sizing.bands_result.DepthRow
         if row is None:
             self.set_status("✗ no Bands row highlighted")
             return
         self.query_one("#train-model", Input).value = ""
-        self.query_one("#train-depth", Input).value = str(row["depth"])
-        self.query_one("#train-seq", Input).value = str(row["seq_len"])
-        self.set_status(f"band d{row['depth']} ({row['band']}, {row['params']:,} params at vocab {result['shape']['vocab_size']:,}; "
-                        f"trained here with the byte tokenizer, vocab 256) at seq {row['seq_len']}")
+        self.query_one("#train-depth", Input).value = str(row.depth)
+        self.query_one("#train-seq", Input).value = str(row.seq_len)
+        self.set_status(f"band d{row.depth} ({row.band}, {row.params:,} params at vocab {result.shape.vocab_size:,}; "
+                        f"trained here with the byte tokenizer, vocab 256) at seq {row.seq_len}")

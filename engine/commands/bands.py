@@ -15,7 +15,7 @@ from engine.flags import depth_list, gigabytes, share_below_one
 from engine.sizing import bands as B
 from engine.sizing.curriculum import parse_curriculum
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
-from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS, pilot_lines
+from engine.sizing.pilot import PILOT_AXES, PILOT_METRICS
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN
 from engine.specs import load_hardware
 
@@ -50,8 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
-def compute(args: argparse.Namespace) -> dict:
-    """The plan_bands dict the flags describe (files read here, errors as UserError)."""
+def compute(args: argparse.Namespace) -> B.BandsPlan:
+    """The plan_bands answer the flags describe (files read here, errors as UserError)."""
     probe = B.read_probe(args.probe) if args.probe else None
     name = args.hardware or (probe or {}).get("hardware") or DEFAULT_HARDWARE
     hardware = load_hardware(name)
@@ -82,68 +82,68 @@ def compute(args: argparse.Namespace) -> dict:
     )
 
 
-def render(r: dict) -> str:
-    hours = f"{r['hours']:g} h"
+def render(r: B.BandsPlan) -> str:
+    hours = f"{r.hours:g} h"
     lines = [
-        f"LSDT bands: one {r['hardware']} for {hours}; peak {fmt.si(r['peak_flops'], 'FLOP/s')} x MFU {r['mfu']:g} = "
-        f"{fmt.si(r['sustained_flops'], 'FLOP/s')}; {fmt.gb(r['usable_memory_bytes'])} usable of {fmt.gb(r['memory_bytes'], 0)}",
-        f"  envelope  {r['envelope_flop']:.3g} FLOP in {hours}; global batch {r['global_batch_tokens']:,} tokens; "
-        f"vocab {r['shape']['vocab_size']:,}, head_dim {r['shape']['head_dim']}, window {r['shape']['window_pattern']}",
+        f"LSDT bands: one {r.hardware} for {hours}; peak {fmt.si(r.peak_flops, 'FLOP/s')} x MFU {r.mfu:g} = "
+        f"{fmt.si(r.sustained_flops, 'FLOP/s')}; {fmt.gb(r.usable_memory_bytes)} usable of {fmt.gb(r.memory_bytes, 0)}",
+        f"  envelope  {r.envelope_flop:.3g} FLOP in {hours}; global batch {r.global_batch_tokens:,} tokens; "
+        f"vocab {r.shape.vocab_size:,}, head_dim {r.shape.head_dim}, window {r.shape.window_pattern}",
         "",
         f"  {'depth':>5} {'band':>4} {'d_model':>7} {'heads':>5} {'params':>7} {'FLOP/tok':>9} {'memory':>8} {'max batch':>11} "
         f"{'tok/s':>9} {'step':>8} {'pretrain':>8} {'tok/param':>9}",
     ]
-    seqs = "/".join(str(x["seq_len"]) for x in r["rows"][0]["by_seq"]) if r["rows"] else ""
-    rec = (r["recommended"] or {}).get("depth")
-    for row in r["rows"]:
-        batch = "/".join(str(x["max_device_batch"]) for x in row["by_seq"]) if row["fits"] else "OOM"
-        memory = fmt.gb(row["memory_bytes"]) if row["memory_bytes"] else "-"
-        src = "*" if row["tokens_per_s_source"] == "probe" else " "
-        mark = ">" if row["depth"] == rec else " "
-        heads = f"{row['n_head']}/{row['n_kv_head']}" if row["n_kv_head"] != row["n_head"] else str(row["n_head"])
+    seqs = "/".join(str(x.seq_len) for x in r.rows[0].by_seq) if r.rows else ""
+    rec = r.recommended.depth if r.recommended else None
+    for row in r.rows:
+        batch = "/".join(str(x.max_device_batch) for x in row.by_seq) if row.fits else "OOM"
+        memory = fmt.gb(row.memory_bytes) if row.memory_bytes else "-"
+        src = "*" if row.tokens_per_s_source == "probe" else " "
+        mark = ">" if row.depth == rec else " "
+        heads = f"{row.n_head}/{row.n_kv_head}" if row.n_kv_head != row.n_head else str(row.n_head)
         lines.append(
-            f"{mark} {'d' + str(row['depth']):>5} {row['band']:>4} {row['d_model']:>7} {heads:>5} {fmt.count(row['params']):>7} "
-            f"{row['flops_per_token']:>9.3g} {memory:>8} {batch:>11} {row['tokens_per_s']:>8,.0f}{src} {fmt.duration(row['step_time_s']):>8} "
-            f"{fmt.count(row['pretrain_tokens']):>8} {row['tokens_per_param']:>9.1f}"
+            f"{mark} {'d' + str(row.depth):>5} {row.band:>4} {row.d_model:>7} {heads:>5} {fmt.count(row.params):>7} "
+            f"{row.flops_per_token:>9.3g} {memory:>8} {batch:>11} {row.tokens_per_s:>8,.0f}{src} {fmt.duration(row.step_time_s):>8} "
+            f"{fmt.count(row.pretrain_tokens):>8} {row.tokens_per_param:>9.1f}"
         )
     lines.append(f"  (memory: at the power-of-two device batch; max batch: largest device batch that fits at seq {seqs}; "
-                 f"tok/s, step: at seq {r['rows'][0]['seq_len'] if r['rows'] else ''};\n   pretrain: tokens in the pretraining split at that seq; tok/param: pretrain / params"
-                 + ("; * measured by the probe)" if any(x["tokens_per_s_source"] == "probe" for x in r["rows"]) else ")"))
+                 f"tok/s, step: at seq {r.rows[0].seq_len if r.rows else ''};\n   pretrain: tokens in the pretraining split at that seq; tok/param: pretrain / params"
+                 + ("; * measured by the probe)" if r.measured_rows else ")"))
     lines.append("")
-    for row in r["rows"]:
-        lines.append(f"  d{row['depth']:<3} {row['verdict']}")
-    s = r["split"]
+    for row in r.rows:
+        lines.append(f"  d{row.depth:<3} {row.verdict}")
+    s = r.split
     lines += [
         "",
-        f"  split     pretrain {s['pretrain_fraction']:.0%} ({fmt.duration(s['pretrain_s'])}, {s['pretrain_flop']:.3g} FLOP) / "
-        f"SFT + eval {s['sft_fraction']:.0%} ({fmt.duration(s['sft_s'])}, {s['sft_flop']:.3g} FLOP)",
+        f"  split     pretrain {s.pretrain_fraction:.0%} ({fmt.duration(s.pretrain_s)}, {s.pretrain_flop:.3g} FLOP) / "
+        f"SFT + eval {s.sft_fraction:.0%} ({fmt.duration(s.sft_s)}, {s.sft_flop:.3g} FLOP)",
     ]
-    if r["recommended"]:
-        rc, fb = r["recommended"], r["fallback"]
-        lines.append(f"  RECOMMEND d{rc['depth']} (band {rc['band']}): {rc['reason']}")
-        lines.append(f"  fallback  d{fb['depth']} (band {fb['band']}): {fb['reason']}" if fb else f"  fallback  {B.no_fallback_reason(r)}")
-        c = r["curriculum"]
-        note = B.curriculum_note(r, fmt.count)
-        lines.append(f"  curriculum for d{c['depth']}: {fmt.count(c['tokens'])} pretraining tokens in {fmt.duration(c['time_s'])}"
-                     + (f" ({note})" if note else "") + f"; SFT + eval {fmt.count(s['sft_tokens'])} tokens")
-        for st in c["stages"]:
-            fit = f"batch {st['device_batch']} x {st['grad_accum']} accum" if st["fits"] else "OOM"
-            lines.append(f"    seq {st['seq_len']:>5}  {st['time_fraction']:.0%} of time  {fmt.duration(st['time_s']):>7}  "
-                         f"{st['tokens_per_s']:>8,.0f} tok/s  {fmt.count(st['tokens']):>6} tokens  {fit}")
+    if r.recommended:
+        rc, fb = r.recommended, r.fallback
+        lines.append(f"  RECOMMEND d{rc.depth} (band {rc.band}): {rc.reason}")
+        lines.append(f"  fallback  d{fb.depth} (band {fb.band}): {fb.reason}" if fb else f"  fallback  {r.no_fallback_reason()}")
+        c = r.curriculum
+        note = r.curriculum_note(fmt.count)
+        lines.append(f"  curriculum for d{c.depth}: {fmt.count(c.tokens)} pretraining tokens in {fmt.duration(c.time_s)}"
+                     + (f" ({note})" if note else "") + f"; SFT + eval {fmt.count(s.sft_tokens)} tokens")
+        for st in c.stages:
+            fit = f"batch {st.device_batch} x {st.grad_accum} accum" if st.fits else "OOM"
+            lines.append(f"    seq {st.seq_len:>5}  {st.time_fraction:.0%} of time  {fmt.duration(st.time_s):>7}  "
+                         f"{st.tokens_per_s:>8,.0f} tok/s  {fmt.count(st.tokens):>6} tokens  {fit}")
     else:
         lines.append("  RECOMMEND none: no depth fits in memory; try shallower depths, a shorter --seq or a smaller --vocab")
-    if r["measured"]:
-        lines += ["", f"  measured map ({r['probe_device']}):",
+    if r.measured:
+        lines += ["", f"  measured map ({r.probe_device}):",
                   f"    {'depth':>5} {'seq':>5} {'batch':>5} {'accum':>5} {'tok/s':>9} {'step':>8} {'peak VRAM':>9} {'MFU':>5} {'tokens/window':>13}  status"]
-        for m in r["measured"]:
-            tps = f"{m['tok_per_s']:,.0f}" if m["tok_per_s"] else "n/a"
-            mfu = fmt.pct(m["mfu"]) if m["mfu"] is not None else "n/a"
+        for m in r.measured:
+            tps = f"{m.tok_per_s:,.0f}" if m.tok_per_s else "n/a"
+            mfu = fmt.pct(m.mfu) if m.mfu is not None else "n/a"
             lines.append(
-                f"    {'d' + str(m['depth']):>5} {m['seq_len']:>5} {m['device_batch'] or '-':>5} {m['grad_accum'] or '-':>5} {tps:>9} "
-                f"{fmt.duration(m['step_time_s']):>8} {fmt.gb(m['peak_vram_bytes']):>9} {mfu:>5} {fmt.count(m['tokens_in_window']):>13}  {m['status']}"
+                f"    {'d' + str(m.depth):>5} {m.seq_len:>5} {m.device_batch or '-':>5} {m.grad_accum or '-':>5} {tps:>9} "
+                f"{fmt.duration(m.step_time_s):>8} {fmt.gb(m.peak_vram_bytes):>9} {mfu:>5} {fmt.count(m.tokens_in_window):>13}  {m.status}"
             )
-    if r["pilot"]:
-        first, *rest = pilot_lines(r["pilot"])
+    if r.pilot:
+        first, *rest = r.pilot.lines()
         lines += ["", f"  pilot     {first}", *(f"            {line}" for line in rest)]
     return "\n".join(lines)
 
@@ -151,10 +151,10 @@ def render(r: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     result = compute(args)
     if args.json:
-        print_json(result)
+        print_json(result.to_dict())
     else:
         print(render(result))
-    if result["pilot"] and result["pilot"]["status"] != "ok":
-        print(f"lsdt: error: --pilot {args.pilot}: pilot refused: {result['pilot']['reason']}", file=sys.stderr)
+    if result.pilot and not result.pilot.ok:
+        print(f"lsdt: error: --pilot {args.pilot}: pilot refused: {result.pilot.reason}", file=sys.stderr)
         return 2
     return 0

@@ -9,7 +9,8 @@ from engine import fmt
 from engine.commands.common import fraction, path_arg, positive_int, print_json
 from engine.sizing.calibrate import calibrated_efficiency
 from engine.sizing.efficiency import efficiency_for
-from engine.sizing.refine import ATTENTION_KERNELS, RECOMPUTE, layout_text, predict
+from engine.sizing.prediction import Prediction
+from engine.sizing.refine import ATTENTION_KERNELS, RECOMPUTE, predict
 from engine.specs import PRECISIONS, load_hardware, load_model
 
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         eff = eff.with_(eta_gemm=args.eta_compute, source=f"--eta-gemm {args.eta_compute:g}")
     if args.seq is not None:
         model = model.with_(seq_len=args.seq)
-    r = predict(
+    r = Prediction.of(predict(
         model, hardware, gpus=args.gpus, tp=args.tp, pp=args.pp, dp=args.dp, global_batch=args.global_batch,
         micro_batch=args.micro_batch, seq_len=args.seq, recompute=args.recompute, zero=args.zero,
         interleave=args.interleave, sequence_parallel=False if args.no_sequence_parallel else None,
@@ -84,39 +85,39 @@ def run(args: argparse.Namespace) -> int:
         cp=args.cp, ep=args.ep, first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
         offload_optimizer="optimizer" in args.offload, offload_weights="weights" in args.offload,
         offload_activations="activations" in args.offload, flexible=args.flexible_batch, ep_overlap=args.ep_overlap,
-    )
+    ))
     if args.json:
-        print_json(r)
+        print_json(r.to_dict())
     else:
         print(render(model.name, hardware, r))
-    if not r["fits"]:
+    if not r.fits:
         # Like `lsdt plan` with no solution: the prediction is printed, then one line, exit 2.
-        print(f"lsdt: error: does not fit: {fmt.gb(r['memory_per_gpu_bytes'])} per GPU > {fmt.gb(hardware.memory_bytes, 0)} "
+        print(f"lsdt: error: does not fit: {fmt.gb(r.memory_per_gpu_bytes)} per GPU > {fmt.gb(hardware.memory_bytes, 0)} "
               "with the most frugal micro-batch/recompute tried; raise --tp/--pp/--zero or lower --micro-batch", file=sys.stderr)
         return 2
     return 0
 
 
-def render(name: str, hw, r: dict) -> str:
-    c, b = r["chosen"], r["breakdown"]
-    mem = b["memory_bytes"]
-    used = c["global_batch_used"]
-    batch = f"{used:,} seq (of {c['global_batch']:,} asked: the largest multiple of dp {c['dp']})" if used != c["global_batch"] else f"{used:,} seq"
+def render(name: str, hw, r: Prediction) -> str:
+    c, b = r.chosen, r.breakdown
+    lay = c.layout
+    used = c.global_batch_used
+    batch = f"{used:,} seq (of {c.global_batch:,} asked: the largest multiple of dp {lay.dp})" if used != c.global_batch else f"{used:,} seq"
     lines = [
-        f"LSDT predict: {name} on {c['gpus']:,} x {hw.name} -- DP x TP x PP x CP x EP = {layout_text(c)}",
-        f"  batch     {batch} x {c['seq_len']:,} tokens; micro-batch {c['micro_batch']} "
-        f"({c['microbatches']} per replica per step); recompute {c['recompute']}; ZeRO {c['zero']}; "
-        f"SP {'on' if c['sequence_parallel'] else 'off'}",
-        f"  step      {fmt.duration(r['step_time_s'])}   {fmt.si(r['tokens_per_s_per_gpu'], 'tok/s')} per GPU   "
-        f"MFU {fmt.pct(r['mfu'])}   {r['model_tflops_per_gpu']:.0f} model / {r['hardware_tflops_per_gpu']:.0f} hardware TFLOP/s per GPU",
-        f"  time      compute {fmt.duration(b['compute_s'])} (recompute {fmt.duration(b['recompute_s'])}) + bubble {fmt.duration(b['bubble_s'])} "
-        f"({fmt.pct(b['bubble_fraction'])}) + exposed comm {fmt.duration(b['exposed_comm_s'])} + optimizer {fmt.duration(b['optimizer_s'])}",
-        f"  comm      TP {fmt.duration(b['tp_comm_s'])}  EP {fmt.duration(b['ep_comm_s'])}  CP {fmt.duration(b['cp_comm_exposed_s'])} exposed  "
-        f"PP {fmt.duration(b['pp_comm_s'])}  DP {fmt.duration(b['dp_comm_s'])} "
-        f"({fmt.duration(b['dp_comm_exposed_s'])} exposed)  host offload {fmt.duration(b['host_offload_exposed_s'])} exposed",
-        f"  memory    {fmt.gb(r['memory_per_gpu_bytes'])} of {fmt.gb(hw.memory_bytes, 0)} per GPU "
-        f"({'fits' if r['fits'] else 'DOES NOT FIT'}): " + ", ".join(f"{k} {fmt.gb(v)}" for k, v in mem.items() if v),
-        f"  model     eta_gemm {b['efficiency']['eta_gemm']:g}, attention {b['attention']}, {b['precision']} "
-        f"({b['efficiency']['source']})",
+        f"LSDT predict: {name} on {c.gpus:,} x {hw.name} -- DP x TP x PP x CP x EP = {lay.text()}",
+        f"  batch     {batch} x {c.seq_len:,} tokens; micro-batch {lay.micro_batch} "
+        f"({c.microbatches} per replica per step); recompute {lay.recompute}; ZeRO {lay.zero}; "
+        f"SP {'on' if lay.sequence_parallel else 'off'}",
+        f"  step      {fmt.duration(r.step_time_s)}   {fmt.si(r.tokens_per_s_per_gpu, 'tok/s')} per GPU   "
+        f"MFU {fmt.pct(r.mfu)}   {r.model_tflops_per_gpu:.0f} model / {r.hardware_tflops_per_gpu:.0f} hardware TFLOP/s per GPU",
+        f"  time      compute {fmt.duration(b.compute_s)} (recompute {fmt.duration(b.recompute_s)}) + bubble {fmt.duration(b.bubble_s)} "
+        f"({fmt.pct(b.bubble_fraction)}) + exposed comm {fmt.duration(b.exposed_comm_s)} + optimizer {fmt.duration(b.optimizer_s)}",
+        f"  comm      TP {fmt.duration(b.tp_comm_s)}  EP {fmt.duration(b.ep_comm_s)}  CP {fmt.duration(b.cp_comm_exposed_s)} exposed  "
+        f"PP {fmt.duration(b.pp_comm_s)}  DP {fmt.duration(b.dp_comm_s)} "
+        f"({fmt.duration(b.dp_comm_exposed_s)} exposed)  host offload {fmt.duration(b.host_offload_exposed_s)} exposed",
+        f"  memory    {fmt.gb(r.memory_per_gpu_bytes)} of {fmt.gb(hw.memory_bytes, 0)} per GPU "
+        f"({'fits' if r.fits else 'DOES NOT FIT'}): " + ", ".join(f"{k} {fmt.gb(v)}" for k, v in b.memory_bytes.items() if v),
+        f"  model     eta_gemm {b.efficiency.eta_gemm:g}, attention {b.attention}, {b.precision} "
+        f"({b.efficiency.source})",
     ]
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Single-GPU budget planner: the best nanochat-style model for one GPU in a time window.
 
-    plan_bands(hardware, hours=24, depths=(12, 14, 16, 18, 20), ...) -> dict   (the `lsdt bands --json` object)
+    plan_bands(hardware, hours=24, depths=(12, 14, 16, 18, 20), ...) -> BandsPlan   (.to_dict(): `lsdt bands --json`)
 
 Per depth (shapes from engine.sizing.shapes.band_spec, counts from engine.sizing.counts): parameters,
 FLOPs per token, memory of a device batch (weights, gradients, Adam, activations), the largest device
@@ -23,16 +23,22 @@ a compiled run the rule is an upper estimate; a probe's measured peak VRAM is th
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
 from engine.sizing import curriculum as curr
+from engine.sizing.bands_result import (BandShape, BandsPlan, Choice, Curriculum, CurriculumStage, DepthRow, MeasuredRow,
+                                        MemoryBreakdown, SeqFit, Split)
 from engine.sizing.counts import flops_per_token, param_counts
 from engine.sizing.design import DEFAULT_ETA_COMPUTE
 from engine.sizing.physics import STATE_BYTES_PER_PARAM
 from engine.sizing.shapes import DEFAULT_HEAD_DIM, DEFAULT_VOCAB, DEFAULT_WINDOW_PATTERN, band_spec
 from engine.specs import GOAL_DEFAULTS, HardwareSpec, ModelSpec, read_json
+
+if TYPE_CHECKING:
+    from engine.sizing.pilot import PilotProjection  # imported when a pilot is given (its reader is not light)
 
 DEFAULT_DEPTHS = (12, 14, 16, 18, 20)  # the seed's M0 map (seed 001, "Measurement Plan")
 DEFAULT_HOURS = 24.0
@@ -222,7 +228,7 @@ def check_probe(data: Any, where: str = "probe") -> dict:
     return ProbeFile(device=str(data.get("device") or "unknown"), hardware=hw, results=results)
 
 
-def measured_map(probe: dict, window_s: float, global_batch_tokens: int) -> list[dict]:
+def measured_map(probe: dict, window_s: float, global_batch_tokens: int) -> tuple[MeasuredRow, ...]:
     """Seed M0's table: each probe result with its gradient-accumulation steps and window capacity."""
     out = []
     for r in sorted(probe["results"], key=lambda r: (r["depth"], r["seq_len"], r["device_batch"] or 0)):
@@ -230,19 +236,12 @@ def measured_map(probe: dict, window_s: float, global_batch_tokens: int) -> list
         accum = r.get("grad_accum")
         if accum is None and ok:
             accum = math.ceil(global_batch_tokens / (r["device_batch"] * r["seq_len"]))
-        out.append({
-            "depth": r["depth"],
-            "seq_len": r["seq_len"],
-            "device_batch": r["device_batch"],
-            "grad_accum": accum,
-            "tok_per_s": r["tok_per_s"],
-            "step_time_s": r["step_time_s"],
-            "peak_vram_bytes": r["peak_vram_bytes"],
-            "mfu": r["mfu"],
-            "status": r["status"],
-            "tokens_in_window": r["tok_per_s"] * window_s if ok else None,
-        })
-    return out
+        out.append(MeasuredRow(
+            depth=r["depth"], seq_len=r["seq_len"], device_batch=r["device_batch"], grad_accum=accum,
+            tok_per_s=r["tok_per_s"], step_time_s=r["step_time_s"], peak_vram_bytes=r["peak_vram_bytes"],
+            mfu=r["mfu"], status=r["status"], tokens_in_window=r["tok_per_s"] * window_s if ok else None,
+        ))
+    return tuple(out)
 
 
 def _best_measured(probe: dict | None) -> dict[tuple[int, int], dict]:
@@ -279,16 +278,90 @@ def _check_inputs(hours: float, depths, mfu: float, sft_fraction: float, global_
     return sorted(set(depths))
 
 
-def _verdict(row: dict, deeper: dict | None, min_ratio: float, usable: float) -> str:
+def _checked_probe(probe: dict | None, hardware: HardwareSpec) -> ProbeFile | None:
+    """The probe, checked once (read_probe's output already is), measured on the plan's hardware."""
+    if probe is None:
+        return None
+    probe = probe if isinstance(probe, ProbeFile) else check_probe(probe)
+    if probe.get("hardware") and probe["hardware"] != hardware.name:
+        raise UserError(
+            f"probe was measured on hardware '{probe['hardware']}' but the plan is for '{hardware.name}'; "
+            f"accepted: --hardware {probe['hardware']} (or omit --hardware to use the probe's)", field="probe"
+        )
+    return probe
+
+
+def _usable_bytes(hardware: HardwareSpec, reserve_bytes: float) -> float:
+    usable = hardware.memory_bytes - reserve_bytes
+    if usable <= 0:  # nothing left for the model (a huge reserve also overflowed the batch count)
+        raise UserError(
+            f"vram reserve = {reserve_bytes / 1e9:g} GB leaves nothing of {hardware.name}'s {hardware.memory_bytes / 1e9:g} GB; "
+            f"accepted: a reserve below {hardware.memory_bytes / 1e9:g} GB"
+        )
+    return usable
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What every depth is sized against: the window, the device and the batch."""
+
+    window_s: float
+    pretrain_fraction: float
+    sustained_flops: float  # peak x MFU: the estimate where no probe measured
+    usable_bytes: float
+    global_batch_tokens: int
+    measured: dict[tuple[int, int], dict]  # _best_measured(probe)
+
+
+def _seq_fit(depth: int, spec: ModelSpec, seq_len: int, w: _Window) -> SeqFit:
+    """One depth at one sequence length (a sliding window does not shorten a curriculum stage)."""
+    at = spec.with_(seq_len=seq_len, short_window=0)
+    fpt = flops_per_token(at)
+    act_per_seq = activation_bytes_per_token(at) * seq_len
+    max_b = max_device_batch(at, seq_len, w.usable_bytes)
+    b, accum = device_batch_and_accum(max_b, seq_len, w.global_batch_tokens)
+    m = w.measured.get((depth, seq_len))
+    rate = m["tok_per_s"] if m else w.sustained_flops / fpt
+    return SeqFit(
+        seq_len=seq_len, flops_per_token=fpt, activation_bytes_per_seq=act_per_seq, max_device_batch=max_b,
+        device_batch=b, grad_accum=accum, memory_bytes=fixed_step_bytes(at) + b * act_per_seq if b else None,
+        tokens_per_s=rate, tokens_per_s_source="probe" if m else "estimate",
+        measured_peak_vram_bytes=m["peak_vram_bytes"] if m else None, tokens_in_window=rate * w.window_s,
+    )
+
+
+def _depth_row(depth: int, spec: ModelSpec, seqs: list[int], w: _Window) -> DepthRow:
+    """One depth of the table: its fit at the main sequence length (spec.seq_len), and at each of `seqs`."""
+    counts = param_counts(spec)
+    by_seq = tuple(_seq_fit(depth, spec, s, w) for s in seqs)
+    main = next(x for x in by_seq if x.seq_len == spec.seq_len)
+    pretrain_tokens = main.tokens_in_window * w.pretrain_fraction
+    state = {k: v * counts.total for k, v in STATE_SPLIT_BYTES_PER_PARAM.items()}
+    return DepthRow(
+        depth=depth, d_model=spec.d_model, n_head=spec.n_head, n_kv_head=spec.n_kv_head, head_dim=spec.head_dim,
+        params=counts.total, matmul_params=counts.matmul_total, flops_per_token=main.flops_per_token,
+        seq_len=spec.seq_len, state_bytes=training_state_bytes(spec), fixed_bytes=fixed_step_bytes(spec),
+        activation_bytes_per_seq=main.activation_bytes_per_seq, max_device_batch=main.max_device_batch,
+        device_batch=main.device_batch, grad_accum=main.grad_accum, memory_bytes=main.memory_bytes,
+        memory_breakdown=MemoryBreakdown(**state, autocast_copies_bytes=autocast_copy_bytes(spec),
+                                         activations_bytes=main.device_batch * main.activation_bytes_per_seq),
+        fits=main.fits, tokens_per_s=main.tokens_per_s, tokens_per_s_source=main.tokens_per_s_source,
+        step_time_s=w.global_batch_tokens / main.tokens_per_s, tokens_in_window=main.tokens_in_window,
+        pretrain_tokens=pretrain_tokens, tokens_per_param=pretrain_tokens / counts.total,
+        chinchilla_tokens=CHINCHILLA_TOKENS_PER_PARAM * counts.total, band=band_of(depth), by_seq=by_seq,
+    )
+
+
+def _verdict(row: DepthRow, deeper: DepthRow | None, min_ratio: float, usable: float) -> str:
     """One line per depth. `deeper` is the next deeper row: "room for a deeper model" is said only
     when that depth fits and is not undertrained (it read so beside a recommendation that called
     the deeper depth undertrained)."""
-    band = row["band"]
+    band = row.band
     name = BANDS[band][0]
-    if not row["fits"]:
-        return (f"{band} ({name}): does not fit: weights + grads + Adam + bf16 copies {row['fixed_bytes'] / 1e9:.1f} GB + one "
-                f"{row['seq_len']}-token sequence {row['activation_bytes_per_seq'] / 1e9:.1f} GB > {usable / 1e9:.1f} GB usable")
-    ratio = row["tokens_per_param"]
+    if not row.fits:
+        return (f"{band} ({name}): does not fit: weights + grads + Adam + bf16 copies {row.fixed_bytes / 1e9:.1f} GB + one "
+                f"{row.seq_len}-token sequence {row.activation_bytes_per_seq / 1e9:.1f} GB > {usable / 1e9:.1f} GB usable")
+    ratio = row.tokens_per_param
     lo, hi = NANOCHAT_TOKENS_PER_PARAM
     if ratio < min_ratio:
         data = f"{ratio:.1f} tokens/param, under {min_ratio:g}: undertrained in the window"
@@ -296,81 +369,75 @@ def _verdict(row: dict, deeper: dict | None, min_ratio: float, usable: float) ->
         data = f"{ratio:.1f} tokens/param, inside nanochat's {lo:g}-{hi:g}"
     else:
         data = f"{ratio:.1f} tokens/param, above nanochat's {hi:g} (Chinchilla ~{CHINCHILLA_TOKENS_PER_PARAM:g})"
-        if deeper is not None and deeper["fits"] and deeper["tokens_per_param"] >= min_ratio:
+        if deeper is not None and deeper.fits and deeper.tokens_per_param >= min_ratio:
             data += ": room for a deeper model"
         elif deeper is not None:
-            data += f"; d{deeper['depth']} would be " + ("out of memory" if not deeper["fits"] else "undertrained")
-    return f"{band} ({name}): {batch_text(row)}; {data}"
+            data += f"; d{deeper.depth} would be " + ("out of memory" if not deeper.fits else "undertrained")
+    return f"{band} ({name}): {row.batch_text()}; {data}"
 
 
-def batch_text(row: dict) -> str:
-    """The device batch a run uses (the power of two the curriculum and the memory column use) and
-    the largest that fits, said together: the table showed the largest while the curriculum ran
-    the power of two, with no word on why they differ."""
-    b, accum, top = row["device_batch"], row["grad_accum"], row["max_device_batch"]
-    fits = f" (fits up to {top}: a power of two divides the global batch)" if top != b else ""
-    return f"device batch {b} x {accum} accum at seq {row['seq_len']}{fits}"
+def _with_verdicts(rows: list[DepthRow], min_ratio: float, usable: float) -> tuple[DepthRow, ...]:
+    """Each row with its verdict, which compares it with the next deeper row (rows are by depth)."""
+    return tuple(replace(row, verdict=_verdict(row, deeper, min_ratio, usable))
+                 for row, deeper in zip(rows, [*rows[1:], None]))
 
 
-def no_fallback_reason(result: dict) -> str:
-    """Why there is no fallback below the recommended depth, in the user's words."""
-    rec = result.get("recommended")
-    if not rec:
-        return "none: no depth fits"
-    asked = [r["depth"] for r in result["rows"]]
-    if rec["depth"] == min(asked):
-        return f"none: d{rec['depth']} is the shallowest depth asked for (add shallower ones to depths)"
-    return "none: no shallower depth fits"
-
-
-def curriculum_note(result: dict, fmt_count=lambda n: f"{n:.3g}") -> str:
-    """Why the curriculum's pretraining tokens differ from the table's for the same depth: the
-    table assumes the main sequence length throughout, the curriculum runs shorter, faster stages
-    first. Empty when they agree within 1 %. `fmt_count` formats a token count (engine.fmt.count:
-    the CLI and the tab pass it; sizing imports nothing above specs)."""
-    c = result.get("curriculum")
-    if not c:
-        return ""
-    row = next(r for r in result["rows"] if r["depth"] == c["depth"])
-    if abs(c["tokens"] - row["pretrain_tokens"]) <= 0.01 * row["pretrain_tokens"]:
-        return ""
-    return (f"the table's {fmt_count(row['pretrain_tokens'])} assumes seq {row['seq_len']} throughout; "
-            "the shorter stages run faster")
-
-
-def _pick(rows: list[dict], min_ratio: float) -> tuple[dict | None, dict | None]:
+def _pick(rows: tuple[DepthRow, ...], min_ratio: float) -> tuple[Choice | None, Choice | None]:
     """Recommended: the deepest depth that fits and reaches `min_ratio` tokens/param (the most model
     the window can still feed); fallback: the next shallower depth that fits (more tokens/param, more
     memory headroom). With no depth reaching the ratio, the one with the most tokens/param."""
-    fitting = [r for r in rows if r["fits"]]
+    fitting = [r for r in rows if r.fits]
     if not fitting:
         return None, None
-    fed = [r for r in fitting if r["tokens_per_param"] >= min_ratio]
+    fed = [r for r in fitting if r.tokens_per_param >= min_ratio]
     if fed:
         best = fed[-1]
-        why = (f"d{best['depth']} is the deepest depth that fits and still sees {best['tokens_per_param']:.1f} "
+        why = (f"d{best.depth} is the deepest depth that fits and still sees {best.tokens_per_param:.1f} "
                f"tokens/param (>= {min_ratio:g}) in the pretraining split")
-        deeper = [r for r in rows if r["depth"] > best["depth"]]
+        deeper = [r for r in rows if r.depth > best.depth]
         if deeper:
             nxt = deeper[0]
-            why += (f"; d{nxt['depth']} " + ("does not fit" if not nxt["fits"] else
-                    f"would see only {nxt['tokens_per_param']:.1f} tokens/param"))
+            why += (f"; d{nxt.depth} " + ("does not fit" if not nxt.fits else
+                    f"would see only {nxt.tokens_per_param:.1f} tokens/param"))
     else:
-        best = max(fitting, key=lambda r: r["tokens_per_param"])
-        why = (f"no depth reaches {min_ratio:g} tokens/param in this window; d{best['depth']} gets the most "
-               f"({best['tokens_per_param']:.1f}) — lengthen the window or try shallower depths")
-    rec = {"depth": best["depth"], "band": best["band"], "tokens_per_param": best["tokens_per_param"], "reason": why}
-    shallower = [r for r in fitting if r["depth"] < best["depth"]]
+        best = max(fitting, key=lambda r: r.tokens_per_param)
+        why = (f"no depth reaches {min_ratio:g} tokens/param in this window; d{best.depth} gets the most "
+               f"({best.tokens_per_param:.1f}) — lengthen the window or try shallower depths")
+    rec = Choice(best.depth, best.band, best.tokens_per_param, why)
+    shallower = [r for r in fitting if r.depth < best.depth]
     if not shallower:
         return rec, None
     fb = shallower[-1]
-    fallback = {
-        "depth": fb["depth"], "band": fb["band"], "tokens_per_param": fb["tokens_per_param"],
-        "reason": (f"the next shallower depth that fits; {fb['tokens_per_param']:.1f} tokens/param and "
-                   f"{fb['tokens_per_s'] / best['tokens_per_s']:.2f}x the throughput of d{best['depth']} if the target "
-                   "runs slow or out of memory"),
-    }
-    return rec, fallback
+    return rec, Choice(fb.depth, fb.band, fb.tokens_per_param,
+                       f"the next shallower depth that fits; {fb.tokens_per_param:.1f} tokens/param and "
+                       f"{fb.tokens_per_s / best.tokens_per_s:.2f}x the throughput of d{best.depth} if the target "
+                       "runs slow or out of memory")
+
+
+def _split(window_s: float, sft_fraction: float, envelope_flop: float) -> Split:
+    """The window's pretrain / SFT + eval split, before a depth is chosen (no token figures yet)."""
+    pretrain = 1.0 - sft_fraction
+    return Split(pretrain_fraction=pretrain, sft_fraction=sft_fraction, pretrain_s=window_s * pretrain,
+                 sft_s=window_s * sft_fraction, pretrain_flop=envelope_flop * pretrain, sft_flop=envelope_flop * sft_fraction)
+
+
+def _curriculum(row: DepthRow, stages: list[tuple[int, float]], pretrain_s: float) -> Curriculum:
+    """The recommended depth's pretraining over the sequence stages, each at its own batch and rate."""
+    by = {x.seq_len: x for x in row.by_seq}
+    plan = curr.plan_curriculum(stages, pretrain_s, lambda s: by[s].tokens_per_s, lambda s: by[s].flops_per_token)
+    out = tuple(CurriculumStage(**stage, device_batch=by[stage["seq_len"]].device_batch,
+                                grad_accum=by[stage["seq_len"]].grad_accum, fits=by[stage["seq_len"]].fits)
+                for stage in plan["stages"])
+    return Curriculum(stages=out, time_s=plan["time_s"], tokens=plan["tokens"], flop=plan["flop"], depth=row.depth)
+
+
+def _project_pilot(pilot: list[dict], metric: str, axis: str, split: Split) -> PilotProjection:
+    """The pilot's loss projected to the end of the pretraining split (in time or in tokens)."""
+    from engine.sizing.pilot import pick_axis, project_pilot
+
+    axis = pick_axis(pilot, metric) if axis == "auto" else axis
+    target = split.pretrain_s if axis == "time" else split.pretrain_tokens
+    return project_pilot(pilot, target, metric=metric, axis=axis)
 
 
 def plan_bands(
@@ -392,158 +459,42 @@ def plan_bands(
     pilot: list[dict] | None = None,
     pilot_metric: str = "loss",
     pilot_axis: str = "auto",
-) -> dict:
-    """The `lsdt bands --json` object. `probe` is check_probe()/read_probe() output; `pilot` the
-    records of pilot.read_metrics(), projected to the end of the pretraining split: against `time`
-    (to split.pretrain_s) or `tokens` (to split.pretrain_tokens of the recommended depth); "auto"
-    uses time when the lines carry it. Raises UserError on inconsistent inputs."""
+) -> BandsPlan:
+    """The `lsdt bands` answer (`.to_dict()` is its `--json` object). `probe` is check_probe()/read_probe()
+    output; `pilot` the records of pilot.read_metrics(), projected to the end of the pretraining split:
+    against `time` (to split.pretrain_s) or `tokens` (to split.pretrain_tokens of the recommended depth);
+    "auto" uses time when the lines carry it. Raises UserError on inconsistent inputs."""
     depths = _check_inputs(hours, depths, mfu, sft_fraction, global_batch_tokens, seq_len, reserve_bytes, min_tokens_per_param)
-    if probe is not None:
-        probe = probe if isinstance(probe, ProbeFile) else check_probe(probe)  # read_probe's output is checked
-        if probe.get("hardware") and probe["hardware"] != hardware.name:
-            raise UserError(
-                f"probe was measured on hardware '{probe['hardware']}' but the plan is for '{hardware.name}'; "
-                f"accepted: --hardware {probe['hardware']} (or omit --hardware to use the probe's)", field="probe"
-            )
+    probe = _checked_probe(probe, hardware)
     stages = curriculum or curr.default_curriculum(seq_len)
     if global_batch_tokens < max(s for s, _ in stages + [(seq_len, 1.0)]):
         raise UserError(f"global batch = {global_batch_tokens} tokens is shorter than one sequence; accepted: >= the longest sequence length",
                         field="global_batch_tokens")
-
-    window_s = hours * 3600.0
-    pretrain_fraction = 1.0 - sft_fraction
-    sustained_flops = hardware.peak_flops * mfu
-    usable = hardware.memory_bytes - reserve_bytes
-    if usable <= 0:  # nothing left for the model (a huge reserve also overflowed the batch count)
-        raise UserError(
-            f"vram reserve = {reserve_bytes / 1e9:g} GB leaves nothing of {hardware.name}'s {hardware.memory_bytes / 1e9:g} GB; "
-            f"accepted: a reserve below {hardware.memory_bytes / 1e9:g} GB"
-        )
-    measured = _best_measured(probe)
+    w = _Window(window_s=hours * 3600.0, pretrain_fraction=1.0 - sft_fraction, sustained_flops=hardware.peak_flops * mfu,
+                usable_bytes=_usable_bytes(hardware, reserve_bytes), global_batch_tokens=global_batch_tokens,
+                measured=_best_measured(probe))
     seqs = sorted({s for s, _ in stages} | {seq_len})
-
-    rows = []
-    specs: dict[int, ModelSpec] = {}
-    for depth in depths:
-        spec = band_spec(depth, seq_len=seq_len, head_dim=head_dim, vocab_size=vocab_size, n_kv_head=n_kv_head,
-                         window_pattern=window_pattern)
-        specs[depth] = spec
-        counts = param_counts(spec)
-        by_seq = []
-        for s in seqs:
-            at = spec.with_(seq_len=s, short_window=0)
-            fpt = flops_per_token(at)
-            max_b = max_device_batch(at, s, usable)
-            b, accum = device_batch_and_accum(max_b, s, global_batch_tokens)
-            m = measured.get((depth, s))
-            rate = m["tok_per_s"] if m else sustained_flops / fpt
-            by_seq.append({
-                "seq_len": s,
-                "flops_per_token": fpt,
-                "activation_bytes_per_seq": activation_bytes_per_token(at) * s,
-                "max_device_batch": max_b,
-                "device_batch": b,
-                "grad_accum": accum,
-                "memory_bytes": fixed_step_bytes(at) + b * activation_bytes_per_token(at) * s if b else None,
-                "tokens_per_s": rate,
-                "tokens_per_s_source": "probe" if m else "estimate",
-                "measured_peak_vram_bytes": m["peak_vram_bytes"] if m else None,
-                "tokens_in_window": rate * window_s,
-            })
-        main = next(x for x in by_seq if x["seq_len"] == seq_len)
-        pretrain_tokens = main["tokens_in_window"] * pretrain_fraction
-        row = {
-            "depth": depth,
-            "d_model": spec.d_model,
-            "n_head": spec.n_head,
-            "n_kv_head": spec.n_kv_head,
-            "head_dim": spec.head_dim,
-            "params": counts.total,
-            "matmul_params": counts.matmul_total,
-            "flops_per_token": main["flops_per_token"],
-            "seq_len": seq_len,
-            "state_bytes": training_state_bytes(spec),
-            "fixed_bytes": fixed_step_bytes(spec),
-            "activation_bytes_per_seq": main["activation_bytes_per_seq"],
-            "max_device_batch": main["max_device_batch"],
-            "device_batch": main["device_batch"],
-            "grad_accum": main["grad_accum"],
-            "memory_bytes": main["memory_bytes"],
-            "memory_breakdown": {
-                **{k: v * counts.total for k, v in STATE_SPLIT_BYTES_PER_PARAM.items()},
-                "autocast_copies_bytes": autocast_copy_bytes(spec),
-                "activations_bytes": main["device_batch"] * main["activation_bytes_per_seq"],
-            },
-            "fits": main["max_device_batch"] >= 1,
-            "tokens_per_s": main["tokens_per_s"],
-            "tokens_per_s_source": main["tokens_per_s_source"],
-            "step_time_s": global_batch_tokens / main["tokens_per_s"],
-            "tokens_in_window": main["tokens_in_window"],
-            "pretrain_tokens": pretrain_tokens,
-            "tokens_per_param": pretrain_tokens / counts.total,
-            "chinchilla_tokens": CHINCHILLA_TOKENS_PER_PARAM * counts.total,
-            "band": band_of(depth),
-            "by_seq": by_seq,
-        }
-        rows.append(row)
-    for row in rows:
-        deeper = min((r for r in rows if r["depth"] > row["depth"]), key=lambda r: r["depth"], default=None)
-        row["verdict"] = _verdict(row, deeper, min_tokens_per_param, usable)
-
+    rows = _with_verdicts([_depth_row(depth, band_spec(depth, seq_len=seq_len, head_dim=head_dim, vocab_size=vocab_size,
+                                                       n_kv_head=n_kv_head, window_pattern=window_pattern), seqs, w)
+                           for depth in depths], min_tokens_per_param, w.usable_bytes)
     recommended, fallback = _pick(rows, min_tokens_per_param)
-    envelope = window_s * sustained_flops
-    split = {
-        "pretrain_fraction": pretrain_fraction,
-        "sft_fraction": sft_fraction,
-        "pretrain_s": window_s * pretrain_fraction,
-        "sft_s": window_s * sft_fraction,
-        "pretrain_flop": envelope * pretrain_fraction,
-        "sft_flop": envelope * sft_fraction,
-        "depth": None,
-        "pretrain_tokens": None,
-        "sft_tokens": None,
-    }
-    curriculum_out = None
+    envelope = w.window_s * w.sustained_flops
+    split = _split(w.window_s, sft_fraction, envelope)
+    plan_curriculum = None
     if recommended:
-        row = next(r for r in rows if r["depth"] == recommended["depth"])
-        by = {x["seq_len"]: x for x in row["by_seq"]}
-        curriculum_out = curr.plan_curriculum(
-            stages, split["pretrain_s"], lambda s: by[s]["tokens_per_s"], lambda s: by[s]["flops_per_token"]
-        )
-        curriculum_out["depth"] = row["depth"]
-        for stage in curriculum_out["stages"]:
-            x = by[stage["seq_len"]]
-            stage.update(device_batch=x["device_batch"], grad_accum=x["grad_accum"], fits=x["max_device_batch"] >= 1)
-        split.update(depth=row["depth"], pretrain_tokens=curriculum_out["tokens"],
-                     sft_tokens=int(split["sft_s"] * row["tokens_per_s"]))
-
-    pilot_out = None
-    if pilot is not None:
-        from engine.sizing.pilot import pick_axis, project_pilot
-
-        axis = pick_axis(pilot, pilot_metric) if pilot_axis == "auto" else pilot_axis
-        target = split["pretrain_s"] if axis == "time" else split["pretrain_tokens"]
-        pilot_out = project_pilot(pilot, target, metric=pilot_metric, axis=axis)
-
-    return {
-        "hardware": hardware.name,
-        "peak_flops": hardware.peak_flops,
-        "memory_bytes": hardware.memory_bytes,
-        "usable_memory_bytes": usable,
-        "hours": hours,
-        "window_s": window_s,
-        "mfu": mfu,
-        "sustained_flops": sustained_flops,
-        "global_batch_tokens": global_batch_tokens,
-        "shape": {"head_dim": head_dim, "n_kv_head": n_kv_head, "window_pattern": window_pattern.upper(),
-                  "vocab_size": vocab_size, "ffn": "relu2", "tie_embeddings": False},
-        "rows": rows,
-        "envelope_flop": envelope,
-        "split": split,
-        "curriculum": curriculum_out,
-        "recommended": recommended,
-        "fallback": fallback,
-        "measured": measured_map(probe, window_s, global_batch_tokens) if probe else None,
-        "probe_device": probe["device"] if probe else None,
-        "pilot": pilot_out,
-    }
+        row = next(r for r in rows if r.depth == recommended.depth)
+        plan_curriculum = _curriculum(row, stages, split.pretrain_s)
+        split = replace(split, depth=row.depth, pretrain_tokens=plan_curriculum.tokens,
+                        sft_tokens=int(split.sft_s * row.tokens_per_s))
+    return BandsPlan(
+        hardware=hardware.name, peak_flops=hardware.peak_flops, memory_bytes=hardware.memory_bytes,
+        usable_memory_bytes=w.usable_bytes, hours=hours, window_s=w.window_s, mfu=mfu, sustained_flops=w.sustained_flops,
+        global_batch_tokens=global_batch_tokens,
+        shape=BandShape(head_dim=head_dim, n_kv_head=n_kv_head, window_pattern=window_pattern.upper(),
+                        vocab_size=vocab_size, ffn="relu2", tie_embeddings=False),
+        rows=rows, envelope_flop=envelope, split=split, curriculum=plan_curriculum,
+        recommended=recommended, fallback=fallback,
+        measured=measured_map(probe, w.window_s, global_batch_tokens) if probe else None,
+        probe_device=probe["device"] if probe else None,
+        pilot=_project_pilot(pilot, pilot_metric, pilot_axis, split) if pilot is not None else None,
+    )

@@ -205,13 +205,7 @@ def size_moe(
         "trunk tokens": trunk_tokens, "trunk GPUs": trunk_gpus, "GPUs per expert": gpus_per_expert, "QA GPUs": qa_gpus,
         "trunk batch": trunk_batch_seqs, "expert batch": expert_batch_seqs, "calibration samples": calibration_samples,
     })
-    if price_per_gpu_hour is not None:
-        price, price_source = price_per_gpu_hour, "flag"
-    elif hardware.price_per_hour is not None:
-        price, price_source = hardware.price_per_hour, f"hardware profile {hardware.name}"
-    else:
-        price, price_source = DEFAULT_PRICE_PER_GPU_HOUR, "seed 002 sec. 6 (A100-40G at $2.50/hr)"
-
+    price, price_source = _price(price_per_gpu_hour, hardware)
     spec = model
     comps = components(spec)
     counts = param_counts(spec)
@@ -219,63 +213,16 @@ def size_moe(
     assert total_params == counts.total  # the component split is counts.py's total, nothing more
     sustained = hardware.peak_flops * mfu
     usable = hardware.memory_bytes - DEFAULT_RESERVE_BYTES
-    seq = spec.seq_len
     T, L = spec.trunk_layers, spec.n_layer
-
     trunk_spec = _dense(spec, T, f"{spec.name}-trunk")  # embedding + trunk + head: the phase-1 model
     expert_spec = _dense(spec, L - T, f"{spec.name}-expert")  # one expert stack + head
-    head = _head_matmul(spec)
-    trunk_model_params = param_counts(trunk_spec).total
     expert_params = next(c["params"] for c in comps if c["name"].startswith("expert 0"))
-
-    # Phase 1: train embedding + trunk (+ head) on every domain.
-    fpt1 = flops_per_token(trunk_spec)
-    mem1 = _train_memory(trunk_model_params * STATE_BYTES_PER_PARAM[PRECISION] + autocast_copy_bytes(trunk_spec),
-                         activation_bytes_per_token(trunk_spec) * seq, trunk_batch_seqs, trunk_gpus, usable)
-    gh1 = _gpu_hours(trunk_tokens, fpt1, sustained)
-    phase1 = {
-        "name": "phase 1: trunk", "gpus": trunk_gpus, "tokens": trunk_tokens, "flops_per_token": fpt1,
-        "trained_params": trunk_model_params, "gpu_hours": gh1, "wall_hours": gh1 / trunk_gpus,
-        "data_mix": dict(zip(DOMAINS, DATA_MIX)) if spec.n_experts == len(DOMAINS) else None,
-        "domain_tokens": {d: f * trunk_tokens for d, f in zip(DOMAINS, DATA_MIX)} if spec.n_experts == len(DOMAINS) else None,
-        **mem1,
-    }
-
-    # Phase 2: trunk frozen. Per token: the trunk's forward (a third of its training FLOPs, head excluded)
-    # + the expert stack's training FLOPs less the frozen head's weight gradient (2 x V x d).
-    fpt_trunk_fwd = (flops_per_token(trunk_spec) - 6 * head) / 3
-    fpt2 = fpt_trunk_fwd + flops_per_token(expert_spec) - 2 * head
-    frozen_params = trunk_model_params
-    # + bf16 autocast copies of every matmul weight on the path (trunk, expert, head): the frozen
-    # trunk's copies too, for its forward (the head's for the backward into the expert).
-    copies = autocast_copy_bytes(trunk_spec) + autocast_copy_bytes(expert_spec) - AUTOCAST_COPY_BYTES_PER_PARAM * head  # head once
-    mem2 = _train_memory(frozen_params * FROZEN_BYTES_PER_PARAM + expert_params * STATE_BYTES_PER_PARAM[PRECISION] + copies,
-                         activation_bytes_per_token(expert_spec) * seq, expert_batch_seqs, gpus_per_expert, usable)
-    experts = []
-    for e, tokens in enumerate(expert_tokens):
-        gh = _gpu_hours(tokens, fpt2, sustained)
-        experts.append({"expert": e, "domain": DOMAINS[e] if spec.n_experts == len(DOMAINS) else f"expert {e}",
-                        "tokens": tokens, "gpus": gpus_per_expert, "gpu_hours": gh, "wall_hours": gh / gpus_per_expert})
-    phase2 = {
-        "name": "phase 2: experts (trunk frozen, in parallel)", "gpus": gpus_per_expert * spec.n_experts,
-        "tokens": sum(expert_tokens), "flops_per_token": fpt2, "trained_params": expert_params,
-        "gpu_hours": sum(x["gpu_hours"] for x in experts), "wall_hours": max(x["wall_hours"] for x in experts),
-        "experts": experts, **mem2,
-    }
-
-    # Phase 3: calibration + QA: forward passes (1/3 of training FLOPs) of the active path, FP32 and INT8.
     int8_total = sum(c["int8_bytes"] for c in comps)
-    qa_tokens = calibration_samples * spec.n_experts * seq * QA_PASSES
-    fpt3 = flops_per_token(spec) / 3
-    gh3 = _gpu_hours(qa_tokens, fpt3, sustained)
-    mem3 = total_params * FP32_BYTES + int8_total + activation_bytes_per_token(spec) * seq
-    phase3 = {
-        "name": "phase 3: calibration + QA", "gpus": qa_gpus, "tokens": qa_tokens, "flops_per_token": fpt3,
-        "trained_params": 0, "gpu_hours": gh3, "wall_hours": gh3 / qa_gpus,
-        "memory_per_gpu_bytes": mem3, "fits": mem3 <= usable,
-        "note": "FP32 + INT8 weights + one sequence's training-activation bound as the forward working set",
-    }
 
+    phase1 = _phase1_trunk(spec, trunk_spec, trunk_tokens, trunk_gpus, trunk_batch_seqs, sustained, usable)
+    phase2 = _phase2_experts(spec, trunk_spec, expert_spec, expert_params, expert_tokens, gpus_per_expert,
+                             expert_batch_seqs, sustained, usable)
+    phase3 = _phase3_qa(spec, total_params, int8_total, calibration_samples, qa_gpus, sustained, usable)
     phases = [phase1, phase2, phase3]
     total_gpu_hours = sum(p["gpu_hours"] for p in phases)
     result = {
@@ -304,6 +251,77 @@ def size_moe(
                         f"overflow; accepted: a price below {sys.float_info.max / total_gpu_hours:.3g}", field="price_per_gpu_hour")
     result["seed_comparison"] = seed_comparison(result, hardware, mfu) if spec.name == SEED_MODEL else []
     return result
+
+
+def _price(price_per_gpu_hour: float | None, hardware: HardwareSpec) -> tuple[float, str]:
+    """$ per GPU-hour and where it comes from: the argument, else the hardware profile's
+    price_per_hour, else the seed's $2.50."""
+    if price_per_gpu_hour is not None:
+        return price_per_gpu_hour, "flag"
+    if hardware.price_per_hour is not None:
+        return hardware.price_per_hour, f"hardware profile {hardware.name}"
+    return DEFAULT_PRICE_PER_GPU_HOUR, "seed 002 sec. 6 (A100-40G at $2.50/hr)"
+
+
+def _phase1_trunk(spec: ModelSpec, trunk_spec: ModelSpec, tokens: float, gpus: int, batch_seqs: int,
+                  sustained_flops: float, usable_bytes: float) -> dict:
+    """Phase 1: train embedding + trunk (+ head) on every domain, with the data mix."""
+    trained_params = param_counts(trunk_spec).total
+    fpt = flops_per_token(trunk_spec)
+    memory = _train_memory(trained_params * STATE_BYTES_PER_PARAM[PRECISION] + autocast_copy_bytes(trunk_spec),
+                           activation_bytes_per_token(trunk_spec) * spec.seq_len, batch_seqs, gpus, usable_bytes)
+    gpu_hours = _gpu_hours(tokens, fpt, sustained_flops)
+    seed_domains = spec.n_experts == len(DOMAINS)
+    return {
+        "name": "phase 1: trunk", "gpus": gpus, "tokens": tokens, "flops_per_token": fpt,
+        "trained_params": trained_params, "gpu_hours": gpu_hours, "wall_hours": gpu_hours / gpus,
+        "data_mix": dict(zip(DOMAINS, DATA_MIX)) if seed_domains else None,
+        "domain_tokens": {d: f * tokens for d, f in zip(DOMAINS, DATA_MIX)} if seed_domains else None,
+        **memory,
+    }
+
+
+def _phase2_experts(spec: ModelSpec, trunk_spec: ModelSpec, expert_spec: ModelSpec, expert_params: int,
+                    expert_tokens: tuple[float, ...], gpus_per_expert: int, batch_seqs: int,
+                    sustained_flops: float, usable_bytes: float) -> dict:
+    """Phase 2: the trunk frozen, each expert trained on its domain, the experts in parallel pools."""
+    head = _head_matmul(spec)
+    # Per token: the trunk's forward (a third of its training FLOPs, head excluded) + the expert
+    # stack's training FLOPs less the frozen head's weight gradient (2 x V x d).
+    fpt_trunk_fwd = (flops_per_token(trunk_spec) - 6 * head) / 3
+    fpt = fpt_trunk_fwd + flops_per_token(expert_spec) - 2 * head
+    frozen_params = param_counts(trunk_spec).total
+    # + bf16 autocast copies of every matmul weight on the path (trunk, expert, head): the frozen
+    # trunk's copies too, for its forward (the head's for the backward into the expert).
+    copies = autocast_copy_bytes(trunk_spec) + autocast_copy_bytes(expert_spec) - AUTOCAST_COPY_BYTES_PER_PARAM * head  # head once
+    memory = _train_memory(frozen_params * FROZEN_BYTES_PER_PARAM + expert_params * STATE_BYTES_PER_PARAM[PRECISION] + copies,
+                           activation_bytes_per_token(expert_spec) * spec.seq_len, batch_seqs, gpus_per_expert, usable_bytes)
+    experts = []
+    for e, tokens in enumerate(expert_tokens):
+        gh = _gpu_hours(tokens, fpt, sustained_flops)
+        experts.append({"expert": e, "domain": DOMAINS[e] if spec.n_experts == len(DOMAINS) else f"expert {e}",
+                        "tokens": tokens, "gpus": gpus_per_expert, "gpu_hours": gh, "wall_hours": gh / gpus_per_expert})
+    return {
+        "name": "phase 2: experts (trunk frozen, in parallel)", "gpus": gpus_per_expert * spec.n_experts,
+        "tokens": sum(expert_tokens), "flops_per_token": fpt, "trained_params": expert_params,
+        "gpu_hours": sum(x["gpu_hours"] for x in experts), "wall_hours": max(x["wall_hours"] for x in experts),
+        "experts": experts, **memory,
+    }
+
+
+def _phase3_qa(spec: ModelSpec, total_params: int, int8_total_bytes: int, calibration_samples: int, qa_gpus: int,
+               sustained_flops: float, usable_bytes: float) -> dict:
+    """Phase 3: calibration + QA: forward passes (1/3 of training FLOPs) of the active path, FP32 and INT8."""
+    qa_tokens = calibration_samples * spec.n_experts * spec.seq_len * QA_PASSES
+    fpt = flops_per_token(spec) / 3
+    gpu_hours = _gpu_hours(qa_tokens, fpt, sustained_flops)
+    memory = total_params * FP32_BYTES + int8_total_bytes + activation_bytes_per_token(spec) * spec.seq_len
+    return {
+        "name": "phase 3: calibration + QA", "gpus": qa_gpus, "tokens": qa_tokens, "flops_per_token": fpt,
+        "trained_params": 0, "gpu_hours": gpu_hours, "wall_hours": gpu_hours / qa_gpus,
+        "memory_per_gpu_bytes": memory, "fits": memory <= usable_bytes,
+        "note": "FP32 + INT8 weights + one sequence's training-activation bound as the forward working set",
+    }
 
 
 def layout(spec: ModelSpec, comps: list[dict] | None = None) -> dict:

@@ -1,7 +1,7 @@
 """Pilot-run extrapolation (seed 001, M2): fit L(t) = a + b * t^-c to a pilot's loss curve and project it.
 
     read_metrics(path) -> list[dict]                      a run directory's metrics.jsonl
-    project_pilot(records, target, metric="loss", axis="time") -> dict
+    project_pilot(records, target, metric="loss", axis="time") -> PilotProjection   (.to_dict(): its JSON)
 
 t is the run's wall time in seconds (`time`, seconds since start), or with axis="tokens" the tokens
 seen (`tokens`); `target` is in the same unit. The fit is weighted least
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from engine import fmt
@@ -188,8 +189,13 @@ def _span(x: float, axis: str) -> str:
     return f"{x / 3600:.3g} h" if axis == "time" else f"{x / 1e9:.3g}B tokens"
 
 
-def project_pilot(records: list[dict], target: float, metric: str = "loss", axis: str = "time") -> dict:
+def project_pilot(records: list[dict], target: float, metric: str = "loss", axis: str = "time") -> PilotProjection:
     """Fit the pilot's `metric` against `axis` (time in s, or tokens) and project it to `target`, or refuse."""
+    return PilotProjection.of(_projection_fields(records, target, metric, axis))
+
+
+def _projection_fields(records: list[dict], target: float, metric: str, axis: str) -> dict:
+    """project_pilot's fields, filled as far as the pilot gets before it is refused (or to "ok")."""
     if metric not in ("loss", "val_loss"):
         raise UserError(f"pilot metric = {metric!r}; accepted: loss | val_loss")
     if axis not in AXES:
@@ -260,14 +266,60 @@ def project_pilot(records: list[dict], target: float, metric: str = "loss", axis
     return out
 
 
-def pilot_lines(p: dict) -> list[str]:
-    """The pilot's fit and projection, or its refusal: the words of `lsdt bands` and the Bands tab."""
-    if p["status"] != "ok":
-        return [f"REFUSED: {p['reason']}"]
-    f = p["fit"]
-    at = fmt.duration if p["axis"] == "time" else (lambda n: f"{fmt.count(n)} tokens")
-    var = "t" if p["axis"] == "time" else "n"
-    return [f"{p['points']} '{p['metric']}' points to {at(p['x_last'])}: L({var}) = {f['a']:.3f} + {f['b']:.3g} {var}^-{f['c']:.3f} "
-            f"(rmse {f['rmse']:.3g})",
-            f"projected at {at(p['target'])} ({p['extrapolation']:.1f}x ahead): {p['loss_at_target']:.3f} "
-            f"({p['confidence']:.0%} range {p['range'][0]:.3f} - {p['range'][1]:.3f})"]
+@dataclass(frozen=True)
+class PilotFit:
+    """L(x) = a + b x^-c in the axis' unit (seconds or tokens); rmse over the binned points."""
+
+    a: float
+    b: float
+    c: float
+    rmse: float
+
+
+@dataclass(frozen=True)
+class PilotProjection:
+    """A pilot's fit and its projection to the target, or why it is refused (then no number).
+    `to_dict()` is the `pilot` object of `lsdt bands --json` (docs/bands.md)."""
+
+    status: str  # "ok" | "refused"
+    reason: str | None
+    metric: str  # "loss" | "val_loss"
+    axis: str  # "time" | "tokens"
+    unit: str  # "s" | "tokens"
+    target: float
+    confidence: float
+    points: int
+    bins: int
+    x_first: float | None
+    x_last: float | None
+    extrapolation: float | None  # target / x_last
+    last_loss: float | None
+    fit: PilotFit | None
+    loss_at_target: float | None
+    range: tuple[float, float] | None  # the confidence range of loss_at_target
+
+    @classmethod
+    def of(cls, fields: dict) -> PilotProjection:
+        fit, rng = fields["fit"], fields["range"]
+        return cls(**{**fields, "fit": PilotFit(**fit) if fit else None, "range": tuple(rng) if rng else None})
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["range"] = list(self.range) if self.range else None  # JSON's [lo, hi]
+        return d
+
+    def lines(self) -> list[str]:
+        """The fit and projection, or the refusal: the words of `lsdt bands` and the Bands tab."""
+        if not self.ok:
+            return [f"REFUSED: {self.reason}"]
+        f = self.fit
+        at = fmt.duration if self.axis == "time" else (lambda n: f"{fmt.count(n)} tokens")
+        var = "t" if self.axis == "time" else "n"
+        return [f"{self.points} '{self.metric}' points to {at(self.x_last)}: L({var}) = {f.a:.3f} + {f.b:.3g} {var}^-{f.c:.3f} "
+                f"(rmse {f.rmse:.3g})",
+                f"projected at {at(self.target)} ({self.extrapolation:.1f}x ahead): {self.loss_at_target:.3f} "
+                f"({self.confidence:.0%} range {self.range[0]:.3f} - {self.range[1]:.3f})"]

@@ -158,6 +158,114 @@ def _finish(em: EngineeringModel, goal_steps: int, t_max: float, B: int, ranked:
     return results
 
 
+class _LayoutSearch:
+    """One search's fixed inputs (the engineering model, the batch, the deadline, the option lists)
+    and its counters; the fixed-G and the auto-size walks are its methods."""
+
+    def __init__(self, em: EngineeringModel, global_batch_seqs: int, t_step_max_s: float, precision: str,
+                 max_gpus: int, flexible: bool, mode: str) -> None:
+        model, hardware = em.model, em.hw
+        self.em, self.model, self.hardware = em, model, hardware
+        self.B, self.t_max, self.flexible = global_batch_seqs, t_step_max_s, flexible
+        self.tps, self.cps, self.offloads = tp_options(model, hardware), cp_options(model), offload_options(hardware)
+        self.limit = hardware.gpus_per_node if hardware.inter_node_bw is None else max_gpus
+        self.stats = {"mode": mode, "splits": 0, "memory_checks": 0, "timed": 0,
+                      "space": 0}  # space: (split, v, micro-batch, recompute, offload, ZeRO) combinations covered
+        # Lower bounds for skipping a split untimed: 6 N_active FLOPs per token at peak x eta_gemm
+        # (attention, recompute, bubbles and comm only add), and ZeRO-3 state of the slowest stage.
+        self.flops_step = 6.0 * em.counts.matmul_active * self.B * em.seq
+        self.peak_flops = hardware.peak_flops_fp8 if em.fp8 else hardware.peak_flops
+        self.min_state_bytes_per_param = GRAD_BYTES[precision] if self.offloads[-1][0] else 16.0
+
+    def splits_of(self, g: int) -> list[tuple[int, int, int, int, int, int]]:
+        """Every (G, dp, tp, pp, cp, B used) split of exactly g GPUs; the batch rounds down to a
+        multiple of dp when `flexible`."""
+        B, out = self.B, []
+        for tp in self.tps:
+            for cp in self.cps:
+                for pp in range(1, self.model.n_layer + 1):
+                    if g % (tp * pp * cp) == 0:
+                        dp = g // (tp * pp * cp)
+                        used = flexible_batch(B, dp) if self.flexible else (B if B % dp == 0 else 0)
+                        if used and g <= self.limit:
+                            out.append((g, dp, tp, pp, cp, used))
+        return out
+
+    def exact_splits(self) -> list[tuple[int, int, int, int, int, int]]:
+        """Auto-size: every cluster size an exact split of the batch gives, smallest G first."""
+        L, B = self.model.n_layer, self.B
+        return sorted((dp * tp * pp * cp, dp, tp, pp, cp, B) for tp in self.tps for cp in self.cps
+                      for pp in range(1, L + 1) for dp in divisors(B) if dp * tp * pp * cp <= self.limit)
+
+    def visit(self, dp: int, tp: int, pp: int, cp: int, used: int) -> list[tuple[float, Layout]]:
+        """The best layouts of one split over its EP degrees and stage splits, timed per requested batch."""
+        found = []
+        for ep in ep_options(self.model, dp):
+            for stages in stage_options(self.model, pp):
+                self.stats["splits"] += 1
+                for t, lay in _best_for_split(self.em, used, dp, tp, pp, self.stats, cp, ep, stages, self.offloads):
+                    found.append((t * self.B / used, lay))  # per requested batch: comparable across roundings
+        return found
+
+    def cannot_work(self, g: int, dp: int, tp: int, pp: int, cp: int) -> bool:
+        """A split the lower bounds rule out untimed: its compute alone at peak x eta_gemm misses the
+        deadline, or its ZeRO-3 state alone overflows memory. Every stage option keeps at least
+        ceil(L/p) layers on some stage; under ZeRO-3 (with or without EP: experts shard over dp cp / ep
+        of tp ep ranks) that stage holds >= 16 B per parameter / (dp cp), or with everything offloaded
+        its gradients alone."""
+        if self.flops_step / (g * self.peak_flops * self.em.eff.eta_gemm) > self.t_max:
+            return True
+        stage_state = self.min_state_bytes_per_param * -(-self.model.n_layer // pp) * self.em.layer_params
+        return stage_state / (tp * dp * cp) > self.hardware.memory_bytes
+
+    def fixed(self, G: int) -> list[tuple[float, Layout]]:
+        """Every fitting layout of G GPUs."""
+        return [x for _, dp, tp, pp, cp, used in sorted(self.splits_of(G)) for x in self.visit(dp, tp, pp, cp, used)]
+
+    def auto_size(self) -> tuple[list[tuple[float, Layout]], int | None]:
+        """(the layouts of the smallest G that meets the deadline, that G), or, when none does, (the
+        fastest layouts of the largest clusters, None)."""
+        splits = self.exact_splits()
+        ranked: list[tuple[float, Layout]] = []
+        feasible_G = None
+        for g, dp, tp, pp, cp, used in splits:
+            if feasible_G is not None and g > feasible_G:
+                break
+            if self.cannot_work(g, dp, tp, pp, cp):
+                continue
+            found = self.visit(dp, tp, pp, cp, used)
+            ranked.extend(found)
+            if any(t <= self.t_max for t, _ in found):
+                feasible_G = g
+        if feasible_G is not None:
+            if self.flexible:
+                # The smallest G is found over exact splits; its layouts are then ranked as a fixed G of
+                # that size ranks them, rounded batches included, so `--G <the answer>` (the Plan tab's
+                # ctrl+g) answers the same layout instead of a faster one the auto-size never looked at.
+                for _, dp, tp, pp, cp, used in self.splits_of(feasible_G):
+                    if used != self.B:  # the exact splits were visited above
+                        ranked.extend(self.visit(dp, tp, pp, cp, used))
+            return [(t, lay) for t, lay in ranked if lay.gpus == feasible_G and t <= self.t_max], feasible_G
+        # Nothing meets the deadline: report the fastest layouts of the largest clusters the
+        # model can use (what comes closest), timing the splits the bounds skipped.
+        for _, dp, tp, pp, cp, used in splits[-64:]:
+            ranked.extend(self.visit(dp, tp, pp, cp, used))
+        return sorted(set(ranked), key=lambda x: x[0]), None
+
+
+def _one_per_split(ranked: list[tuple[float, Layout]]) -> list[tuple[float, Layout]]:
+    """One entry per split (dp, tp, pp, cp, ep, v, stages): its best micro-batch / recompute / offload /
+    ZeRO. Micro-batch variants of one split differ by a few percent and would crowd out the real
+    alternatives."""
+    seen, distinct = set(), []
+    for t, lay in ranked:
+        key = (lay.dp, lay.tp, lay.pp, lay.cp, lay.ep, lay.interleave, lay.first_stage_layers, lay.last_stage_layers)
+        if key not in seen:
+            seen.add(key)
+            distinct.append((t, lay))
+    return distinct
+
+
 def search_with_stats(
     model: ModelSpec,
     hardware: HardwareSpec,
@@ -174,94 +282,13 @@ def search_with_stats(
     if G is not None and (isinstance(G, bool) or not isinstance(G, int) or G < 1):
         raise UserError(f"G = {G!r}; accepted: an integer >= 1", field="G")
     b0 = physics(model, hardware, goal)
-    B, t_max = b0.global_batch_seqs, b0.t_step_max_s
     em = EngineeringModel(model, hardware, None, goal.precision, efficiency, attention, dropout)
-    stats = {"mode": "fixed" if G else "auto", "splits": 0, "memory_checks": 0, "timed": 0,
-             "space": 0}  # space: (split, v, micro-batch, recompute, offload, ZeRO) combinations covered
-    tps = tp_options(model, hardware)
-    cps = cp_options(model)
-    offloads = offload_options(hardware)
-    limit = hardware.gpus_per_node if hardware.inter_node_bw is None else max_gpus
-
-    def splits_of(g: int) -> list[tuple[int, int, int, int, int, int]]:
-        """Every (G, dp, tp, pp, cp, B used) split of exactly g GPUs; the batch rounds down to a
-        multiple of dp when `flexible`."""
-        out = []
-        for tp in tps:
-            for cp in cps:
-                for pp in range(1, model.n_layer + 1):
-                    if g % (tp * pp * cp) == 0:
-                        dp = g // (tp * pp * cp)
-                        used = flexible_batch(B, dp) if flexible else (B if B % dp == 0 else 0)
-                        if used and g <= limit:
-                            out.append((g, dp, tp, pp, cp, used))
-        return out
-
-    if G is not None:
-        splits = splits_of(G)
-    else:  # auto-size: every cluster size an exact split of the batch gives
-        splits = [(dp * tp * pp * cp, dp, tp, pp, cp, B) for tp in tps for cp in cps for pp in range(1, model.n_layer + 1)
-                  for dp in divisors(B) if dp * tp * pp * cp <= limit]
-    splits.sort()  # (G, dp, tp, pp, cp, B used)
-    # Lower bounds for skipping a split untimed: 6 N_active FLOPs per token at peak x eta_gemm
-    # (attention, recompute, bubbles and comm only add), and ZeRO-3 state of the slowest stage.
-    flops_step = 6.0 * em.counts.matmul_active * B * em.seq
-    peak = hardware.peak_flops_fp8 if em.fp8 else hardware.peak_flops
-    min_state_bytes_per_param = GRAD_BYTES[goal.precision] if offloads[-1][0] else 16.0
-    ranked: list[tuple[float, Layout]] = []
-    feasible_G = None
-
-    def visit(dp: int, tp: int, pp: int, cp: int, used: int) -> list[tuple[float, Layout]]:
-        found = []
-        for ep in ep_options(model, dp):
-            for stages in stage_options(model, pp):
-                stats["splits"] += 1
-                for t, lay in _best_for_split(em, used, dp, tp, pp, stats, cp, ep, stages, offloads):
-                    found.append((t * B / used, lay))  # per requested batch: comparable across roundings
-        return found
-
-    for g, dp, tp, pp, cp, used in splits:
-        if feasible_G is not None and g > feasible_G:
-            break
-        if G is None:
-            if flops_step / (g * peak * em.eff.eta_gemm) > t_max:
-                continue
-            # Every stage option keeps at least ceil(L/p) layers on some stage; under ZeRO-3 (with or
-            # without EP: experts shard over dp cp / ep of tp ep ranks) that stage holds >= 16 B per
-            # parameter / (dp cp), or with everything offloaded its gradients alone.
-            if min_state_bytes_per_param * -(-model.n_layer // pp) * em.layer_params / (tp * dp * cp) > hardware.memory_bytes:
-                continue
-        found = visit(dp, tp, pp, cp, used)
-        ranked.extend(found)
-        if G is None and any(t <= t_max for t, _ in found):
-            feasible_G = g
-    if G is None and feasible_G is not None:
-        if flexible:
-            # The smallest G is found over exact splits; its layouts are then ranked as a fixed G of
-            # that size ranks them, rounded batches included, so `--G <the answer>` (the Plan tab's
-            # ctrl+g) answers the same layout instead of a faster one the auto-size never looked at.
-            for _, dp, tp, pp, cp, used in splits_of(feasible_G):
-                if used != B:  # the exact splits were visited above
-                    ranked.extend(visit(dp, tp, pp, cp, used))
-        ranked = [(t, lay) for t, lay in ranked if lay.gpus == feasible_G and t <= t_max]
-    elif G is None:
-        # Nothing meets the deadline: report the fastest layouts of the largest clusters the
-        # model can use (what comes closest), timing the splits the bounds skipped.
-        for g, dp, tp, pp, cp, used in splits[-64:]:
-            ranked.extend(visit(dp, tp, pp, cp, used))
-        ranked = sorted(set(ranked), key=lambda x: x[0])
+    walk = _LayoutSearch(em, b0.global_batch_seqs, b0.t_step_max_s, goal.precision, max_gpus, flexible,
+                         "fixed" if G else "auto")
+    ranked, feasible_G = (walk.fixed(G), None) if G is not None else walk.auto_size()
     ranked.sort(key=lambda x: (x[1].gpus if feasible_G else 0, _tie(x[0]), -x[1].micro_batch, x[0], -x[1].dp))
-    # One entry per split (dp, tp, pp, cp, ep, v, stages): its best micro-batch / recompute / offload /
-    # ZeRO. Micro-batch variants of one split differ by a few percent and would crowd out the real
-    # alternatives.
-    seen, distinct = set(), []
-    for t, lay in ranked:
-        key = (lay.dp, lay.tp, lay.pp, lay.cp, lay.ep, lay.interleave, lay.first_stage_layers, lay.last_stage_layers)
-        if key not in seen:
-            seen.add(key)
-            distinct.append((t, lay))
-    ranked = distinct
-    results = _finish(em, b0.n_steps, t_max, B, ranked, top)
+    results = _finish(em, b0.n_steps, walk.t_max, walk.B, _one_per_split(ranked), top)
+    stats = walk.stats
     stats["seconds"] = time.perf_counter() - t0
     stats["feasible"] = bool(results) and results[0]["meets_deadline"]
     stats["G_min_physics"] = b0.G_min

@@ -35,9 +35,9 @@ def nanochat_flops(depth: int, seq: int = 2048, vocab: int = 65536) -> int:
     (20, 1280, 10, 560_988_160, 3_491_758_080),
 ])
 def test_hand_checked_d12_d20(depth, d_model, n_head, params, flops):
-    row = next(r for r in B.plan_bands(RTX4090, depths=[depth])["rows"])
-    assert (row["d_model"], row["n_head"], row["params"]) == (d_model, n_head, params)
-    assert row["flops_per_token"] == flops
+    row = next(r for r in B.plan_bands(RTX4090, depths=[depth]).rows)
+    assert (row.d_model, row.n_head, row.params) == (d_model, n_head, params)
+    assert row.flops_per_token == flops
     assert params == nanochat_params(depth) and flops == nanochat_flops(depth)
 
 
@@ -58,20 +58,20 @@ def test_activation_rule_below_korthikanti():
 
 def test_envelope_split_and_rates():
     r = B.plan_bands(RTX4090, hours=24, mfu=0.5, sft_fraction=0.2)
-    assert r["envelope_flop"] == pytest.approx(24 * 3600 * 165.2e12 * 0.5)
-    s = r["split"]
-    assert s["pretrain_fraction"] == pytest.approx(0.8) and s["pretrain_flop"] + s["sft_flop"] == pytest.approx(r["envelope_flop"])
-    for row in r["rows"]:
-        assert row["tokens_per_s"] == pytest.approx(165.2e12 * 0.5 / row["flops_per_token"])
-        assert row["tokens_per_param"] == pytest.approx(row["tokens_in_window"] * 0.8 / row["params"])
-        assert row["band"] == B.band_of(row["depth"])
+    assert r.envelope_flop == pytest.approx(24 * 3600 * 165.2e12 * 0.5)
+    s = r.split
+    assert s.pretrain_fraction == pytest.approx(0.8) and s.pretrain_flop + s.sft_flop == pytest.approx(r.envelope_flop)
+    for row in r.rows:
+        assert row.tokens_per_s == pytest.approx(165.2e12 * 0.5 / row.flops_per_token)
+        assert row.tokens_per_param == pytest.approx(row.tokens_in_window * 0.8 / row.params)
+        assert row.band == B.band_of(row.depth)
 
 
 def test_memory_breakdown_adds_up():
-    for row in B.plan_bands(RTX4090)["rows"]:
-        assert sum(row["memory_breakdown"].values()) == pytest.approx(row["memory_bytes"])
-        assert row["memory_bytes"] <= RTX4090.memory_bytes - B.DEFAULT_RESERVE_BYTES
-        assert row["state_bytes"] == 16 * row["params"]
+    for row in B.plan_bands(RTX4090).rows:
+        assert row.memory_breakdown.total_bytes == pytest.approx(row.memory_bytes)
+        assert row.memory_bytes <= RTX4090.memory_bytes - B.DEFAULT_RESERVE_BYTES
+        assert row.state_bytes == 16 * row.params
 
 
 def test_bands_letters():
@@ -80,33 +80,33 @@ def test_bands_letters():
 
 def test_recommendation_default_4090():
     r = B.plan_bands(RTX4090)
-    rec, fb = r["recommended"], r["fallback"]
-    fed = [row["depth"] for row in r["rows"] if row["fits"] and row["tokens_per_param"] >= 8]
-    assert rec["depth"] == max(fed) and fb["depth"] < rec["depth"]
-    assert r["curriculum"]["depth"] == rec["depth"] == r["split"]["depth"]
+    rec, fb = r.recommended, r.fallback
+    fed = [row.depth for row in r.rows if row.fits and row.tokens_per_param >= 8]
+    assert rec.depth == max(fed) and fb.depth < rec.depth
+    assert r.curriculum.depth == rec.depth == r.split.depth
 
 
 def test_recommendation_long_and_short_windows():
     long = B.plan_bands(RTX4090, hours=10_000)
-    assert long["recommended"]["depth"] == 20
+    assert long.recommended.depth == 20
     short = B.plan_bands(RTX4090, hours=0.5)
-    assert short["recommended"]["depth"] == 12 and "no depth reaches" in short["recommended"]["reason"]
-    assert short["fallback"] is None
+    assert short.recommended.depth == 12 and "no depth reaches" in short.recommended.reason
+    assert short.fallback is None
 
 
 def test_nothing_fits():
     tiny = RTX4090.with_(memory_bytes=3e9)
     r = B.plan_bands(tiny, depths=[20])
-    assert not r["rows"][0]["fits"] and r["recommended"] is None and r["curriculum"] is None
-    assert "does not fit" in r["rows"][0]["verdict"]
+    assert not r.rows[0].fits and r.recommended is None and r.curriculum is None
+    assert "does not fit" in r.rows[0].verdict
 
 
 def test_gqa_and_windows_change_counts():
-    base = B.plan_bands(RTX4090, depths=[16])["rows"][0]
-    gqa = B.plan_bands(RTX4090, depths=[16], n_kv_head=2)["rows"][0]
-    sssl = B.plan_bands(RTX4090, depths=[16], window_pattern="SSSL")["rows"][0]
-    assert gqa["params"] < base["params"] and gqa["n_kv_head"] == 2
-    assert sssl["flops_per_token"] < base["flops_per_token"] and sssl["params"] == base["params"]
+    base = B.plan_bands(RTX4090, depths=[16]).rows[0]
+    gqa = B.plan_bands(RTX4090, depths=[16], n_kv_head=2).rows[0]
+    sssl = B.plan_bands(RTX4090, depths=[16], window_pattern="SSSL").rows[0]
+    assert gqa.params < base.params and gqa.n_kv_head == 2
+    assert sssl.flops_per_token < base.flops_per_token and sssl.params == base.params
 
 
 def test_bad_inputs_raise_user_error():
@@ -130,11 +130,11 @@ def test_device_batch_power_of_two_and_accum():
 @given(h1=st.floats(0.1, 500), h2=st.floats(0.1, 500), depth=st.integers(4, 32))
 def test_tokens_in_window_grow_with_hours(h1, h2, depth):
     lo, hi = sorted((h1, h2))
-    a = B.plan_bands(RTX4090, hours=lo, depths=[depth])["rows"][0]
-    b = B.plan_bands(RTX4090, hours=hi, depths=[depth])["rows"][0]
-    assert b["tokens_in_window"] >= a["tokens_in_window"]
+    a = B.plan_bands(RTX4090, hours=lo, depths=[depth]).rows[0]
+    b = B.plan_bands(RTX4090, hours=hi, depths=[depth]).rows[0]
+    assert b.tokens_in_window >= a.tokens_in_window
     if hi > lo * 1.0001:
-        assert b["tokens_in_window"] > a["tokens_in_window"]
+        assert b.tokens_in_window > a.tokens_in_window
 
 
 @settings(max_examples=40, deadline=None)
@@ -156,10 +156,10 @@ def test_curriculum_budgets_add_up(hours, fracs, sft):
     seqs = [256 * 2**i for i in range(len(fracs))]
     stages = [(s, f / total) for s, f in zip(seqs, fracs)]
     r = B.plan_bands(RTX4090, hours=hours, curriculum=stages, sft_fraction=sft, seq_len=seqs[-1], depths=[12])
-    c, s = r["curriculum"], r["split"]
-    assert sum(x["tokens"] for x in c["stages"]) == c["tokens"] == s["pretrain_tokens"]
-    assert sum(x["time_s"] for x in c["stages"]) == pytest.approx(s["pretrain_s"], rel=1e-12)
-    assert c["flop"] == pytest.approx(s["pretrain_flop"], rel=1e-6)  # estimates run at exactly peak x MFU
+    c, s = r.curriculum, r.split
+    assert sum(x.tokens for x in c.stages) == c.tokens == s.pretrain_tokens
+    assert sum(x.time_s for x in c.stages) == pytest.approx(s.pretrain_s, rel=1e-12)
+    assert c.flop == pytest.approx(s.pretrain_flop, rel=1e-6)  # estimates run at exactly peak x MFU
 
 
 def test_curriculum_parsing():
@@ -190,23 +190,23 @@ PROBE = {
 
 def test_probe_replaces_estimates_and_maps():
     r = B.plan_bands(RTX4090, probe=PROBE, depths=[12, 14])
-    d12, d14 = r["rows"]
-    assert d12["tokens_per_s"] == 70000.0 and d12["tokens_per_s_source"] == "probe"
-    assert d14["tokens_per_s_source"] == "estimate"
-    m = r["measured"]
-    assert [x["status"] for x in m] == ["ok", "ok", "oom", "error"]  # sorted by depth, seq, batch
-    assert m[3]["device_batch"] is None and m[3]["grad_accum"] is None
-    assert m[0]["seq_len"] == 512 and m[0]["grad_accum"] == 524288 // (16 * 512)
-    assert m[1]["grad_accum"] == 32 and m[1]["tokens_in_window"] == pytest.approx(70000.0 * 86400)
-    assert m[2]["tokens_in_window"] is None
+    d12, d14 = r.rows
+    assert d12.tokens_per_s == 70000.0 and d12.tokens_per_s_source == "probe"
+    assert d14.tokens_per_s_source == "estimate"
+    m = r.measured
+    assert [x.status for x in m] == ["ok", "ok", "oom", "error"]  # sorted by depth, seq, batch
+    assert m[3].device_batch is None and m[3].grad_accum is None
+    assert m[0].seq_len == 512 and m[0].grad_accum == 524288 // (16 * 512)
+    assert m[1].grad_accum == 32 and m[1].tokens_in_window == pytest.approx(70000.0 * 86400)
+    assert m[2].tokens_in_window is None
 
 
 def test_probe_rates_feed_the_curriculum():
     r = B.plan_bands(RTX4090, probe=PROBE, depths=[12])
-    stages = {s["seq_len"]: s for s in r["curriculum"]["stages"]}
-    assert r["curriculum"]["depth"] == 12
-    assert stages[512]["tokens_per_s"] == 90000.0 and stages[2048]["tokens_per_s"] == 70000.0
-    assert stages[1024]["tokens_per_s"] == pytest.approx(165.2e12 * 0.4 / r["rows"][0]["by_seq"][1]["flops_per_token"])
+    stages = {s.seq_len: s for s in r.curriculum.stages}
+    assert r.curriculum.depth == 12
+    assert stages[512].tokens_per_s == 90000.0 and stages[2048].tokens_per_s == 70000.0
+    assert stages[1024].tokens_per_s == pytest.approx(165.2e12 * 0.4 / r.rows[0].by_seq[1].flops_per_token)
 
 
 def test_probe_hardware_mismatch_and_bad_probe():
@@ -247,8 +247,8 @@ def test_a_probe_is_checked_once(tmp_path, monkeypatch):
 def test_json_is_finite():
     import json
 
-    json.dumps(B.plan_bands(RTX4090, probe=PROBE), allow_nan=False)
-    assert all(math.isfinite(r["step_time_s"]) for r in B.plan_bands(RTX4090)["rows"])
+    json.dumps(B.plan_bands(RTX4090, probe=PROBE).to_dict(), allow_nan=False)
+    assert all(math.isfinite(r.step_time_s) for r in B.plan_bands(RTX4090).rows)
 
 
 def test_sizing_modules_are_stdlib_only():

@@ -37,8 +37,8 @@ async def test_shape_fields_reach_the_engine(app_factory):
         await set_value(pilot, tab, "b_kv", "2")
         await set_value(pilot, tab, "b_window", "sssl")
         want = B.plan_bands(load_hardware("rtx4090"), depths=[12, 16], head_dim=64, n_kv_head=2, window_pattern="SSSL")
-        assert tab.result["rows"] == want["rows"] and tab.result["shape"]["window_pattern"] == "SSSL"
-        assert all(r["n_kv_head"] == 2 for r in tab.result["rows"])
+        assert tab.result.rows == want.rows and tab.result.shape.window_pattern == "SSSL"
+        assert all(r.n_kv_head == 2 for r in tab.result.rows)
         assert app.failures == []
 
 
@@ -65,7 +65,7 @@ async def test_refused_values_are_marked_at_their_field(app_factory, tmp_path):
         await set_value(pilot, tab, "b_probe", str(bad))
         assert "results" in error_of(app, "b_probe")
         await set_value(pilot, tab, "b_probe", "")
-        assert not any(f.has_class("-invalid") for f in app.query(FormField)) and tab.result["probe_device"] is None
+        assert not any(f.has_class("-invalid") for f in app.query(FormField)) and tab.result.probe_device is None
         assert app.failures == []
 
 
@@ -79,8 +79,8 @@ async def test_probe_file_typed_in_gives_measured_rows(app_factory, tmp_path):
         tab = app.query_one(BandsTab)
         await settle_tab(pilot, tab)
         await set_value(pilot, tab, "b_probe", str(path))
-        d12 = next(r for r in tab.result["rows"] if r["depth"] == 12)
-        assert d12["tokens_per_s_source"] == "probe" and d12["tokens_per_s"] == 1234.0
+        d12 = next(r for r in tab.result.rows if r.depth == 12)
+        assert d12.tokens_per_s_source == "probe" and d12.tokens_per_s == 1234.0
         assert "1,234*" in [str(c).strip() for c in app.query_one("#bands-table").get_row_at(0)]
         assert "measured on cpu" in app.query_one("#bands-table-box").border_title
 
@@ -90,20 +90,20 @@ async def test_curriculum_reserve_and_min_ratio_reach_the_engine(app_factory):
     async with app.run_test(size=(100, 30)) as pilot:
         tab = app.query_one(BandsTab)
         await settle_tab(pilot, tab)
-        assert [s["seq_len"] for s in tab.result["curriculum"]["stages"]] == [512, 1024, 2048]  # empty: the CLI's default
+        assert [s.seq_len for s in tab.result.curriculum.stages] == [512, 1024, 2048]  # empty: the CLI's default
         await set_value(pilot, tab, "b_curriculum", "512:0.6, 2048:0.4")
         await set_value(pilot, tab, "b_reserve", "6")
         hw = load_hardware("rtx4090")
         want = B.plan_bands(hw, curriculum=[(512, 0.6), (2048, 0.4)], reserve_bytes=6e9)
-        assert tab.result["curriculum"] == want["curriculum"] and tab.result["rows"] == want["rows"]
-        assert tab.result["usable_memory_bytes"] == hw.memory_bytes - 6e9
+        assert tab.result.curriculum == want.curriculum and tab.result.rows == want.rows
+        assert tab.result.usable_memory_bytes == hw.memory_bytes - 6e9
         assert "18.0 GB usable" in app.query_one("#bands-table-box").border_title
         summary = text_of(app.query_one("#bands-summary"))
         assert "seq   512   60%" in summary and "seq  2048   40%" in summary and "seq  1024" not in summary
         await set_value(pilot, tab, "b_min_ratio", "4")
         want = B.plan_bands(hw, curriculum=[(512, 0.6), (2048, 0.4)], reserve_bytes=6e9, min_tokens_per_param=4)
-        assert tab.result["recommended"] == want["recommended"]
-        assert f"RECOMMEND d{want['recommended']['depth']}" in text_of(app.query_one("#bands-summary"))
+        assert tab.result.recommended == want.recommended
+        assert f"RECOMMEND d{want.recommended.depth}" in text_of(app.query_one("#bands-summary"))
         assert app.failures == []
 
 
@@ -138,5 +138,5 @@ async def test_an_empty_window_field_is_the_clis_default(app_factory):
         await settle_tab(pilot, tab)
         await set_value(pilot, tab, "b_window", "")
         assert error_of(app, "b_window") == ""
-        assert tab.result["rows"] == B.plan_bands(load_hardware("rtx4090"))["rows"]
+        assert tab.result.rows == B.plan_bands(load_hardware("rtx4090")).rows
         assert app.failures == []

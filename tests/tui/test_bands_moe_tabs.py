@@ -34,23 +34,23 @@ async def test_bands_table_highlights_the_recommended_depth(app_factory):
         await settle_tab(pilot, tab)
         want = B.plan_bands(load_hardware("rtx4090"))
         table = app.query_one("#bands-table", DataTable)
-        assert table.row_count == len(want["rows"])
-        rec = want["recommended"]["depth"]
-        rec_row = [r["depth"] for r in want["rows"]].index(rec)
+        assert table.row_count == len(want.rows)
+        rec = want.recommended.depth
+        rec_row = [r.depth for r in want.rows].index(rec)
         assert cells(table, rec_row)[0] == f"▶ d{rec}"
         assert table.cursor_row == rec_row
-        row = want["rows"][rec_row]
+        row = want.rows[rec_row]
         # The batch the run uses, the same the curriculum runs at that seq (issue 17: the table
         # showed the largest that fits, 6@2048, beside a curriculum at batch 4); the largest beside it.
-        assert cells(table, rec_row)[5] == f"{row['device_batch']}@{row['seq_len']}"
-        assert cells(table, rec_row)[6] == str(row["max_device_batch"])
-        stage = next(s for s in want["curriculum"]["stages"] if s["seq_len"] == row["seq_len"])
-        assert stage["device_batch"] == row["device_batch"]
-        assert cells(table, rec_row)[4] == f"{row['memory_bytes'] / 1e9:.1f} GB"  # the CLI's memory column
+        assert cells(table, rec_row)[5] == f"{row.device_batch}@{row.seq_len}"
+        assert cells(table, rec_row)[6] == str(row.max_device_batch)
+        stage = next(s for s in want.curriculum.stages if s.seq_len == row.seq_len)
+        assert stage.device_batch == row.device_batch
+        assert cells(table, rec_row)[4] == f"{row.memory_bytes / 1e9:.1f} GB"  # the CLI's memory column
         summary = text_of(app.query_one("#bands-summary"))
         assert f"RECOMMEND d{rec}" in summary
-        assert f"d{rec} (band {want['recommended']['band']})" in summary
-        assert row["verdict"] in text_of(app.query_one("#bands-verdict"))
+        assert f"d{rec} (band {want.recommended.band})" in summary
+        assert row.verdict in text_of(app.query_one("#bands-verdict"))
 
 
 async def test_bands_recompute_on_new_window_and_hardware(app_factory):
@@ -62,8 +62,8 @@ async def test_bands_recompute_on_new_window_and_hardware(app_factory):
         app.query_one("#b-hardware", Select).value = "h100-sxm"
         await settle_tab(pilot, tab)
         want = B.plan_bands(load_hardware("h100-sxm"), hours=72)
-        assert tab.result["hours"] == 72 and tab.result["hardware"] == "h100-sxm"
-        assert tab.result["recommended"] == want["recommended"]
+        assert tab.result.hours == 72 and tab.result.hardware == "h100-sxm"
+        assert tab.result.recommended == want.recommended
         assert "72 h on one h100-sxm" in app.query_one("#bands-table-box").border_title
 
 
@@ -79,7 +79,7 @@ async def test_bands_bad_depths_show_inline(app_factory):
         assert app.query_one("#bands-body").has_class("-stale")
         await set_field(pilot, "#input-b_depths", "10,12")
         await settle_tab(pilot, tab)
-        assert not field.has_class("-invalid") and [r["depth"] for r in tab.result["rows"]] == [10, 12]
+        assert not field.has_class("-invalid") and [r.depth for r in tab.result.rows] == [10, 12]
         assert app.failures == []
 
 

@@ -44,20 +44,20 @@ async def test_pilot_fit_and_projection_shown_like_the_cli(app_factory, tmp_path
         tab = app.query_one(BandsTab)
         await settle_tab(pilot, tab)
         await set_value(pilot, tab, "b_pilot", path)
-        want = B.plan_bands(load_hardware("rtx4090"), pilot=read_metrics(path))["pilot"]
-        assert want["status"] == "ok" and tab.result["pilot"] == want
+        want = B.plan_bands(load_hardware("rtx4090"), pilot=read_metrics(path)).pilot
+        assert want.ok and tab.result.pilot == want
         summary = text_of(app.query_one("#bands-summary"))
-        f = want["fit"]
-        assert (f"pilot     {want['points']} 'loss' points to 4 h: L(t) = {f['a']:.3f} + {f['b']:.3g} t^-{f['c']:.3f}"
+        f = want.fit
+        assert (f"pilot     {want.points} 'loss' points to 4 h: L(t) = {f.a:.3f} + {f.b:.3g} t^-{f.c:.3f}"
                 in summary)
-        assert f"projected at 20.4 h ({want['extrapolation']:.1f}x ahead): {want['loss_at_target']:.3f}" in summary
+        assert f"projected at 20.4 h ({want.extrapolation:.1f}x ahead): {want.loss_at_target:.3f}" in summary
         assert error_of(app, "b_pilot") == ""
         # --pilot-axis tokens: projected to the recommended depth's pretraining tokens
         app.query_one("#b-pilot-axis", Select).value = "tokens"
         await settle_tab(pilot, tab)
-        p = tab.result["pilot"]
-        assert p["axis"] == "tokens" and p["target"] == tab.result["split"]["pretrain_tokens"]
-        assert p == B.plan_bands(load_hardware("rtx4090"), pilot=read_metrics(path), pilot_axis="tokens")["pilot"]
+        p = tab.result.pilot
+        assert p.axis == "tokens" and p.target == tab.result.split.pretrain_tokens
+        assert p == B.plan_bands(load_hardware("rtx4090"), pilot=read_metrics(path), pilot_axis="tokens").pilot
         assert app.failures == []
 
 
@@ -68,18 +68,18 @@ async def test_refused_pilot_is_a_result_not_an_error(app_factory, tmp_path):
         tab = app.query_one(BandsTab)
         await settle_tab(pilot, tab)
         await set_value(pilot, tab, "b_pilot", path)
-        p = tab.result["pilot"]
-        assert p["status"] == "refused" and p["reason"].startswith("too short")
-        assert f"pilot     REFUSED: {p['reason'][:40]}" in text_of(app.query_one("#bands-summary"))
+        p = tab.result.pilot
+        assert p.status == "refused" and p.reason.startswith("too short")
+        assert f"pilot     REFUSED: {p.reason[:40]}" in text_of(app.query_one("#bands-summary"))
         assert error_of(app, "b_pilot") == "pilot refused: see Recommendation"
-        assert not app.query_one("#bands-body").has_class("-stale") and tab.result["recommended"] is not None
+        assert not app.query_one("#bands-body").has_class("-stale") and tab.result.recommended is not None
         # --pilot-metric val_loss on a file that logs none: refused with the engine's reason
         write_jsonl(tmp_path / "long.jsonl", curve(2.5, 30.0, 0.4, n=500, t_end=4 * 3600))
         await set_value(pilot, tab, "b_pilot", str(tmp_path / "long.jsonl"))
-        assert tab.result["pilot"]["status"] == "ok" and error_of(app, "b_pilot") == ""
+        assert tab.result.pilot.status == "ok" and error_of(app, "b_pilot") == ""
         app.query_one("#b-pilot-metric", Select).value = "val_loss"
         await settle_tab(pilot, tab)
-        assert tab.result["pilot"]["status"] == "refused" and "'val_loss'" in tab.result["pilot"]["reason"]
+        assert tab.result.pilot.status == "refused" and "'val_loss'" in tab.result.pilot.reason
         assert "REFUSED" in text_of(app.query_one("#bands-summary"))
         assert app.failures == []
 
@@ -100,7 +100,7 @@ async def test_bad_pilot_file_is_marked_at_its_field(app_factory, tmp_path):
         await set_value(pilot, tab, "b_pilot", str(tmp_path))
         assert error_of(app, "b_pilot").startswith(f"{tmp_path}: is a directory")
         await set_value(pilot, tab, "b_pilot", "")
-        assert error_of(app, "b_pilot") == "" and tab.result["pilot"] is None
+        assert error_of(app, "b_pilot") == "" and tab.result.pilot is None
         assert not app.query_one("#bands-body").has_class("-stale")
         assert [f.field_name for f in app.query(FormField) if f.has_class("-invalid")] == []
         assert app.failures == []
@@ -123,12 +123,12 @@ async def test_pilot_file_read_once_until_it_changes(app_factory, tmp_path, monk
         await set_value(pilot, tab, "b_pilot", str(path))
         await set_value(pilot, tab, "b_hours", "12")
         await set_value(pilot, tab, "b_hours", "24")
-        assert reads == [str(path)] and tab.result["pilot"]["status"] == "ok"
-        before = tab.result["pilot"]["points"]
+        assert reads == [str(path)] and tab.result.pilot.status == "ok"
+        before = tab.result.pilot.points
         write_jsonl(path, curve(2.5, 30.0, 0.4, n=400, t_end=4 * 3600))  # the run logged more lines
         os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
         await set_value(pilot, tab, "b_hours", "23")
         assert reads == [str(path)] * 2
-        want = B.plan_bands(load_hardware("rtx4090"), hours=23, pilot=read_metrics(path))["pilot"]
-        assert tab.result["pilot"] == want and want["points"] > before
+        want = B.plan_bands(load_hardware("rtx4090"), hours=23, pilot=read_metrics(path)).pilot
+        assert tab.result.pilot == want and want.points > before
         assert app.failures == []

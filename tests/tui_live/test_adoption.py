@@ -24,7 +24,7 @@ async def press_use(app, path):
 
 
 def row(result: dict, depth: int) -> dict:
-    return next(r for r in result["rows"] if r["depth"] == depth)
+    return next(r for r in result.rows if r.depth == depth)
 
 
 async def test_use_in_plan_reaches_plan_and_built_bands(app_factory, tmp_path):
@@ -35,7 +35,7 @@ async def test_use_in_plan_reaches_plan_and_built_bands(app_factory, tmp_path):
         await settle(pilot)
         bands = await app.show_tab("bands")
         await settle_tab(pilot, bands)
-        assert row(bands.result, 12)["tokens_per_s_source"] == "estimate"
+        assert row(bands.result, 12).tokens_per_s_source == "estimate"
         await press_use(app, path)
         await settle(pilot)
         await settle_tab(pilot, bands)
@@ -54,8 +54,8 @@ async def test_use_in_plan_reaches_plan_and_built_bands(app_factory, tmp_path):
         assert bands.query_one("#b-hardware", Select).value == "h100-sxm"
         assert bands.query_one("#input-b_probe", Input).value == str(path)
         want = B.plan_bands(load_hardware("h100-sxm"), probe=B.read_probe(path))
-        assert bands.result["rows"] == want["rows"]
-        assert row(bands.result, 12)["tokens_per_s_source"] == "probe" and row(bands.result, 12)["tokens_per_s"] == 4.1e5
+        assert bands.result.rows == want.rows
+        assert row(bands.result, 12).tokens_per_s_source == "probe" and row(bands.result, 12).tokens_per_s == 4.1e5
         assert "measured on NVIDIA H100 80GB HBM3" in app.query_one("#bands-table-box").border_title
         assert "measured by the probe" in text_of(app.query_one("#bands-summary"))
         assert "410,000*" in [str(c).strip() for c in app.query_one("#bands-table").get_row_at(0)]
@@ -82,8 +82,8 @@ async def test_probe_for_other_hardware_leaves_plan_and_sets_later_bands(app_fac
         bands = await app.show_tab("bands")
         await settle_tab(pilot, bands)
         assert bands.query_one("#b-hardware", Select).value == "a100-80g-sxm"
-        assert row(bands.result, 14)["tokens_per_s_source"] == "probe"
-        assert bands.result["probe_device"] == "NVIDIA A100-SXM4-80GB"
+        assert row(bands.result, 14).tokens_per_s_source == "probe"
+        assert bands.result.probe_device == "NVIDIA A100-SXM4-80GB"
         # picking another GPU: the engine refuses the probe, and says so under the probe field
         bands.query_one("#b-hardware", Select).value = "h100-sxm"
         await settle_tab(pilot, bands)

@@ -117,7 +117,7 @@ async def test_train_form_from_plan_and_from_bands(app_factory, tmp_path, monkey
         bands = await app.show_tab("bands")
         await wait_until(pilot, lambda: getattr(bands, "result", None) is not None, what="the Bands table")
         tab.action_from_bands()
-        rec = bands.result["recommended"]["depth"]
+        rec = bands.result.recommended.depth
         assert tab.query_one("#train-depth", Input).value == str(rec)
         assert tab.query_one("#train-model", Input).value == ""
         assert train_args(tab.form())[:2] == ["--depth", str(rec)]

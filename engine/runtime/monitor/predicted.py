@@ -75,15 +75,16 @@ def compare(reader: RunReader) -> Comparison:
                 "memory_bytes": last.get("vram_peak_bytes")}
     if basis is None:
         return Comparison(None, measured, why, last.get("step"))
+    from engine.sizing.prediction import Prediction
     from engine.sizing.refine import predict
 
     try:
-        r = predict(basis["model_spec"], basis.pop("hardware_spec"), gpus=world, tp=1, pp=1,
+        r = Prediction.of(predict(basis["model_spec"], basis.pop("hardware_spec"), gpus=world, tp=1, pp=1,
                     global_batch=basis["device_batch"] * basis["grad_accum"] * world, micro_batch=basis["device_batch"],
-                    seq_len=basis["seq_len"], recompute="none", zero=basis["zero"], precision="bf16")
+                    seq_len=basis["seq_len"], recompute="none", zero=basis["zero"], precision="bf16"))
     except UserError as exc:
         return Comparison(None, measured, f"n/a: {exc}", last.get("step"), basis)
-    predicted = {"tok_per_s": r["tokens_per_s_per_gpu"], "mfu": r["mfu"], "memory_bytes": r["memory_per_gpu_bytes"]}
+    predicted = {"tok_per_s": r.tokens_per_s_per_gpu, "mfu": r.mfu, "memory_bytes": r.memory_per_gpu_bytes}
     return Comparison(predicted, measured, None, last.get("step"), basis)
 
 

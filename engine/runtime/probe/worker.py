@@ -84,60 +84,52 @@ def _cap_memory(torch, device, cap_bytes: float) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
 
-def probe(args: argparse.Namespace) -> dict:
-    import torch
-
-    from engine.runtime.train.device import device_name, match_hardware, peak_flops_for, resolve_device
-    from engine.runtime.model.gpt import GPT, GPTConfig
-    from engine.runtime.train.step import OptimConfig, TrainStep, build_optimizer, configure_backends, synchronize
-
-    device = resolve_device(args.device)  # UserError -> exit 2
-    name = device_name(device)
-    hardware = match_hardware(name) if device.type == "cuda" else None
-    spec = band_spec(args.depth, args.seq, args.head_dim, args.vocab)
-    fpt = flops_per_token(spec, args.seq)
-    row: dict = {
+def _first_row(args: argparse.Namespace, device_name: str, hardware: str | None) -> dict:
+    """The row before anything ran: an "error" until a measurement says otherwise."""
+    return {
         "depth": args.depth, "seq_len": args.seq, "device_batch": None, "tok_per_s": None, "step_time_s": None,
         "peak_vram_bytes": None, "mfu": None, "status": "error",
-        "device": name, "hardware": hardware, "steps": args.steps, "warmup": args.warmup,
+        "device": device_name, "hardware": hardware, "steps": args.steps, "warmup": args.warmup,
         "micro_batches": args.micro_batches, "compile": args.compile, "memory_cap_bytes": args.memory_cap,
     }
-    configure_backends(device)
-    torch.manual_seed(args.seed)
-    cap = args.memory_cap
+
+
+def _limit_memory(torch, device, memory_cap_bytes: float | None, row: dict) -> None:
+    """--memory-cap, or on a CPU the default share of the available RAM (said in the row)."""
+    cap = memory_cap_bytes
     if cap is None and device.type == "cpu":
         cap = default_cpu_memory_cap()
         row.update(memory_cap_bytes=cap, memory_cap_source=f"default: {CPU_DEFAULT_MEMORY_SHARE:.0%} of available RAM")
     if cap:
         _cap_memory(torch, device, cap)
-    saturation = (args.saturation or None) if device.type == "cpu" else None  # 0: the largest batch that fits
-    row["saturation"] = saturation
 
-    def free() -> None:
+
+class _ConfigRun:
+    """One config's optimizer and eager step on one device, and the runs the probe times with them:
+    a rate per batch for the batch search, then the timed steps at the batch it found."""
+
+    def __init__(self, torch, synchronize, args: argparse.Namespace, device, optimizer, eager, saturation: float | None,
+                 lr: float):
+        self.torch, self.synchronize, self.args, self.device = torch, synchronize, args, device
+        self.optimizer, self.eager = optimizer, eager
+        self.saturation = saturation  # None: the search only asks whether a batch fits (GPU, or CPU with 0)
+        self.lr = lr
+
+    def free(self) -> None:
         gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        if self.device.type == "cuda":
+            self.torch.cuda.empty_cache()
         else:
             _malloc_trim()
 
-    try:
-        model = GPT(GPTConfig.from_spec(spec)).to(device)
-        optimizer = build_optimizer(model, OptimConfig(), device)
-        eager = TrainStep(model, optimizer, device, grad_clip=1.0, compile=False)
-    except Exception as exc:
-        if not is_oom(exc):
-            raise
-        row.update(status="oom", error="the model and its optimizer do not fit: " + _one_line(exc), tried=[])
-        return row
-
-    def batches(b: int):
-        x = torch.randint(0, args.vocab, (b, args.seq), device=device)
-        y = torch.randint(0, args.vocab, (b, args.seq), device=device)
+    def batches(self, b: int) -> list:
+        """Random tokens: a probe measures the model step, not a data pipeline."""
+        args, torch = self.args, self.torch
+        x = torch.randint(0, args.vocab, (b, args.seq), device=self.device)
+        y = torch.randint(0, args.vocab, (b, args.seq), device=self.device)
         return [(x, y)] * args.micro_batches
 
-    lr = OptimConfig().lr
-
-    def or_oom(run):
+    def or_oom(self, run):
         """run(), or None when it runs out of memory: the gradients dropped and the memory freed
         outside the except block (the traceback, and the activations its frames hold, is gone by then)."""
         oom = False
@@ -148,75 +140,70 @@ def probe(args: argparse.Namespace) -> dict:
                 raise
             oom = True
         if oom:
-            optimizer.zero_grad(set_to_none=True)
-            free()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.free()
         return None
 
-    def rate(b: int) -> float:
+    def rate_tokens_per_s(self, b: int) -> float:
         """tokens/s of the eager step at batch b (its first step is the warm-up)."""
-        work = batches(b)
-        eager(work, lr)
-        synchronize(device)
-        if saturation is None:  # the GPU search only asks whether it fits
+        work = self.batches(b)
+        self.eager(work, self.lr)
+        self.synchronize(self.device)
+        if self.saturation is None:  # the GPU search only asks whether it fits
             return 1.0
         # the fastest of several steps: what the batch can do, not what a busy machine let it do
         fastest_s, t_start = math.inf, time.perf_counter()
         for _ in range(RATE_MAX_STEPS):
             t0 = time.perf_counter()
-            eager(work, lr)
-            synchronize(device)
+            self.eager(work, self.lr)
+            self.synchronize(self.device)
             fastest_s = min(fastest_s, time.perf_counter() - t0)
             if time.perf_counter() - t_start >= RATE_MIN_S:
                 break
-        return args.micro_batches * b * args.seq / fastest_s
+        return self.args.micro_batches * b * self.args.seq / fastest_s
 
-    device_batch, tried = search_batch(lambda b: or_oom(lambda: rate(b)), args.max_batch, saturation)
-    row["tried"] = tried
-    if device_batch is None:
-        row.update(status="oom", error="batch 1 does not fit")
-        return row
-
-    step = TrainStep(model, optimizer, device, grad_clip=1.0, compile=True) if args.compile else eager
-
-    def timed_run(b: int) -> tuple[float, float]:
+    def _timed_steps(self, step, b: int) -> tuple[float, float]:
         """(elapsed seconds of the timed steps, last loss) at batch b."""
-        work = batches(b)
+        args = self.args
+        work = self.batches(b)
         for _ in range(args.warmup):
-            step(work, lr)
-        synchronize(device)
+            step(work, self.lr)
+        self.synchronize(self.device)
         t0 = time.perf_counter()
         for _ in range(args.steps):
-            out = step(work, lr)
-        synchronize(device)
+            out = step(work, self.lr)
+        self.synchronize(self.device)
         return time.perf_counter() - t0, float(out.loss)
 
-    def measure(b: int) -> tuple[float, float] | None:
-        free()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        return or_oom(lambda: timed_run(b))
+    def _measure(self, step, b: int) -> tuple[float, float] | None:
+        self.free()
+        if self.device.type == "cuda":
+            self.torch.cuda.reset_peak_memory_stats(self.device)
+        return self.or_oom(lambda: self._timed_steps(step, b))
 
-    # The batch that fitted one step can still fail over many (fragmentation, compile's buffers):
-    # halve until the timed run completes.
-    timed = measure(device_batch)
-    while timed is None and device_batch > 1:
-        device_batch //= 2
-        row.setdefault("retreats", []).append(device_batch)
-        timed = measure(device_batch)
-    if timed is None:
-        row.update(status="oom", error="batch 1 fitted one step but not the timed run")
-        return row
-    elapsed_s, loss = timed
+    def timed(self, step, device_batch: int, row: dict) -> tuple[int, tuple[float, float] | None]:
+        """(the batch that ran, (elapsed s, last loss) or None). The batch that fitted one step can
+        still fail over many (fragmentation, compile's buffers): halve until the timed run completes
+        (each retreat listed in the row)."""
+        timed = self._measure(step, device_batch)
+        while timed is None and device_batch > 1:
+            device_batch //= 2
+            row.setdefault("retreats", []).append(device_batch)
+            timed = self._measure(step, device_batch)
+        return device_batch, timed
 
+
+def _record_measurement(row: dict, torch, device, args: argparse.Namespace, flops_per_token_: float,
+                        device_batch: int, elapsed_s: float, loss: float, peak_flops: float | None) -> None:
+    """The timed run's throughput, MFU and peak memory into the row; a non-finite loss makes it an error."""
     tokens = args.steps * args.micro_batches * device_batch * args.seq
     tok_per_s = tokens / elapsed_s
-    peak_flops = peak_flops_for(device)  # the matched profile's dense bf16 peak; None on CPU / unknown GPUs
     row.update(
         status="ok" if math.isfinite(loss) else "error",
         device_batch=device_batch,
         tok_per_s=tok_per_s,
         step_time_s=elapsed_s / args.steps,
-        mfu=mfu(fpt, tok_per_s, peak_flops),
+        mfu=mfu(flops_per_token_, tok_per_s, peak_flops),
         loss=loss if math.isfinite(loss) else None,
     )
     if not math.isfinite(loss):
@@ -226,6 +213,51 @@ def probe(args: argparse.Namespace) -> dict:
         row["peak_vram_reserved_bytes"] = int(torch.cuda.max_memory_reserved(device))
     else:  # no VRAM on a CPU; the process's high-water RSS (Linux ru_maxrss is in KiB) instead
         row["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def probe(args: argparse.Namespace) -> dict:
+    """One config: build the model, find the largest batch that fits (on a CPU: until a doubling
+    stops paying), time it, and say what happened in one row."""
+    import torch
+
+    from engine.runtime.model.gpt import GPT, GPTConfig
+    from engine.runtime.train.device import device_name, match_hardware, peak_flops_for, resolve_device
+    from engine.runtime.train.step import OptimConfig, TrainStep, build_optimizer, configure_backends, synchronize
+
+    device = resolve_device(args.device)  # UserError -> exit 2
+    name = device_name(device)
+    spec = band_spec(args.depth, args.seq, args.head_dim, args.vocab)
+    row = _first_row(args, name, match_hardware(name) if device.type == "cuda" else None)
+    configure_backends(device)
+    torch.manual_seed(args.seed)
+    _limit_memory(torch, device, args.memory_cap, row)
+    saturation = (args.saturation or None) if device.type == "cpu" else None  # 0: the largest batch that fits
+    row["saturation"] = saturation
+
+    try:
+        model = GPT(GPTConfig.from_spec(spec)).to(device)
+        optimizer = build_optimizer(model, OptimConfig(), device)
+        eager = TrainStep(model, optimizer, device, grad_clip=1.0, compile=False)
+    except Exception as exc:
+        if not is_oom(exc):
+            raise
+        row.update(status="oom", error="the model and its optimizer do not fit: " + _one_line(exc), tried=[])
+        return row
+    run = _ConfigRun(torch, synchronize, args, device, optimizer, eager, saturation, OptimConfig().lr)
+
+    device_batch, tried = search_batch(lambda b: run.or_oom(lambda: run.rate_tokens_per_s(b)), args.max_batch, saturation)
+    row["tried"] = tried
+    if device_batch is None:
+        row.update(status="oom", error="batch 1 does not fit")
+        return row
+
+    step = TrainStep(model, optimizer, device, grad_clip=1.0, compile=True) if args.compile else eager
+    device_batch, timed = run.timed(step, device_batch, row)
+    if timed is None:
+        row.update(status="oom", error="batch 1 fitted one step but not the timed run")
+        return row
+    _record_measurement(row, torch, device, args, flops_per_token(spec, args.seq), device_batch, *timed,
+                        peak_flops_for(device))  # the matched profile's dense bf16 peak; None on CPU / unknown GPUs
     return row
 
 
