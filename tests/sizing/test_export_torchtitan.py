@@ -1,7 +1,8 @@
 """`lsdt export --to torchtitan`: the exported module loads through torchtitan's own ConfigManager
 (the pinned torchtitan, installed by the interop extra), its Trainer.Config passes torchtitan's
 checks, its degrees pass ParallelDims, its stages are the planned split, and torchtitan's registry
-model is the model LSDT sized. No training, no GPU."""
+model is the model LSDT sized: Llama 3 in the llama3 family, DeepSeek-V3 (MLA, shared experts,
+dense-first layers, MTP) in the deepseek_v3 family. No training, no GPU."""
 
 from __future__ import annotations
 
@@ -37,8 +38,11 @@ def test_torchtitans_registry_model_is_the_profile_lsdt_sized(name):
     assert (len(config.layers), config.dim, config.vocab_size) == (model.n_layer, model.d_model, model.vocab_size)
     with torch.device("meta"):
         built = config.build()
-    # torchtitan's RMSNorm carries a gain: two per block and a final one, beyond LSDT's count
-    assert sum(p.numel() for p in built.parameters()) == param_counts(model).total + (2 * model.n_layer + 1) * model.d_model
+    # torchtitan's RMSNorm carries a gain: two per block and a final one, and MLA's on its q and kv
+    # latents, beyond LSDT's count (DeepSeek-V3: 671,026,404,352, Megatron's count of its export too)
+    latent = model.q_lora_rank + model.kv_lora_rank if model.is_mla else 0
+    norms = (2 * model.n_layer + 1) * model.d_model + model.n_layer * latent
+    assert sum(p.numel() for p in built.parameters()) == param_counts(model).total + norms
 
 
 def _load(tmp_path, monkeypatch, text: str, stem: str) -> Trainer.Config:
@@ -91,6 +95,34 @@ def test_exported_config_loads_and_describes_the_layout(tmp_path, monkeypatch, l
         assert train.local_batch_size == layout["micro_batch"]
 
 
+@pytest.mark.parametrize("label", ["dp-only", "tp-pp", "zero3-selective", "cp2", "uneven", "ep"])
+def test_deepseek_v3_exports_into_torchtitans_deepseek_v3_family(tmp_path, monkeypatch, label):
+    """MLA, shared experts and dense-first layers are the registry's 671B model (its count is checked
+    above); the layout lands in torchtitan's own ParallelDims, EP included."""
+    model = load_model("deepseek-v3")
+    layout = layouts_for(model)[label]
+    config = _load(tmp_path, monkeypatch, export.torchtitan_config(model, layout, 512, 10), f"lsdt_ds_{label.replace('-', '_')}")
+    assert config.model_spec.name == "deepseek_v3" and config.model_spec.flavor == "671B"
+    dims = ParallelDims.from_config(config.parallelism, layout["gpus"])
+    assert (dims.tp, dims.pp, dims.cp, dims.ep, dims.dp_replicate * dims.dp_shard) == (
+        layout["tp"], layout["pp"], layout.get("cp", 1), layout.get("ep", 1), layout["dp"])
+    if layout["pp"] > 1:
+        parts = config.parallelism.module_fqns_per_model_part
+        assert [m for part in parts for m in part] == ["tok_embeddings", *(f"layers.{i}" for i in range(61)), "norm", "lm_head"]
+        assert sum(m.startswith("layers.") for m in parts[0]) == layout.get("first_stage_layers", 61 // layout["pp"])
+
+
+def test_deepseek_v3_with_mtp_trains_torchtitans_mtp_modules(tmp_path, monkeypatch):
+    from torchtitan.models.deepseek_v3.mtp import MTPLoss
+
+    model = load_model("deepseek-v3").with_(mtp_layers=1)
+    layout = layouts_for(model)["zero3-selective"]
+    config = _load(tmp_path, monkeypatch, export.torchtitan_config(model, layout, 512, 10), "lsdt_ds_mtp")
+    assert len(config.model_spec.model.mtp_layers) == 1 and isinstance(config.loss, MTPLoss.Config)
+    with pytest.raises(UserError, match="MTP.*PP 4"):  # torchtitan's MTPDecoder: no pipeline parallelism yet
+        export.torchtitan_config(model, layouts_for(model)["tp-pp"], 512, 10)
+
+
 def test_torchtitans_own_checks_refuse_a_broken_export(tmp_path, monkeypatch):
     """The loader is not a rubber stamp: a pipeline micro-batch that does not divide the local
     batch is refused by Trainer.Config's own check when the exported function runs."""
@@ -111,3 +143,9 @@ def test_refuses_what_torchtitan_cannot_run():
         export.torchtitan_config(load_model("llama3-8b"), {**lay, "zero": 1, "offload_activations": True}, 512, 10)
     with pytest.raises(UserError, match="ZeRO >= 1"):
         export.torchtitan_config(load_model("llama3-8b"), {**lay, "offload_optimizer": True}, 512, 10)
+    with pytest.raises(UserError, match="two-phase MoE"):
+        export.torchtitan_config(load_model("s7-moe-140m"), lay, 512, 10)
+    with pytest.raises(UserError, match=r"sets d_ff = 4096, and torchtitan's 671B registry model has 2048"):
+        export.torchtitan_config(load_model("deepseek-v3").with_(d_ff=4096), lay, 512, 10)
+    with pytest.raises(UserError, match="draws EP 8 from the FSDP x CP x TP ranks"):  # ZeRO 0: no FSDP ranks to draw on
+        export.torchtitan_config(load_model("deepseek-v3"), {**lay, "ep": 8}, 512, 10)
