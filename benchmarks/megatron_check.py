@@ -18,8 +18,9 @@ device MLA's plain-RoPE embedding asks for, MLA's head widths passed to the loca
 (neither holds parameters), and --no-rope-fusion / --transformer-impl local (Transformer Engine
 kernels; no effect on the rules checked or on the count).
 
-Last run (core_v0.19.0 at 5be96267, 2-core CPU, shared/loaded machine, about 4 minutes): 102 profile x
-layout exports valid, 0 record mismatches, and every count in MEGATRON_BUILT_COUNTS, DeepSeek-V3
+Last run (core_v0.19.0 at 5be96267, 2-core CPU, shared/loaded machine, about 4 minutes): 104 profile x
+layout exports valid (the layout string of a one-layer last stage under v4 among them), 0 record
+mismatches, and every count in MEGATRON_BUILT_COUNTS, DeepSeek-V3
 671,026,404,352 (682,636,472,320 with its MTP module) included.
 """
 
@@ -57,6 +58,12 @@ def layouts(model) -> dict[str, dict]:
     }
     if model.n_experts:
         out["ep8"] = {**out["tp-pp2-zero1"], "ep": 8}
+    # a one-layer last stage under interleaving (the plan's DeepSeek-V3 layout on 2,048 GPUs): only
+    # --pipeline-model-parallel-layout expresses it
+    pp, v = 16, 4
+    if (model.n_layer - 1) % (pp - 1) == 0 and (model.n_layer - 1) // (pp - 1) % v == 0:
+        out["pp16-v4-last1"] = {**ONE_RANK, "gpus": 2048, "dp": 2048 // (pp * tp), "tp": tp, "pp": pp, "interleave": v,
+                                "last_stage_layers": 1, "zero": 1, "sequence_parallel": tp > 1, "ep": 2 if model.n_experts else 1}
     return out
 
 

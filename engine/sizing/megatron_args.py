@@ -73,6 +73,7 @@ ARGUMENTS: dict[str, Arg] = {
     '--num-virtual-stages-per-pipeline-rank': Arg('num_virtual_stages_per_pipeline_rank', 'value', 'int', default=None),
     '--decoder-first-pipeline-num-layers': Arg('decoder_first_pipeline_num_layers', 'value', 'int', default=None),
     '--decoder-last-pipeline-num-layers': Arg('decoder_last_pipeline_num_layers', 'value', 'int', default=None),
+    '--pipeline-model-parallel-layout': Arg('pipeline_model_parallel_layout', 'value', 'str', default=None),
     '--micro-batch-size': Arg('micro_batch_size', 'value', 'int', default=None),
     '--global-batch-size': Arg('global_batch_size', 'value', 'int', default=None),
     '--train-iters': Arg('train_iters', 'value', 'int', default=None),
@@ -246,7 +247,9 @@ def rule_violations(ns: argparse.Namespace, world_size: int) -> list[str]:
     first, last = ns.decoder_first_pipeline_num_layers, ns.decoder_last_pipeline_num_layers
     vpp = ns.num_virtual_stages_per_pipeline_rank
     stages = pipeline_stage_layers(ns.num_layers, pp, first, last)
-    if stages is None or any(s <= 0 for s in stages):  # TransformerConfig: uneven PP checks
+    if ns.pipeline_model_parallel_layout is not None:
+        bad += _layout_string_violations(ns)
+    elif stages is None or any(s <= 0 for s in stages):  # TransformerConfig: uneven PP checks
         bad.append(f"{ns.num_layers} layers do not split over {pp} pipeline ranks with first={first}, last={last} (TransformerConfig)")
     elif vpp is not None and vpp > 1:
         if pp == 1:  # validate_args: interleaving needs PP > 1 (PP > 2 without p2p overlap, which is on by default)
@@ -270,6 +273,46 @@ def rule_violations(ns: argparse.Namespace, world_size: int) -> list[str]:
     if ns.num_experts and ns.moe_router_topk == 1 and not ns.moe_router_pre_softmax:  # TransformerConfig (softmax router)
         bad.append("--moe-router-topk 1 needs --moe-router-pre-softmax (TransformerConfig)")
     return bad + _deepseek_rule_violations(ns)
+
+
+def pipeline_layout_stages(layout: str) -> list[str]:
+    """PipelineParallelLayerLayout.parse_str_to_list (core/transformer/pipeline_parallel_layer_layout.py):
+    commas dropped, "(...)*n" then "x*n" unrolled, split at "|"; each stage a string of E
+    (embedding), t (decoder layer), m (MTP layer), L (loss)."""
+    layout = layout.replace(",", "")
+    for pattern in (r"\(([^)]+)\)\*(\d+)", r"(.)\*(\d+)"):
+        layout = re.sub(pattern, lambda m: m.group(1) * int(m.group(2)), layout)
+    return layout.split("|")
+
+
+def _layout_string_violations(ns: argparse.Namespace) -> list[str]:
+    """The release's rules on --pipeline-model-parallel-layout (validate_args, TransformerConfig,
+    PipelineParallelLayerLayout.__init__ / validate_layer_layout)."""
+    pp, stages = ns.pipeline_model_parallel_size, pipeline_layout_stages(ns.pipeline_model_parallel_layout)
+    flat = "".join(stages)
+    if set(flat) - set("ELtm"):
+        return [f"--pipeline-model-parallel-layout has {sorted(set(flat) - set('ELtm'))}; known layer characters: E, L, t, m"]
+    bad = []
+    if ns.num_virtual_stages_per_pipeline_rank is not None:  # validate_args: at most one way to set VPP
+        bad.append("--pipeline-model-parallel-layout with --num-virtual-stages-per-pipeline-rank (validate_args)")
+    if ns.decoder_first_pipeline_num_layers is not None or ns.decoder_last_pipeline_num_layers is not None:  # TransformerConfig
+        bad.append("--pipeline-model-parallel-layout with --decoder-first/last-pipeline-num-layers (TransformerConfig)")
+    if len(stages) % pp:  # validate_args
+        bad.append(f"{len(stages)} layout stages do not divide over PP {pp} (validate_args)")
+    if not flat.startswith("E") or not flat.endswith("L") or flat.count("E") != 1 or flat.count("L") != 1:
+        bad.append("the layout must start with E and end with L, each once (PipelineParallelLayerLayout)")
+    if flat.count("t") != ns.num_layers:
+        bad.append(f"the layout holds {flat.count('t')} decoder layers, not --num-layers {ns.num_layers} (PipelineParallelLayerLayout)")
+    mtp = flat.count("m")
+    if mtp != (ns.mtp_num_layers or 0):
+        bad.append(f"the layout holds {mtp} MTP layers, not --mtp-num-layers {ns.mtp_num_layers} (PipelineParallelLayerLayout)")
+    elif mtp:
+        holder = next(i for i, stage in enumerate(stages) if "m" in stage)
+        if "t" in flat[flat.index("m"):]:
+            bad.append("decoder layers must be placed before MTP layers (PipelineParallelLayerLayout)")
+        if holder < len(stages) - pp:  # the stages of the last virtual round are each rank's last
+            bad.append("MTP layers must sit in the last virtual stage of a rank (PipelineParallelLayerLayout)")
+    return bad
 
 
 def _deepseek_rule_violations(ns: argparse.Namespace) -> list[str]:

@@ -131,6 +131,34 @@ def test_deepseek_v3_exports_mla_shared_experts_dense_first_layers_and_mtp():
     assert megatron_param_count(no_q_latent) == param_counts(model.with_(q_lora_rank=0)).total + megatron_norm_gains(model.with_(q_lora_rank=0))
 
 
+# The top refined layout of `lsdt plan --model deepseek-v3 --hardware h100-sxm --G 2048` (14.8T tokens):
+# 32 x 4 x 16 x 1 x 2, v4, last stage 1 layer; the middle ranks hold 4 layers, one per virtual stage.
+DEEPSEEK_PLANNED = {"gpus": 2048, "dp": 32, "tp": 4, "pp": 16, "ep": 2, "interleave": 4, "last_stage_layers": 1,
+                    "micro_batch": 1, "recompute": "none", "zero": 1, "sequence_parallel": True}
+
+
+@pytest.mark.parametrize("mtp", [0, 1])
+def test_an_end_stage_lighter_than_the_interleave_exports_as_megatrons_layout_string(mtp):
+    """--decoder-last-pipeline-num-layers 1 with 4 virtual stages is refused by TransformerConfig (each
+    rank's layers divisible by VPP); the release's --pipeline-model-parallel-layout places every
+    virtual stage, empty ones included, and the MTP module beside the loss."""
+    model = load_model("deepseek-v3").with_(mtp_layers=mtp)
+    flags = export.megatron_args(model, DEEPSEEK_PLANNED, 1024, 10)
+    ns = _parse(flags)
+    assert mg.rule_violations(ns, 2048) == []
+    assert ns.num_virtual_stages_per_pipeline_rank is None and ns.decoder_last_pipeline_num_layers is None
+    stages = mg.pipeline_layout_stages(ns.pipeline_model_parallel_layout)
+    assert len(stages) == 64 and stages[0] == "Et" and stages[-1] == "t" + "m" * mtp + "L"
+    last_rank = [stages[s] for s in range(15, 64, 16)]
+    assert last_rank == ["", "", "", "t" + "m" * mtp + "L"]  # rank 15: its one layer, with the head
+    assert all(stages[s].count("t") == 1 for s in range(64) if s % 16 != 15)
+    broken = list(flags)
+    at = broken.index("--pipeline-model-parallel-layout") + 1
+    broken[at] = broken[at].replace("tL", "ttL").replace("tmL", "ttmL")
+    assert any("decoder layers" in m for m in mg.rule_violations(_parse(broken), 2048))
+    assert any("VPP" in m or "virtual" in m for m in mg.rule_violations(_parse(broken + ["--num-virtual-stages-per-pipeline-rank", "4"]), 2048))
+
+
 def test_the_recorded_deepseek_rules_catch_broken_flags():
     model = load_model("deepseek-v3")
     layout = layouts_for(model)["dp-only"]

@@ -112,6 +112,21 @@ def test_deepseek_v3_exports_into_torchtitans_deepseek_v3_family(tmp_path, monke
         assert sum(m.startswith("layers.") for m in parts[0]) == layout.get("first_stage_layers", 61 // layout["pp"])
 
 
+def test_end_stages_lighter_than_the_interleave_split_module_by_module_or_are_refused(tmp_path, monkeypatch):
+    """torchtitan takes any per-stage module lists: a first rank of 3 layers over 2 virtual stages
+    holds 2 + 1; a stage left with no module (1 layer over 4 stages) is refused, as torchtitan's
+    optimizer refuses a model part with no parameters (components/optimizer/optimizer.py)."""
+    model = load_model("deepseek-v3")
+    layout = {"gpus": 128, "dp": 8, "tp": 4, "pp": 4, "interleave": 2, "first_stage_layers": 3, "last_stage_layers": 2,
+              "micro_batch": 1, "recompute": "full", "zero": 1, "sequence_parallel": True, "ep": 8}
+    config = _load(tmp_path, monkeypatch, export.torchtitan_config(model, layout, 512, 10), "lsdt_ds_uneven_v2")
+    layers = [sum(m.startswith("layers.") for m in part) for part in config.parallelism.module_fqns_per_model_part]
+    assert layers == [2, 14, 14, 1, 1, 14, 14, 1] and sum(layers) == 61
+    planned = {**layout, "gpus": 2048, "dp": 32, "pp": 16, "interleave": 4, "first_stage_layers": None, "last_stage_layers": 1, "ep": 2}
+    with pytest.raises(UserError, match=r"stage 15 \(rank 15\) without a layer.*--pipeline-model-parallel-layout"):
+        export.torchtitan_config(model, planned, 1024, 10)
+
+
 def test_deepseek_v3_with_mtp_trains_torchtitans_mtp_modules(tmp_path, monkeypatch):
     from torchtitan.models.deepseek_v3.mtp import MTPLoss
 

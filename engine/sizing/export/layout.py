@@ -44,16 +44,36 @@ def rope_base(model: ModelSpec) -> int:
 
 def pipeline_chunks(model: ModelSpec, lay: Layout) -> list[int]:
     """Decoder layers of each virtual pipeline stage in model order (stage s sits on rank s mod pp,
-    the looped order of both Megatron's and torchtitan's interleaved schedules)."""
+    the looped order of both Megatron's and torchtitan's interleaved schedules).
+
+    A middle rank's layers split evenly over its v stages (the engineering model's rule: v divides
+    the middle share). The lighter first and last ranks of an uneven split spread their layers as
+    evenly as they go: the first rank's extra layers on its earliest stages, the last rank's on its
+    latest, so a rank with fewer layers than v has empty stages (only Megatron's layout string can
+    say that: uneven_chunks)."""
     ranks = mg.pipeline_stage_layers(model.n_layer, lay.pp, lay.first_stage_layers, lay.last_stage_layers)
     v = lay.interleave
-    if ranks is None or any(r <= 0 or r % v for r in ranks):
+    ends = {0} if lay.first_stage_layers is not None else set()
+    if lay.last_stage_layers is not None:
+        ends.add(lay.pp - 1)
+    if ranks is None or any(r <= 0 for r in ranks) or any(r % v for i, r in enumerate(ranks) if i not in ends):
         raise UserError(
             f"export: {model.n_layer} layers do not split over PP {lay.pp} x {v} virtual stages with "
             f"first_stage_layers={lay.first_stage_layers}, last_stage_layers={lay.last_stage_layers}; "
-            "accepted: whole layers on every (virtual) stage"
+            "accepted: whole layers on every rank, the middle ranks' a multiple of the virtual stages"
         )
-    return [ranks[s % lay.pp] // v for s in range(lay.pp * v)]
+    per_rank = []
+    for i, r in enumerate(ranks):
+        each, extra = divmod(r, v)
+        stages = [each + 1] * extra + [each] * (v - extra)
+        per_rank.append(stages[::-1] if i == lay.pp - 1 and i != 0 else stages)
+    return [per_rank[s % lay.pp][s // lay.pp] for s in range(lay.pp * v)]
+
+
+def uneven_chunks(lay: Layout, chunks: list[int]) -> bool:
+    """True when some rank's virtual stages hold different numbers of layers (an end rank whose
+    layers v does not divide), which per-rank layer counts cannot express."""
+    return any(len({chunks[s] for s in range(r, len(chunks), lay.pp)}) > 1 for r in range(lay.pp))
 
 
 def refuse_fp8(target: str, precision: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from engine.errors import UserError
 from engine.sizing import megatron_args as mg
-from engine.sizing.export.layout import global_batch_of, pipeline_chunks, planned_layout, rope_base
+from engine.sizing.export.layout import global_batch_of, pipeline_chunks, planned_layout, rope_base, uneven_chunks
 from engine.sizing.refine import Layout
 from engine.specs import ModelSpec
 
@@ -178,7 +178,9 @@ def _layout_flags(model: ModelSpec, lay: Layout, global_batch: int, train_iters:
     if lay.sequence_parallel and lay.tp > 1:
         args += ["--sequence-parallel"]
     if lay.pp > 1:
-        pipeline_chunks(model, lay)  # refuses a split Megatron would refuse, with LSDT's words
+        chunks = pipeline_chunks(model, lay)  # refuses a split no engine can build, with LSDT's words
+        if uneven_chunks(lay, chunks):
+            return args + ["--pipeline-model-parallel-layout", megatron_pipeline_layout(chunks, model.mtp_layers)]
         if lay.first_stage_layers is not None:
             args += ["--decoder-first-pipeline-num-layers", str(lay.first_stage_layers)]
         if lay.last_stage_layers is not None:
@@ -186,6 +188,23 @@ def _layout_flags(model: ModelSpec, lay: Layout, global_batch: int, train_iters:
         if lay.interleave > 1:
             args += ["--num-virtual-stages-per-pipeline-rank", str(lay.interleave)]
     return args
+
+
+def megatron_pipeline_layout(chunks: list[int], mtp_layers: int = 0) -> str:
+    """--pipeline-model-parallel-layout for virtual stages of `chunks` decoder layers: the embedding
+    (E) on the first, the MTP layers (m) and the loss (L) on the last, "|" between stages, runs of
+    equal stages as "(...|)*n" (the release's own notation, e.g. "Et|(tt|)*29,m|L")."""
+    stages = [("t*%d" % n if n > 1 else "t" * n) for n in chunks]
+    stages[0] = "E" + stages[0]
+    stages[-1] += "m" * mtp_layers + "L"
+    out, i = [], 0
+    while i < len(stages) - 1:  # the last stage is written on its own, with no "|" after it
+        run = 1
+        while i + run < len(stages) - 1 and stages[i + run] == stages[i]:
+            run += 1
+        out.append(f"({stages[i]}|)*{run}" if run > 1 else f"{stages[i]}|")
+        i += run
+    return "".join(out) + stages[-1]
 
 
 def _memory_flags(model: ModelSpec, lay: Layout) -> list[str]:

@@ -117,6 +117,14 @@ def _pipeline_fields(model: ModelSpec, lay: Layout) -> list[str]:
     """The stages given module by module, so torchtitan builds exactly the planned split (even,
     interleaved or uneven); micro-batches of the planned size."""
     chunks = pipeline_chunks(model, lay)
+    if 0 in chunks[1:-1]:
+        s = chunks.index(0, 1)
+        raise UserError(
+            f"torchtitan export: PP {lay.pp} x {lay.interleave} virtual stages leave stage {s} (rank {s % lay.pp}) without a "
+            f"layer (first_stage_layers={lay.first_stage_layers}, last_stage_layers={lay.last_stage_layers}), and torchtitan "
+            f"{TORCHTITAN_RELEASE} builds an optimizer per stage, which refuses one with no parameters; accepted: end "
+            "stages of at least v layers, or --to megatron (--pipeline-model-parallel-layout)"
+        )
     parts, first = [], 0
     for i, n in enumerate(chunks):
         names = [f"layers.{j}" for j in range(first, first + n)]
