@@ -39,6 +39,9 @@ class Arg:
 
 # Every flag LSDT emits, as the release's parser defines it; --transformer-impl is recorded for its
 # default (fine-grained activation offloading needs transformer_engine, which is the default).
+# One table, one line per flag, deliberately not split: it is data read against the parser in one
+# pass (benchmarks/megatron_check.py compares it entry by entry), and a move to a newer release is
+# a diff of this table.
 ARGUMENTS: dict[str, Arg] = {
     '--num-layers': Arg('num_layers', 'value', 'int', default=None),
     '--hidden-size': Arg('hidden_size', 'value', 'int', default=None),
