@@ -8,6 +8,7 @@ import argparse
 import importlib
 import shlex
 import sys
+from dataclasses import field, fields, make_dataclass
 
 import pytest
 
@@ -134,3 +135,19 @@ def test_export_cli_deepseek_v3_plan(tmp_path):
     plain = next(i for i, lay in enumerate(layouts, 1) if lay["interleave"] == 1)  # each end stage one module list
     tt = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--layout", str(plain), "--out", str(out))
     assert tt.returncode == 0 and "deepseek_v3_671b()" in out.read_text(), tt.stderr
+
+
+def test_every_layout_dimension_the_engineering_model_records_is_exported_or_refused(monkeypatch):
+    """One record (refine.Layout): a dimension added there is refused by name until an export
+    translates it, never dropped from the launch config."""
+    from engine.sizing import refine
+    from engine.sizing.export import layout as export_layout
+
+    assert export_layout.EXPORTED_LAYOUT_FIELDS <= {f.name for f in fields(refine.Layout)}  # none renamed away
+    grown = make_dataclass("Layout", [("pipeline_zero_bubble", bool, field(default=False))], bases=(refine.Layout,), frozen=True)
+    monkeypatch.setattr(export_layout, "Layout", grown)
+    names = {f.name for f in fields(grown)}
+    monkeypatch.setattr(export_layout, "layout_from", lambda row: grown(**{k: v for k, v in row.items() if k in names}))
+    with pytest.raises(UserError, match="pipeline_zero_bubble = True, which the exports do not translate"):
+        export.megatron_args(load_model("gpt2-124m"), {**DP_LAYOUT, "pipeline_zero_bubble": True}, 256, 10)
+    assert export.megatron_args(load_model("gpt2-124m"), DP_LAYOUT, 256, 10)  # at its default: nothing to say

@@ -8,6 +8,8 @@ the GPUs it was planned on and the global batch the flexible batch rounded to, i
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from engine.errors import UserError
 from engine.sizing import megatron_args as mg
 from engine.sizing.refine import Layout, layout_from
@@ -21,11 +23,23 @@ ROPE_BASE = {"llama3-8b": 500_000, "llama3-70b": 500_000, "llama3-405b": 500_000
 DEFAULT_ROPE_BASE = 10_000
 
 
+# The refine.Layout fields the exports translate. A dimension the engineering model adds later is
+# refused at a non-default value until an export says it in the engine's words, rather than dropped.
+EXPORTED_LAYOUT_FIELDS = {"dp", "tp", "pp", "micro_batch", "recompute", "zero", "interleave", "sequence_parallel", "cp", "ep",
+                          "first_stage_layers", "last_stage_layers", "offload_optimizer", "offload_weights",
+                          "offload_activations"}
+
+
 def planned_layout(row: dict) -> Layout:
     """refine.Layout of one refined layout of a plan (engine/plan.py REFINED_LAYOUT_KEYS), checked
     against the GPUs the row was planned on (gpus = dp x tp x pp x cp, both engines' convention:
     DP is what is left; EP borrows its ranks from DP x CP x TP)."""
     lay = layout_from(row)
+    for f in fields(Layout):
+        value = getattr(lay, f.name)
+        if f.name not in EXPORTED_LAYOUT_FIELDS and value != f.default:
+            raise UserError(f"export: the layout sets {f.name} = {value!r}, which the exports do not translate yet; "
+                            "accepted: a layout without it (--layout N)")
     gpus = row.get("gpus", lay.gpus)
     if lay.gpus != gpus:
         raise UserError(f"export: layout of {gpus} GPUs is not DP {lay.dp} x TP {lay.tp} x PP {lay.pp} x CP {lay.cp}")

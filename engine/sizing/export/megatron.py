@@ -194,7 +194,7 @@ def megatron_pipeline_layout(chunks: list[int], mtp_layers: int = 0) -> str:
     """--pipeline-model-parallel-layout for virtual stages of `chunks` decoder layers: the embedding
     (E) on the first, the MTP layers (m) and the loss (L) on the last, "|" between stages, runs of
     equal stages as "(...|)*n" (the release's own notation, e.g. "Et|(tt|)*29,m|L")."""
-    stages = [("t*%d" % n if n > 1 else "t" * n) for n in chunks]
+    stages = [f"t*{n}" if n > 1 else "t" * n for n in chunks]
     stages[0] = "E" + stages[0]
     stages[-1] += "m" * mtp_layers + "L"
     out, i = [], 0
