@@ -31,11 +31,12 @@ def test_the_installed_torchtitan_is_the_pinned_release():
 
 @pytest.mark.parametrize("name", list(export.TORCHTITAN_MODELS))
 def test_torchtitans_registry_model_is_the_profile_lsdt_sized(name):
-    module, flavour, _ = export.TORCHTITAN_MODELS[name]
+    module, flavour, _, rope_positions = export.TORCHTITAN_MODELS[name]
     registry = __import__(module, fromlist=["model_registry"]).model_registry
     config = registry(flavour).model
     model = load_model(name)
     assert (len(config.layers), config.dim, config.vocab_size) == (model.n_layer, model.d_model, model.vocab_size)
+    assert config.layers[0].attention.rope.max_seq_len == rope_positions
     with torch.device("meta"):
         built = config.build()
     # torchtitan's RMSNorm carries a gain: two per block and a final one, and MLA's on its q and kv
@@ -162,5 +163,7 @@ def test_refuses_what_torchtitan_cannot_run():
         export.torchtitan_config(load_model("s7-moe-140m"), lay, 512, 10)
     with pytest.raises(UserError, match=r"sets d_ff = 4096, and torchtitan's 671B registry model has 2048"):
         export.torchtitan_config(load_model("deepseek-v3").with_(d_ff=4096), lay, 512, 10)
+    with pytest.raises(UserError, match="32,768 tokens exceed the 16,384 positions"):
+        export.torchtitan_config(load_model("deepseek-v3").with_(seq_len=32_768), lay, 512, 10)
     with pytest.raises(UserError, match="draws EP 8 from the FSDP x CP x TP ranks"):  # ZeRO 0: no FSDP ranks to draw on
         export.torchtitan_config(load_model("deepseek-v3"), {**lay, "ep": 8}, 512, 10)

@@ -20,13 +20,14 @@ TORCHTITAN_RELEASE = "0.3.0"
 # torchtitan builds models from its own registry, so only the shapes it ships export; a test
 # builds each registry model and checks it against the LSDT profile (layers, widths, vocabulary,
 # parameter count). profile -> (torchtitan model family module, registry flavour, the preset config
-# function). Families of 0.3.0 with no LSDT profile of their shapes (qwen3, qwen3_5, gpt_oss,
+# function, the positions its RoPE table holds: ComplexRoPE max_seq_len, beyond which a sequence
+# has no rotation to read). Families of 0.3.0 with no LSDT profile of their shapes (qwen3, qwen3_5, gpt_oss,
 # kimi_k2_7) have nothing to map; an S7 two-phase MoE (expert stacks after a trunk) is no family's.
 TORCHTITAN_MODELS = {
-    "llama3-8b": ("torchtitan.models.llama3", "8B", "llama3_8b"),
-    "llama3-70b": ("torchtitan.models.llama3", "70B", "llama3_70b"),
-    "llama3-405b": ("torchtitan.models.llama3", "405B", "llama3_405b"),
-    "deepseek-v3": ("torchtitan.models.deepseek_v3", "671B", "deepseek_v3_671b"),
+    "llama3-8b": ("torchtitan.models.llama3", "8B", "llama3_8b", 131_072),
+    "llama3-70b": ("torchtitan.models.llama3", "70B", "llama3_70b", 131_072),
+    "llama3-405b": ("torchtitan.models.llama3", "405B", "llama3_405b", 131_072),
+    "deepseek-v3": ("torchtitan.models.deepseek_v3", "671B", "deepseek_v3_671b", 16_384),
 }
 # Fields that set how a profile trains, not the registry model's shape: the training sequence length
 # is TrainingConfig.seq_len, and torchtitan's DeepSeek-V3 family builds MTP modules on request
@@ -40,6 +41,7 @@ class _Registry:
     module: str  # the model family
     flavour: str
     preset: str  # the family's config_registry function for this flavour
+    rope_positions: int  # the RoPE table's length (ComplexRoPE.Config.max_seq_len)
 
 
 def _registry_model(model: ModelSpec) -> _Registry:
@@ -60,6 +62,9 @@ def _registry_model(model: ModelSpec) -> _Registry:
             key, value, theirs = changed[0]
             raise UserError(f"torchtitan export: model {model.name!r} sets {key} = {value!r}, and torchtitan's "
                             f"{registry.flavour} registry model has {theirs!r}; accepted: the shipped profile's shape")
+    if model.seq_len > registry.rope_positions:
+        raise UserError(f"torchtitan export: sequences of {model.seq_len:,} tokens exceed the {registry.rope_positions:,} "
+                        f"positions of torchtitan's {registry.flavour} RoPE table; accepted: a plan of lsdt plan --seq {registry.rope_positions:,} or less")
     return registry
 
 
