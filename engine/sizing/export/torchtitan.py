@@ -64,7 +64,7 @@ def _registry_model(model: ModelSpec) -> _Registry:
                             f"{registry.flavour} registry model has {theirs!r}; accepted: the shipped profile's shape")
     if model.seq_len > registry.rope_positions:
         raise UserError(f"torchtitan export: sequences of {model.seq_len:,} tokens exceed the {registry.rope_positions:,} "
-                        f"positions of torchtitan's {registry.flavour} RoPE table; accepted: a plan of lsdt plan --seq {registry.rope_positions:,} or less")
+                        f"positions of torchtitan's {registry.flavour} RoPE table; accepted: a plan made with --seq {registry.rope_positions} or less")
     return registry
 
 
