@@ -9,12 +9,19 @@ sys.path (torch installed; Transformer Engine, Apex and a GPU not needed) it:
   1. compares ARGUMENTS with the parser `add_megatron_arguments` builds (name, dest, kind, choices),
   2. runs each shipped profile's export (and a few layouts) through the release's own
      `validate_args` and `TransformerConfig`,
-  3. builds GPTModel on the meta device from each profile's flags and prints its parameter count
-     (tests/sizing/test_export_megatron.py MEGATRON_BUILT_COUNTS).
+  3. builds each profile's model on the meta device from its flags with the release's own builder
+     (gpt_builders.gpt_builder, as pretrain_gpt.py does: MoE block spec, MLA, MTP) and prints its
+     parameter count (tests/sizing/test_export_megatron.py MEGATRON_BUILT_COUNTS).
 Where the CPU build lacks something the release asks for, the script stands in for it and says so:
-Python 3.12's typing.override, one Triton kernel module, a Hopper GPU for the arch query, and
---no-rope-fusion / --transformer-impl local (Transformer Engine kernels; no effect on the rules checked
-or on the count).
+Python 3.12's typing.override, one Triton kernel module, a Hopper GPU for the arch query, the CUDA
+device MLA's plain-RoPE embedding asks for, MLA's head widths passed to the local core attention
+(neither holds parameters), and --no-rope-fusion / --transformer-impl local (Transformer Engine
+kernels; no effect on the rules checked or on the count).
+
+Last run (core_v0.19.0 at 5be96267, 2-core CPU, shared/loaded machine, about 4 minutes): 104 profile x
+layout exports valid (the layout string of a one-layer last stage under v4 among them), 0 record
+mismatches, and every count in MEGATRON_BUILT_COUNTS, DeepSeek-V3
+671,026,404,352 (682,636,472,320 with its MTP module) included.
 """
 
 from __future__ import annotations
@@ -38,15 +45,33 @@ ONE_RANK = {"gpus": 1, "dp": 1, "tp": 1, "pp": 1, "micro_batch": 1, "recompute":
 
 
 def layouts(model) -> dict[str, dict]:
-    """A few layouts of 64 ranks (TP the largest of 4, 2, 1 dividing the heads) plus an offloading one."""
+    """A few layouts of 64 ranks (TP the largest of 4, 2, 1 dividing the heads; an odd layer count
+    splits unevenly over PP 2) plus an offloading one, and EP 8 for a model with experts."""
     tp = next(t for t in (4, 2, 1) if model.n_head % t == 0)
-    return {
-        "tp-pp2-zero1": {**ONE_RANK, "gpus": 64, "dp": 32 // tp, "tp": tp, "pp": 2, "zero": 1, "sequence_parallel": tp > 1},
+    first = {"first_stage_layers": model.n_layer // 2} if model.n_layer % 2 else {}
+    out = {
+        "tp-pp2-zero1": {**ONE_RANK, "gpus": 64, "dp": 32 // tp, "tp": tp, "pp": 2, "zero": 1, "sequence_parallel": tp > 1, **first},
         "zero2-full": {**ONE_RANK, "gpus": 64, "dp": 64 // tp, "tp": tp, "zero": 2, "recompute": "full"},
         "zero3-selective": {**ONE_RANK, "gpus": 64, "dp": 64, "zero": 3, "recompute": "selective"},
         "cp2": {**ONE_RANK, "gpus": 64, "dp": 32 // tp, "tp": tp, "cp": 2, "zero": 1},
         "offload": {**ONE_RANK, "gpus": 8, "dp": 8, "zero": 1, "offload_optimizer": True, "offload_activations": True},
     }
+    if model.n_experts:
+        out["ep8"] = {**out["tp-pp2-zero1"], "ep": 8}
+    # a one-layer last stage under interleaving (the plan's DeepSeek-V3 layout on 2,048 GPUs): only
+    # --pipeline-model-parallel-layout expresses it
+    pp, v = 16, 4
+    if (model.n_layer - 1) % (pp - 1) == 0 and (model.n_layer - 1) // (pp - 1) % v == 0:
+        out["pp16-v4-last1"] = {**ONE_RANK, "gpus": 2048, "dp": 2048 // (pp * tp), "tp": tp, "pp": pp, "interleave": v,
+                                "last_stage_layers": 1, "zero": 1, "sequence_parallel": tp > 1, "ep": 2 if model.n_experts else 1}
+    return out
+
+
+def models() -> dict[str, object]:
+    """Every shipped profile Megatron builds (no two-phase MoE), and DeepSeek-V3 with its MTP module."""
+    out = {n: load_model(n) for n in builtin_names("models") if not load_model(n).trunk_layers}
+    out["deepseek-v3+mtp1"] = out["deepseek-v3"].with_(mtp_layers=1)
+    return out
 
 
 class _Stub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -101,11 +126,11 @@ def main() -> int:
         arguments.validate_args(args, {})
         return args, core_transformer_config_from_args(args)
 
-    profiles = [n for n in builtin_names("models") if not load_model(n).trunk_layers]
-    for name in profiles:
-        for label, layout in layouts(load_model(name)).items():
+    profiles = models()
+    for name, model in profiles.items():
+        for label, layout in layouts(model).items():
             try:
-                flags = export.megatron_args(load_model(name), layout, 512, 10)
+                flags = export.megatron_args(model, layout, 512, 10)
             except Exception as exc:  # LSDT refused (e.g. heads not divisible by this TP): not a release check
                 print(f"skip  {name} {label}: {exc}")
                 continue
@@ -117,26 +142,31 @@ def main() -> int:
                 print(f"INVALID {name} {label}: {type(exc).__name__}: {exc}")
 
     import torch.distributed as dist
+    from gpt_builders import gpt_builder  # pretrain_gpt.py's model builder (decoder block and MTP specs)
     from megatron.core import parallel_state
-    from megatron.core.models.gpt import GPTModel
-    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
     from megatron.core.tokenizers.utils.build_tokenizer import vocab_size_with_padding
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29533")
     dist.init_process_group("gloo", rank=0, world_size=1)
     parallel_state.initialize_model_parallel(1, 1)
-    for name in profiles:
-        flags = export.megatron_args(load_model(name), ONE_RANK, 8, 10)
+    # MLA's plain-RoPE embedding asks torch.cuda for its device (no --use-cpu-initialization there);
+    # it holds no parameters, so the CPU stands in
+    torch.cuda.current_device = lambda: "cpu"
+    # MLA passes its q/k and v head widths to the core attention, which only Transformer Engine's
+    # takes; the local DotProductAttention (no parameters) stands in and drops them
+    from megatron.core.transformer import dot_product_attention as dpa
+
+    local_init = dpa.DotProductAttention.__init__
+    dpa.DotProductAttention.__init__ = lambda self, *a, k_channels=None, v_channels=None, **kw: local_init(self, *a, **kw)
+    for name, model in profiles.items():
+        flags = export.megatron_args(model, ONE_RANK, 8, 10)
         args, config = megatron_args(flags + ["--transformer-impl", "local", "--no-gradient-accumulation-fusion",
                                               "--no-masked-softmax-fusion", "--no-bias-swiglu-fusion", "--no-bias-dropout-fusion",
                                               "--no-persist-layer-norm", "--use-cpu-initialization", "--init-model-with-meta-device"], 1)
-        spec = get_gpt_layer_local_spec(num_experts=args.num_experts, moe_grouped_gemm=False, normalization=args.normalization)
+        args.padded_vocab_size = vocab_size_with_padding(args.vocab_size, args)
         with torch.device("meta"):
-            model = GPTModel(config=config, transformer_layer_spec=spec, vocab_size=vocab_size_with_padding(args.vocab_size, args),
-                             max_sequence_length=args.max_position_embeddings,
-                             share_embeddings_and_output_weights=not args.untie_embeddings_and_output_weights,
-                             position_embedding_type=args.position_embedding_type, rotary_base=args.rotary_base)
-        print(f"count {name} {sum(p.numel() for p in model.parameters())}")
+            built = gpt_builder(args, pre_process=True, post_process=True, config=config)
+        print(f"count {name} {sum(p.numel() for p in built.parameters())}")
     print("ok" if not failures else f"{failures} failure(s)")
     return 1 if failures else 0
 

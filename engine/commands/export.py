@@ -68,9 +68,12 @@ def run(args: argparse.Namespace) -> int:
         pairs = [shlex.join(g) for g in groups]
         env = megatron_args.required_env(megatron_args.parse(flags))
         env_line = "".join(f"# environment: {k}={v} (Megatron-LM asserts it for this layout on GPUs before Blackwell)\n" for k, v in env.items())
+        # routing is not a sizing input (no parameters, no FLOPs beyond the router LSDT counts)
+        router = ("# router: Megatron's defaults (softmax top-k, aux-loss balancing); a model trained otherwise adds its own, "
+                  "e.g. DeepSeek-V3's --moe-router-score-function sigmoid --moe-router-enable-expert-bias\n") if plan.model.n_experts else ""
         text = (f"# {head}\n# Megatron-LM {megatron_args.RELEASE} pretrain_gpt.py arguments. Add data and optimizer flags "
                 "(--mock-data runs as is); NullTokenizer stands for a tokenizer of this --vocab-size.\n"
-                + env_line + " \\\n".join(pairs) + "\n")
+                + env_line + router + " \\\n".join(pairs) + "\n")
     elif args.to == "torchtitan":
         text = export.torchtitan_config(plan.model, layout, B, steps, plan.goal.precision)
     else:

@@ -14,6 +14,8 @@ cited places, update RELEASE/COMMIT, and run tests/sizing/test_export_megatron.p
 from __future__ import annotations
 
 import argparse
+import ast
+import re
 from dataclasses import dataclass
 
 RELEASE = "core_v0.19.0"  # github.com/NVIDIA/Megatron-LM tag, 2026-08-19
@@ -29,7 +31,7 @@ SOURCES = (
 class Arg:
     dest: str
     kind: str  # "value" (takes a value), "true" (store_true), "false" (store_false)
-    type: str | None = None  # "int" | "float" | "str" for a value
+    type: str | None = None  # "int" | "float" | "str" | "moe_freq" (arguments.py moe_freq_type) for a value
     choices: tuple[str, ...] | None = None
     nargs: str | None = None
     default: object = None
@@ -37,6 +39,9 @@ class Arg:
 
 # Every flag LSDT emits, as the release's parser defines it; --transformer-impl is recorded for its
 # default (fine-grained activation offloading needs transformer_engine, which is the default).
+# One table, one line per flag, deliberately not split: it is data read against the parser in one
+# pass (benchmarks/megatron_check.py compares it entry by entry), and a move to a newer release is
+# a diff of this table.
 ARGUMENTS: dict[str, Arg] = {
     '--num-layers': Arg('num_layers', 'value', 'int', default=None),
     '--hidden-size': Arg('hidden_size', 'value', 'int', default=None),
@@ -71,6 +76,7 @@ ARGUMENTS: dict[str, Arg] = {
     '--num-virtual-stages-per-pipeline-rank': Arg('num_virtual_stages_per_pipeline_rank', 'value', 'int', default=None),
     '--decoder-first-pipeline-num-layers': Arg('decoder_first_pipeline_num_layers', 'value', 'int', default=None),
     '--decoder-last-pipeline-num-layers': Arg('decoder_last_pipeline_num_layers', 'value', 'int', default=None),
+    '--pipeline-model-parallel-layout': Arg('pipeline_model_parallel_layout', 'value', 'str', default=None),
     '--micro-batch-size': Arg('micro_batch_size', 'value', 'int', default=None),
     '--global-batch-size': Arg('global_batch_size', 'value', 'int', default=None),
     '--train-iters': Arg('train_iters', 'value', 'int', default=None),
@@ -88,6 +94,21 @@ ARGUMENTS: dict[str, Arg] = {
     '--grad-reduce-in-bf16': Arg('grad_reduce_in_bf16', 'true', default=False),
     '--fp8-format': Arg('fp8', 'value', 'str', choices=('e4m3', 'hybrid'), default=None),
     '--moe-router-pre-softmax': Arg('moe_router_pre_softmax', 'true', default=False),
+    # DeepSeek-V2/V3 shapes: MLA (arguments.py _add_mla_args; --multi-latent-attention and
+    # --qk-layernorm are TransformerConfig fields, made flags by ArgumentGroupFactory), shared
+    # experts, dense-first layers (_add_moe_args: moe_freq_type, an int or a list pattern) and MTP.
+    '--multi-latent-attention': Arg('multi_latent_attention', 'true', default=False),
+    '--q-lora-rank': Arg('q_lora_rank', 'value', 'int', default=None),
+    '--kv-lora-rank': Arg('kv_lora_rank', 'value', 'int', default=32),
+    '--qk-head-dim': Arg('qk_head_dim', 'value', 'int', default=128),
+    '--qk-pos-emb-head-dim': Arg('qk_pos_emb_head_dim', 'value', 'int', default=64),
+    '--v-head-dim': Arg('v_head_dim', 'value', 'int', default=128),
+    '--qk-layernorm': Arg('qk_layernorm', 'true', default=False),
+    '--rope-type': Arg('rope_type', 'value', 'str', choices=('rope', 'yarn'), default=None),
+    '--no-rope-fusion': Arg('apply_rope_fusion', 'false', default=True),
+    '--moe-shared-expert-intermediate-size': Arg('moe_shared_expert_intermediate_size', 'value', 'int', default=None),
+    '--moe-layer-freq': Arg('moe_layer_freq', 'value', 'moe_freq', default=1),
+    '--mtp-num-layers': Arg('mtp_num_layers', 'value', 'int', default=None),
     '--transformer-impl': Arg('transformer_impl', 'value', 'str', choices=('local', 'transformer_engine', 'inference_optimized'), default='transformer_engine'),
 }
 
@@ -96,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
     """An argparse parser with the release's definitions of ARGUMENTS (and nothing else: an
     unknown flag is an error, as it is in Megatron-LM, whose parser does not allow abbreviations)."""
     p = argparse.ArgumentParser(prog="pretrain_gpt.py", allow_abbrev=False, exit_on_error=False)
-    types = {"int": int, "float": float, "str": str}
+    types = {"int": int, "float": float, "str": str, "moe_freq": moe_freq}
     for flag, a in ARGUMENTS.items():
         if a.kind == "true":
             p.add_argument(flag, dest=a.dest, action="store_true")
@@ -105,6 +126,55 @@ def parser() -> argparse.ArgumentParser:
         else:
             p.add_argument(flag, dest=a.dest, type=types[a.type], choices=a.choices, nargs=a.nargs, default=a.default)
     return p
+
+
+MAX_PATTERN = 1_000_000
+_PATTERN_CHARS = re.compile(r"[^,\d\[\]\(\)\+\*]")
+
+
+def moe_freq(text: str) -> int | list[int]:
+    """arguments.py moe_freq_type: an int N (one MoE layer every N) or a list expression of 0
+    (dense) and 1 (MoE) per layer, such as "[0]*3+[1]*58" (_eval_pattern: only digits , [ ] ( ) + *
+    are allowed, then Python evaluates it; here a parser of that grammar evaluates it instead)."""
+    if "[" not in text:
+        return int(text)
+    if _PATTERN_CHARS.search(text):
+        raise ValueError(f"Invalid pattern: {text}")
+    try:
+        value = _eval_list_expr(ast.parse(text, mode="eval").body)
+    except (SyntaxError, ValueError) as exc:
+        raise ValueError(f"Invalid pattern: {text}") from exc
+    if not isinstance(value, list):
+        raise ValueError(f"Invalid pattern: {text}")
+    return value
+
+
+def _eval_list_expr(node: ast.AST) -> int | list:
+    """Integers, list displays of them, + and * (what _eval_pattern's character set can spell)."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.List):
+        return [_eval_list_expr(e) for e in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_eval_list_expr(e) for e in node.elts)  # type: ignore[return-value]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        left, right = _eval_list_expr(node.left), _eval_list_expr(node.right)
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(left, list) != isinstance(right, list) and max(abs(v) for v in (left, right) if isinstance(v, int)) > MAX_PATTERN:
+            raise ValueError("pattern longer than any model")  # Python would build it; no model has that many layers
+        return left * right
+    raise ValueError(f"not an integer list expression: {ast.dump(node)}")
+
+
+def moe_layer_pattern(freq: int | list[int], num_layers: int) -> list[int] | None:
+    """gpt_layer_specs.get_gpt_decoder_layer_specs: 1 (MoE) / 0 (dense) per layer; None when the
+    release refuses the pattern (a list not one entry per layer, or entries other than 0 / 1)."""
+    if isinstance(freq, int):
+        return [1 if i % freq == 0 else 0 for i in range(num_layers)] if freq > 0 else None
+    if len(freq) != num_layers or set(freq) - {0, 1}:
+        return None
+    return list(freq)
 
 
 def parse(flags: list[str]) -> argparse.Namespace:
@@ -180,7 +250,9 @@ def rule_violations(ns: argparse.Namespace, world_size: int) -> list[str]:
     first, last = ns.decoder_first_pipeline_num_layers, ns.decoder_last_pipeline_num_layers
     vpp = ns.num_virtual_stages_per_pipeline_rank
     stages = pipeline_stage_layers(ns.num_layers, pp, first, last)
-    if stages is None or any(s <= 0 for s in stages):  # TransformerConfig: uneven PP checks
+    if ns.pipeline_model_parallel_layout is not None:
+        bad += _layout_string_violations(ns)
+    elif stages is None or any(s <= 0 for s in stages):  # TransformerConfig: uneven PP checks
         bad.append(f"{ns.num_layers} layers do not split over {pp} pipeline ranks with first={first}, last={last} (TransformerConfig)")
     elif vpp is not None and vpp > 1:
         if pp == 1:  # validate_args: interleaving needs PP > 1 (PP > 2 without p2p overlap, which is on by default)
@@ -203,4 +275,63 @@ def rule_violations(ns: argparse.Namespace, world_size: int) -> list[str]:
             bad.append(f"--offload-modules {ns.offload_modules}; accepted: some of {sorted(allowed)} (TransformerConfig)")
     if ns.num_experts and ns.moe_router_topk == 1 and not ns.moe_router_pre_softmax:  # TransformerConfig (softmax router)
         bad.append("--moe-router-topk 1 needs --moe-router-pre-softmax (TransformerConfig)")
+    return bad + _deepseek_rule_violations(ns)
+
+
+def pipeline_layout_stages(layout: str) -> list[str]:
+    """PipelineParallelLayerLayout.parse_str_to_list (core/transformer/pipeline_parallel_layer_layout.py):
+    commas dropped, "(...)*n" then "x*n" unrolled, split at "|"; each stage a string of E
+    (embedding), t (decoder layer), m (MTP layer), L (loss)."""
+    layout = layout.replace(",", "")
+    for pattern in (r"\(([^)]+)\)\*(\d+)", r"(.)\*(\d+)"):
+        layout = re.sub(pattern, lambda m: m.group(1) * int(m.group(2)), layout)
+    return layout.split("|")
+
+
+def _layout_string_violations(ns: argparse.Namespace) -> list[str]:
+    """The release's rules on --pipeline-model-parallel-layout (validate_args, TransformerConfig,
+    PipelineParallelLayerLayout.__init__ / validate_layer_layout)."""
+    pp, stages = ns.pipeline_model_parallel_size, pipeline_layout_stages(ns.pipeline_model_parallel_layout)
+    flat = "".join(stages)
+    if set(flat) - set("ELtm"):
+        return [f"--pipeline-model-parallel-layout has {sorted(set(flat) - set('ELtm'))}; known layer characters: E, L, t, m"]
+    bad = []
+    if ns.num_virtual_stages_per_pipeline_rank is not None:  # validate_args: at most one way to set VPP
+        bad.append("--pipeline-model-parallel-layout with --num-virtual-stages-per-pipeline-rank (validate_args)")
+    if ns.decoder_first_pipeline_num_layers is not None or ns.decoder_last_pipeline_num_layers is not None:  # TransformerConfig
+        bad.append("--pipeline-model-parallel-layout with --decoder-first/last-pipeline-num-layers (TransformerConfig)")
+    if len(stages) % pp:  # validate_args
+        bad.append(f"{len(stages)} layout stages do not divide over PP {pp} (validate_args)")
+    if not flat.startswith("E") or not flat.endswith("L") or flat.count("E") != 1 or flat.count("L") != 1:
+        bad.append("the layout must start with E and end with L, each once (PipelineParallelLayerLayout)")
+    if flat.count("t") != ns.num_layers:
+        bad.append(f"the layout holds {flat.count('t')} decoder layers, not --num-layers {ns.num_layers} (PipelineParallelLayerLayout)")
+    mtp = flat.count("m")
+    if mtp != (ns.mtp_num_layers or 0):
+        bad.append(f"the layout holds {mtp} MTP layers, not --mtp-num-layers {ns.mtp_num_layers} (PipelineParallelLayerLayout)")
+    elif mtp:
+        holder = next(i for i, stage in enumerate(stages) if "m" in stage)
+        if "t" in flat[flat.index("m"):]:
+            bad.append("decoder layers must be placed before MTP layers (PipelineParallelLayerLayout)")
+        if holder < len(stages) - pp:  # the stages of the last virtual round are each rank's last
+            bad.append("MTP layers must sit in the last virtual stage of a rank (PipelineParallelLayerLayout)")
+    return bad
+
+
+def _deepseek_rule_violations(ns: argparse.Namespace) -> list[str]:
+    """The release's rules on the MLA, shared-expert, dense-first and MTP flags."""
+    bad = []
+    if ns.multi_latent_attention:
+        if ns.group_query_attention:  # validate_args
+            bad.append("group query attention is mutually exclusive with multi latent attention (validate_args)")
+        # MLATransformerConfig.__post_init__: fused RoPE only with YaRN, and MLA's default rope_type is yarn
+        if ns.apply_rope_fusion and ns.rope_type == "rope":
+            bad.append("--rope-type rope with MLA needs --no-rope-fusion (MLATransformerConfig)")
+    if ns.num_experts:
+        if moe_layer_pattern(ns.moe_layer_freq, ns.num_layers) is None:  # gpt_layer_specs: one 0/1 per layer
+            bad.append(f"--moe-layer-freq {ns.moe_layer_freq} is not one 0 (dense) or 1 (MoE) per each of {ns.num_layers} layers (gpt_layer_specs)")
+        if ns.moe_shared_expert_intermediate_size is not None and ns.moe_shared_expert_intermediate_size <= 0:  # TransformerConfig
+            bad.append(f"--moe-shared-expert-intermediate-size {ns.moe_shared_expert_intermediate_size} must be > 0 (TransformerConfig)")
+    if ns.mtp_num_layers and ns.position_embedding_type not in ("learned_absolute", "rope", "mrope", "none"):  # validate_args
+        bad.append(f"multi-token prediction with {ns.position_embedding_type} position embeddings (validate_args)")
     return bad

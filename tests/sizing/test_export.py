@@ -8,11 +8,12 @@ import argparse
 import importlib
 import shlex
 import sys
+from dataclasses import field, fields, make_dataclass
 
 import pytest
 
 from engine.errors import UserError
-from engine.plan import Plan
+from engine.plan import Plan, load_plan
 from engine.runtime.train.config import add_arguments as trainer_arguments
 from engine.runtime.train.config import resolve_config
 from engine.sizing import export
@@ -111,3 +112,42 @@ def test_an_engine_refusal_is_one_line_and_writes_nothing(tmp_path):
     r = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--out", str(out))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a torchtitan registry shape" in r.stderr, r.stderr
     assert not out.exists() and "Traceback" not in r.stderr
+
+
+def test_export_cli_deepseek_v3_plan(tmp_path):
+    """The DeepSeek-V3 worked example of docs/export.md: 14.8T tokens on 2,048 H100s in 90 days.
+    Megatron takes the fastest layout (a one-layer last stage under v4: the layout string);
+    torchtitan refuses it in one line and takes layout #5 (no interleave)."""
+    path = tmp_path / "ds.toml"
+    plan = run_lsdt("plan", "--model", "deepseek-v3", "--hardware", "h100-sxm", "--tokens", "14.8e12", "--days", "90",
+                    "--G", "2048", "--save", str(path))
+    assert plan.returncode == 0, plan.stderr
+    mg = run_lsdt("export", "--plan", str(path), "--to", "megatron")
+    assert mg.returncode == 0, mg.stderr
+    assert "# router: Megatron's defaults" in mg.stdout
+    flags = shlex.split(" ".join(line.rstrip("\\") for line in mg.stdout.splitlines() if not line.startswith("#")))
+    assert "--multi-latent-attention" in flags and "--pipeline-model-parallel-layout" in flags
+    out = tmp_path / "ds_tt.py"
+    refused = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--out", str(out))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "without a layer" in refused.stderr, refused.stderr
+    assert not out.exists()
+    layouts = load_plan(path).compute().refined["layouts"]
+    plain = next(i for i, lay in enumerate(layouts, 1) if lay["interleave"] == 1)  # each end stage one module list
+    tt = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--layout", str(plain), "--out", str(out))
+    assert tt.returncode == 0 and "deepseek_v3_671b()" in out.read_text(), tt.stderr
+
+
+def test_every_layout_dimension_the_engineering_model_records_is_exported_or_refused(monkeypatch):
+    """One record (refine.Layout): a dimension added there is refused by name until an export
+    translates it, never dropped from the launch config."""
+    from engine.sizing import refine
+    from engine.sizing.export import layout as export_layout
+
+    assert export_layout.EXPORTED_LAYOUT_FIELDS <= {f.name for f in fields(refine.Layout)}  # none renamed away
+    grown = make_dataclass("Layout", [("pipeline_zero_bubble", bool, field(default=False))], bases=(refine.Layout,), frozen=True)
+    monkeypatch.setattr(export_layout, "Layout", grown)
+    names = {f.name for f in fields(grown)}
+    monkeypatch.setattr(export_layout, "layout_from", lambda row: grown(**{k: v for k, v in row.items() if k in names}))
+    with pytest.raises(UserError, match="pipeline_zero_bubble = True, which the exports do not translate"):
+        export.megatron_args(load_model("gpt2-124m"), {**DP_LAYOUT, "pipeline_zero_bubble": True}, 256, 10)
+    assert export.megatron_args(load_model("gpt2-124m"), DP_LAYOUT, 256, 10)  # at its default: nothing to say

@@ -15,9 +15,10 @@ from engine.sizing.counts import param_counts
 from engine.specs import builtin_names, load_model
 from tests.sizing.export_layouts import layouts_for
 
-# GPTModel(...).parameters() of Megatron-LM core_v0.19.0, built on the meta device from each
-# profile's exported flags at TP = PP = 1 (benchmarks/megatron_check.py, run against a checkout of the
-# tag). Each is LSDT's count plus Megatron's RMSNorm gains, (2 n_layer + 1) x d_model.
+# The parameters of the model Megatron-LM core_v0.19.0 builds from each profile's exported flags at
+# TP = PP = 1, on the meta device with the release's own builder (gpt_builders.gpt_builder, as
+# pretrain_gpt.py builds it; benchmarks/megatron_check.py, run against a checkout of the tag). Each
+# is LSDT's count plus the norm gains Megatron carries and LSDT's norms do not (megatron_norm_gains).
 MEGATRON_BUILT_COUNTS = {
     "gpt2-124m": 123_551_232, "gpt2-350m": 353_503_232, "gpt2-774m": 772_211_200, "gpt2-1558m": 1_555_126_400,
     "gpt3-175b": 175_206_838_272, "llama-7b": 6_738_415_616, "llama-13b": 13_015_864_320,
@@ -25,64 +26,156 @@ MEGATRON_BUILT_COUNTS = {
     "nanochat-d12": 185_617_152, "nanochat-d14": 252_339_584, "nanochat-d16": 335_578_112,
     "nanochat-d18": 437_692_032, "nanochat-d20": 561_040_640, "nanochat-d22": 707_983_232,
     "nanochat-d24": 880_879_104, "nanochat-d26": 1_082_087_552,
+    "deepseek-v3": 671_026_404_352, "deepseek-v3+mtp1": 682_636_472_320,
 }
-# MLA models (deepseek-v3) are refused by name, not exported: the mapping of MLA and MTP to Megatron's
-# --multi-latent-attention flags is not written yet (test_mla_models_are_refused_by_name).
-MLA_PROFILES = [n for n in builtin_names("models") if load_model(n).kv_lora_rank]
-DENSE_PROFILES = [n for n in builtin_names("models") if not load_model(n).trunk_layers and n not in MLA_PROFILES]
+# Every shipped profile Megatron builds: dense, and DeepSeek-V3 (MLA, shared experts, dense-first
+# layers); the two-phase S7 MoE is refused (test_refuses_what_megatron_cannot_build).
+EXPORTED_PROFILES = [n for n in builtin_names("models") if not load_model(n).trunk_layers]
 
 
-@pytest.mark.parametrize("name", MLA_PROFILES)
-def test_mla_models_are_refused_by_name(name):
-    layout = dict(gpus=8, dp=8, tp=1, pp=1, micro_batch=1, recompute="none", zero=1, interleave=1, sequence_parallel=False)
-    with pytest.raises(UserError, match=r"sets (q_lora_rank|kv_lora_rank) = \d+, which this export does not translate"):
-        export.megatron_args(load_model(name), layout, 512, 10)
+def _model(name: str):
+    """A shipped profile, or "deepseek-v3+mtp1": DeepSeek-V3 with its one MTP module trained."""
+    return load_model("deepseek-v3").with_(mtp_layers=1) if name == "deepseek-v3+mtp1" else load_model(name)
+
+
+def megatron_norm_gains(model) -> int:
+    """RMSNorm gains Megatron builds and LSDT does not count: two per block and a final one; MLA's
+    latent norms (--qk-layernorm: q_lora_rank + kv_lora_rank per attention); per MTP module its
+    enorm, hnorm and final norm and its block's."""
+    h = model.d_model
+    latent = model.q_lora_rank + model.kv_lora_rank if model.is_mla else 0
+    return (2 * model.n_layer + 1) * h + model.n_layer * latent + model.mtp_layers * (5 * h + latent)
 
 
 def megatron_param_count(ns: argparse.Namespace) -> int:
     """Parameters of the GPTModel Megatron-LM builds from these flags (its local layer spec):
     norms carry a gain (and a bias under LayerNorm), linears a bias unless --disable-bias-linear,
-    learned positions a table, and the vocabulary is padded (build_tokenizer.py)."""
-    h, L, heads = ns.hidden_size, ns.num_layers, ns.num_attention_heads
-    kv = ns.kv_channels or h // heads
-    groups = ns.num_query_groups if ns.group_query_attention else heads
+    learned positions a table, and the vocabulary is padded (build_tokenizer.py). Dense or MoE per
+    layer as --moe-layer-freq says; MLA attention; MTP modules repeat the last layer's kind."""
+    h, L = ns.hidden_size, ns.num_layers
     vocab = mg.padded_vocab_size(ns.vocab_size, ns.make_vocab_size_divisible_by, ns.tensor_model_parallel_size)
     bias = ns.add_bias_linear
     norm = h * (2 if ns.normalization == "LayerNorm" else 1)
-    qkv_width = kv * (heads + 2 * groups)
-    attention = h * qkv_width + heads * kv * h + (qkv_width + h if bias else 0)
+    attention = _mla_params(ns) if ns.multi_latent_attention else _attention_params(ns)
     gated = 2 if ns.swiglu else 1
 
     def mlp(ffn: int) -> int:
         return h * ffn * gated + ffn * h + (ffn * gated + h if bias else 0)
 
-    if ns.num_experts:
-        mlp_layer = ns.num_experts * mlp(ns.moe_ffn_hidden_size) + ns.num_experts * h  # experts + router
-    else:
-        mlp_layer = mlp(ns.ffn_hidden_size)
+    def layer(moe: int) -> int:
+        if not moe:
+            return 2 * norm + attention + mlp(ns.ffn_hidden_size)
+        shared = mlp(ns.moe_shared_expert_intermediate_size) if ns.moe_shared_expert_intermediate_size else 0
+        return 2 * norm + attention + ns.num_experts * (mlp(ns.moe_ffn_hidden_size) + h) + shared  # experts + router rows
+
+    pattern = mg.moe_layer_pattern(ns.moe_layer_freq, L) if ns.num_experts else [0] * L
+    mtp = (ns.mtp_num_layers or 0) * (3 * norm + 2 * h * h + layer(pattern[-1]))  # enorm, hnorm, final norm, eh_proj
     positions = ns.max_position_embeddings * h if ns.position_embedding_type == "learned_absolute" else 0
     output = vocab * h if ns.untie_embeddings_and_output_weights else 0
-    return vocab * h + positions + L * (2 * norm + attention + mlp_layer) + norm + output
+    return vocab * h + positions + sum(layer(m) for m in pattern) + norm + output + mtp
+
+
+def _attention_params(ns: argparse.Namespace) -> int:
+    h, heads = ns.hidden_size, ns.num_attention_heads
+    kv = ns.kv_channels or h // heads
+    groups = ns.num_query_groups if ns.group_query_attention else heads
+    qkv_width = kv * (heads + 2 * groups)
+    return h * qkv_width + heads * kv * h + (qkv_width + h if ns.add_bias_linear else 0)
+
+
+def _mla_params(ns: argparse.Namespace) -> int:
+    """MultiLatentAttention (bias-free): q down/up (or one q projection without --q-lora-rank), kv
+    down to the latent plus the shared RoPE key, kv up, the output; latent norms with --qk-layernorm."""
+    h, heads, q_head = ns.hidden_size, ns.num_attention_heads, ns.qk_head_dim + ns.qk_pos_emb_head_dim
+    rank_q, rank_kv = ns.q_lora_rank, ns.kv_lora_rank
+    q = h * heads * q_head if rank_q is None else h * rank_q + rank_q * heads * q_head + (rank_q if ns.qk_layernorm else 0)
+    kv = h * (rank_kv + ns.qk_pos_emb_head_dim) + rank_kv * heads * (ns.qk_head_dim + ns.v_head_dim) + (rank_kv if ns.qk_layernorm else 0)
+    return q + kv + heads * ns.v_head_dim * h
 
 
 def _parse(flags: list[str]) -> argparse.Namespace:
     return mg.parse(flags)
 
 
-@pytest.mark.parametrize("name", DENSE_PROFILES)
+@pytest.mark.parametrize("name", EXPORTED_PROFILES + ["deepseek-v3+mtp1"])
 def test_every_profile_and_layout_passes_megatrons_rules_and_rebuilds_lsdts_count(name):
-    model = load_model(name)
+    model = _model(name)
     lsdt = param_counts(model).total
-    norms = (2 * model.n_layer + 1) * model.d_model
     for label, layout in layouts_for(model).items():
         ns = _parse(export.megatron_args(model, layout, 512, 100))
         assert mg.rule_violations(ns, layout["gpus"]) == [], (name, label)
         padded = mg.padded_vocab_size(ns.vocab_size, ns.make_vocab_size_divisible_by, ns.tensor_model_parallel_size)
         pad_rows = (padded - model.vocab_size) * model.d_model * (1 if model.tie_embeddings else 2)
-        assert megatron_param_count(ns) == lsdt + norms + pad_rows, (name, label)
+        assert megatron_param_count(ns) == lsdt + megatron_norm_gains(model) + pad_rows, (name, label)
         assert pad_rows == 0 or model.vocab_size % layout["tp"], (name, label)  # padding only where TP forces it
         if layout["tp"] == 1:  # the rebuild is Megatron's own count of the model these flags build
             assert megatron_param_count(ns) == MEGATRON_BUILT_COUNTS[name], name
+
+
+def test_deepseek_v3_exports_mla_shared_experts_dense_first_layers_and_mtp():
+    """Each DeepSeek-V3 field in Megatron's words (profiles/models/deepseek-v3.toml; NVIDIA's own
+    examples/megatron_fsdp/sbatch_mfsdp_deepseek_v3.sh at the tag sets the same shape flags)."""
+    model = load_model("deepseek-v3")
+    layout = layouts_for(model)["ep"]
+    ns = _parse(export.megatron_args(model.with_(mtp_layers=1), layout, 512, 10))
+    assert ns.multi_latent_attention and ns.qk_layernorm and not ns.group_query_attention
+    assert (ns.q_lora_rank, ns.kv_lora_rank, ns.qk_head_dim, ns.qk_pos_emb_head_dim, ns.v_head_dim) == (1536, 512, 128, 64, 128)
+    assert (ns.rope_type, ns.apply_rope_fusion, ns.rotary_base) == ("rope", False, 10_000)
+    assert (ns.num_experts, ns.moe_router_topk, ns.moe_ffn_hidden_size, ns.moe_shared_expert_intermediate_size) == (256, 8, 2048, 2048)
+    assert ns.ffn_hidden_size == 18432 and ns.moe_layer_freq == [0] * 3 + [1] * 58 and ns.mtp_num_layers == 1
+    assert (ns.expert_model_parallel_size, ns.decoder_first_pipeline_num_layers, ns.decoder_last_pipeline_num_layers) == (8, 16, 15)
+    assert mg.rule_violations(ns, layout["gpus"]) == []
+    assert "--mtp-num-layers" not in export.megatron_args(model, layout, 512, 10)  # the profile leaves MTP out
+    no_q_latent = _parse(export.megatron_args(model.with_(q_lora_rank=0), layout, 512, 10))
+    assert no_q_latent.q_lora_rank is None  # a plain q projection, as DeepSeek-V2-Lite
+    assert megatron_param_count(no_q_latent) == param_counts(model.with_(q_lora_rank=0)).total + megatron_norm_gains(model.with_(q_lora_rank=0))
+
+
+# The top refined layout of `lsdt plan --model deepseek-v3 --hardware h100-sxm --G 2048` (14.8T tokens):
+# 32 x 4 x 16 x 1 x 2, v4, last stage 1 layer; the middle ranks hold 4 layers, one per virtual stage.
+DEEPSEEK_PLANNED = {"gpus": 2048, "dp": 32, "tp": 4, "pp": 16, "ep": 2, "interleave": 4, "last_stage_layers": 1,
+                    "micro_batch": 1, "recompute": "none", "zero": 1, "sequence_parallel": True}
+
+
+@pytest.mark.parametrize("mtp", [0, 1])
+def test_an_end_stage_lighter_than_the_interleave_exports_as_megatrons_layout_string(mtp):
+    """--decoder-last-pipeline-num-layers 1 with 4 virtual stages is refused by TransformerConfig (each
+    rank's layers divisible by VPP); the release's --pipeline-model-parallel-layout places every
+    virtual stage, empty ones included, and the MTP module beside the loss."""
+    model = load_model("deepseek-v3").with_(mtp_layers=mtp)
+    flags = export.megatron_args(model, DEEPSEEK_PLANNED, 1024, 10)
+    ns = _parse(flags)
+    assert mg.rule_violations(ns, 2048) == []
+    assert ns.num_virtual_stages_per_pipeline_rank is None and ns.decoder_last_pipeline_num_layers is None
+    stages = mg.pipeline_layout_stages(ns.pipeline_model_parallel_layout)
+    assert len(stages) == 64 and stages[0] == "Et" and stages[-1] == "t" + "m" * mtp + "L"
+    last_rank = [stages[s] for s in range(15, 64, 16)]
+    assert last_rank == ["", "", "", "t" + "m" * mtp + "L"]  # rank 15: its one layer, with the head
+    assert all(stages[s].count("t") == 1 for s in range(64) if s % 16 != 15)
+    broken = list(flags)
+    at = broken.index("--pipeline-model-parallel-layout") + 1
+    broken[at] = broken[at].replace("tL", "ttL").replace("tmL", "ttmL")
+    assert any("decoder layers" in m for m in mg.rule_violations(_parse(broken), 2048))
+    assert any("VPP" in m or "virtual" in m for m in mg.rule_violations(_parse(broken + ["--num-virtual-stages-per-pipeline-rank", "4"]), 2048))
+
+
+def test_the_recorded_deepseek_rules_catch_broken_flags():
+    model = load_model("deepseek-v3")
+    layout = layouts_for(model)["dp-only"]
+    good = export.megatron_args(model, layout, 512, 10)
+
+    def violations(*extra: str, drop: str = "") -> list[str]:
+        flags = [f for f in good if f != drop] + list(extra)
+        return mg.rule_violations(_parse(flags), layout["gpus"])
+
+    assert any("--no-rope-fusion" in m for m in violations(drop="--no-rope-fusion"))
+    assert any("mutually exclusive" in m for m in violations("--group-query-attention"))
+    assert any("--moe-layer-freq" in m for m in violations("--moe-layer-freq", "[0]*3+[1]*57"))
+    assert any("--moe-layer-freq" in m for m in violations("--moe-layer-freq", "[0]*3+[2]*58"))
+    assert any("> 0" in m for m in violations("--moe-shared-expert-intermediate-size", "0"))
+    assert violations("--moe-layer-freq", "1") == []  # an int: every layer MoE
+    with pytest.raises(argparse.ArgumentError):  # moe_freq_type refuses what is not a list expression
+        _parse(good + ["--moe-layer-freq", "[0]*3+__import__('os')"])
 
 
 def test_llama3_8b_is_the_llama_architecture_not_gpt2():
@@ -192,8 +285,8 @@ def test_precision_sets_the_gradient_bytes_the_plan_counted():
 
 
 def test_a_model_field_the_export_does_not_translate_is_refused_by_name(monkeypatch):
-    """A newer architecture key (say multi-head latent attention) must not export as a plain model."""
+    """A newer architecture key (say attention sinks) must not export as a plain model."""
     model = load_model("llama3-8b")
-    monkeypatch.setattr(type(model), "to_dict", lambda self: {**vars(self), "kv_lora_rank": 512})
-    with pytest.raises(UserError, match="kv_lora_rank = 512"):
+    monkeypatch.setattr(type(model), "to_dict", lambda self: {**vars(self), "attention_sink_tokens": 4})
+    with pytest.raises(UserError, match="attention_sink_tokens = 4"):
         export.megatron_args(model, layouts_for(model)["dp-only"], 512, 10)

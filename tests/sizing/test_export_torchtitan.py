@@ -1,7 +1,8 @@
 """`lsdt export --to torchtitan`: the exported module loads through torchtitan's own ConfigManager
 (the pinned torchtitan, installed by the interop extra), its Trainer.Config passes torchtitan's
 checks, its degrees pass ParallelDims, its stages are the planned split, and torchtitan's registry
-model is the model LSDT sized. No training, no GPU."""
+model is the model LSDT sized: Llama 3 in the llama3 family, DeepSeek-V3 (MLA, shared experts,
+dense-first layers, MTP) in the deepseek_v3 family. No training, no GPU."""
 
 from __future__ import annotations
 
@@ -30,15 +31,19 @@ def test_the_installed_torchtitan_is_the_pinned_release():
 
 @pytest.mark.parametrize("name", list(export.TORCHTITAN_MODELS))
 def test_torchtitans_registry_model_is_the_profile_lsdt_sized(name):
-    module, flavour, _ = export.TORCHTITAN_MODELS[name]
+    module, flavour, _, rope_positions = export.TORCHTITAN_MODELS[name]
     registry = __import__(module, fromlist=["model_registry"]).model_registry
     config = registry(flavour).model
     model = load_model(name)
     assert (len(config.layers), config.dim, config.vocab_size) == (model.n_layer, model.d_model, model.vocab_size)
+    assert config.layers[0].attention.rope.max_seq_len == rope_positions
     with torch.device("meta"):
         built = config.build()
-    # torchtitan's RMSNorm carries a gain: two per block and a final one, beyond LSDT's count
-    assert sum(p.numel() for p in built.parameters()) == param_counts(model).total + (2 * model.n_layer + 1) * model.d_model
+    # torchtitan's RMSNorm carries a gain: two per block and a final one, and MLA's on its q and kv
+    # latents, beyond LSDT's count (DeepSeek-V3: 671,026,404,352, Megatron's count of its export too)
+    latent = model.q_lora_rank + model.kv_lora_rank if model.is_mla else 0
+    norms = (2 * model.n_layer + 1) * model.d_model + model.n_layer * latent
+    assert sum(p.numel() for p in built.parameters()) == param_counts(model).total + norms
 
 
 def _load(tmp_path, monkeypatch, text: str, stem: str) -> Trainer.Config:
@@ -91,6 +96,49 @@ def test_exported_config_loads_and_describes_the_layout(tmp_path, monkeypatch, l
         assert train.local_batch_size == layout["micro_batch"]
 
 
+@pytest.mark.parametrize("label", ["dp-only", "tp-pp", "zero3-selective", "cp2", "uneven", "ep"])
+def test_deepseek_v3_exports_into_torchtitans_deepseek_v3_family(tmp_path, monkeypatch, label):
+    """MLA, shared experts and dense-first layers are the registry's 671B model (its count is checked
+    above); the layout lands in torchtitan's own ParallelDims, EP included."""
+    model = load_model("deepseek-v3")
+    layout = layouts_for(model)[label]
+    config = _load(tmp_path, monkeypatch, export.torchtitan_config(model, layout, 512, 10), f"lsdt_ds_{label.replace('-', '_')}")
+    assert config.model_spec.name == "deepseek_v3" and config.model_spec.flavor == "671B"
+    dims = ParallelDims.from_config(config.parallelism, layout["gpus"])
+    assert (dims.tp, dims.pp, dims.cp, dims.ep, dims.dp_replicate * dims.dp_shard) == (
+        layout["tp"], layout["pp"], layout.get("cp", 1), layout.get("ep", 1), layout["dp"])
+    if layout["pp"] > 1:
+        parts = config.parallelism.module_fqns_per_model_part
+        assert [m for part in parts for m in part] == ["tok_embeddings", *(f"layers.{i}" for i in range(61)), "norm", "lm_head"]
+        assert sum(m.startswith("layers.") for m in parts[0]) == layout.get("first_stage_layers", 61 // layout["pp"])
+
+
+def test_end_stages_lighter_than_the_interleave_split_module_by_module_or_are_refused(tmp_path, monkeypatch):
+    """torchtitan takes any per-stage module lists: a first rank of 3 layers over 2 virtual stages
+    holds 2 + 1; a stage left with no module (1 layer over 4 stages) is refused, as torchtitan's
+    optimizer refuses a model part with no parameters (components/optimizer/optimizer.py)."""
+    model = load_model("deepseek-v3")
+    layout = {"gpus": 128, "dp": 8, "tp": 4, "pp": 4, "interleave": 2, "first_stage_layers": 3, "last_stage_layers": 2,
+              "micro_batch": 1, "recompute": "full", "zero": 1, "sequence_parallel": True, "ep": 8}
+    config = _load(tmp_path, monkeypatch, export.torchtitan_config(model, layout, 512, 10), "lsdt_ds_uneven_v2")
+    layers = [sum(m.startswith("layers.") for m in part) for part in config.parallelism.module_fqns_per_model_part]
+    assert layers == [2, 14, 14, 1, 1, 14, 14, 1] and sum(layers) == 61
+    planned = {**layout, "gpus": 2048, "dp": 32, "pp": 16, "interleave": 4, "first_stage_layers": None, "last_stage_layers": 1, "ep": 2}
+    with pytest.raises(UserError, match=r"stage 15 \(rank 15\) without a layer.*--pipeline-model-parallel-layout"):
+        export.torchtitan_config(model, planned, 1024, 10)
+
+
+def test_deepseek_v3_with_mtp_trains_torchtitans_mtp_modules(tmp_path, monkeypatch):
+    from torchtitan.models.deepseek_v3.mtp import MTPLoss
+
+    model = load_model("deepseek-v3").with_(mtp_layers=1)
+    layout = layouts_for(model)["zero3-selective"]
+    config = _load(tmp_path, monkeypatch, export.torchtitan_config(model, layout, 512, 10), "lsdt_ds_mtp")
+    assert len(config.model_spec.model.mtp_layers) == 1 and isinstance(config.loss, MTPLoss.Config)
+    with pytest.raises(UserError, match="MTP.*PP 4"):  # torchtitan's MTPDecoder: no pipeline parallelism yet
+        export.torchtitan_config(model, layouts_for(model)["tp-pp"], 512, 10)
+
+
 def test_torchtitans_own_checks_refuse_a_broken_export(tmp_path, monkeypatch):
     """The loader is not a rubber stamp: a pipeline micro-batch that does not divide the local
     batch is refused by Trainer.Config's own check when the exported function runs."""
@@ -111,3 +159,11 @@ def test_refuses_what_torchtitan_cannot_run():
         export.torchtitan_config(load_model("llama3-8b"), {**lay, "zero": 1, "offload_activations": True}, 512, 10)
     with pytest.raises(UserError, match="ZeRO >= 1"):
         export.torchtitan_config(load_model("llama3-8b"), {**lay, "offload_optimizer": True}, 512, 10)
+    with pytest.raises(UserError, match="two-phase MoE"):
+        export.torchtitan_config(load_model("s7-moe-140m"), lay, 512, 10)
+    with pytest.raises(UserError, match=r"sets d_ff = 4096, and torchtitan's 671B registry model has 2048"):
+        export.torchtitan_config(load_model("deepseek-v3").with_(d_ff=4096), lay, 512, 10)
+    with pytest.raises(UserError, match="32,768 tokens exceed the 16,384 positions"):
+        export.torchtitan_config(load_model("deepseek-v3").with_(seq_len=32_768), lay, 512, 10)
+    with pytest.raises(UserError, match="draws EP 8 from the FSDP x CP x TP ranks"):  # ZeRO 0: no FSDP ranks to draw on
+        export.torchtitan_config(load_model("deepseek-v3"), {**lay, "ep": 8}, 512, 10)

@@ -12,13 +12,14 @@ RoPE, the profile's vocabulary) on the layout it planned, or refuses with a User
 the target engine cannot do; nothing is silently changed. Targets: Megatron-LM core_v0.19.0
 (megatron_args.py records its flags and rules), torchtitan 0.3.0 (TORCHTITAN_RELEASE).
 
-`layout` is one refined layout of a plan (engine/plan.py REFINED_LAYOUT_KEYS): gpus, dp, tp, pp,
-micro_batch, recompute, zero, interleave, sequence_parallel, and, where the engineering model
-records them, cp, ep, first_stage_layers / last_stage_layers (layers on the first / last pipeline
-rank, None = even split), offload_optimizer / offload_weights / offload_activations and
-global_batch_used; those are read with defaults (1, 1, None, False, the planned batch).
-gpus = dp x tp x pp x cp (both engines' convention: DP is what is left); EP borrows its ranks from
-DP x CP x TP.
+`layout` is one refined layout of a plan (engine/plan.py REFINED_LAYOUT_KEYS), read as the
+engineering model's own record, engine/sizing/refine.Layout (layout.planned_layout: refine's
+defaults for a missing key, and the row's gpus checked against dp x tp x pp x cp): gpus, dp, tp, pp,
+micro_batch, recompute, zero, interleave, sequence_parallel, cp, ep, first_stage_layers /
+last_stage_layers (layers on the first / last pipeline rank, None = even split),
+offload_optimizer / offload_weights / offload_activations; and global_batch_used (the planned
+batch when the flexible batch rounded it). gpus = dp x tp x pp x cp (both engines' convention: DP is
+what is left); EP borrows its ranks from DP x CP x TP.
 
 ZeRO, in each engine's own words (the memory the plan assumed, engine/sizing/memory.py state_bytes):
   ZeRO 0: replicated (DDP).  ZeRO 1: optimizer state sharded.  ZeRO 2: + gradients.  ZeRO 3: + weights.
@@ -32,7 +33,7 @@ ZeRO, in each engine's own words (the memory the plan assumed, engine/sizing/mem
 
 from __future__ import annotations
 
-from engine.sizing.export.layout import DEFAULT_ROPE_BASE, ROPE_BASE, Layout, pipeline_chunks, rope_base
+from engine.sizing.export.layout import DEFAULT_ROPE_BASE, ROPE_BASE, pipeline_chunks, planned_layout, rope_base
 from engine.sizing.export.megatron import (
     MEGATRON_MODEL_FIELDS, MEGATRON_MOE_OFFLOAD_MODULES, MEGATRON_OFFLOAD_MODULES, megatron_args, megatron_vocab_divisor,
 )
@@ -40,7 +41,7 @@ from engine.sizing.export.torchrun import torchrun_command
 from engine.sizing.export.torchtitan import TORCHTITAN_MODELS, TORCHTITAN_RELEASE, torchtitan_config
 
 __all__ = [
-    "DEFAULT_ROPE_BASE", "ROPE_BASE", "Layout", "pipeline_chunks", "rope_base", "MEGATRON_MODEL_FIELDS",
+    "DEFAULT_ROPE_BASE", "ROPE_BASE", "pipeline_chunks", "planned_layout", "rope_base", "MEGATRON_MODEL_FIELDS",
     "MEGATRON_MOE_OFFLOAD_MODULES", "MEGATRON_OFFLOAD_MODULES", "megatron_args", "megatron_vocab_divisor",
     "torchrun_command", "TORCHTITAN_MODELS", "TORCHTITAN_RELEASE", "torchtitan_config",
 ]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from engine.errors import UserError
-from engine.sizing.export.layout import DEFAULT_ROPE_BASE, Layout, global_batch_of, refuse_fp8
+from engine.sizing.export.layout import DEFAULT_ROPE_BASE, global_batch_of, planned_layout, refuse_fp8
 
 
 def torchrun_command(model_ref: str, layout: dict, global_batch: int, steps: int, gpus_per_node: int,
                      seq_len: int, rope: int = DEFAULT_ROPE_BASE, precision: str = "bf16") -> list[str]:
     """torchrun over LSDT's trainer: data parallelism, replicated (DDP) or sharded (FSDP2) as planned."""
-    lay = Layout.of(layout)
+    lay = planned_layout(layout)
     refuse_fp8("torchrun", precision)
     refused = [(lay.tp > 1 or lay.pp > 1, f"TP {lay.tp} x PP {lay.pp}"), (lay.cp > 1, f"CP {lay.cp}"), (lay.ep > 1, f"EP {lay.ep}"),
                (lay.recompute != "none", f"{lay.recompute} recompute"),
@@ -25,7 +25,7 @@ def torchrun_command(model_ref: str, layout: dict, global_batch: int, steps: int
     per_node = min(dp, gpus_per_node)
     if dp % per_node:
         raise UserError(f"torchrun export: {dp} ranks do not fill {nodes} nodes of {gpus_per_node} evenly")
-    B = global_batch_of(lay, global_batch)
+    B = global_batch_of(layout, global_batch)
     if B % (dp * lay.micro_batch):
         raise UserError(f"torchrun export: global batch {B} is not a multiple of DP {dp} x micro-batch {lay.micro_batch}")
     cmd = ["torchrun", "--nnodes", str(nodes), "--nproc-per-node", str(per_node)]

@@ -1,22 +1,157 @@
-"""A torchtitan 0.3.0 config module (a function returning Trainer.Config) for a planned layout."""
+"""A torchtitan 0.3.0 config module (a function returning Trainer.Config) for a planned layout.
+
+torchtitan_config runs named steps: find the registry model that is the profile (_registry_model),
+refuse what torchtitan cannot run (_refuse_what_torchtitan_cannot_run), then the
+ParallelismConfig fields (_parallelism_fields, with _pipeline_fields) and TrainingConfig fields
+(_training_fields), written into the module text (_module_text).
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from engine.errors import UserError
-from engine.sizing.export.layout import Layout, check_world, global_batch_of, pipeline_chunks, refuse_fp8
-from engine.specs import ModelSpec
+from engine.sizing.export.layout import global_batch_of, pipeline_chunks, planned_layout, refuse_fp8
+from engine.sizing.refine import Layout
+from engine.specs import ModelSpec, builtin_names, load_model
 
 TORCHTITAN_RELEASE = "0.3.0"
 # torchtitan builds models from its own registry, so only the shapes it ships export; a test
-# checks each registry model against the LSDT profile (layers, widths, heads, vocabulary, count).
-# profile -> (torchtitan model module, registry flavour, the registry's preset config function)
+# builds each registry model and checks it against the LSDT profile (layers, widths, vocabulary,
+# parameter count). profile -> (torchtitan model family module, registry flavour, the preset config
+# function, the positions its RoPE table holds: ComplexRoPE max_seq_len, beyond which a sequence
+# has no rotation to read). Families of 0.3.0 with no LSDT profile of their shapes (qwen3, qwen3_5, gpt_oss,
+# kimi_k2_7) have nothing to map; an S7 two-phase MoE (expert stacks after a trunk) is no family's.
 TORCHTITAN_MODELS = {
-    "llama3-8b": ("torchtitan.models.llama3", "8B", "llama3_8b"),
-    "llama3-70b": ("torchtitan.models.llama3", "70B", "llama3_70b"),
-    "llama3-405b": ("torchtitan.models.llama3", "405B", "llama3_405b"),
+    "llama3-8b": ("torchtitan.models.llama3", "8B", "llama3_8b", 131_072),
+    "llama3-70b": ("torchtitan.models.llama3", "70B", "llama3_70b", 131_072),
+    "llama3-405b": ("torchtitan.models.llama3", "405B", "llama3_405b", 131_072),
+    "deepseek-v3": ("torchtitan.models.deepseek_v3", "671B", "deepseek_v3_671b", 16_384),
 }
+# Fields that set how a profile trains, not the registry model's shape: the training sequence length
+# is TrainingConfig.seq_len, and torchtitan's DeepSeek-V3 family builds MTP modules on request
+# (model_registry(num_mtp_layers=N), trained with MTPLoss).
+_NOT_SHAPE = {"seq_len", "source", "mtp_layers"}
+_MTP_FAMILY = "torchtitan.models.deepseek_v3"
+
+
+@dataclass(frozen=True)
+class _Registry:
+    module: str  # the model family
+    flavour: str
+    preset: str  # the family's config_registry function for this flavour
+    rope_positions: int  # the RoPE table's length (ComplexRoPE.Config.max_seq_len)
+
+
+def _registry_model(model: ModelSpec) -> _Registry:
+    """The registry entry whose model is this profile, or a UserError naming what differs."""
+    found = TORCHTITAN_MODELS.get(model.name)
+    if found is None:
+        two_phase = (f" ({model.name!r} is a two-phase MoE: expert stacks after a {model.trunk_layers}-block trunk, which "
+                     "no torchtitan family builds)") if model.trunk_layers else ""
+        raise UserError(
+            f"torchtitan export: model {model.name!r} is not a torchtitan registry shape{two_phase}; accepted: "
+            f"{', '.join(TORCHTITAN_MODELS)} (use --to megatron or --to torchrun for other models)"
+        )
+    registry = _Registry(*found)
+    if model.name in builtin_names("models"):
+        shipped = load_model(model.name).to_dict()
+        changed = [(k, v, shipped[k]) for k, v in model.to_dict().items() if k not in _NOT_SHAPE and v != shipped[k]]
+        if changed:
+            key, value, theirs = changed[0]
+            raise UserError(f"torchtitan export: model {model.name!r} sets {key} = {value!r}, and torchtitan's "
+                            f"{registry.flavour} registry model has {theirs!r}; accepted: the shipped profile's shape")
+    if model.seq_len > registry.rope_positions:
+        raise UserError(f"torchtitan export: sequences of {model.seq_len:,} tokens exceed the {registry.rope_positions:,} "
+                        f"positions of torchtitan's {registry.flavour} RoPE table; accepted: a plan made with --seq {registry.rope_positions} or less")
+    return registry
+
+
+def _refuse_what_torchtitan_cannot_run(model: ModelSpec, lay: Layout, registry: _Registry, precision: str) -> None:
+    refuse_fp8("torchtitan", precision)
+    if lay.ep > 1 and not model.n_experts:
+        raise UserError(f"torchtitan export: the layout has EP {lay.ep} and {model.name} has no experts; accepted: ep = 1")
+    shard = lay.dp if lay.zero else 1
+    if lay.ep > 1 and (shard * lay.cp * lay.tp) % lay.ep:
+        raise UserError(
+            f"torchtitan export: torchtitan {TORCHTITAN_RELEASE} draws EP {lay.ep} from the FSDP x CP x TP ranks "
+            f"({shard} x {lay.cp} x {lay.tp}; ParallelDims: efsdp = dp_shard x cp x tp / ep); accepted: a layout whose "
+            "EP divides them (ZeRO >= 1 shards over DP)"
+        )
+    if model.mtp_layers and (registry.module != _MTP_FAMILY or lay.pp > 1 or lay.cp > 1):
+        raise UserError(
+            f"torchtitan export: model {model.name!r} trains {model.mtp_layers} MTP module(s), which torchtitan "
+            f"{TORCHTITAN_RELEASE} builds in its DeepSeek-V3 family only and without pipeline or context parallelism "
+            f"(MTPDecoder); this layout has PP {lay.pp}, CP {lay.cp}; accepted: pp = cp = 1, or --to megatron"
+        )
+    if lay.offload_activations:
+        raise UserError(
+            f"torchtitan export: the layout offloads activations, and torchtitan {TORCHTITAN_RELEASE} has no "
+            "activation offload; accepted: a layout without offload_activations (--layout N), or --to megatron"
+        )
+    if (lay.offload_optimizer or lay.offload_weights) and lay.zero == 0:
+        raise UserError("torchtitan export: torchtitan offloads through FSDP (training.enable_cpu_offload), and this "
+                        "layout does not shard (ZeRO 0); accepted: an offloading layout with ZeRO >= 1")
+
+
+def torchtitan_config(model: ModelSpec, layout: dict, global_batch: int, steps: int, precision: str = "bf16") -> str:
+    """A torchtitan config module: torchtitan's preset for the model (tokenizer, data, optimizer,
+    checkpointing) with LSDT's batch, parallel layout and recompute (and MTP where the plan trains
+    it). Run it with `torchrun --nproc-per-node N -m torchtitan.train --module <file stem> --config <function>`."""
+    registry = _registry_model(model)
+    lay = planned_layout(layout)
+    _refuse_what_torchtitan_cannot_run(model, lay, registry, precision)
+    B = global_batch_of(layout, global_batch)
+    par = _parallelism_fields(lay) + (_pipeline_fields(model, lay) if lay.pp > 1 else [])
+    return _module_text(model, lay, registry, _training_fields(model, lay, B, steps), par)
+
+
+def _parallelism_fields(lay: Layout) -> list[str]:
+    """ZeRO 0 replicates over DP; 1 and 2 shard with FSDP2 and keep weights gathered through the
+    step (reshard "never"); 3 reshards them after forward."""
+    par = [f"tensor_parallel_degree={lay.tp}", f"enable_sequence_parallel={bool(lay.sequence_parallel and lay.tp > 1)}",
+           f"context_parallel_degree={lay.cp}", f"expert_parallel_degree={lay.ep}"]
+    if lay.zero == 0:
+        return par + [f"data_parallel_replicate_degree={lay.dp}", "data_parallel_shard_degree=1"]
+    reshard = "always" if lay.zero >= 3 else "never"
+    return par + ["data_parallel_replicate_degree=1", f"data_parallel_shard_degree={lay.dp}", f'fsdp_reshard_after_forward="{reshard}"']
+
+
+def _pipeline_fields(model: ModelSpec, lay: Layout) -> list[str]:
+    """The stages given module by module, so torchtitan builds exactly the planned split (even,
+    interleaved or uneven); micro-batches of the planned size."""
+    chunks = pipeline_chunks(model, lay)
+    if 0 in chunks[1:-1]:
+        s = chunks.index(0, 1)
+        raise UserError(
+            f"torchtitan export: PP {lay.pp} x {lay.interleave} virtual stages leave stage {s} (rank {s % lay.pp}) without a "
+            f"layer (first_stage_layers={lay.first_stage_layers}, last_stage_layers={lay.last_stage_layers}), and torchtitan "
+            f"{TORCHTITAN_RELEASE} builds an optimizer per stage, which refuses one with no parameters; accepted: end "
+            "stages of at least v layers, or --to megatron (--pipeline-model-parallel-layout)"
+        )
+    parts, first = [], 0
+    for i, n in enumerate(chunks):
+        names = [f"layers.{j}" for j in range(first, first + n)]
+        first += n
+        parts.append((["tok_embeddings"] if i == 0 else []) + names + (["norm", "lm_head"] if i == len(chunks) - 1 else []))
+    schedule = "Interleaved1F1B" if lay.interleave > 1 else "1F1B"
+    return [f"pipeline_parallel_degree={lay.pp}", f'pipeline_parallel_schedule="{schedule}"',
+            f"pipeline_parallel_microbatch_size={lay.micro_batch}",
+            "module_fqns_per_model_part=[" + "".join(f"\n                {part!r}," for part in parts) + "\n            ]"]
+
+
+def _training_fields(model: ModelSpec, lay: Layout, global_batch: int, steps: int) -> list[str]:
+    training = [f"global_batch_size={global_batch}", f"seq_len={model.seq_len}", f"steps={steps}"]
+    if lay.pp > 1:
+        # One pipeline step runs all of a replica's micro-batches: local batch = B / dp.
+        training = [f"local_batch_size={global_batch // lay.dp}"] + training + ["disable_cuda_graphs=True"]  # required with PP
+    else:
+        # Without PP torchtitan accumulates gradients over B / (local batch x dp) micro-steps.
+        training = [f"local_batch_size={lay.micro_batch}"] + training
+    if lay.offload_optimizer or lay.offload_weights:
+        training += ["enable_cpu_offload=True"]
+    return training
 
 
 def _identifier(text: str) -> str:
@@ -24,68 +159,27 @@ def _identifier(text: str) -> str:
     return name if name and not name[0].isdigit() else f"lsdt_{name}"
 
 
-def torchtitan_config(model: ModelSpec, layout: dict, global_batch: int, steps: int, precision: str = "bf16") -> str:
-    """A torchtitan config module: torchtitan's preset for the model (tokenizer, data, optimizer,
-    checkpointing) with LSDT's batch, parallel layout and recompute. Run it with
-    `torchrun --nproc-per-node N -m torchtitan.train --module <file stem> --config <function>`."""
-    found = TORCHTITAN_MODELS.get(model.name)
-    if found is None:
-        raise UserError(
-            f"torchtitan export: model {model.name!r} is not a torchtitan registry shape; accepted: "
-            f"{', '.join(TORCHTITAN_MODELS)} (use --to megatron or --to torchrun for other models)"
-        )
-    module, _flavour, preset = found
-    lay = Layout.of(layout)
-    check_world(lay)
-    refuse_fp8("torchtitan", precision)
-    if lay.ep > 1 and not model.n_experts:
-        raise UserError(f"torchtitan export: the layout has EP {lay.ep} and {model.name} has no experts; accepted: ep = 1")
-    if lay.offload_activations:
-        raise UserError(
-            f"torchtitan export: the layout offloads activations, and torchtitan {TORCHTITAN_RELEASE} has no "
-            "activation offload; accepted: a layout without offload_activations (--layout N), or --to megatron"
-        )
-    offload = lay.offload_optimizer or lay.offload_weights
-    if offload and lay.zero == 0:
-        raise UserError("torchtitan export: torchtitan offloads through FSDP (training.enable_cpu_offload), and this "
-                        "layout does not shard (ZeRO 0); accepted: an offloading layout with ZeRO >= 1")
-    B = global_batch_of(lay, global_batch)
-    par = [f"tensor_parallel_degree={lay.tp}", f"enable_sequence_parallel={bool(lay.sequence_parallel and lay.tp > 1)}",
-           f"context_parallel_degree={lay.cp}", f"expert_parallel_degree={lay.ep}"]
-    if lay.zero == 0:
-        par += [f"data_parallel_replicate_degree={lay.dp}", "data_parallel_shard_degree=1"]
-    else:
-        reshard = "always" if lay.zero >= 3 else "never"
-        par += ["data_parallel_replicate_degree=1", f"data_parallel_shard_degree={lay.dp}", f'fsdp_reshard_after_forward="{reshard}"']
-    training = [f"global_batch_size={B}", f"seq_len={model.seq_len}", f"steps={steps}"]
-    if lay.pp > 1:
-        # One pipeline step runs all of a replica's micro-batches: local batch = B / dp, cut into
-        # micro-batches of the planned size. The stages are given module by module, so torchtitan
-        # builds exactly the planned split (even, interleaved or uneven).
-        chunks = pipeline_chunks(model, lay)
-        parts, first = [], 0
-        for i, n in enumerate(chunks):
-            names = [f"layers.{j}" for j in range(first, first + n)]
-            first += n
-            parts.append((["tok_embeddings"] if i == 0 else []) + names + (["norm", "lm_head"] if i == len(chunks) - 1 else []))
-        schedule = "Interleaved1F1B" if lay.interleave > 1 else "1F1B"
-        par += [f"pipeline_parallel_degree={lay.pp}", f'pipeline_parallel_schedule="{schedule}"',
-                f"pipeline_parallel_microbatch_size={lay.micro_batch}",
-                "module_fqns_per_model_part=[" + "".join(f"\n                {part!r}," for part in parts) + "\n            ]"]
-        training = [f"local_batch_size={B // lay.dp}"] + training + ["disable_cuda_graphs=True"]  # required with PP
-    else:
-        # Without PP torchtitan accumulates gradients over B / (local batch x dp) micro-steps.
-        training = [f"local_batch_size={lay.micro_batch}"] + training
-    if offload:
-        training += ["enable_cpu_offload=True"]
+def _module_text(model: ModelSpec, lay: Layout, registry: _Registry, training: list[str], par: list[str]) -> str:
     recompute = {"full": "FullAC.Config()", "selective": "SelectiveAC.Config()"}.get(lay.recompute, "None")
     fn = _identifier(f"lsdt_{model.name}_dp{lay.dp}_tp{lay.tp}_pp{lay.pp}_cp{lay.cp}")
     indent = "\n            "
-    shape = f"DP {lay.dp} x TP {lay.tp} x PP {lay.pp}" + (f" (v={lay.interleave})" if lay.interleave > 1 else "") + (f" x CP {lay.cp}" if lay.cp > 1 else "")
+    shape = (f"DP {lay.dp} x TP {lay.tp} x PP {lay.pp}" + (f" (v={lay.interleave})" if lay.interleave > 1 else "")
+             + (f" x CP {lay.cp}" if lay.cp > 1 else "") + (f", EP {lay.ep}" if lay.ep > 1 else ""))
+    imports = [f"from {registry.module}.config_registry import {registry.preset}"]
+    head, changes = "", []
+    if model.mtp_layers:  # torchtitan's deepseek_v3_debugmodel_mtp recipe, on this flavour
+        imports += ["from torchtitan.models.common.config_utils import decoder_vocab_size",
+                    f"from {registry.module} import model_registry", f"from {registry.module}.mtp import MTPLoss"]
+        head = f'    model_spec = model_registry("{registry.flavour}", attn_backend="flex", num_mtp_layers={model.mtp_layers})\n'
+        changes += ["model_spec=model_spec,", "loss=MTPLoss.Config(global_vocab_size=decoder_vocab_size(model_spec)),"]
+    changes += [f"training=TrainingConfig({indent}{(',' + indent).join(training)},\n        ),",
+                f"parallelism=ParallelismConfig({indent}{(',' + indent).join(par)},\n        ),",
+                f"activation_checkpoint={recompute},"]
+    mtp_note = f", {model.mtp_layers} MTP module(s)" if model.mtp_layers else ""
     return f'''"""torchtitan {TORCHTITAN_RELEASE} config exported by LSDT (`lsdt export --to torchtitan`): {model.name} on {lay.gpus} GPUs.
 
 Run:  PYTHONPATH=<this file's folder> torchrun --nproc-per-node <GPUs per node> -m torchtitan.train --module <this file's stem> --config {fn}
-Layout: {shape}, micro-batch {lay.micro_batch}, recompute {lay.recompute}, ZeRO {lay.zero}.
+Layout: {shape}, micro-batch {lay.micro_batch}, recompute {lay.recompute}, ZeRO {lay.zero}{mtp_note}.
 """
 
 import dataclasses
@@ -93,19 +187,13 @@ import dataclasses
 from torchtitan.config import ParallelismConfig, TrainingConfig
 from torchtitan.distributed.activation_checkpoint import FullAC, SelectiveAC  # noqa: F401 (one is used)
 from torchtitan.trainer import Trainer
-from {module}.config_registry import {preset}
+{chr(10).join(imports)}
 
 
 def {fn}() -> Trainer.Config:
-    # dataclasses.replace re-runs Trainer.Config's checks on the changed config
+{head}    # dataclasses.replace re-runs Trainer.Config's checks on the changed config
     return dataclasses.replace(
-        {preset}(),
-        training=TrainingConfig(
-            {("," + indent).join(training)},
-        ),
-        parallelism=ParallelismConfig(
-            {("," + indent).join(par)},
-        ),
-        activation_checkpoint={recompute},
+        {registry.preset}(),
+        {(chr(10) + "        ").join(changes)}
     )
 '''
