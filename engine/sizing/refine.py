@@ -150,10 +150,20 @@ class EngineeringModel:
         attention: str = "flash",
         dropout: bool = False,
         ep_overlap: bool = False,
+        zero3_recompute_gather: bool = False,
     ):
         """`ep_overlap`: the stack overlaps the MoE all-to-alls with another micro-batch's compute
         (DeepSeek-V3's DualPipe, sec. 3.2.1; Megatron-core's EP A2A overlap); then they cost what any
-        overlapped collective exposes. Off: fully exposed (Megatron's default schedule)."""
+        overlapped collective exposes. Off: fully exposed (Megatron's default schedule).
+
+        `zero3_recompute_gather`: under ZeRO-3 with full recompute, the stack all-gathers a layer's
+        weights again for its recomputed forward. DeepSpeed's ZeRO-3 does: its pre-forward hook
+        fetches and its post-forward hook releases the weights on every forward, the recomputed one
+        inside the backward included (deepspeedai/DeepSpeed#4784 traces the recompute through
+        pre_sub_module_forward_function), then the pre-backward hook fetches them once more -- three
+        all-gathers per micro-batch instead of two. PyTorch FSDP keeps the weights it unsharded for
+        the recompute through the backward (its post-forward skips the reshard in the backward
+        pass): off, two all-gathers."""
         if precision not in PRECISIONS:
             raise UserError(f"precision = {precision!r}; accepted: {' | '.join(PRECISIONS)}")
         if precision == "fp8" and not hardware.peak_flops_fp8:
@@ -169,6 +179,7 @@ class EngineeringModel:
         self.seq = model.seq_len
         self.precision, self.attention, self.dropout = precision, attention, dropout
         self.ep_overlap = ep_overlap
+        self.zero3_recompute_gather = zero3_recompute_gather
         self.fp8 = precision == "fp8"  # the layers' GEMMs in FP8; attention core and LM head in bf16
         self.eff = efficiency or efficiency_for(hardware)
         counts = param_counts(model)
@@ -505,7 +516,10 @@ class EngineeringModel:
         elif lay.zero == 2:
             dp_comm, dp_exposed = m * rs + ag, m * exposed(rs, t_b) + exposed(ag, t_f)
         else:
-            dp_comm, dp_exposed = m * (2 * ag + rs), m * (exposed(ag, t_f) + exposed(ag + rs, t_b))
+            # The backward's all-gather (twice when the recomputed forward re-gathers) and the
+            # gradient reduce-scatter run in the backward window.
+            ag_b = ag * (2 if self.zero3_recompute_gather and lay.recompute == "full" else 1)
+            dp_comm, dp_exposed = m * (ag + ag_b + rs), m * (exposed(ag, t_f) + exposed(ag_b + rs, t_b))
         host = exposed(to_host, t_b)
 
         # Offloaded weights stream in for the forward and again for the backward of every
@@ -729,6 +743,7 @@ def predict(
     attention: str = "flash",
     dropout: bool = False,
     ep_overlap: bool = False,
+    zero3_recompute_gather: bool = False,
     cp: int = 1,
     ep: int = 1,
     first_stage_layers: int | None = None,
@@ -764,7 +779,7 @@ def predict(
                   1 if v_auto else int(interleave), sp, cp, ep, first_stage_layers, last_stage_layers,
                   offload_optimizer, offload_weights, offload_activations)
     check_layout(model, hardware, base, global_batch)
-    em = EngineeringModel(model, hardware, None, precision, efficiency, attention, dropout, ep_overlap)
+    em = EngineeringModel(model, hardware, None, precision, efficiency, attention, dropout, ep_overlap, zero3_recompute_gather)
     mbs = divisors(global_batch // dp) if micro_batch == "auto" else [base.micro_batch]
     rcs = list(RECOMPUTE) if recompute == "auto" else [recompute]
     vs = None
