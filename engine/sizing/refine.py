@@ -448,49 +448,87 @@ class EngineeringModel:
                 "recompute": recompute, "comm": comm_f + comm_b, "ep": ep, "cp": cp_f + cp_b}
 
     def step_time(self, lay: Layout, global_batch: int) -> dict:
-        """Seconds of one optimizer step and its parts (the search calls this alone)."""
+        """Seconds of one optimizer step and its parts (the search calls this alone):
+        pipeline (compute + in-layer TP/EP/CP comm + bubble) + PP sends + exposed DP comm +
+        optimizer + exposed host offload."""
         m = global_batch // (lay.dp * lay.micro_batch)  # micro-batches per step per replica
+        stages = self._stage_times(lay)
+        slow = max(stages, key=lambda st: st["t_f"] + st["t_b"])
+        t_f, t_b = slow["t_f"], slow["t_b"]
+        pipeline, bubble_chunks = self._pipeline_s(lay, stages, slow, m)
+        pp_comm = self._pp_comm_s(lay, m)
+        stage_params = max(self._stages(lay), key=lambda st: st[1] + st[2])
+        dp_comm, dp_exposed, optimizer, to_host = self._dp_and_optimizer_s(lay, stage_params, m, t_f, t_b)
+        host = self._exposed(to_host, t_b) + self._host_stream_exposed_s(lay, stage_params, m, t_f, t_b)
+        step = pipeline + pp_comm + dp_exposed + optimizer + host
+        return {
+            "step_time_s": step,
+            "compute_s": m * (slow["compute_f"] + slow["compute_b"]),
+            "recompute_s": m * slow["recompute"],
+            "bubble_s": bubble_chunks * (t_f + t_b),
+            "tp_comm_s": m * (slow["comm"] - slow["ep"] - slow["cp"]),
+            "ep_comm_s": m * slow["ep"],
+            "cp_comm_exposed_s": m * slow["cp"],
+            "pp_comm_s": pp_comm,
+            "dp_comm_s": dp_comm,
+            "dp_comm_exposed_s": dp_exposed,
+            "host_offload_exposed_s": host,
+            "exposed_comm_s": m * slow["comm"] + pp_comm + dp_exposed + host,
+            "optimizer_s": optimizer,
+            "bubble_fraction": bubble_chunks / m,
+            "microbatches": m,
+        }
+
+    def _stage_times(self, lay: Layout) -> list[dict]:
+        """Forward/backward seconds of one micro-batch on the first, last and a middle stage."""
         c = self._layer(lay.tp, lay.sequence_parallel, lay.micro_batch, lay.cp, lay.ep)
-        hw, eff = self.hw, self.eff
         f, mid, l = self.stage_layers(lay)
         p = lay.pp
-        first = self._stage_time(c, f, True, p == 1, lay)
-        stages = [first]
+        stages = [self._stage_time(c, f, True, p == 1, lay)]
         if p > 1:
             stages.append(self._stage_time(c, l, False, True, lay))
         if p > 2:
             stages.append(self._stage_time(c, mid, False, False, lay))
-        slow = max(stages, key=lambda st: st["t_f"] + st["t_b"])
-        t_f, t_b = slow["t_f"], slow["t_b"]
-        t_mb = t_f + t_b
-        bubble_chunks = (p - 1) / lay.interleave
+        return stages
+
+    def _pipeline_s(self, lay: Layout, stages: list[dict], slow: dict, m: int) -> tuple[float, float]:
+        """(seconds of the m micro-batches through the pipeline, bubble in micro-batch times).
+
+        Even stages: (m + (p-1)/v) t (Narayanan et al. 2021, sec. 2.2). Uneven stages: the slowest
+        stage sets the steady state; filling and draining the pipe takes every other stage's own
+        time once, in chunks of 1/v: m t_max + (sum over stages - t_max) / v."""
+        p, v = lay.pp, lay.interleave
+        t_mb = slow["t_f"] + slow["t_b"]
         if lay.first_stage_layers is None and lay.last_stage_layers is None:
-            pipeline = (m + bubble_chunks) * t_mb
-        else:
-            # Uneven stages: the slowest stage sets the steady state; filling and draining the pipe
-            # takes every other stage's own time once, in chunks of 1/v with v virtual stages:
-            # m t_max + (sum over stages - t_max) / v (equal stages: Narayanan's (m + (p-1)/v) t).
-            t_each = [st["t_f"] + st["t_b"] for st in stages]
-            n_mid = max(p - 2, 0)
-            stage_sum = t_each[0] + (t_each[1] if p > 1 else 0.0) + (n_mid * t_each[2] if p > 2 else 0.0)
-            pipeline = m * t_mb + (stage_sum - t_mb) / lay.interleave
-            bubble_chunks = pipeline / t_mb - m
+            bubble_chunks = (p - 1) / v
+            return (m + bubble_chunks) * t_mb, bubble_chunks
+        t_each = [st["t_f"] + st["t_b"] for st in stages]
+        stage_sum = t_each[0] + (t_each[1] if p > 1 else 0.0) + (max(p - 2, 0) * t_each[2] if p > 2 else 0.0)
+        pipeline = m * t_mb + (stage_sum - t_mb) / v
+        return pipeline, pipeline / t_mb - m
 
-        # Pipeline point-to-point sends.
-        pp_comm = 0.0
-        if p > 1:
-            bw = coll.link_bw(hw, eff, coll.pp_spans_nodes(hw, lay.tp, lay.dp * lay.cp, p))
-            boundary = 2.0 * lay.micro_batch * self.seq / lay.cp * self.model.d_model / lay.tp
-            pp_comm = 2 * (lay.interleave * m + p - 1) * coll.p2p_s(boundary, bw)
+    def _pp_comm_s(self, lay: Layout, m: int) -> float:
+        """Pipeline point-to-point sends: 2 (v m + p - 1) boundary activations of one micro-batch
+        (1/t of it: Megatron's scatter/gather), on the inter-node tier when the job spans nodes."""
+        p = lay.pp
+        if p == 1:
+            return 0.0
+        bw = coll.link_bw(self.hw, self.eff, coll.pp_spans_nodes(self.hw, lay.tp, lay.dp * lay.cp, p))
+        boundary = 2.0 * lay.micro_batch * self.seq / lay.cp * self.model.d_model / lay.tp
+        return 2 * (lay.interleave * m + p - 1) * coll.p2p_s(boundary, bw)
 
-        # Data-parallel collectives and what of them the compute does not hide. Dense weights are
-        # reduced over DP x CP; routed experts over the DP x CP / EP ranks holding the same experts.
-        stage_params = max(self._stages(lay), key=lambda st: st[1] + st[2])
+    def _dp_and_optimizer_s(self, lay: Layout, stage_params: tuple, m: int, t_f: float, t_b: float) -> tuple[float, float, float, float]:
+        """(DP collective seconds, of them exposed, optimizer seconds, optimizer host transfer).
+
+        Dense weights are reduced over DP x CP; routed experts over the DP x CP / EP ranks holding
+        the same experts. Both groups run in the same window, so what they expose is taken of the
+        sum. ZeRO 0: one gradient all-reduce behind the backward; 1: reduce-scatter (backward) +
+        all-gather (forward); 2: a reduce-scatter per micro-batch; 3: all-gather (forward),
+        all-gather (backward, twice with zero3_recompute_gather) and reduce-scatter per micro-batch
+        (Rajbhandari et al. 2020, sec. 7)."""
+        hw, eff = self.hw, self.eff
         d = lay.dp * lay.cp
         groups = ((stage_params[1], d), (stage_params[2], max(1, d // lay.ep)))
-        exposed = self._exposed
-        # Seconds of each collective kind, summed over the dense and the expert group: both run in
-        # the same window, so what they expose is taken of the sum.
         ar = rs = ag = optimizer = to_host = 0.0
         grad_b = mem.GRAD_BYTES[self.precision]
         for p_local, n in groups:
@@ -509,48 +547,27 @@ class EngineeringModel:
                 to_host += (g_bytes + w_bytes) / sharded / coll.host_link_bw(hw)
             else:
                 optimizer += mem_time_s(p_local / sharded * (OPTIMIZER_STREAM_BYTES + grad_b), hw, eff)
+        exposed = self._exposed
         if lay.zero == 0:
-            dp_comm, dp_exposed = ar, exposed(ar, t_b)
-        elif lay.zero == 1:
-            dp_comm, dp_exposed = rs + ag, exposed(rs, t_b) + exposed(ag, t_f)
-        elif lay.zero == 2:
-            dp_comm, dp_exposed = m * rs + ag, m * exposed(rs, t_b) + exposed(ag, t_f)
-        else:
-            # The backward's all-gather (twice when the recomputed forward re-gathers) and the
-            # gradient reduce-scatter run in the backward window.
-            ag_b = ag * (2 if self.zero3_recompute_gather and lay.recompute == "full" else 1)
-            dp_comm, dp_exposed = m * (ag + ag_b + rs), m * (exposed(ag, t_f) + exposed(ag_b + rs, t_b))
-        host = exposed(to_host, t_b)
+            return ar, exposed(ar, t_b), optimizer, to_host
+        if lay.zero == 1:
+            return rs + ag, exposed(rs, t_b) + exposed(ag, t_f), optimizer, to_host
+        if lay.zero == 2:
+            return m * rs + ag, m * exposed(rs, t_b) + exposed(ag, t_f), optimizer, to_host
+        ag_b = ag * (2 if self.zero3_recompute_gather and lay.recompute == "full" else 1)
+        return m * (ag + ag_b + rs), m * (exposed(ag, t_f) + exposed(ag_b + rs, t_b)), optimizer, to_host
 
-        # Offloaded weights stream in for the forward and again for the backward of every
-        # micro-batch; offloaded activations go out in the forward and come back in the backward;
-        # both are prefetched, so each overlaps the compute of its own pass.
-        if lay.offload_weights or lay.offload_activations:
-            bw_host = coll.host_link_bw(hw)
-            w_stage = (stage_params[1] + stage_params[2]) * mem.WEIGHT_BYTES
-            layers_held = stage_params[0]
-            per_layer = mem.layer_activation_bytes(self.terms, lay.micro_batch * self.seq / lay.cp, lay.tp, lay.sequence_parallel, lay.recompute)
-            move = (w_stage if lay.offload_weights else 0.0) + (per_layer * layers_held if lay.offload_activations else 0.0)
-            host += m * (exposed(move / bw_host, t_f) + exposed(move / bw_host, t_b))
-
-        step = pipeline + pp_comm + dp_exposed + optimizer + host
-        return {
-            "step_time_s": step,
-            "compute_s": m * (slow["compute_f"] + slow["compute_b"]),
-            "recompute_s": m * slow["recompute"],
-            "bubble_s": bubble_chunks * t_mb,
-            "tp_comm_s": m * (slow["comm"] - slow["ep"] - slow["cp"]),
-            "ep_comm_s": m * slow["ep"],
-            "cp_comm_exposed_s": m * slow["cp"],
-            "pp_comm_s": pp_comm,
-            "dp_comm_s": dp_comm,
-            "dp_comm_exposed_s": dp_exposed,
-            "host_offload_exposed_s": host,
-            "exposed_comm_s": m * slow["comm"] + pp_comm + dp_exposed + host,
-            "optimizer_s": optimizer,
-            "bubble_fraction": bubble_chunks / m,
-            "microbatches": m,
-        }
+    def _host_stream_exposed_s(self, lay: Layout, stage_params: tuple, m: int, t_f: float, t_b: float) -> float:
+        """Offloaded weights stream in for the forward and again for the backward of every
+        micro-batch; offloaded activations go out in the forward and come back in the backward;
+        both are prefetched, so each overlaps the compute of its own pass."""
+        if not (lay.offload_weights or lay.offload_activations):
+            return 0.0
+        bw_host = coll.host_link_bw(self.hw)
+        w_stage = (stage_params[1] + stage_params[2]) * mem.WEIGHT_BYTES
+        per_layer = mem.layer_activation_bytes(self.terms, lay.micro_batch * self.seq / lay.cp, lay.tp, lay.sequence_parallel, lay.recompute)
+        move = (w_stage if lay.offload_weights else 0.0) + (per_layer * stage_params[0] if lay.offload_activations else 0.0)
+        return m * (self._exposed(move / bw_host, t_f) + self._exposed(move / bw_host, t_b))
 
     def memory_total(self, lay: Layout, global_batch: int) -> float:
         return sum(self.memory(lay, global_batch // (lay.dp * lay.micro_batch)).values())
