@@ -135,6 +135,7 @@ class _LayerCost:
     embed: float  # embedding gather + scatter-add (first stage), forward + backward
     ep_f: float = 0.0  # one forward's expert-parallel all-to-alls (dispatch + combine), not overlapped
     cp_f: float = 0.0  # one forward's context-parallel K/V ring exchange (overlaps the attention core)
+    selective_f: float = 0.0  # what selective recompute runs again: the unfused attention core, MLA up-projections
 
 
 class EngineeringModel:
@@ -195,7 +196,7 @@ class EngineeringModel:
         # (Megatron's shared-embedding group) when they are not.
         self.embed_params = counts.embedding
         self.head_params = head_matmul
-        self.terms = mem.activation_terms(model, self.seq, attention, dropout)
+        self.terms = mem.activation_terms(model, self.seq, attention, dropout, precision)
         # Attention keys per query, summed over layers: causal for flash (skips masked tiles),
         # full s x s for unfused kernels (they compute the masked half too).
         self.ctx_kernel = attention_context(model, self.seq, causal=(attention == "flash")) / L
@@ -212,17 +213,27 @@ class EngineeringModel:
         h = m.d_model
         if m.is_mla:  # DeepSeek-V2/V3 multi-head latent attention: low-rank q and kv projections
             q_out = m.n_head * (m.qk_nope_head_dim + m.qk_rope_head_dim)
-            kv_out = m.n_head * (m.qk_nope_head_dim + m.v_head_dim)
             t = gemm_time_s(n, h, m.kv_lora_rank + m.qk_rope_head_dim, hw, eff, fp8=fp8)  # replicated latent
-            t += gemm_time_s(n, m.kv_lora_rank, kv_out / tp, hw, eff, fp8=fp8)
             if m.q_lora_rank:
-                t += gemm_time_s(n, h, m.q_lora_rank, hw, eff, fp8=fp8) + gemm_time_s(n, m.q_lora_rank, q_out / tp, hw, eff, fp8=fp8)
+                t += gemm_time_s(n, h, m.q_lora_rank, hw, eff, fp8=fp8)
             else:
                 t += gemm_time_s(n, h, q_out / tp, hw, eff, fp8=fp8)
-            return t + gemm_time_s(n, m.n_head * m.v_head_dim / tp, h, hw, eff, fp8=fp8)
+            return t + self._mla_up_projections(n, tp) + gemm_time_s(n, m.n_head * m.v_head_dim / tp, h, hw, eff, fp8=fp8)
         q_w = m.n_head * m.head_dim
         kv_w = m.n_kv_head * m.head_dim
         return gemm_time_s(n, h, (q_w + 2 * kv_w) / tp, hw, eff, fp8=fp8) + gemm_time_s(n, q_w / tp, h, hw, eff, fp8=fp8)
+
+    def _mla_up_projections(self, n: float, tp: int) -> float:
+        """Forward time of MLA's up-projections (latents to per-head K, V and Q): what DeepSeek-V3's
+        selective recompute runs again in the backward (memory.activation_terms)."""
+        m, hw, eff, fp8 = self.model, self.hw, self.eff, self.fp8
+        if not m.is_mla:
+            return 0.0
+        kv_out = m.n_head * (m.qk_nope_head_dim + m.v_head_dim)
+        t = gemm_time_s(n, m.kv_lora_rank, kv_out / tp, hw, eff, fp8=fp8)
+        if m.q_lora_rank:
+            t += gemm_time_s(n, m.q_lora_rank, m.n_head * (m.qk_nope_head_dim + m.qk_rope_head_dim) / tp, hw, eff, fp8=fp8)
+        return t
 
     def _mlp_gemms(self, n: float, tp: int, ep: int) -> float:
         """Forward time of the MLPs of one average layer for n tokens (dense, routed, shared)."""
@@ -313,7 +324,10 @@ class EngineeringModel:
             kv_bytes = 2.0 * n * (m.n_kv_head * m.qk_head_dim + m.n_kv_head * m.v_dim) / tp
             cp_bw = coll.link_bw(hw, eff, inter_node=tp * cp > hw.gpus_per_node)
             cp_f = (cp - 1) * coll.p2p_s(kv_bytes, cp_bw)
-        cost = _LayerCost(gemm, attn_f, attn_b, elem_f, tp_f, head_f, head_b, embed, ep_f, cp_f)
+        # Selective recompute: the unfused attention core (flash attention recomputes its scores in
+        # its own backward already) and, for MLA, the up-projections (DeepSeek-V3's recipe).
+        selective_f = (attn_f if self.attention == "unfused" else 0.0) + self._mla_up_projections(n, tp)
+        cost = _LayerCost(gemm, attn_f, attn_b, elem_f, tp_f, head_f, head_b, embed, ep_f, cp_f, selective_f)
         self._cache[key] = cost
         return cost
 
@@ -423,9 +437,9 @@ class EngineeringModel:
         layer_b = 2 * c.gemm_f + c.attn_b + 2 * c.elem_f
         if lay.recompute == "full":
             recompute, recompute_tp = layers * layer_f, layers * c.tp_f
-        elif lay.recompute == "selective" and self.attention == "unfused":
-            recompute, recompute_tp = layers * c.attn_f, 0.0
-        else:  # flash attention recomputes its scores inside its own backward already
+        elif lay.recompute == "selective":
+            recompute, recompute_tp = layers * c.selective_f, 0.0
+        else:
             recompute, recompute_tp = 0.0, 0.0
         # The last stage runs the logits and the cross-entropy; with pp = 1 one GPU also runs the embedding.
         extra_f = (c.head_f if head else 0.0) + (c.embed if embed and lay.pp == 1 else 0.0)
@@ -586,8 +600,13 @@ class EngineeringModel:
         attn_fwd_per_token = 4.0 * attention_width(self.model) * self.ctx_model * self.model.n_layer
         if lay.recompute == "full":
             recompute_flops = (2.0 * self.layer_params_active * self.model.n_layer + attn_fwd_per_token) * tokens
-        elif lay.recompute == "selective" and self.attention == "unfused":
-            recompute_flops = attn_fwd_per_token * tokens  # flash attention has no scores to recompute
+        elif lay.recompute == "selective":
+            # Flash attention has no scores to recompute; MLA recomputes its up-projections.
+            recompute_flops = (attn_fwd_per_token if self.attention == "unfused" else 0.0) * tokens
+            mdl = self.model
+            if mdl.is_mla:
+                up = mdl.kv_lora_rank * mdl.n_head * (mdl.qk_nope_head_dim + mdl.v_head_dim) + mdl.q_lora_rank * mdl.n_head * mdl.qk_head_dim
+                recompute_flops += 2.0 * up * mdl.n_layer * tokens
         memory = self.memory(lay, m)
         memory_total = sum(memory.values())
         return {
