@@ -392,9 +392,10 @@ class EngineeringModel:
         if lay.recompute == "full":  # one layer's activations re-formed during its backward
             working = mem.layer_activation_bytes(self.terms, tokens, tp, lay.sequence_parallel, "none")
         logits = mem.FP32_LOGIT_BYTES * tokens * self.model.vocab_size / tp
+        layer_local = (self.layer_params - self.layer_expert_params * (1 - 1 / lay.ep)) / tp  # one layer's parameters here
         gather = 0.0
         if lay.zero >= 3 or lay.offload_weights:  # the gathered / fetched weights of the layer run and the one prefetched
-            gather = 2 * mem.WEIGHT_BYTES * (self.layer_params - self.layer_expert_params * (1 - 1 / lay.ep)) / tp
+            gather = 2 * mem.WEIGHT_BYTES * layer_local
         shard = lay.dp * lay.cp  # gradients are reduced (and ZeRO shards) over DP x CP
         shard_e = max(1, shard // lay.ep)
         z, grad_b, opt_b = lay.zero, mem.GRAD_BYTES[self.precision], mem.OPTIMIZER_BYTES
@@ -410,6 +411,8 @@ class EngineeringModel:
             # mem.state_bytes of the dense part (sharded over DP x CP) plus the experts' (over DP x CP / EP).
             weights = 0.0 if lay.offload_weights else mem.WEIGHT_BYTES * (dense / (shard if z >= 3 else 1) + expert / (shard_e if z >= 3 else 1))
             grads = grad_b * (dense / (shard if z >= 2 else 1) + expert / (shard_e if z >= 2 else 1))
+            if self._gradients_to_host(lay):  # only the buckets in flight: the layer reduced and the one produced
+                grads = min(grads, 2 * grad_b * layer_local)
             optim = 0.0 if lay.offload_optimizer else opt_b * (dense / (shard if z >= 1 else 1) + expert / (shard_e if z >= 1 else 1))
             lg = logits if head else 0.0
             total = weights + grads + optim + gather + acts + lg
@@ -557,19 +560,30 @@ class EngineeringModel:
             if lay.offload_optimizer:
                 # ZeRO-Offload (Ren et al. 2021): the gradient shard goes to the host, Adam runs on
                 # the CPU, the updated bf16 weights come back; the transfer overlaps the backward.
-                # The CPU Adam's own time is not counted (it depends on the host CPU: n/a).
-                to_host += (g_bytes + w_bytes) / sharded / coll.host_link_bw(hw)
+                # The gradients are reduced and sent bucket by bucket every micro-batch and
+                # accumulate on the host (_gradients_to_host). The CPU Adam's own
+                # time is not counted (it depends on the host CPU: n/a).
+                to_host += (m * g_bytes + w_bytes) / sharded / coll.host_link_bw(hw)
             else:
                 optimizer += mem_time_s(p_local / sharded * (OPTIMIZER_STREAM_BYTES + grad_b), hw, eff)
         exposed = self._exposed
         if lay.zero == 0:
-            return ar, exposed(ar, t_b), optimizer, to_host
-        if lay.zero == 1:
+            n_ar = m if self._gradients_to_host(lay) else 1  # offloaded: an all-reduce per micro-batch
+            return n_ar * ar, n_ar * exposed(ar, t_b), optimizer, to_host
+        if lay.zero == 1 and not self._gradients_to_host(lay):
             return rs + ag, exposed(rs, t_b) + exposed(ag, t_f), optimizer, to_host
-        if lay.zero == 2:
+        if lay.zero <= 2:  # ZeRO 2, or ZeRO 1 whose gradients go to the host: a reduce-scatter per micro-batch
             return m * rs + ag, m * exposed(rs, t_b) + exposed(ag, t_f), optimizer, to_host
         ag_b = ag * (2 if self.zero3_recompute_gather and lay.recompute == "full" else 1)
         return m * (ag + ag_b + rs), m * (exposed(ag, t_f) + exposed(ag_b + rs, t_b)), optimizer, to_host
+
+    @staticmethod
+    def _gradients_to_host(lay: Layout) -> bool:
+        """ZeRO-Offload (DeepSpeed's CPU offload of the optimizer): each micro-batch's gradients are
+        reduced bucket by bucket in the backward (reduce-scatter; all-reduce without ZeRO) and
+        copied to the host, where they accumulate; the GPU holds the buckets in flight, not a
+        gradient buffer."""
+        return lay.offload_optimizer
 
     def _host_stream_exposed_s(self, lay: Layout, stage_params: tuple, m: int, t_f: float, t_b: float) -> float:
         """Offloaded weights stream in for the forward and again for the backward of every
