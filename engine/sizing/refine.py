@@ -187,11 +187,17 @@ class EngineeringModel:
         self.counts = counts
         L, h, V = model.n_layer, model.d_model, model.vocab_size
         head_matmul = V * h
-        # Average parameters per layer: all of them (memory) and those a token multiplies (time);
-        # of them, the routed experts, which expert parallelism shards.
-        self.layer_params = (counts.matmul_total - head_matmul) / L
-        self.layer_params_active = (counts.matmul_active - head_matmul) / L
-        self.layer_expert_params = counts.routed_experts / L
+        # Multi-token-prediction modules (DeepSeek-V3 sec. 2.2): each one MoE block (+ a 2h x h
+        # projection) after the last layer, sharing the main output head; they run on the last
+        # pipeline stage (V3 sec. 3.2.1 keeps the output head and the MTP module on one PP rank)
+        # and compute the logits once more each.
+        self.mtp = model.mtp_layers if counts.mtp else 0
+        slots = L + self.mtp
+        # Average parameters per layer (MTP blocks counted as layers): all of them (memory) and
+        # those a token multiplies (time); of them, the routed experts, which EP shards.
+        self.layer_params = (counts.matmul_total - head_matmul) / slots
+        self.layer_params_active = (counts.matmul_active - head_matmul) / slots
+        self.layer_expert_params = (counts.routed_experts + self.mtp * model.n_experts * counts.mlp_per_layer) / slots
         # Tied embeddings: one matrix when the first and last stage are the same GPU, a copy each
         # (Megatron's shared-embedding group) when they are not.
         self.embed_params = counts.embedding
@@ -352,6 +358,13 @@ class EngineeringModel:
         mid = (L - l) // (p - 1)
         return mid, mid, l
 
+    def _stage_slots(self, lay: Layout) -> tuple[int, int, int]:
+        """stage_layers with the MTP blocks added to the last stage (with pp = 1, to the one stage)."""
+        f, mid, l = self.stage_layers(lay)
+        if lay.pp == 1:
+            return f + self.mtp, mid + self.mtp, l + self.mtp
+        return f, mid, l + self.mtp
+
     def _stages(self, lay: Layout) -> list[tuple[int, float, float, bool, bool, int]]:
         """(layers, dense params, expert params per GPU, has embedding, has head, micro-batches held
         in 1F1B) of the first, second and last stage -- the ones that can need the most memory."""
@@ -359,7 +372,7 @@ class EngineeringModel:
         got = self._cache.get(key)
         if got is not None:
             return got
-        f, mid, l = self.stage_layers(lay)
+        f, mid, l = self._stage_slots(lay)
         dense = self.layer_params - self.layer_expert_params
         expert = self.layer_expert_params
         tp, ep, p = lay.tp, lay.ep, lay.pp
@@ -391,7 +404,7 @@ class EngineeringModel:
         working = 0.0
         if lay.recompute == "full":  # one layer's activations re-formed during its backward
             working = mem.layer_activation_bytes(self.terms, tokens, tp, lay.sequence_parallel, "none")
-        logits = mem.FP32_LOGIT_BYTES * tokens * self.model.vocab_size / tp
+        logits = mem.FP32_LOGIT_BYTES * tokens * self.model.vocab_size / tp * (1 + self.mtp)  # main + MTP heads
         layer_local = (self.layer_params - self.layer_expert_params * (1 - 1 / lay.ep)) / tp  # one layer's parameters here
         gather = 0.0
         if lay.zero >= 3 or lay.offload_weights:  # the gathered / fetched weights of the layer run and the one prefetched
@@ -445,8 +458,9 @@ class EngineeringModel:
         else:
             recompute, recompute_tp = 0.0, 0.0
         # The last stage runs the logits and the cross-entropy; with pp = 1 one GPU also runs the embedding.
-        extra_f = (c.head_f if head else 0.0) + (c.embed if embed and lay.pp == 1 else 0.0)
-        extra_b = c.head_b if head else 0.0
+        heads = 1 + self.mtp  # the main output head, and once more per MTP module
+        extra_f = (heads * c.head_f if head else 0.0) + (c.embed if embed and lay.pp == 1 else 0.0)
+        extra_b = heads * c.head_b if head else 0.0
         compute_f = layers * layer_f + extra_f
         compute_b = layers * layer_b + extra_b + recompute
         # Collectives inside the layer: TP (exposed), EP all-to-alls (exposed), CP ring (overlaps
@@ -499,7 +513,7 @@ class EngineeringModel:
     def _stage_times(self, lay: Layout) -> list[dict]:
         """Forward/backward seconds of one micro-batch on the first, last and a middle stage."""
         c = self._layer(lay.tp, lay.sequence_parallel, lay.micro_batch, lay.cp, lay.ep)
-        f, mid, l = self.stage_layers(lay)
+        f, mid, l = self._stage_slots(lay)
         p = lay.pp
         stages = [self._stage_time(c, f, True, p == 1, lay)]
         if p > 1:
@@ -613,7 +627,7 @@ class EngineeringModel:
         recompute_flops = 0.0
         attn_fwd_per_token = 4.0 * attention_width(self.model) * self.ctx_model * self.model.n_layer
         if lay.recompute == "full":
-            recompute_flops = (2.0 * self.layer_params_active * self.model.n_layer + attn_fwd_per_token) * tokens
+            recompute_flops = (2.0 * self.layer_params_active * (self.model.n_layer + self.mtp) + attn_fwd_per_token) * tokens
         elif lay.recompute == "selective":
             # Flash attention has no scores to recompute; MLA recomputes its up-projections.
             recompute_flops = (attn_fwd_per_token if self.attention == "unfused" else 0.0) * tokens

@@ -274,3 +274,20 @@ def test_deepseek_v3_published_recipe_fits_80gb_and_fp8_caches_gemm_inputs_in_on
     # A standard-attention model keeps Megatron's selective recompute (the attention core only).
     gpt = mem.activation_terms(load_model("gpt3-175b"), 2048, "unfused", True)
     assert gpt.selective_replicated == gpt.selective_split == 0.0
+
+
+def test_mtp_module_runs_on_the_last_stage_with_its_own_logits():
+    """DeepSeek-V3's MTP module (one MoE block + projection, sharing the output head) sits on the
+    last pipeline stage (V3 sec. 3.2.1): that stage holds one more block and a second set of logits;
+    the other stages are unchanged."""
+    ds = load_model("deepseek-v3")
+    h800 = H100.with_(name="h800", intra_node_bw=200e9)
+    lay = Layout(128, 1, 16, 1, "selective", 1, 1, True, 1, 64, 4, 1)
+    plain, mtp = EngineeringModel(ds, h800, precision="fp8"), EngineeringModel(ds.with_(mtp_layers=1), h800, precision="fp8")
+    assert mtp._stage_slots(lay) == (4, 4, 2) and plain._stage_slots(lay) == (4, 4, 1)
+    st_plain, st_mtp = plain._stage_times(lay), mtp._stage_times(lay)
+    assert st_mtp[1]["t_f"] > 1.8 * st_plain[1]["t_f"]  # the last stage: 1 block + head -> 2 blocks + 2 heads
+    assert st_mtp[0]["t_f"] == pytest.approx(st_plain[0]["t_f"], rel=0.02)  # the first stage: the same 4 layers
+    m = 15360 // (128 * 1)
+    assert mtp.memory(Layout(128, 1, 16, 1, "selective", 1, 1, True, 1, 64, 15, 1), m)["logits"] == pytest.approx(
+        2 * plain.memory(Layout(128, 1, 16, 1, "selective", 1, 1, True, 1, 64, 15, 1), m)["logits"])
