@@ -227,6 +227,15 @@ def test_predict_cli_takes_the_new_flags_and_refuses_bad_ones(tmp_path):
         assert r.returncode == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
 
+def test_predict_cli_zero3_recompute_gather_adds_the_deepspeed_all_gather():
+    argv = ("predict", "--model", "gpt3-175b", "--hardware", "a100-80g-sxm", "--gpus", "1536", "--tp", "1", "--pp", "1",
+            "--global-batch", "1536", "--zero", "3", "--recompute", "full", "--micro-batch", "1", "--json")
+    fsdp, ds = run_lsdt(*argv), run_lsdt(*argv, "--zero3-recompute-gather")
+    assert fsdp.returncode == 0 and ds.returncode == 0, ds.stderr
+    dp_fsdp, dp_ds = (json.loads(r.stdout)["breakdown"]["dp_comm_s"] for r in (fsdp, ds))
+    assert dp_ds == pytest.approx(dp_fsdp * 4 / 3)  # all-gather x 3 + reduce-scatter, not x 2 + 1
+
+
 def test_the_step_is_still_the_sum_of_its_parts_with_every_new_dimension():
     model = load_model(str(CONFIGS / "mixtral-8x7b.json")).with_(seq_len=8192)
     em = EngineeringModel(model, H100, precision="fp8")
