@@ -50,7 +50,7 @@ from engine.specs import HardwareSpec
 #     of HDR's 25 GB/s and NDR's 50 GB/s; the lower end is kept (NCCL's protocol overheads and the
 #     PCIe switch the NIC shares with its GPUs). Until issue 20 this was fitted (0.64) on the ZeRO-3
 #     rows, which the model under-counted: DeepSpeed re-gathers weights for the recomputed forward
-#     (refine.EngineeringModel's zero3_recompute_gather); counted, the rows agree with 0.80.
+#     (refine.EngineeringModel's zero3_recompute_gather); counted, 0.80 fits them (within 18%).
 #   OVERLAP_SLOWDOWN 0.19 -- compute runs ~19% slower while a collective overlaps it (NCCL's kernels
 #     take SMs and HBM bandwidth): the average slowdown measured on A100, H100, MI250 and MI210 by
 #     Lee et al. 2025, "Characterizing Compute-Communication Overlap in GPU-Accelerated Distributed
@@ -62,7 +62,6 @@ ETA_INTRA = 0.80
 ETA_INTER = 0.80
 OVERLAP_SLOWDOWN = 0.19
 SOURCE = "engine/sizing/efficiency.py: one set of constants for every GPU"
-
 
 
 @dataclass(frozen=True)
