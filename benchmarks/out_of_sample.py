@@ -15,10 +15,12 @@ and, since issue 20, the published stage split itself (7 + 14 x 8 + 7 layers) wi
 Second run, DeepSeek-V3 pre-training (DeepSeek-AI 2024, V3 report sec. 3.1-3.3, Table 1): 2,048
 H800s (H100 compute, NVLink 400 GB/s bidirectional), PP 16, EP 64 over 8 nodes, ZeRO-1 DP, FP8
 GEMMs, sequence 4,096, batch ramped to 15,360 sequences; 180K H800 GPU-hours per trillion tokens =
-1,543 tokens/s per GPU. Not published: the stage split of 61 layers (+ MTP), the recompute (they
-recompute norms and MLA up-projections only), micro-batch. Their DualPipe overlaps the all-to-alls
-(--ep-overlap) and node-limited routing (<= 4 nodes per token) cuts the IB traffic, which LSDT does
-not model.
+1,543 tokens/s per GPU; it fit in 80 GB without TP. Published memory recipe (sec. 3.3.2-3.3.3):
+recompute the RMSNorms, the MLA up-projections and the SwiGLU output, cache GEMM inputs in FP8 --
+what LSDT's "selective" recompute of an MLA model with precision fp8 models. Not published: the
+stage split of 61 layers (+ MTP), micro-batch. Their DualPipe overlaps the all-to-alls
+(--ep-overlap); node-limited routing (<= 4 nodes per token), which cuts the IB traffic, is not
+modelled.
 
 Printed: predicted model TFLOP/s per GPU (PaLM convention, full-context attention) for each v and
 recompute policy, the error against the published figure, and whether LSDT's memory model says it

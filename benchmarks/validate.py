@@ -17,15 +17,16 @@ No per-row constants. What a row does fix is the *software* it ran, a fact of it
   - Sequence parallelism exists only in the rows whose note says so (Korthikanti "selective");
     rows without a ZeRO stage ran Megatron's plain data parallelism (ZeRO 0); rows without a
     micro-batch use the model's own choice (the fastest that fits).
+  - DeepSpeed's ZeRO-3 (the Table 2 ZeRO-3 rows, full recompute) all-gathers each layer's weights
+    again for the recomputed forward (EngineeringModel's zero3_recompute_gather documents why).
   - llm.c uses cuDNN flash attention, no dropout, bf16 gradients.
-Everything else -- the efficiencies -- is engine/sizing/efficiency.py's per-generation constants.
+Everything else -- the efficiencies -- is engine/sizing/efficiency.py's one set of constants, the
+same for every GPU, with each profile's own peak, measured matmul ceiling and bandwidths.
 
-Out of sample (leave one source out): the constants marked FITTED in efficiency.py (Ampere's
-eta_gemm, eta_inter, overlap_slowdown; Hopper's eta_gemm follows Ampere's by the documented
-sustained/ideal ratio) are refit on the rows of every *other* source, starting from literature
-priors, by coordinate descent on the mean |log(predicted/published)|; the held-out source's rows
-are then predicted with them. A constant the remaining rows do not pin stays at its prior. Both
-error sets are printed; the out-of-sample one is what to expect on a run the model never saw.
+Out of sample (leave one source out): the one constant marked FITTED in efficiency.py
+(TRAINING_GEMM_FRACTION) is refit on the rows of every *other* source (a grid search on the mean
+|log(predicted/published)|), and the held-out source's rows are predicted with it. Both error sets
+are printed; the out-of-sample one is what to expect on a run the model never saw.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from engine.sizing import memory as mem  # noqa: E402
-from engine.sizing.efficiency import AMPERE, efficiency_for  # noqa: E402
+from engine.sizing.efficiency import TRAINING_GEMM_FRACTION, efficiency_for  # noqa: E402
 from engine.sizing.refine import EngineeringModel, predict  # noqa: E402
 from engine.specs import load_hardware, model_from_dict  # noqa: E402
 
@@ -56,18 +57,17 @@ def software(row: dict) -> dict:
     if "llm.c" in src:
         return {"attention": "flash", "dropout": False, "precision": "bf16"}
     deepspeed = row.get("zero", 0) >= 1 and "ZeRO" in src
-    return {"attention": "unfused", "dropout": True, "precision": "bf16" if deepspeed else "bf16-fp32grad"}
+    return {"attention": "unfused", "dropout": True, "precision": "bf16" if deepspeed else "bf16-fp32grad",
+            "zero3_recompute_gather": deepspeed}
 
 
-def run_row(row: dict, fitted: dict | None = None) -> dict:
-    """One row's prediction; `fitted` replaces the FITTED constants (see refit)."""
+def run_row(row: dict, fitted: float | None = None) -> dict:
+    """One row's prediction; `fitted` replaces the FITTED TRAINING_GEMM_FRACTION (see refit)."""
     model = model_from_dict(row["model"], f"{row['id']} [run.model]")
     hw = load_hardware(row["hardware"])
     sw = software(row)
     sp = "sequence parallel on" in row.get("note", "")
-    eff = efficiency_for(hw)
-    if fitted is not None:
-        eff = eff.with_(**fitted) if eff.source == AMPERE.source else eff.with_(eta_gemm=fitted["eta_gemm"] * HOPPER_PER_AMPERE_GEMM)
+    eff = efficiency_for(hw, TRAINING_GEMM_FRACTION if fitted is None else fitted)
     pred = predict(
         model, hw, gpus=row["gpus"], tp=row["tp"], pp=row["pp"], dp=row["dp"], global_batch=row["global_batch"],
         micro_batch=row.get("micro_batch", "auto"), recompute=row.get("recompute", "auto"), zero=row.get("zero", 0),
@@ -78,16 +78,6 @@ def run_row(row: dict, fitted: dict | None = None) -> dict:
     if "memory_gib" in row:
         out["memory"] = memory_row(row, model, hw, sw)
     return out
-
-
-# Literature priors of the FITTED constants, where the leave-one-source-out refit starts (and stays,
-# when the remaining rows do not pin a constant): eta_gemm 0.80, the ideal-shape cuBLAS fraction
-# on A100 (NVIDIA "Matrix Multiplication Background User's Guide"); eta_inter 0.80, nccl-tests
-# all-reduce bus bandwidth on HDR InfiniBand (~20 of 25 GB/s); overlap_slowdown 0 (perfect overlap).
-PRIORS = {"eta_gemm": 0.80, "eta_inter": 0.80, "overlap_slowdown": 0.0}
-GRID = {"eta_gemm": (0.40, 0.95), "eta_inter": (0.20, 0.95), "overlap_slowdown": (0.0, 0.60)}
-# efficiency.py's Hopper eta_gemm is Ampere's fitted one x (H100 ideal ~0.70) / (A100 ideal 0.80).
-HOPPER_PER_AMPERE_GEMM = 0.70 / 0.80
 
 
 def table_of(row: dict) -> str:
@@ -101,37 +91,25 @@ def paper_of(row: dict) -> str:
     return row.get("source", "").split(",")[0].split(" (")[0].strip()
 
 
-def mean_log_error(rows: list[dict], fitted: dict) -> float:
+def mean_log_error(rows: list[dict], fitted: float) -> float:
     return statistics.fmean(abs(math.log(run_row(r, fitted)["predicted_s"] / r["step_time_s"])) for r in rows)
 
 
-def refit(rows: list[dict], passes: int = 3, step: float = 0.01) -> dict:
-    """The FITTED constants that minimise the mean |log error| on `rows`, by coordinate descent over
-    a 0.01 grid from PRIORS; a move must improve the objective by 1e-6 (flat directions keep the prior)."""
-    fitted = dict(PRIORS)
-    if not rows:
-        return fitted
-    best = mean_log_error(rows, fitted)
-    for _ in range(passes):
-        moved = False
-        for key, (lo, hi) in GRID.items():
-            n = round((hi - lo) / step)
-            for i in range(n + 1):
-                trial = {**fitted, key: round(lo + i * step, 4)}
-                err = mean_log_error(rows, trial)
-                if err < best - 1e-6:
-                    best, fitted, moved = err, trial, True
-        if not moved:
-            break
-    return fitted
+def refit(rows: list[dict], lo: float = 0.50, hi: float = 1.00) -> float:
+    """The TRAINING_GEMM_FRACTION in [lo, hi] that minimises the mean |log error| on `rows`: a 0.05
+    grid, then a 0.01 grid around its best point (the error is unimodal in it: one knob that scales
+    every GEMM)."""
+    def best_on(grid: list[float]) -> float:
+        return min(grid, key=lambda x: mean_log_error(rows, x))
+    coarse = best_on([round(lo + 0.05 * i, 2) for i in range(round((hi - lo) / 0.05) + 1)])
+    return best_on([round(x, 2) for x in (coarse + 0.01 * i for i in range(-4, 5)) if lo <= x <= hi])
 
 
 def leave_one_source_out(rows: list[dict], source_of=table_of) -> tuple[list[dict], dict]:
-    """Each source's rows predicted with constants refit on the Ampere rows of the other sources."""
+    """Each source's rows predicted with the constant refit on the rows of the other sources."""
     out, fits = [], {}
-    ampere = [r for r in rows if efficiency_for(load_hardware(r["hardware"])).source == AMPERE.source]
     for src in dict.fromkeys(source_of(r) for r in rows):
-        fitted = refit([r for r in ampere if source_of(r) != src])
+        fitted = refit([r for r in rows if source_of(r) != src])
         fits[src] = fitted
         out += [run_row(r, fitted) for r in rows if source_of(r) == src]
     return out, fits
@@ -186,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     by_id_paper = {r["id"]: r for r in oos_paper}
     summary["out_of_sample_leave_one_table_out"] = error_summary(oos_table)
     summary["out_of_sample_leave_one_paper_out"] = error_summary(oos_paper)
+    summary["training_gemm_fraction_in_use"] = TRAINING_GEMM_FRACTION
+    summary["training_gemm_fraction_fit_all_rows"] = refit(rows)
     summary["refit_constants_leave_one_table_out"] = fits_table
     summary["refit_constants_leave_one_paper_out"] = fits_paper
     for r in results:
@@ -204,12 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"step time |error| over {len(results)} runs: median {summary['step_time_abs_error_median'] * 100:.1f}%, "
           f"mean {summary['step_time_abs_error_mean'] * 100:.1f}%, max {summary['step_time_abs_error_max'] * 100:.1f}%  (in sample)")
+    print(f"TRAINING_GEMM_FRACTION in efficiency.py {TRAINING_GEMM_FRACTION:.2f}; refit on all {len(rows)} rows: "
+          f"{summary['training_gemm_fraction_fit_all_rows']:.2f}")
     for label, key, fits in (("table", "out_of_sample_leave_one_table_out", fits_table), ("paper", "out_of_sample_leave_one_paper_out", fits_paper)):
         e = summary[key]
         print(f"out of sample, leave one {label} out (LO{label[0].upper()}O): median {e['median'] * 100:.1f}%, mean {e['mean'] * 100:.1f}%, "
               f"max {e['max'] * 100:.1f}%")
         for src, fitted in fits.items():
-            print(f"    without {src[:60]:60s} " + " ".join(f"{k} {v:.2f}" for k, v in fitted.items()))
+            print(f"    without {src[:60]:60s} training_gemm_fraction {fitted:.2f}")
     mem_rows = [r for r in results if "memory" in r]
     if mem_rows:
         print()

@@ -297,6 +297,8 @@ _HARDWARE_SCHEMA: dict[str, _Field] = {
     "inter_node_bw": _Field("float", required=False),
     "host_link_bw": _Field("float", required=False),
     "peak_flops_fp8": _Field("float", required=False),
+    "matmul_flops": _Field("float", required=False),
+    "matmul_source": _Field("str", required=False),
     "price_per_hour": _Field("float", required=False),
     "price_source": _Field("str", required=False),
     "source": _Field("str", required=False),
@@ -312,7 +314,10 @@ class HardwareSpec:
     `price_per_hour` may be None (unknown is "n/a", never a guess). `host_link_bw` is the GPU's
     link to host memory (PCIe or NVLink-C2C), per direction: what offload to host is timed by;
     None means offload cannot be planned. `peak_flops_fp8` is the dense FP8 tensor peak (None: the
-    part has no FP8 tensor cores, or no datasheet figure).
+    part has no FP8 tensor cores, or no datasheet figure). `matmul_flops` is the measured maximum
+    achievable bf16 matmul FLOP/s (the best large GEMM, e.g. Bekman's mamf-finder), with where it
+    was measured in `matmul_source`; None: not measured (engine/sizing/efficiency.py says what
+    stands in for it).
     """
 
     name: str
@@ -325,6 +330,8 @@ class HardwareSpec:
     inter_node_bw: float | None = None
     host_link_bw: float | None = None
     peak_flops_fp8: float | None = None
+    matmul_flops: float | None = None  # measured max achievable bf16 matmul FLOP/s (<= peak_flops)
+    matmul_source: str = ""
     price_per_hour: float | None = None  # $ per GPU-hour, public on-demand list price
     source: str = ""
     price_source: str = ""  # where and when price_per_hour was read
@@ -339,7 +346,12 @@ class HardwareSpec:
 
 
 def hardware_from_dict(raw: dict, where: str = "hardware") -> HardwareSpec:
-    return HardwareSpec(**_validate(where, raw, _HARDWARE_SCHEMA))
+    data = _validate(where, raw, _HARDWARE_SCHEMA)
+    mamf = data.get("matmul_flops")
+    if mamf is not None and not 0 < mamf <= data["peak_flops"]:
+        raise UserError(f"{where}: matmul_flops = {mamf:g}; accepted: a measured FLOP/s in (0, peak_flops = {data['peak_flops']:g}]",
+                        field="matmul_flops")
+    return HardwareSpec(**data)
 
 
 # --------------------------------------------------------------------------- Goal

@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="when dp does not divide --global-batch, run the largest multiple of dp below it (and say so)")
     p.add_argument("--ep-overlap", action="store_true",
                    help="the stack overlaps MoE all-to-alls with compute (DeepSeek's DualPipe); default: fully exposed")
+    p.add_argument("--zero3-recompute-gather", action="store_true",
+                   help="ZeRO-3 with full recompute gathers the weights again for the recomputed forward (DeepSpeed); default: once (FSDP)")
     p.add_argument("--mtp", action="store_true", help="HF config.json: count DeepSeek's multi-token-prediction module (num_nextn_predict_layers)")
     p.add_argument("--global-batch", type=positive_int, required=True, help="sequences per optimizer step")
     p.add_argument("--micro-batch", type=_auto_int, default="auto", help="sequences per micro-batch, or auto (fastest that fits)")
@@ -85,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         cp=args.cp, ep=args.ep, first_stage_layers=args.first_stage_layers, last_stage_layers=args.last_stage_layers,
         offload_optimizer="optimizer" in args.offload, offload_weights="weights" in args.offload,
         offload_activations="activations" in args.offload, flexible=args.flexible_batch, ep_overlap=args.ep_overlap,
+        zero3_recompute_gather=args.zero3_recompute_gather,
     ))
     if args.json:
         print_json(r.to_dict())

@@ -6,7 +6,7 @@ Each "ok" row is one GPU training a nanochat-style band model (engine/sizing/sha
 that depth at that sequence length and batch. For each, `calibrated_efficiency` solves for the
 eta_gemm at which the engineering model's single-GPU tokens/s equals the measured one (bisection:
 predicted throughput rises monotonically with eta_gemm), and takes the median over the rows; the
-memory, link and overlap efficiencies stay the generation's. A probe of other hardware than the
+memory, link and overlap efficiencies stay the shared constants (efficiency.py). A probe of other hardware than the
 plan's is refused (its efficiency says nothing about this GPU).
 """
 
@@ -55,7 +55,7 @@ def _eta_for_row(row: dict, hardware: HardwareSpec, base: Efficiency) -> float:
 
 
 def calibrated_efficiency(path: str | Path, hardware: HardwareSpec, base: Efficiency | None = None) -> Efficiency:
-    """The generation's efficiency with eta_gemm measured by the probe at `path`."""
+    """The hardware's efficiency (efficiency_for) with eta_gemm measured by the probe at `path`."""
     doc = read_probe(path)  # the one probe reader (`lsdt bands --probe` reads it too)
     probe_hw = doc.get("hardware")
     if probe_hw != hardware.name:

@@ -1,10 +1,11 @@
-"""Achievable fractions of a device's peak, per hardware generation, and the roofline that turns
+"""Achievable fractions of a device's peak, one set for every GPU, and the roofline that turns
 them into the time of one matmul or one memory-bound kernel.
 
-Four numbers per generation, each a measured *ceiling* of one kind of hardware unit, never a
-per-run fudge (the validation in benchmarks/validate.py uses exactly these):
+Four fractions, each of one kind of hardware unit, never a per-run or per-generation fudge (the
+validation in benchmarks/validate.py uses exactly these):
 
-    eta_gemm   large bf16 GEMM throughput / peak FLOP/s (cuBLAS on big square-ish shapes)
+    eta_gemm   training GEMM throughput / peak FLOP/s = TRAINING_GEMM_FRACTION x the profile's
+               measured best-GEMM ceiling (matmul_flops / peak_flops)
     eta_mem    achieved / nominal HBM bandwidth (streaming elementwise kernels)
     eta_intra  NCCL bus bandwidth / nominal intra-node link bandwidth (NVLink, xGMI, PCIe)
     eta_inter  NCCL bus bandwidth / nominal inter-node NIC bandwidth (InfiniBand, RoCE)
@@ -27,6 +28,42 @@ from engine.errors import UserError
 from engine.specs import HardwareSpec
 
 
+# One set of constants for every GPU. What differs between GPUs comes from the hardware profile:
+# peak FLOP/s (and FP8 peak), the measured maximum achievable matmul FLOP/s (`matmul_flops`), HBM
+# bandwidth, and the NVLink / NIC / host-link bandwidths. One constant is fitted (marked FITTED),
+# on every row of shared/validation/published_runs.toml at once; benchmarks/validate.py refits it
+# leaving one paper out and prints both error sets. The rest are measurements from the literature.
+#
+#   TRAINING_GEMM_FRACTION 0.80 FITTED -- the training GEMMs' sustained throughput over the best
+#     large GEMM (MAMF) of the same GPU: TP-split widths, odd shapes and the fp16 loss-scaling and
+#     bias/activation epilogues sustain less than the best shape. Fitted on the 32 published rows
+#     (31 A100, 1 H100): 0.80 (mean |log error| minimum on a 0.01 grid). On A100 it gives
+#     0.80 x 267.9/312 = 0.69 of peak (214 TFLOP/s), on H100 0.80 x 792.1/989 = 0.64.
+#   UNMEASURED_MATMUL_FRACTION 0.826 -- a profile without `matmul_flops`: the median MAMF/peak of
+#     the four NVIDIA rows of Bekman's table (A100 SXM 85.9%, GH200 83.0%, A100 PCIe 82.2%, H100 SXM
+#     80.1%). Calibrate with a probe (`lsdt plan --calibrate PROBE.json`) before betting on it.
+#   ETA_MEM 0.85 -- streaming (copy-like) kernels reach ~85% of nominal HBM bandwidth (~1.7 of 2.0
+#     TB/s on A100-80GB, ~2.8 of 3.35 on H100): typical device-to-device copy figures.
+#   ETA_INTRA 0.80 -- NCCL all-reduce bus bandwidth over NVSwitch: ~235 of 300 GB/s on DGX A100
+#     (0.78), ~360 of 450 on HGX H100 (0.80): NVIDIA's published nccl-tests orders of magnitude.
+#   ETA_INTER 0.80 -- NCCL bus bandwidth over one InfiniBand NIC per GPU: nccl-tests reach ~0.8-0.9
+#     of HDR's 25 GB/s and NDR's 50 GB/s; the lower end is kept (NCCL's protocol overheads and the
+#     PCIe switch the NIC shares with its GPUs). Until issue 20 this was fitted (0.64) on the ZeRO-3
+#     rows, which the model under-counted: DeepSpeed re-gathers weights for the recomputed forward
+#     (refine.EngineeringModel's zero3_recompute_gather); counted, 0.80 fits them (within 18%).
+#   OVERLAP_SLOWDOWN 0.19 -- compute runs ~19% slower while a collective overlaps it (NCCL's kernels
+#     take SMs and HBM bandwidth): the average slowdown measured on A100, H100, MI250 and MI210 by
+#     Lee et al. 2025, "Characterizing Compute-Communication Overlap in GPU-Accelerated Distributed
+#     Deep Learning" (arXiv:2507.03114; max 40%).
+TRAINING_GEMM_FRACTION = 0.80
+UNMEASURED_MATMUL_FRACTION = 0.826
+ETA_MEM = 0.85
+ETA_INTRA = 0.80
+ETA_INTER = 0.80
+OVERLAP_SLOWDOWN = 0.19
+SOURCE = "engine/sizing/efficiency.py: one set of constants for every GPU"
+
+
 @dataclass(frozen=True)
 class Efficiency:
     """Achieved fractions of peak (each in (0, 1]) and where they come from."""
@@ -35,7 +72,7 @@ class Efficiency:
     eta_mem: float
     eta_intra: float
     eta_inter: float
-    overlap_slowdown: float = 0.25
+    overlap_slowdown: float = OVERLAP_SLOWDOWN
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -56,58 +93,28 @@ class Efficiency:
         return Efficiency(**data)
 
 
-# Per generation. Two of the five numbers per generation are read off published runs (marked
-# FITTED); the others are hardware measurements from the literature. benchmarks/validate.py
-# prints the errors these give; docs/engineering.md says how they were chosen.
-#  ampere (A100):
-#    eta_gemm 0.70 FITTED -- the sustained bf16/fp16 GEMM throughput of Megatron-LM training shapes
-#      that best fits the 31 A100 rows of shared/validation/published_runs.toml (219 TFLOP/s). Ideal
-#      cuBLAS shapes reach ~0.8 (NVIDIA "Matrix Multiplication Background User's Guide"); training
-#      GEMMs with TP-split widths, odd sizes and fp16 loss-scaling kernels sustain less.
-#    eta_mem 0.85 -- streaming (copy-like) kernels reach ~85% of nominal HBM bandwidth, ~1.7 of
-#      2.0 TB/s on A100-80GB: a typical device-to-device copy figure, not re-measured here.
-#    eta_intra 0.78 -- all-reduce bus bandwidth of ~230-235 GB/s on DGX A100 NVSwitch (300 GB/s),
-#      the order NVIDIA's published nccl-tests results show; not re-measured here.
-#    eta_inter 0.64 FITTED -- the bandwidth-bound ZeRO-3 rows of Narayanan et al. 2021 Table 2
-#      (66.7 s at 175B, ~180 s at 530B) imply 15.7-17.7 GB/s of each GPU's 25 GB/s HDR NIC for
-#      DeepSpeed's 2021 collectives; below the ~0.8-0.9 nccl-tests reach on HDR.
-#    overlap_slowdown 0.25 FITTED -- compute runs ~25% slower while a collective overlaps it:
-#      NCCL runs one thread block (one SM) per channel, tens of channels, and shares HBM
-#      bandwidth with the GEMMs. The compute-bound ZeRO-3 rows (384 GPUs at 175B, 640 at 530B)
-#      are what pin the value.
-#  hopper (H100/H200):
-#    eta_gemm 0.60 FITTED -- on the one Hopper row (llm.c GPT-2 1.5B, an approximate figure) 0.55
-#      would fit exactly; 0.60 is kept because it is also Ampere's sustained/ideal ratio (0.70/0.80)
-#      applied to an ideal-shape cuBLAS fraction of ~0.70 on H100 (an estimate, not measured here).
-#      Calibrate with a probe (`lsdt plan --calibrate PROBE.json`) before betting a budget on it.
-#    eta_mem 0.85 -- Ampere's streaming fraction (~2.8 of 3.35 TB/s); not re-measured here.
-#    eta_intra 0.80 -- all-reduce bus bandwidth of ~360 GB/s on HGX H100 NVSwitch (450 GB/s), the
-#      order of NVIDIA's published nccl-tests results; not re-measured here.
-#    eta_inter 0.80 -- NDR 400 Gb/s all-reduce at ~40 of 50 GB/s per GPU; not validated here.
-#    overlap_slowdown 0.25 -- Ampere's value; not separately validated.
-#  Other generations (Ada, Blackwell, CDNA3, PCIe cards) reuse the closest one and say so in
-#  `source`; --eta-compute or --calibrate PROBE.json replace eta_gemm with a measurement.
-AMPERE = Efficiency(0.70, 0.85, 0.78, 0.64, 0.25, "ampere (A100) generation constants, engine/sizing/efficiency.py")
-HOPPER = Efficiency(0.60, 0.85, 0.80, 0.80, 0.25, "hopper (H100/H200) generation constants, engine/sizing/efficiency.py")
-
-_BY_HARDWARE = {
-    "a100-40g-sxm": AMPERE,
-    "a100-80g-sxm": AMPERE,
-    "rtx3090": AMPERE.with_(source="ampere constants (GA102 not separately measured)"),
-    "h100-sxm": HOPPER,
-    "h100-pcie": HOPPER.with_(source="hopper constants (PCIe variant not separately measured)"),
-    "h200": HOPPER,
-    "b200": HOPPER.with_(source="hopper constants (Blackwell not yet measured; calibrate with a probe)"),
-    "rtx4090": HOPPER.with_(source="hopper constants (Ada not separately measured; calibrate with a probe)"),
-    "l40s": HOPPER.with_(source="hopper constants (Ada not separately measured; calibrate with a probe)"),
-    "mi300x": HOPPER.with_(source="hopper constants (CDNA3 not measured here; calibrate with a probe)"),
-}
-DEFAULT = HOPPER.with_(source="unknown hardware: hopper constants; calibrate with --calibrate PROBE.json")
+def matmul_fraction(hardware: HardwareSpec) -> float:
+    """The best large GEMM's share of peak: the profile's measured matmul_flops / peak_flops, or
+    UNMEASURED_MATMUL_FRACTION where the profile has no measurement."""
+    if hardware.matmul_flops:
+        return hardware.matmul_flops / hardware.peak_flops
+    return UNMEASURED_MATMUL_FRACTION
 
 
-def efficiency_for(hardware: HardwareSpec) -> Efficiency:
-    """The generation constants for a built-in profile name, else the documented default."""
-    return _BY_HARDWARE.get(hardware.name, DEFAULT)
+def efficiency_for(hardware: HardwareSpec, training_gemm_fraction: float = TRAINING_GEMM_FRACTION) -> Efficiency:
+    """The efficiencies of one GPU: the shared constants, eta_gemm scaled by its measured matmul
+    ceiling. `training_gemm_fraction` is the FITTED constant (benchmarks/validate.py refits it)."""
+    measured = hardware.matmul_flops is not None
+    what = f"eta_gemm from {hardware.name}'s measured matmul_flops {hardware.matmul_flops / 1e12:.1f} TFLOP/s" if measured else \
+        f"{hardware.name} has no measured matmul_flops: {UNMEASURED_MATMUL_FRACTION} of peak assumed; calibrate with a probe"
+    return Efficiency(
+        eta_gemm=round(training_gemm_fraction * matmul_fraction(hardware), 4),
+        eta_mem=ETA_MEM,
+        eta_intra=ETA_INTRA,
+        eta_inter=ETA_INTER,
+        overlap_slowdown=OVERLAP_SLOWDOWN,
+        source=f"{SOURCE}; {what}",
+    )
 
 
 def gemm_time_s(M: float, K: float, N: float, hw: HardwareSpec, eff: Efficiency, count: float = 1.0, fp8: bool = False) -> float:

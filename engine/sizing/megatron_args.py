@@ -83,6 +83,9 @@ ARGUMENTS: dict[str, Arg] = {
     '--recompute-granularity': Arg('recompute_granularity', 'value', 'str', choices=('full', 'selective'), default=None),
     '--recompute-method': Arg('recompute_method', 'value', 'str', choices=('uniform', 'block'), default=None),
     '--recompute-num-layers': Arg('recompute_num_layers', 'value', 'int', default=None),
+    # TransformerConfig fields, made flags by ArgumentGroupFactory (arguments.py, "transformer configuration").
+    '--recompute-modules': Arg('recompute_modules', 'value', 'str', nargs='+', default=None),
+    '--moe-grouped-gemm': Arg('moe_grouped_gemm', 'true', default=False),
     '--use-distributed-optimizer': Arg('use_distributed_optimizer', 'true', default=False),
     '--use-megatron-fsdp': Arg('use_megatron_fsdp', 'true', default=False),
     '--data-parallel-sharding-strategy': Arg('data_parallel_sharding_strategy', 'value', 'str', choices=('no_shard', 'optim', 'optim_grads', 'optim_grads_params'), default='optim_grads_params'),
@@ -263,6 +266,14 @@ def rule_violations(ns: argparse.Namespace, world_size: int) -> list[str]:
         bad.append("--recompute-granularity full needs --recompute-method and --recompute-num-layers (TransformerConfig)")
     if ns.recompute_granularity == "selective" and ns.recompute_method is not None:  # validate_args
         bad.append("--recompute-method is not supported with selective recompute (validate_args)")
+    if ns.recompute_granularity == "selective" and ns.recompute_modules:  # TransformerConfig.__post_init__
+        allowed = {"core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts", "gdn_norm_out"}
+        if set(ns.recompute_modules) - allowed:
+            bad.append(f"--recompute-modules {ns.recompute_modules}; accepted: some of {sorted(allowed)} (TransformerConfig)")
+        if "moe_act" in ns.recompute_modules and not ns.moe_grouped_gemm:
+            bad.append("--recompute-modules moe_act needs --moe-grouped-gemm (TransformerConfig)")
+        if "mla_up_proj" in ns.recompute_modules and not ns.multi_latent_attention:
+            bad.append("--recompute-modules mla_up_proj needs --multi-latent-attention (TransformerConfig)")
     if ns.use_megatron_fsdp and ns.ckpt_format != "fsdp_dtensor":  # validate_args: Megatron-FSDP checkpoint format
         bad.append("--use-megatron-fsdp requires --ckpt-format fsdp_dtensor (validate_args)")
     if ns.optimizer_cpu_offload and not ns.use_precision_aware_optimizer:  # validate_args: optimizer CPU offload

@@ -53,22 +53,40 @@ class ActivationTerms:
     split: float  # always divided by t (inside the TP region)
     core: float  # attention scores etc.: dropped by selective recompute; split by t
     layer_input: float  # what full recompute keeps (divided by t with SP)
+    selective_replicated: float = 0.0  # of `replicated`, what selective recompute also drops
+    selective_split: float = 0.0  # of `split`, what selective recompute also drops
 
 
-def activation_terms(model: ModelSpec, seq_len: int, attention: str, dropout: bool) -> ActivationTerms:
-    """Per-token bytes of one (average) layer; `attention` is "flash" or "unfused"."""
+# Bytes per cached input of an FP8 GEMM: FP8 training keeps the FP8 cast of each Linear's input
+# for its weight-gradient GEMM (Transformer Engine's Linear saves the FP8 input; DeepSeek-V3 report
+# sec. 3.3.2: "we cache and dispatch activations in FP8"), 1 byte instead of bf16's 2.
+FP8_CACHED_INPUT_BYTES = 1.0
+
+
+def activation_terms(model: ModelSpec, seq_len: int, attention: str, dropout: bool, precision: str = "bf16") -> ActivationTerms:
+    """Per-token bytes of one (average) layer; `attention` is "flash" or "unfused"; `precision`
+    "fp8" caches the GEMM inputs in FP8 (FP8_CACHED_INPUT_BYTES)."""
     h = model.d_model
+    gin = FP8_CACHED_INPUT_BYTES if precision == "fp8" else 2.0  # a cached GEMM input, per element
     q_w = model.n_head * model.qk_head_dim
     k_w = model.n_kv_head * model.qk_head_dim
     v_w = model.n_kv_head * model.v_dim
     o_w = model.n_head * model.v_dim
     masks = 2.0 if dropout else 0.0  # two 1-byte dropout masks of width h
-    replicated = 2 * h + 2 * h + 2 * h + 2 * h + masks * h  # 2 LN inputs, QKV input, MLP input, masks
-    attn_split = 2 * q_w + 2 * k_w + 2 * v_w + 2 * o_w  # Q, K, V, output-projection input
+    # 2 LN inputs (the bf16 residual stream), the QKV and MLP inputs (GEMM inputs), masks.
+    replicated = 2 * h + 2 * h + gin * h + gin * h + masks * h
+    attn_split = 2 * q_w + 2 * k_w + 2 * v_w + gin * o_w  # Q, K, V (attention-core inputs), output-projection input
     if model.is_mla:  # the q and kv latents (replicated: they sit before the TP-split up-projections)
-        replicated += 2 * (model.q_lora_rank + model.kv_lora_rank)
+        replicated += gin * (model.q_lora_rank + model.kv_lora_rank)
     w = active_mlp_width(model)
-    mlp_split = 6 * w if model.ffn == "swiglu" else 4 * w  # SwiGLU: gate, up, product; else in, out
+    # SwiGLU: gate and up (the activation's inputs), their product (the down projection's input);
+    # GELU / ReLU^2: the activation's input and output.
+    mlp_split = 4 * w + gin * w if model.ffn == "swiglu" else 2 * w + gin * w
+    # Routed experts: each of the k dispatched copies of a token is its expert's GEMM input
+    # (Megatron's permuted tokens), kept for the weight gradient; averaged over layers.
+    counts = param_counts(model)
+    if counts.n_moe_layers:
+        mlp_split += gin * model.experts_per_token * h * counts.n_moe_layers / model.n_layer
     # Scores per token: heads x attended keys (full s for unfused kernels, which materialise the
     # whole s x s matrix; the window where the layer is windowed).
     ctx = sum(min(w, seq_len) for w in model.layer_windows()) / model.n_layer
@@ -76,7 +94,15 @@ def activation_terms(model: ModelSpec, seq_len: int, attention: str, dropout: bo
         core = 4.0 * model.n_head  # fp32 log-sum-exp per head; no scores are stored
     else:
         core = (5.0 if dropout else 2.0) * model.n_head * ctx
-    return ActivationTerms(replicated, attn_split + mlp_split, core, 2.0 * h)
+    sel_rep = sel_split = 0.0
+    if model.is_mla:
+        # DeepSeek-V3's selective recompute (report sec. 3.3.3 and 3.3.2; Megatron-core's
+        # --recompute-modules layernorm mla_up_proj moe_act): the RMSNorm outputs (the QKV and MLP
+        # inputs), the MLA up-projections' Q, K, V and the SwiGLU output are recomputed in the
+        # backward, so only the latents, the SwiGLU inputs and the residual stream stay.
+        sel_rep = 2 * gin * h
+        sel_split = 2 * q_w + 2 * k_w + 2 * v_w + (gin * w if model.ffn == "swiglu" else 0.0)
+    return ActivationTerms(replicated, attn_split + mlp_split, core, 2.0 * h, sel_rep, sel_split)
 
 
 def active_mlp_width(model: ModelSpec) -> float:
@@ -105,9 +131,10 @@ def layer_activation_bytes(terms: ActivationTerms, tokens: float, tp: int, sp: b
     """Stored bytes of one layer for `tokens` tokens (micro-batch x seq) under a recompute policy."""
     if recompute == "full":
         return tokens * terms.layer_input / (tp if sp else 1)
-    rep = terms.replicated / (tp if sp else 1)
-    core = 0.0 if recompute == "selective" else terms.core / tp
-    return tokens * (rep + terms.split / tp + core)
+    if recompute == "selective":
+        rep = (terms.replicated - terms.selective_replicated) / (tp if sp else 1)
+        return tokens * (rep + (terms.split - terms.selective_split) / tp)
+    return tokens * (terms.replicated / (tp if sp else 1) + terms.split / tp + terms.core / tp)
 
 
 def inflight_layers(n_layer_stage: int, pp: int, interleave: int, microbatches: int) -> float:

@@ -135,6 +135,7 @@ class _LayerCost:
     embed: float  # embedding gather + scatter-add (first stage), forward + backward
     ep_f: float = 0.0  # one forward's expert-parallel all-to-alls (dispatch + combine), not overlapped
     cp_f: float = 0.0  # one forward's context-parallel K/V ring exchange (overlaps the attention core)
+    selective_f: float = 0.0  # what selective recompute runs again: the unfused attention core, MLA up-projections
 
 
 class EngineeringModel:
@@ -150,10 +151,20 @@ class EngineeringModel:
         attention: str = "flash",
         dropout: bool = False,
         ep_overlap: bool = False,
+        zero3_recompute_gather: bool = False,
     ):
         """`ep_overlap`: the stack overlaps the MoE all-to-alls with another micro-batch's compute
         (DeepSeek-V3's DualPipe, sec. 3.2.1; Megatron-core's EP A2A overlap); then they cost what any
-        overlapped collective exposes. Off: fully exposed (Megatron's default schedule)."""
+        overlapped collective exposes. Off: fully exposed (Megatron's default schedule).
+
+        `zero3_recompute_gather`: under ZeRO-3 with full recompute, the stack all-gathers a layer's
+        weights again for its recomputed forward. DeepSpeed's ZeRO-3 does: its pre-forward hook
+        fetches and its post-forward hook releases the weights on every forward, the recomputed one
+        inside the backward included (deepspeedai/DeepSpeed#4784 traces the recompute through
+        pre_sub_module_forward_function), then the pre-backward hook fetches them once more -- three
+        all-gathers per micro-batch instead of two. PyTorch FSDP keeps the weights it unsharded for
+        the recompute through the backward (its post-forward skips the reshard in the backward
+        pass): off, two all-gathers."""
         if precision not in PRECISIONS:
             raise UserError(f"precision = {precision!r}; accepted: {' | '.join(PRECISIONS)}")
         if precision == "fp8" and not hardware.peak_flops_fp8:
@@ -169,22 +180,29 @@ class EngineeringModel:
         self.seq = model.seq_len
         self.precision, self.attention, self.dropout = precision, attention, dropout
         self.ep_overlap = ep_overlap
+        self.zero3_recompute_gather = zero3_recompute_gather
         self.fp8 = precision == "fp8"  # the layers' GEMMs in FP8; attention core and LM head in bf16
         self.eff = efficiency or efficiency_for(hardware)
         counts = param_counts(model)
         self.counts = counts
         L, h, V = model.n_layer, model.d_model, model.vocab_size
         head_matmul = V * h
-        # Average parameters per layer: all of them (memory) and those a token multiplies (time);
-        # of them, the routed experts, which expert parallelism shards.
-        self.layer_params = (counts.matmul_total - head_matmul) / L
-        self.layer_params_active = (counts.matmul_active - head_matmul) / L
-        self.layer_expert_params = counts.routed_experts / L
+        # Multi-token-prediction modules (DeepSeek-V3 sec. 2.2): each one MoE block (+ a 2h x h
+        # projection) after the last layer, sharing the main output head; they run on the last
+        # pipeline stage (V3 sec. 3.2.1 keeps the output head and the MTP module on one PP rank)
+        # and compute the logits once more each.
+        self.mtp = model.mtp_layers if counts.mtp else 0
+        slots = L + self.mtp
+        # Average parameters per layer (MTP blocks counted as layers): all of them (memory) and
+        # those a token multiplies (time); of them, the routed experts, which EP shards.
+        self.layer_params = (counts.matmul_total - head_matmul) / slots
+        self.layer_params_active = (counts.matmul_active - head_matmul) / slots
+        self.layer_expert_params = (counts.routed_experts + self.mtp * model.n_experts * counts.mlp_per_layer) / slots
         # Tied embeddings: one matrix when the first and last stage are the same GPU, a copy each
         # (Megatron's shared-embedding group) when they are not.
         self.embed_params = counts.embedding
         self.head_params = head_matmul
-        self.terms = mem.activation_terms(model, self.seq, attention, dropout)
+        self.terms = mem.activation_terms(model, self.seq, attention, dropout, precision)
         # Attention keys per query, summed over layers: causal for flash (skips masked tiles),
         # full s x s for unfused kernels (they compute the masked half too).
         self.ctx_kernel = attention_context(model, self.seq, causal=(attention == "flash")) / L
@@ -201,17 +219,27 @@ class EngineeringModel:
         h = m.d_model
         if m.is_mla:  # DeepSeek-V2/V3 multi-head latent attention: low-rank q and kv projections
             q_out = m.n_head * (m.qk_nope_head_dim + m.qk_rope_head_dim)
-            kv_out = m.n_head * (m.qk_nope_head_dim + m.v_head_dim)
             t = gemm_time_s(n, h, m.kv_lora_rank + m.qk_rope_head_dim, hw, eff, fp8=fp8)  # replicated latent
-            t += gemm_time_s(n, m.kv_lora_rank, kv_out / tp, hw, eff, fp8=fp8)
             if m.q_lora_rank:
-                t += gemm_time_s(n, h, m.q_lora_rank, hw, eff, fp8=fp8) + gemm_time_s(n, m.q_lora_rank, q_out / tp, hw, eff, fp8=fp8)
+                t += gemm_time_s(n, h, m.q_lora_rank, hw, eff, fp8=fp8)
             else:
                 t += gemm_time_s(n, h, q_out / tp, hw, eff, fp8=fp8)
-            return t + gemm_time_s(n, m.n_head * m.v_head_dim / tp, h, hw, eff, fp8=fp8)
+            return t + self._mla_up_projections(n, tp) + gemm_time_s(n, m.n_head * m.v_head_dim / tp, h, hw, eff, fp8=fp8)
         q_w = m.n_head * m.head_dim
         kv_w = m.n_kv_head * m.head_dim
         return gemm_time_s(n, h, (q_w + 2 * kv_w) / tp, hw, eff, fp8=fp8) + gemm_time_s(n, q_w / tp, h, hw, eff, fp8=fp8)
+
+    def _mla_up_projections(self, n: float, tp: int) -> float:
+        """Forward time of MLA's up-projections (latents to per-head K, V and Q): what DeepSeek-V3's
+        selective recompute runs again in the backward (memory.activation_terms)."""
+        m, hw, eff, fp8 = self.model, self.hw, self.eff, self.fp8
+        if not m.is_mla:
+            return 0.0
+        kv_out = m.n_head * (m.qk_nope_head_dim + m.v_head_dim)
+        t = gemm_time_s(n, m.kv_lora_rank, kv_out / tp, hw, eff, fp8=fp8)
+        if m.q_lora_rank:
+            t += gemm_time_s(n, m.q_lora_rank, m.n_head * (m.qk_nope_head_dim + m.qk_rope_head_dim) / tp, hw, eff, fp8=fp8)
+        return t
 
     def _mlp_gemms(self, n: float, tp: int, ep: int) -> float:
         """Forward time of the MLPs of one average layer for n tokens (dense, routed, shared)."""
@@ -302,7 +330,10 @@ class EngineeringModel:
             kv_bytes = 2.0 * n * (m.n_kv_head * m.qk_head_dim + m.n_kv_head * m.v_dim) / tp
             cp_bw = coll.link_bw(hw, eff, inter_node=tp * cp > hw.gpus_per_node)
             cp_f = (cp - 1) * coll.p2p_s(kv_bytes, cp_bw)
-        cost = _LayerCost(gemm, attn_f, attn_b, elem_f, tp_f, head_f, head_b, embed, ep_f, cp_f)
+        # Selective recompute: the unfused attention core (flash attention recomputes its scores in
+        # its own backward already) and, for MLA, the up-projections (DeepSeek-V3's recipe).
+        selective_f = (attn_f if self.attention == "unfused" else 0.0) + self._mla_up_projections(n, tp)
+        cost = _LayerCost(gemm, attn_f, attn_b, elem_f, tp_f, head_f, head_b, embed, ep_f, cp_f, selective_f)
         self._cache[key] = cost
         return cost
 
@@ -327,6 +358,13 @@ class EngineeringModel:
         mid = (L - l) // (p - 1)
         return mid, mid, l
 
+    def _stage_slots(self, lay: Layout) -> tuple[int, int, int]:
+        """stage_layers with the MTP blocks added to the last stage (with pp = 1, to the one stage)."""
+        f, mid, l = self.stage_layers(lay)
+        if lay.pp == 1:
+            return f + self.mtp, mid + self.mtp, l + self.mtp
+        return f, mid, l + self.mtp
+
     def _stages(self, lay: Layout) -> list[tuple[int, float, float, bool, bool, int]]:
         """(layers, dense params, expert params per GPU, has embedding, has head, micro-batches held
         in 1F1B) of the first, second and last stage -- the ones that can need the most memory."""
@@ -334,7 +372,7 @@ class EngineeringModel:
         got = self._cache.get(key)
         if got is not None:
             return got
-        f, mid, l = self.stage_layers(lay)
+        f, mid, l = self._stage_slots(lay)
         dense = self.layer_params - self.layer_expert_params
         expert = self.layer_expert_params
         tp, ep, p = lay.tp, lay.ep, lay.pp
@@ -366,10 +404,11 @@ class EngineeringModel:
         working = 0.0
         if lay.recompute == "full":  # one layer's activations re-formed during its backward
             working = mem.layer_activation_bytes(self.terms, tokens, tp, lay.sequence_parallel, "none")
-        logits = mem.FP32_LOGIT_BYTES * tokens * self.model.vocab_size / tp
+        logits = mem.FP32_LOGIT_BYTES * tokens * self.model.vocab_size / tp * (1 + self.mtp)  # main + MTP heads
+        layer_local = (self.layer_params - self.layer_expert_params * (1 - 1 / lay.ep)) / tp  # one layer's parameters here
         gather = 0.0
         if lay.zero >= 3 or lay.offload_weights:  # the gathered / fetched weights of the layer run and the one prefetched
-            gather = 2 * mem.WEIGHT_BYTES * (self.layer_params - self.layer_expert_params * (1 - 1 / lay.ep)) / tp
+            gather = 2 * mem.WEIGHT_BYTES * layer_local
         shard = lay.dp * lay.cp  # gradients are reduced (and ZeRO shards) over DP x CP
         shard_e = max(1, shard // lay.ep)
         z, grad_b, opt_b = lay.zero, mem.GRAD_BYTES[self.precision], mem.OPTIMIZER_BYTES
@@ -385,6 +424,8 @@ class EngineeringModel:
             # mem.state_bytes of the dense part (sharded over DP x CP) plus the experts' (over DP x CP / EP).
             weights = 0.0 if lay.offload_weights else mem.WEIGHT_BYTES * (dense / (shard if z >= 3 else 1) + expert / (shard_e if z >= 3 else 1))
             grads = grad_b * (dense / (shard if z >= 2 else 1) + expert / (shard_e if z >= 2 else 1))
+            if self._gradients_to_host(lay):  # only the buckets in flight: the layer reduced and the one produced
+                grads = min(grads, 2 * grad_b * layer_local)
             optim = 0.0 if lay.offload_optimizer else opt_b * (dense / (shard if z >= 1 else 1) + expert / (shard_e if z >= 1 else 1))
             lg = logits if head else 0.0
             total = weights + grads + optim + gather + acts + lg
@@ -412,13 +453,14 @@ class EngineeringModel:
         layer_b = 2 * c.gemm_f + c.attn_b + 2 * c.elem_f
         if lay.recompute == "full":
             recompute, recompute_tp = layers * layer_f, layers * c.tp_f
-        elif lay.recompute == "selective" and self.attention == "unfused":
-            recompute, recompute_tp = layers * c.attn_f, 0.0
-        else:  # flash attention recomputes its scores inside its own backward already
+        elif lay.recompute == "selective":
+            recompute, recompute_tp = layers * c.selective_f, 0.0
+        else:
             recompute, recompute_tp = 0.0, 0.0
         # The last stage runs the logits and the cross-entropy; with pp = 1 one GPU also runs the embedding.
-        extra_f = (c.head_f if head else 0.0) + (c.embed if embed and lay.pp == 1 else 0.0)
-        extra_b = c.head_b if head else 0.0
+        heads = 1 + self.mtp  # the main output head, and once more per MTP module
+        extra_f = (heads * c.head_f if head else 0.0) + (c.embed if embed and lay.pp == 1 else 0.0)
+        extra_b = heads * c.head_b if head else 0.0
         compute_f = layers * layer_f + extra_f
         compute_b = layers * layer_b + extra_b + recompute
         # Collectives inside the layer: TP (exposed), EP all-to-alls (exposed), CP ring (overlaps
@@ -437,49 +479,87 @@ class EngineeringModel:
                 "recompute": recompute, "comm": comm_f + comm_b, "ep": ep, "cp": cp_f + cp_b}
 
     def step_time(self, lay: Layout, global_batch: int) -> dict:
-        """Seconds of one optimizer step and its parts (the search calls this alone)."""
+        """Seconds of one optimizer step and its parts (the search calls this alone):
+        pipeline (compute + in-layer TP/EP/CP comm + bubble) + PP sends + exposed DP comm +
+        optimizer + exposed host offload."""
         m = global_batch // (lay.dp * lay.micro_batch)  # micro-batches per step per replica
+        stages = self._stage_times(lay)
+        slow = max(stages, key=lambda st: st["t_f"] + st["t_b"])
+        t_f, t_b = slow["t_f"], slow["t_b"]
+        pipeline, bubble_chunks = self._pipeline_s(lay, stages, slow, m)
+        pp_comm = self._pp_comm_s(lay, m)
+        stage_params = max(self._stages(lay), key=lambda st: st[1] + st[2])
+        dp_comm, dp_exposed, optimizer, to_host = self._dp_and_optimizer_s(lay, stage_params, m, t_f, t_b)
+        host = self._exposed(to_host, t_b) + self._host_stream_exposed_s(lay, stage_params, m, t_f, t_b)
+        step = pipeline + pp_comm + dp_exposed + optimizer + host
+        return {
+            "step_time_s": step,
+            "compute_s": m * (slow["compute_f"] + slow["compute_b"]),
+            "recompute_s": m * slow["recompute"],
+            "bubble_s": bubble_chunks * (t_f + t_b),
+            "tp_comm_s": m * (slow["comm"] - slow["ep"] - slow["cp"]),
+            "ep_comm_s": m * slow["ep"],
+            "cp_comm_exposed_s": m * slow["cp"],
+            "pp_comm_s": pp_comm,
+            "dp_comm_s": dp_comm,
+            "dp_comm_exposed_s": dp_exposed,
+            "host_offload_exposed_s": host,
+            "exposed_comm_s": m * slow["comm"] + pp_comm + dp_exposed + host,
+            "optimizer_s": optimizer,
+            "bubble_fraction": bubble_chunks / m,
+            "microbatches": m,
+        }
+
+    def _stage_times(self, lay: Layout) -> list[dict]:
+        """Forward/backward seconds of one micro-batch on the first, last and a middle stage."""
         c = self._layer(lay.tp, lay.sequence_parallel, lay.micro_batch, lay.cp, lay.ep)
-        hw, eff = self.hw, self.eff
-        f, mid, l = self.stage_layers(lay)
+        f, mid, l = self._stage_slots(lay)
         p = lay.pp
-        first = self._stage_time(c, f, True, p == 1, lay)
-        stages = [first]
+        stages = [self._stage_time(c, f, True, p == 1, lay)]
         if p > 1:
             stages.append(self._stage_time(c, l, False, True, lay))
         if p > 2:
             stages.append(self._stage_time(c, mid, False, False, lay))
-        slow = max(stages, key=lambda st: st["t_f"] + st["t_b"])
-        t_f, t_b = slow["t_f"], slow["t_b"]
-        t_mb = t_f + t_b
-        bubble_chunks = (p - 1) / lay.interleave
+        return stages
+
+    def _pipeline_s(self, lay: Layout, stages: list[dict], slow: dict, m: int) -> tuple[float, float]:
+        """(seconds of the m micro-batches through the pipeline, bubble in micro-batch times).
+
+        Even stages: (m + (p-1)/v) t (Narayanan et al. 2021, sec. 2.2). Uneven stages: the slowest
+        stage sets the steady state; filling and draining the pipe takes every other stage's own
+        time once, in chunks of 1/v: m t_max + (sum over stages - t_max) / v."""
+        p, v = lay.pp, lay.interleave
+        t_mb = slow["t_f"] + slow["t_b"]
         if lay.first_stage_layers is None and lay.last_stage_layers is None:
-            pipeline = (m + bubble_chunks) * t_mb
-        else:
-            # Uneven stages: the slowest stage sets the steady state; filling and draining the pipe
-            # takes every other stage's own time once, in chunks of 1/v with v virtual stages:
-            # m t_max + (sum over stages - t_max) / v (equal stages: Narayanan's (m + (p-1)/v) t).
-            t_each = [st["t_f"] + st["t_b"] for st in stages]
-            n_mid = max(p - 2, 0)
-            stage_sum = t_each[0] + (t_each[1] if p > 1 else 0.0) + (n_mid * t_each[2] if p > 2 else 0.0)
-            pipeline = m * t_mb + (stage_sum - t_mb) / lay.interleave
-            bubble_chunks = pipeline / t_mb - m
+            bubble_chunks = (p - 1) / v
+            return (m + bubble_chunks) * t_mb, bubble_chunks
+        t_each = [st["t_f"] + st["t_b"] for st in stages]
+        stage_sum = t_each[0] + (t_each[1] if p > 1 else 0.0) + (max(p - 2, 0) * t_each[2] if p > 2 else 0.0)
+        pipeline = m * t_mb + (stage_sum - t_mb) / v
+        return pipeline, pipeline / t_mb - m
 
-        # Pipeline point-to-point sends.
-        pp_comm = 0.0
-        if p > 1:
-            bw = coll.link_bw(hw, eff, coll.pp_spans_nodes(hw, lay.tp, lay.dp * lay.cp, p))
-            boundary = 2.0 * lay.micro_batch * self.seq / lay.cp * self.model.d_model / lay.tp
-            pp_comm = 2 * (lay.interleave * m + p - 1) * coll.p2p_s(boundary, bw)
+    def _pp_comm_s(self, lay: Layout, m: int) -> float:
+        """Pipeline point-to-point sends: 2 (v m + p - 1) boundary activations of one micro-batch
+        (1/t of it: Megatron's scatter/gather), on the inter-node tier when the job spans nodes."""
+        p = lay.pp
+        if p == 1:
+            return 0.0
+        bw = coll.link_bw(self.hw, self.eff, coll.pp_spans_nodes(self.hw, lay.tp, lay.dp * lay.cp, p))
+        boundary = 2.0 * lay.micro_batch * self.seq / lay.cp * self.model.d_model / lay.tp
+        return 2 * (lay.interleave * m + p - 1) * coll.p2p_s(boundary, bw)
 
-        # Data-parallel collectives and what of them the compute does not hide. Dense weights are
-        # reduced over DP x CP; routed experts over the DP x CP / EP ranks holding the same experts.
-        stage_params = max(self._stages(lay), key=lambda st: st[1] + st[2])
+    def _dp_and_optimizer_s(self, lay: Layout, stage_params: tuple, m: int, t_f: float, t_b: float) -> tuple[float, float, float, float]:
+        """(DP collective seconds, of them exposed, optimizer seconds, optimizer host transfer).
+
+        Dense weights are reduced over DP x CP; routed experts over the DP x CP / EP ranks holding
+        the same experts. Both groups run in the same window, so what they expose is taken of the
+        sum. ZeRO 0: one gradient all-reduce behind the backward; 1: reduce-scatter (backward) +
+        all-gather (forward); 2: a reduce-scatter per micro-batch; 3: all-gather (forward),
+        all-gather (backward, twice with zero3_recompute_gather) and reduce-scatter per micro-batch
+        (Rajbhandari et al. 2020, sec. 7)."""
+        hw, eff = self.hw, self.eff
         d = lay.dp * lay.cp
         groups = ((stage_params[1], d), (stage_params[2], max(1, d // lay.ep)))
-        exposed = self._exposed
-        # Seconds of each collective kind, summed over the dense and the expert group: both run in
-        # the same window, so what they expose is taken of the sum.
         ar = rs = ag = optimizer = to_host = 0.0
         grad_b = mem.GRAD_BYTES[self.precision]
         for p_local, n in groups:
@@ -494,49 +574,42 @@ class EngineeringModel:
             if lay.offload_optimizer:
                 # ZeRO-Offload (Ren et al. 2021): the gradient shard goes to the host, Adam runs on
                 # the CPU, the updated bf16 weights come back; the transfer overlaps the backward.
-                # The CPU Adam's own time is not counted (it depends on the host CPU: n/a).
-                to_host += (g_bytes + w_bytes) / sharded / coll.host_link_bw(hw)
+                # The gradients are reduced and sent bucket by bucket every micro-batch and
+                # accumulate on the host (_gradients_to_host). The CPU Adam's own
+                # time is not counted (it depends on the host CPU: n/a).
+                to_host += (m * g_bytes + w_bytes) / sharded / coll.host_link_bw(hw)
             else:
                 optimizer += mem_time_s(p_local / sharded * (OPTIMIZER_STREAM_BYTES + grad_b), hw, eff)
+        exposed = self._exposed
         if lay.zero == 0:
-            dp_comm, dp_exposed = ar, exposed(ar, t_b)
-        elif lay.zero == 1:
-            dp_comm, dp_exposed = rs + ag, exposed(rs, t_b) + exposed(ag, t_f)
-        elif lay.zero == 2:
-            dp_comm, dp_exposed = m * rs + ag, m * exposed(rs, t_b) + exposed(ag, t_f)
-        else:
-            dp_comm, dp_exposed = m * (2 * ag + rs), m * (exposed(ag, t_f) + exposed(ag + rs, t_b))
-        host = exposed(to_host, t_b)
+            n_ar = m if self._gradients_to_host(lay) else 1  # offloaded: an all-reduce per micro-batch
+            return n_ar * ar, n_ar * exposed(ar, t_b), optimizer, to_host
+        if lay.zero == 1 and not self._gradients_to_host(lay):
+            return rs + ag, exposed(rs, t_b) + exposed(ag, t_f), optimizer, to_host
+        if lay.zero <= 2:  # ZeRO 2, or ZeRO 1 whose gradients go to the host: a reduce-scatter per micro-batch
+            return m * rs + ag, m * exposed(rs, t_b) + exposed(ag, t_f), optimizer, to_host
+        ag_b = ag * (2 if self.zero3_recompute_gather and lay.recompute == "full" else 1)
+        return m * (ag + ag_b + rs), m * (exposed(ag, t_f) + exposed(ag_b + rs, t_b)), optimizer, to_host
 
-        # Offloaded weights stream in for the forward and again for the backward of every
-        # micro-batch; offloaded activations go out in the forward and come back in the backward;
-        # both are prefetched, so each overlaps the compute of its own pass.
-        if lay.offload_weights or lay.offload_activations:
-            bw_host = coll.host_link_bw(hw)
-            w_stage = (stage_params[1] + stage_params[2]) * mem.WEIGHT_BYTES
-            layers_held = stage_params[0]
-            per_layer = mem.layer_activation_bytes(self.terms, lay.micro_batch * self.seq / lay.cp, lay.tp, lay.sequence_parallel, lay.recompute)
-            move = (w_stage if lay.offload_weights else 0.0) + (per_layer * layers_held if lay.offload_activations else 0.0)
-            host += m * (exposed(move / bw_host, t_f) + exposed(move / bw_host, t_b))
+    @staticmethod
+    def _gradients_to_host(lay: Layout) -> bool:
+        """ZeRO-Offload (DeepSpeed's CPU offload of the optimizer): each micro-batch's gradients are
+        reduced bucket by bucket in the backward (reduce-scatter; all-reduce without ZeRO) and
+        copied to the host, where they accumulate; the GPU holds the buckets in flight, not a
+        gradient buffer."""
+        return lay.offload_optimizer
 
-        step = pipeline + pp_comm + dp_exposed + optimizer + host
-        return {
-            "step_time_s": step,
-            "compute_s": m * (slow["compute_f"] + slow["compute_b"]),
-            "recompute_s": m * slow["recompute"],
-            "bubble_s": bubble_chunks * t_mb,
-            "tp_comm_s": m * (slow["comm"] - slow["ep"] - slow["cp"]),
-            "ep_comm_s": m * slow["ep"],
-            "cp_comm_exposed_s": m * slow["cp"],
-            "pp_comm_s": pp_comm,
-            "dp_comm_s": dp_comm,
-            "dp_comm_exposed_s": dp_exposed,
-            "host_offload_exposed_s": host,
-            "exposed_comm_s": m * slow["comm"] + pp_comm + dp_exposed + host,
-            "optimizer_s": optimizer,
-            "bubble_fraction": bubble_chunks / m,
-            "microbatches": m,
-        }
+    def _host_stream_exposed_s(self, lay: Layout, stage_params: tuple, m: int, t_f: float, t_b: float) -> float:
+        """Offloaded weights stream in for the forward and again for the backward of every
+        micro-batch; offloaded activations go out in the forward and come back in the backward;
+        both are prefetched, so each overlaps the compute of its own pass."""
+        if not (lay.offload_weights or lay.offload_activations):
+            return 0.0
+        bw_host = coll.host_link_bw(self.hw)
+        w_stage = (stage_params[1] + stage_params[2]) * mem.WEIGHT_BYTES
+        per_layer = mem.layer_activation_bytes(self.terms, lay.micro_batch * self.seq / lay.cp, lay.tp, lay.sequence_parallel, lay.recompute)
+        move = (w_stage if lay.offload_weights else 0.0) + (per_layer * stage_params[0] if lay.offload_activations else 0.0)
+        return m * (self._exposed(move / bw_host, t_f) + self._exposed(move / bw_host, t_b))
 
     def memory_total(self, lay: Layout, global_batch: int) -> float:
         return sum(self.memory(lay, global_batch // (lay.dp * lay.micro_batch)).values())
@@ -554,9 +627,14 @@ class EngineeringModel:
         recompute_flops = 0.0
         attn_fwd_per_token = 4.0 * attention_width(self.model) * self.ctx_model * self.model.n_layer
         if lay.recompute == "full":
-            recompute_flops = (2.0 * self.layer_params_active * self.model.n_layer + attn_fwd_per_token) * tokens
-        elif lay.recompute == "selective" and self.attention == "unfused":
-            recompute_flops = attn_fwd_per_token * tokens  # flash attention has no scores to recompute
+            recompute_flops = (2.0 * self.layer_params_active * (self.model.n_layer + self.mtp) + attn_fwd_per_token) * tokens
+        elif lay.recompute == "selective":
+            # Flash attention has no scores to recompute; MLA recomputes its up-projections.
+            recompute_flops = (attn_fwd_per_token if self.attention == "unfused" else 0.0) * tokens
+            mdl = self.model
+            if mdl.is_mla:
+                up = mdl.kv_lora_rank * mdl.n_head * (mdl.qk_nope_head_dim + mdl.v_head_dim) + mdl.q_lora_rank * mdl.n_head * mdl.qk_head_dim
+                recompute_flops += 2.0 * up * mdl.n_layer * tokens
         memory = self.memory(lay, m)
         memory_total = sum(memory.values())
         return {
@@ -729,6 +807,7 @@ def predict(
     attention: str = "flash",
     dropout: bool = False,
     ep_overlap: bool = False,
+    zero3_recompute_gather: bool = False,
     cp: int = 1,
     ep: int = 1,
     first_stage_layers: int | None = None,
@@ -764,7 +843,7 @@ def predict(
                   1 if v_auto else int(interleave), sp, cp, ep, first_stage_layers, last_stage_layers,
                   offload_optimizer, offload_weights, offload_activations)
     check_layout(model, hardware, base, global_batch)
-    em = EngineeringModel(model, hardware, None, precision, efficiency, attention, dropout, ep_overlap)
+    em = EngineeringModel(model, hardware, None, precision, efficiency, attention, dropout, ep_overlap, zero3_recompute_gather)
     mbs = divisors(global_batch // dp) if micro_batch == "auto" else [base.micro_batch]
     rcs = list(RECOMPUTE) if recompute == "auto" else [recompute]
     vs = None

@@ -27,7 +27,7 @@ Pruning is exact, by dominance, so the answer equals the exhaustive one:
     the highest ZeRO, the most offload) does not fit, no larger micro-batch is tried;
   * auto-size visits G in increasing order and stops after the first G with a feasible layout;
     a G whose compute alone at peak x eta_gemm misses the deadline, or whose ZeRO-3 state alone
-    (with offload: its gradients alone) overflows memory, is skipped without timing.
+    (without offload) overflows memory, is skipped without timing.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from engine.sizing.design import divisors
 from engine.sizing.efficiency import Efficiency
 from engine.sizing.physics import physics
 from engine.sizing.counts import param_counts
-from engine.sizing.memory import GRAD_BYTES
 from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout, flexible_batch, interleave_options
 from engine.specs import Goal, HardwareSpec, ModelSpec
 
@@ -175,7 +174,9 @@ class _LayoutSearch:
         # (attention, recompute, bubbles and comm only add), and ZeRO-3 state of the slowest stage.
         self.flops_step = 6.0 * em.counts.matmul_active * self.B * em.seq
         self.peak_flops = hardware.peak_flops_fp8 if em.fp8 else hardware.peak_flops
-        self.min_state_bytes_per_param = GRAD_BYTES[precision] if self.offloads[-1][0] else 16.0
+        # With the optimizer offloaded the gradients stream to the host too (refine's
+        # _gradients_to_host): no per-parameter state need stay, so no G is skipped for memory.
+        self.min_state_bytes_per_param = 0.0 if self.offloads[-1][0] else 16.0
 
     def splits_of(self, g: int) -> list[tuple[int, int, int, int, int, int]]:
         """Every (G, dp, tp, pp, cp, B used) split of exactly g GPUs; the batch rounds down to a
@@ -211,8 +212,8 @@ class _LayoutSearch:
         """A split the lower bounds rule out untimed: its compute alone at peak x eta_gemm misses the
         deadline, or its ZeRO-3 state alone overflows memory. Every stage option keeps at least
         ceil(L/p) layers on some stage; under ZeRO-3 (with or without EP: experts shard over dp cp / ep
-        of tp ep ranks) that stage holds >= 16 B per parameter / (dp cp), or with everything offloaded
-        its gradients alone."""
+        of tp ep ranks) that stage holds >= 16 B per parameter / (dp cp); with everything offloaded
+        nothing per parameter need stay."""
         if self.flops_step / (g * self.peak_flops * self.em.eff.eta_gemm) > self.t_max:
             return True
         stage_state = self.min_state_bytes_per_param * -(-self.model.n_layer // pp) * self.em.layer_params

@@ -117,7 +117,7 @@ def test_an_engine_refusal_is_one_line_and_writes_nothing(tmp_path):
 def test_export_cli_deepseek_v3_plan(tmp_path):
     """The DeepSeek-V3 worked example of docs/export.md: 14.8T tokens on 2,048 H100s in 90 days.
     Megatron takes the fastest layout (a one-layer last stage under v4: the layout string);
-    torchtitan refuses it in one line and takes layout #5 (no interleave)."""
+    torchtitan refuses it in one line, and takes a layout without interleaving (the 1,024-GPU plan's)."""
     path = tmp_path / "ds.toml"
     plan = run_lsdt("plan", "--model", "deepseek-v3", "--hardware", "h100-sxm", "--tokens", "14.8e12", "--days", "90",
                     "--G", "2048", "--save", str(path))
@@ -131,6 +131,10 @@ def test_export_cli_deepseek_v3_plan(tmp_path):
     refused = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--out", str(out))
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "without a layer" in refused.stderr, refused.stderr
     assert not out.exists()
+    path = tmp_path / "ds1024.toml"
+    plan = run_lsdt("plan", "--model", "deepseek-v3", "--hardware", "h100-sxm", "--tokens", "14.8e12", "--days", "180",
+                    "--G", "1024", "--save", str(path))
+    assert plan.returncode == 0, plan.stderr
     layouts = load_plan(path).compute().refined["layouts"]
     plain = next(i for i, lay in enumerate(layouts, 1) if lay["interleave"] == 1)  # each end stage one module list
     tt = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--layout", str(plain), "--out", str(out))

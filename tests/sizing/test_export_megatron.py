@@ -290,3 +290,18 @@ def test_a_model_field_the_export_does_not_translate_is_refused_by_name(monkeypa
     monkeypatch.setattr(type(model), "to_dict", lambda self: {**vars(self), "attention_sink_tokens": 4})
     with pytest.raises(UserError, match="attention_sink_tokens = 4"):
         export.megatron_args(model, layouts_for(model)["dp-only"], 512, 10)
+
+
+def test_mla_selective_recompute_is_deepseeks_recipe_the_memory_model_counted():
+    """engine/sizing/memory.py counts an MLA model's selective recompute as DeepSeek-V3's (norms, MLA
+    up-projections, the experts' SwiGLU output), not Megatron's core_attn default: the export says so."""
+    model = load_model("deepseek-v3")
+    layout = layouts_for(model)["zero3-selective"]
+    ns = _parse(export.megatron_args(model, layout, 512, 10))
+    assert ns.recompute_granularity == "selective" and ns.recompute_modules == ["layernorm", "mla_up_proj", "moe_act"]
+    assert ns.moe_grouped_gemm and mg.rule_violations(ns, layout["gpus"]) == []
+    dense = load_model("llama3-8b")
+    plain = _parse(export.megatron_args(dense, layouts_for(dense)["zero3-selective"], 512, 10))
+    assert plain.recompute_modules is None  # Megatron's default, core_attn: selective recompute as Korthikanti et al.
+    broken = _parse([f for f in export.megatron_args(model, layout, 512, 10) if f != "--moe-grouped-gemm"])
+    assert any("moe_act needs --moe-grouped-gemm" in m for m in mg.rule_violations(broken, layout["gpus"]))

@@ -107,7 +107,9 @@ def test_fp8_gemms_make_the_step_faster_and_need_an_fp8_peak():
     bf16 = predict(model, H100, **kw)
     fp8 = predict(model, H100, precision="fp8", **kw)
     assert fp8["step_time_s"] < 0.8 * bf16["step_time_s"]
-    assert fp8["memory_per_gpu_bytes"] == bf16["memory_per_gpu_bytes"]  # same bf16 / fp32 state
+    mem8, mem16 = fp8["breakdown"]["memory_bytes"], bf16["breakdown"]["memory_bytes"]
+    assert all(mem8[k] == mem16[k] for k in ("weights", "gradients", "optimizer"))  # same bf16 / fp32 state
+    assert mem8["activations"] < mem16["activations"]  # FP8 GEMM inputs are cached in 1 byte
     assert 0 < fp8["mfu"] < bf16["mfu"]  # MFU of FP8 runs is against the FP8 peak
     with pytest.raises(UserError, match="no peak_flops_fp8"):
         predict(model, A100, precision="fp8", **kw)
@@ -225,6 +227,15 @@ def test_predict_cli_takes_the_new_flags_and_refuses_bad_ones(tmp_path):
         assert r.returncode == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
 
+def test_predict_cli_zero3_recompute_gather_adds_the_deepspeed_all_gather():
+    argv = ("predict", "--model", "gpt3-175b", "--hardware", "a100-80g-sxm", "--gpus", "1536", "--tp", "1", "--pp", "1",
+            "--global-batch", "1536", "--zero", "3", "--recompute", "full", "--micro-batch", "1", "--json")
+    fsdp, ds = run_lsdt(*argv), run_lsdt(*argv, "--zero3-recompute-gather")
+    assert fsdp.returncode == 0 and ds.returncode == 0, ds.stderr
+    dp_fsdp, dp_ds = (json.loads(r.stdout)["breakdown"]["dp_comm_s"] for r in (fsdp, ds))
+    assert dp_ds == pytest.approx(dp_fsdp * 4 / 3)  # all-gather x 3 + reduce-scatter, not x 2 + 1
+
+
 def test_the_step_is_still_the_sum_of_its_parts_with_every_new_dimension():
     model = load_model(str(CONFIGS / "mixtral-8x7b.json")).with_(seq_len=8192)
     em = EngineeringModel(model, H100, precision="fp8")
@@ -250,3 +261,42 @@ def test_ep_overlap_hides_all_to_alls_behind_compute_and_fp8_dispatch_halves_the
     r = run_lsdt("predict", "--model", "deepseek-v3", "--hardware", "h100-sxm", "--gpus", "256", "--pp", "4", "--ep", "64",
                  "--global-batch", "256", "--first-stage-layers", "16", "--last-stage-layers", "15", "--ep-overlap", "--json")
     assert r.returncode in (0, 2) and json.loads(r.stdout)["chosen"]["ep"] == 64
+
+
+def test_deepseek_v3_published_recipe_fits_80gb_and_fp8_caches_gemm_inputs_in_one_byte():
+    """DeepSeek-V3 trained on 80 GB H800s without TP (report sec. 3.2-3.3: PP 16, EP 64 over 8 nodes,
+    ZeRO-1 DP, FP8; recomputing RMSNorm and the MLA up-projections, caching FP8 activations). With
+    that recipe (selective for an MLA model) the memory model must say it fits; without any
+    recompute it need not."""
+    from engine.sizing import memory as mem
+
+    ds = load_model("deepseek-v3")
+    h800 = H100.with_(name="h800", intra_node_bw=200e9)
+    kw = dict(gpus=2048, tp=1, pp=16, ep=64, global_batch=15360, micro_batch=1, precision="fp8", first_stage_layers=4, last_stage_layers=1)
+    sel = predict(ds, h800, recompute="selective", **kw)
+    assert sel["fits"] and sel["memory_per_gpu_bytes"] < 70e9
+    assert predict(ds, h800, recompute="none", **kw)["memory_per_gpu_bytes"] > sel["memory_per_gpu_bytes"] * 1.3
+    t16 = mem.activation_terms(ds, 4096, "flash", False, "bf16")
+    t8 = mem.activation_terms(ds, 4096, "flash", False, "fp8")
+    # The routed copies (8 x d_model per MoE layer) are among the cached inputs FP8 halves.
+    assert t16.split - t8.split > 8 * ds.d_model * 58 / 61 * 0.5
+    # A standard-attention model keeps Megatron's selective recompute (the attention core only).
+    gpt = mem.activation_terms(load_model("gpt3-175b"), 2048, "unfused", True)
+    assert gpt.selective_replicated == gpt.selective_split == 0.0
+
+
+def test_mtp_module_runs_on_the_last_stage_with_its_own_logits():
+    """DeepSeek-V3's MTP module (one MoE block + projection, sharing the output head) sits on the
+    last pipeline stage (V3 sec. 3.2.1): that stage holds one more block and a second set of logits;
+    the other stages are unchanged."""
+    ds = load_model("deepseek-v3")
+    h800 = H100.with_(name="h800", intra_node_bw=200e9)
+    lay = Layout(128, 1, 16, 1, "selective", 1, 1, True, 1, 64, 4, 1)
+    plain, mtp = EngineeringModel(ds, h800, precision="fp8"), EngineeringModel(ds.with_(mtp_layers=1), h800, precision="fp8")
+    assert mtp._stage_slots(lay) == (4, 4, 2) and plain._stage_slots(lay) == (4, 4, 1)
+    st_plain, st_mtp = plain._stage_times(lay), mtp._stage_times(lay)
+    assert st_mtp[1]["t_f"] > 1.8 * st_plain[1]["t_f"]  # the last stage: 1 block + head -> 2 blocks + 2 heads
+    assert st_mtp[0]["t_f"] == pytest.approx(st_plain[0]["t_f"], rel=0.02)  # the first stage: the same 4 layers
+    m = 15360 // (128 * 1)
+    assert mtp.memory(Layout(128, 1, 16, 1, "selective", 1, 1, True, 1, 64, 15, 1), m)["logits"] == pytest.approx(
+        2 * plain.memory(Layout(128, 1, 16, 1, "selective", 1, 1, True, 1, 64, 15, 1), m)["logits"])

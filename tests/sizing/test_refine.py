@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from engine.sizing import collectives as coll
 from engine.sizing import memory as mem
-from engine.sizing.efficiency import AMPERE, Efficiency, gemm_time_s
+from engine.sizing.efficiency import Efficiency, efficiency_for, gemm_time_s
 from engine.sizing.physics import STATE_BYTES_PER_PARAM, activation_bytes_per_sequence
 from engine.sizing.refine import PREDICT_KEYS, EngineeringModel, Layout, predict
 from engine.specs import ModelSpec, load_hardware, load_model
@@ -77,6 +77,7 @@ def test_ring_collective_volumes():
 
 
 def test_roofline_small_matmul_is_memory_bound_and_large_is_compute_bound():
+    AMPERE = efficiency_for(A100)
     big = gemm_time_s(8192, 8192, 8192, A100, AMPERE)
     assert big == pytest.approx(2 * 8192**3 / (A100.peak_flops * AMPERE.eta_gemm))
     M, K, N = 8192, 64, 64  # intensity MKN/(MK+KN+MN) ~ 32 FLOP/B, below A100's ridge of ~126
@@ -219,16 +220,78 @@ def test_efficiency_rejects_out_of_range():
 # --------------------------------------------------------------------------- validation accuracy
 
 
-def test_published_runs_within_targets(shared_dir):
-    """The issue's targets: step-time |error| median <= 5%, max <= 15% over the published runs."""
+def _validate_module():
     spec = importlib.util.spec_from_file_location("lsdt_validate", REPO / "benchmarks" / "validate.py")
     validate = importlib.util.module_from_spec(spec)
     sys.modules["lsdt_validate"] = validate
     spec.loader.exec_module(validate)
+    return validate
+
+
+def test_published_runs_within_targets(shared_dir):
+    """In sample: step-time |error| median <= 5%, max <= 20% over the published runs (the max was
+    15% while eta_inter and overlap_slowdown were fitted to the ZeRO-3 rows; they are literature
+    measurements since issue 20, and the out-of-sample max fell from 34% to 18%)."""
+    validate = _validate_module()
     rows = tomllib.loads((shared_dir / "validation" / "published_runs.toml").read_text())["run"]
     errors = [abs(validate.run_row(r)["error"]) for r in rows]
     assert statistics.median(errors) <= 0.05
-    assert max(errors) <= 0.15
+    assert max(errors) <= 0.20
+
+
+def test_published_runs_out_of_sample_within_issue_targets(shared_dir):
+    """Issue 20's target on unseen runs: median <= 10%, max <= 25%, leaving one whole paper out
+    of the fit (the strictest split: Narayanan et al. 2021's three tables go out together)."""
+    validate = _validate_module()
+    rows = tomllib.loads((shared_dir / "validation" / "published_runs.toml").read_text())["run"]
+    held_out, fits = validate.leave_one_source_out(rows, validate.paper_of)
+    assert len(held_out) == len(rows) and len(fits) == 4
+    summary = validate.error_summary(held_out)
+    assert summary["median"] <= 0.10
+    assert summary["max"] <= 0.25
+
+
+def test_one_set_of_constants_scaled_by_each_profiles_measured_matmul_ceiling():
+    """No per-generation table: A100 and H100 differ only through their profiles' numbers."""
+    from engine.sizing import efficiency as E
+
+    h100 = load_hardware("h100-sxm")
+    a, h = E.efficiency_for(A100), E.efficiency_for(h100)
+    assert (a.eta_mem, a.eta_intra, a.eta_inter, a.overlap_slowdown) == (h.eta_mem, h.eta_intra, h.eta_inter, h.overlap_slowdown)
+    assert a.eta_gemm == pytest.approx(E.TRAINING_GEMM_FRACTION * A100.matmul_flops / A100.peak_flops, abs=1e-4)
+    assert h.eta_gemm == pytest.approx(E.TRAINING_GEMM_FRACTION * h100.matmul_flops / h100.peak_flops, abs=1e-4)
+    unmeasured = load_hardware("b200")
+    assert unmeasured.matmul_flops is None
+    b = E.efficiency_for(unmeasured)
+    assert b.eta_gemm == pytest.approx(E.TRAINING_GEMM_FRACTION * E.UNMEASURED_MATMUL_FRACTION, abs=1e-4)
+    assert "no measured matmul_flops" in b.source
+
+
+def test_zero3_recompute_gather_adds_one_all_gather_per_micro_batch():
+    """DeepSpeed ZeRO-3 with full recompute gathers the weights three times per micro-batch."""
+    model = load_model("gpt3-175b")
+    kw = dict(gpus=1536, tp=1, pp=1, global_batch=1536, micro_batch=1, recompute="full", zero=3)
+    fsdp = predict(model, A100, **kw)
+    ds = predict(model, A100, zero3_recompute_gather=True, **kw)
+    ag = fsdp["breakdown"]["dp_comm_s"] / 3  # all-gather, all-gather, reduce-scatter of equal size (bf16)
+    assert ds["breakdown"]["dp_comm_s"] == pytest.approx(4 * ag)
+    assert ds["step_time_s"] > fsdp["step_time_s"]
+    sel = dict(kw, recompute="selective")
+    assert predict(model, A100, zero3_recompute_gather=True, **sel)["step_time_s"] == predict(model, A100, **sel)["step_time_s"]
+
+
+def test_calculon_530b_layout_with_calculons_constants_gives_calculons_step_time():
+    """Turing-530B on 5,128 A100s: with the constants of Calculon's a100_80g.json, LSDT's time
+    model puts Calculon's own best layout within 2 % of Calculon's 17.30 s, and its memory model
+    fits it (offloaded gradients): the remaining gap is the constants (benchmarks/calculon_530b.py)."""
+    spec = importlib.util.spec_from_file_location("lsdt_calculon", REPO / "benchmarks" / "calculon_530b.py")
+    calc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calc)
+    eff = efficiency_for(A100).with_(**calc.CALCULON_A100)
+    r = predict(calc.TURING_530B, A100, gpus=5128, global_batch=2520, flexible=True, efficiency=eff, **calc.CALCULON_LAYOUT)
+    assert r["chosen"]["global_batch_used"] == 1923
+    assert r["step_time_s"] == pytest.approx(calc.CALCULON_STEP_S, rel=0.02)
+    assert r["fits"] and r["breakdown"]["memory_bytes"]["gradients"] < 5e9
 
 
 def test_step2_modules_import_no_torch_numpy_or_textual():

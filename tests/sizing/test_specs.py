@@ -186,3 +186,35 @@ def test_hardware_profiles_carry_a_dated_price_or_say_why_not():
             assert "# price_per_hour: n/a" in text, name
         else:
             assert hw.price_per_hour > 0 and "(read 20" in hw.price_source, name
+
+
+def test_hardware_profiles_carry_a_measured_matmul_ceiling_with_its_source_or_say_why_not():
+    """The engineering model's eta_gemm scales with matmul_flops (efficiency.py): each built-in
+    profile gives the measurement and where it is from, or says n/a in a comment."""
+    from engine.specs import PROFILES_DIR, builtin_names
+
+    for name in builtin_names("hardware"):
+        hw = load_hardware(name)
+        text = (PROFILES_DIR / "hardware" / f"{name}.toml").read_text()
+        if hw.matmul_flops is None:
+            assert "# matmul_flops: n/a" in text, name
+        else:
+            assert 0 < hw.matmul_flops <= hw.peak_flops and "TFLOPS" in hw.matmul_source, name
+
+
+def test_matmul_flops_above_peak_is_refused_naming_the_key():
+    raw = {"name": "x", "peak_flops": 1e15, "memory_bytes": 1e9, "gpus_per_node": 1, "intra_node_bw": 1e9, "matmul_flops": 2e15}
+    with pytest.raises(UserError, match=r"h\.toml: matmul_flops = 2e\+15; accepted: .*peak_flops") as exc:
+        hardware_from_dict(raw, "h.toml")
+    assert exc.value.field == "matmul_flops"
+
+
+def test_bad_matmul_flops_profile_file_exits_2_without_traceback(tmp_path):
+    from tests.conftest import REPO, run_lsdt
+
+    src = (REPO / "profiles" / "hardware" / "h100-sxm.toml").read_text()
+    bad = tmp_path / "fast.toml"
+    bad.write_text(src.replace("matmul_flops = 792.1e12", "matmul_flops = 1.2e15"))
+    r = run_lsdt("predict", "--model", "llama3-8b", "--hardware", str(bad), "--gpus", "8", "--tp", "1", "--pp", "1", "--global-batch", "8")
+    assert r.returncode == 2 and "matmul_flops" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -214,6 +214,10 @@ def _memory_flags(model: ModelSpec, lay: Layout) -> list[str]:
         args += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]
     elif lay.recompute == "selective":
         args += ["--recompute-granularity", "selective"]
+        if model.is_mla:  # DeepSeek-V3's recipe, as engine/sizing/memory.py counts it (not Megatron's core_attn default)
+            args += ["--recompute-modules", "layernorm", "mla_up_proj"]
+            if model.n_experts:  # the SwiGLU output of the routed experts; Megatron recomputes it in grouped GEMMs only
+                args += ["moe_act", "--moe-grouped-gemm"]
     if lay.zero == 1:
         args += ["--use-distributed-optimizer"]
     elif lay.zero >= 2:
