@@ -73,8 +73,7 @@ def test_memory_does_not_grow_with_tokens():
     for n, s in ((100, small), (10_000, big)):
         x, task, null = _data(n, 16, 4)
         s.update(x, task, null)
-    size = lambda s: sum(v.nbytes for v in vars(s).values() if isinstance(v, np.ndarray))
-    assert size(small) == size(big)
+    assert small.nbytes() == big.nbytes() > 0
 
 
 def test_hooks_leave_outputs_bitwise_unchanged():
