@@ -89,12 +89,40 @@ def test_gather_mode_matches_mask_and_runs():
     assert isinstance(model.blocks[0].mlp.down, torch.nn.Linear)  # restored
 
 
-def test_gather_down_equals_masked_down_projection(monkeypatch):
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gather_mode_end_to_end_on_cuda(gpt_run, task_spec, tmp_path, capsys):
+    """`lsdt sparsity dynamic-k --mode gather --device cuda` on a real `lsdt train` run, as a user runs it:
+    the CSV's perplexities are the masked model's (gather only times), equal to a --mode mask run on
+    the same GPU; tokens/s come from the gathered down projections; the model is restored after."""
+    import csv
+
+    from engine.cli import main
+
+    common = ["--model", str(gpt_run), "--tasks", task_spec, "--device", "cuda", "--seq", "32", "--max-tokens", "1024",
+              "--eval-windows", "6", "--seeds", "2", "--k", "0.2,0.5,1.0", "--json"]
+    rows = {}
+    for mode in ("mask", "gather"):
+        out = tmp_path / mode
+        assert main(["sparsity", "dynamic-k", *common, "--mode", mode, "--out", str(out)]) == 0
+        with open(out / "dynamic_k.csv", newline="") as f:
+            rows[mode] = list(csv.DictReader(f))
+    capsys.readouterr()
+    gather, mask = rows["gather"], rows["mask"]
+    assert [r["mode"] for r in gather] == ["gather"] * 3 and [r["k"] for r in gather] == ["0.2", "0.5", "1.0"]
+    assert all(float(r["tokens_per_sec"]) > 0 for r in gather)
+    for g, m in zip(gather, mask):
+        assert float(g["perplexity"]) == pytest.approx(float(m["perplexity"]), rel=1e-5)
+    assert float(gather[-1]["quality_delta"]) == 0.0  # k = 1.0 is the model itself
+
+
+@pytest.mark.parametrize("bias", [False, True])  # LSDT's and Llama's down projections have none, GPT-NeoX's has one
+def test_gather_down_equals_masked_down_projection(monkeypatch, bias):
     """The gather arithmetic (CPU here; its timing is CUDA-only) equals mask-then-matmul, chunked or not."""
     import engine.runtime.sparsity.dynamic_k as dk
 
     torch.manual_seed(0)
-    down = torch.nn.Linear(64, 32, bias=False)
+    down = torch.nn.Linear(64, 32, bias=bias)
     x = torch.randn(2, 16, 64)
     for chunk in (dk.GATHER_ELEMENTS, 1000):
         monkeypatch.setattr(dk, "GATHER_ELEMENTS", chunk)

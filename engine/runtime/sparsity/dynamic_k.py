@@ -125,6 +125,7 @@ class GatherDown(torch.nn.Module):
     def __init__(self, down: torch.nn.Linear, k: float):
         super().__init__()
         self.weight_t = down.weight.detach().T.contiguous()  # [d_ff, d_model]: rows gathered per token
+        self.bias = None if down.bias is None else down.bias.detach()  # GPT-NeoX's dense_4h_to_h has one
         self.n = kept(down.in_features, k)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -138,7 +139,8 @@ class GatherDown(torch.nn.Module):
         for lo in range(0, flat.shape[0], step):
             rows = self.weight_t[idx[lo: lo + step]]
             out.append(torch.bmm(vals[lo: lo + step].unsqueeze(1), rows).squeeze(1))
-        return torch.cat(out).reshape(*shape[:-1], -1)
+        out = torch.cat(out).reshape(*shape[:-1], -1)
+        return out if self.bias is None else out + self.bias
 
 
 def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> float:
@@ -158,6 +160,8 @@ def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> flo
             if k < 1.0:
                 setattr(parent, name, GatherDown(layer.down, k).to(device))
                 swapped.append((parent, name, layer.down))
+        with torch.no_grad():  # warm-up: CUDA kernels and cuBLAS handles are set up on first use, not in the timing
+            src.forward(torch.from_numpy(windows[:1, :-1]).to(device))
         torch.cuda.synchronize()
         t0, tokens = time.perf_counter(), 0
         with torch.no_grad():
