@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -17,8 +16,8 @@ from engine.runtime.sparsity.sources import load_source
 from engine.runtime.sparsity.tasks import parse_tasks, tokenize_tasks
 
 
-@pytest.mark.slow  # importing SAELens (TransformerLens, plotly, ...) takes ~10 s; imported here, not at collection
 def test_saelens_loads_an_lsdt_sae_and_computes_the_same_features(gpt_run, task_spec, tmp_path, capsys):
+    # imported here, not at collection: SAELens brings TransformerLens, plotly, ... (seconds)
     from sae_lens import SAE as SAELensSAE
     from sae_lens import StandardSAE
 

@@ -289,8 +289,9 @@ def capture(src: Source, layers: list[Layer], tw: TaskWindows, *, batch: int = 8
     with torch.no_grad(), mlp_hooks(layers, hook):
         for x, _, task, null in batches(tw, batch, seed):
             current["task"], current["null"] = task, null
-            B, T = x.shape
-            current["every"] = (task.view(B, 1).expand(B, T).reshape(-1), null.view(B, 1).expand(B, T).reshape(-1))
+            if masked:  # every token's labels: the per-task counts of the MoE expert layers
+                B, T = x.shape
+                current["every"] = (task.view(B, 1).expand(B, T).reshape(-1), null.view(B, 1).expand(B, T).reshape(-1))
             seen.clear()
             src.forward(x.to(device))
             for label in masked:
