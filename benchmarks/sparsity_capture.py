@@ -3,7 +3,7 @@
   1. capture costs <= 15 % over a plain forward pass of the same model and batch (hooks + statistics);
   2. capture memory stays flat as tokens grow (shown at 2 sizes).
 
-Usage: python benchmarks/sparsity_capture.py --model RUN_DIR [--layers auto] [--repeats 9]
+Usage: python benchmarks/sparsity_capture.py --model RUN_DIR [--layers auto] [--repeats 9] [--malloc settled|default]
 
 (1) times the same windows through the model with no hooks and through `capture` (hooks, running
 statistics without the co-activation matrix, as the capture stage runs) in --repeats pairs, the
@@ -24,6 +24,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def settle_malloc() -> None:
+    """Fix glibc malloc's M_MMAP_THRESHOLD (32 MB, its maximum) and M_TRIM_THRESHOLD (1 GB). Left
+    dynamic, they grow with the largest block freed so far, so whether a pass gets its activations'
+    memory back from the heap or faults in fresh pages from the OS depends on what ran before it:
+    here a plain forward pass took 10,000-60,000 page faults or none, from run to run, and that,
+    not the hooks, decided the overhead figure (between -17 % and +52 % per pair)."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # malloc.h
+    if not (libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)):
+        raise SystemExit("mallopt refused; run with --malloc default")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
@@ -31,7 +45,11 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=4096, help="tokens per task for the overhead figure")
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--malloc", choices=("settled", "default"), default="settled",
+                    help="settled: fix glibc's mmap/trim thresholds first, so neither pass re-faults its pages (default)")
     args = ap.parse_args()
+    if args.malloc == "settled":
+        settle_malloc()
 
     import numpy as np
     import torch
@@ -55,14 +73,20 @@ def main() -> int:
     def hooked() -> None:
         capture(src, layers, tw, batch=args.batch, coactivation=False, tasks=False)  # as the capture stage
 
+    faults = {plain: [], hooked: []}
+
     def timed(fn) -> tuple[float, float]:
         """(wall s, process CPU s). One thread: CPU time leaves out the time other processes on a
         shared machine take the core, which wall time cannot."""
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         w0, c0 = time.perf_counter(), time.process_time()
         fn()
-        return time.perf_counter() - w0, time.process_time() - c0
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        faults[fn].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+        return wall, cpu
 
-    plain(), hooked()  # warm-up
+    for _ in range(2):  # warm-up, both in turn
+        plain(), hooked()
     p, h = [], []
     for i in range(args.repeats):  # pairs, the order alternating, so drift hits both alike
         first, second = (plain, hooked) if i % 2 == 0 else (hooked, plain)
@@ -72,10 +96,12 @@ def main() -> int:
     p_wall, p_cpu = (np.array(v) for v in zip(*p))
     h_wall, h_cpu = (np.array(v) for v in zip(*h))
     tokens = sum(tw.tokens(k) for k in range(len(tw.names)))
-    print(f"model {src.name} ({src.kind}), layers {[l.label for l in layers]}, {tokens} tokens, batch {args.batch} x {seq}, 1 thread")
+    print(f"model {src.name} ({src.kind}), layers {[l.label for l in layers]}, {tokens} tokens, batch {args.batch} x {seq}, "
+          f"1 thread, malloc {args.malloc}")
     for clock, pt, ht in (("CPU time", p_cpu, h_cpu), ("wall time", p_wall, h_wall)):
         print(f"{clock:9s}: plain forward median {np.median(pt):.3f} s (best {pt.min():.3f}), "
               f"capture median {np.median(ht):.3f} s (best {ht.min():.3f})")
+    print(f"page faults per pass, median: plain forward {np.median(faults[plain]):.0f}, capture {np.median(faults[hooked]):.0f}")
     per_pair = h_cpu / p_cpu - 1
     overhead = float(np.median(per_pair))
     print(f"capture overhead (CPU time, median of {args.repeats} pairs) {100 * overhead:+.1f} %  "

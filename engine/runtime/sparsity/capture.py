@@ -89,6 +89,7 @@ class RunningStats:
                          for name, shape in shapes.items()}
         self._unflushed = 0  # tokens in the pending sums
         self._dirty = False  # anything pending at all (count_tokens adds without tokens of its own)
+        self._buffers: dict[str, torch.Tensor] = {}  # per-batch work space (_scratch), not statistics
         # The covariance sums are of x - shift, the first sample's mean: E[x x^T] - m m^T of raw x
         # cancels digits when the mean is large next to the spread, which float32 sums cannot spare.
         self.shift: torch.Tensor | None = None
@@ -119,14 +120,15 @@ class RunningStats:
         as much as the whole task)."""
         p = self._pending
         x = x.detach().to(self.device)
-        above = x > self.threshold
+        above = torch.gt(x, self.threshold, out=self._scratch("above", x.shape[0], torch.bool))
         p["active"].add_(above.sum(0, dtype=torch.int32))  # while the mask is still in cache (it was 2-5x slower after the Gram)
         first = (-self.n) % self.pr_stride  # keep the global sample rule across batch boundaries
-        sample = x[first::self.pr_stride].to(torch.float32)
+        rows = x[first::self.pr_stride]
+        sample = self._scratch("sample", rows.shape[0], torch.float32).copy_(rows)
         if self.shift is None and len(sample):
             self.shift = sample.mean(0)
         if self.shift is not None:
-            sample = sample - self.shift
+            sample.sub_(self.shift)
         self.n += x.shape[0]
         self.n_cov += sample.shape[0]
         self._unflushed += x.shape[0]
@@ -135,7 +137,7 @@ class RunningStats:
         add_gram_upper(p["second"], sample)
         if self.with_tasks:
             task, null_task = task.to(self.device), null_task.to(self.device)
-            on = above.to(torch.float32)
+            on = self._scratch("on", x.shape[0], torch.float32).copy_(above)
             onehot = torch.nn.functional.one_hot(task, self.n_tasks).to(torch.float32)
             null_onehot = torch.nn.functional.one_hot(null_task, self.n_tasks).to(torch.float32)
             p["task_active"].addmm_(onehot.T, on)
@@ -145,6 +147,15 @@ class RunningStats:
                 add_gram_upper(p["coactive"], on)
         if self._unflushed >= FLUSH_TOKENS:
             self.flush()
+
+    def _scratch(self, name: str, rows: int, dtype: torch.dtype) -> torch.Tensor:
+        """A [rows, d] work buffer kept from batch to batch. Fresh megabytes per hook call made glibc
+        hand memory back to the OS, and the model's own next activations then faulted it in again:
+        the relu and square of a relu2 MLP ran 4x slower under the capture than without it."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape[0] < rows:
+            buf = self._buffers[name] = torch.empty(rows, self.width, dtype=dtype, device=self.device)
+        return buf[:rows]
 
     def count_tokens(self, task: torch.Tensor, null_task: torch.Tensor) -> None:
         """Per-task token counts (the SI's normalisation), also for a batch the layer did not see."""
@@ -165,7 +176,8 @@ class RunningStats:
         self._unflushed, self._dirty = 0, False
 
     def nbytes(self) -> int:
-        """Memory held by the statistics: the float64 totals and the pending sums (nothing per token)."""
+        """Memory held by the statistics: the float64 totals and the pending sums (nothing per token;
+        the work buffers of one batch, _scratch, are not statistics and not counted)."""
         return sum(a.nbytes for a in self._totals.values()) + sum(t.numel() * t.element_size() for t in self._pending.values())
 
     def covariance(self) -> np.ndarray:
