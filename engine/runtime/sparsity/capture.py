@@ -149,9 +149,9 @@ class RunningStats:
             self.flush()
 
     def _scratch(self, name: str, rows: int, dtype: torch.dtype) -> torch.Tensor:
-        """A [rows, d] work buffer kept from batch to batch. Fresh megabytes per hook call made glibc
-        hand memory back to the OS, and the model's own next activations then faulted it in again:
-        the relu and square of a relu2 MLP ran 4x slower under the capture than without it."""
+        """A [rows, d] work buffer kept from batch to batch: megabytes allocated fresh in every hook
+        call are allocator work and, under glibc's dynamic mmap/trim thresholds, page faults that the
+        model's own activations can then also hit (benchmarks/sparsity_capture.py counts them)."""
         buf = self._buffers.get(name)
         if buf is None or buf.shape[0] < rows:
             buf = self._buffers[name] = torch.empty(rows, self.width, dtype=dtype, device=self.device)
@@ -169,7 +169,7 @@ class RunningStats:
         if not self._dirty:
             return
         for name, acc in self._pending.items():
-            self._totals[name] += acc.to("cpu", torch.float64).numpy()
+            self._totals[name] += acc.cpu().numpy()  # numpy casts in small chunks: no d x d float64 temporary
             acc.zero_()
             if name in ("second", "coactive"):
                 mirror_gram_upper(self._totals[name])
