@@ -129,6 +129,31 @@ def test_gather_down_equals_masked_down_projection(monkeypatch, bias):
         torch.testing.assert_close(dk.GatherDown(down, 0.25)(x), down(topk_gate(x, 0.25)), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("ffn", ["relu2", "swiglu"])
+def test_gathered_model_computes_the_masked_model(ffn):
+    """What gather mode times is the computation mask mode measures: with GatherDown swapped into
+    the model (the CUDA timing aside, the same code path), its logits equal the masked model's; the
+    original down projections are back afterwards, also after an error inside."""
+    from engine.runtime.sparsity.dynamic_k import GatherDown, gathered
+
+    model, layers, src = _tiny(ffn)
+    idx = torch.randint(0, 256, (1, 16))  # batch 1, as gather mode runs
+    originals = [b.mlp.down for b in model.blocks]
+    with torch.no_grad():
+        with mlp_hooks(layers, lambda l, act: topk_gate(act, 0.25)):
+            masked = model(idx)[0]
+        with gathered(src, layers, 0.25, "cpu"):
+            assert all(isinstance(b.mlp.down, GatherDown) for b in model.blocks)
+            gathered_logits = model(idx)[0]
+        with gathered(src, layers, 1.0, "cpu"):  # k = 1: the dense model, nothing swapped
+            assert [b.mlp.down for b in model.blocks] == originals
+        with pytest.raises(RuntimeError):
+            with gathered(src, layers, 0.25, "cpu"):
+                raise RuntimeError("interrupted")
+    torch.testing.assert_close(gathered_logits, masked, rtol=1e-4, atol=1e-5)
+    assert [b.mlp.down for b in model.blocks] == originals
+
+
 def test_gather_mode_needs_cuda():
     from engine.runtime.sparsity.dynamic_k import gather_speed
 

@@ -20,8 +20,10 @@ Seeds: each seed evaluates a different random set of held-out windows (mean +- s
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -143,14 +145,12 @@ class GatherDown(torch.nn.Module):
         return out if self.bias is None else out + self.bias
 
 
-def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> float:
-    """tokens/s with GatherDown in place of each gated layer's down projection (batch 1, CUDA only)."""
-    if not str(device).startswith("cuda") or not torch.cuda.is_available():
-        raise UserError("--mode gather: needs a CUDA device (it really skips rows; on CPU use --mode mask)")
-    if not src.down_is_linear:
-        raise UserError(f"--mode gather: {src.name}'s down projections are not nn.Linear; accepted: --mode mask")
+@contextlib.contextmanager
+def gathered(src, layers, k: float, device: str) -> Iterator[None]:
+    """GatherDown in place of each gated layer's down projection inside the block, the originals put
+    back on exit (also on an error). k = 1.0 swaps nothing: the dense model is its own baseline."""
     parents = {}
-    for name, module in src.model.named_modules():
+    for module in src.model.modules():
         for child_name, child in module.named_children():
             parents[id(child)] = (module, child_name)
     swapped = []
@@ -160,20 +160,28 @@ def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> flo
             if k < 1.0:
                 setattr(parent, name, GatherDown(layer.down, k).to(device))
                 swapped.append((parent, name, layer.down))
-        with torch.no_grad():  # warm-up: CUDA kernels and cuBLAS handles are set up on first use, not in the timing
-            src.forward(torch.from_numpy(windows[:1, :-1]).to(device))
-        torch.cuda.synchronize()
-        t0, tokens = time.perf_counter(), 0
-        with torch.no_grad():
-            for w in windows:
-                x = torch.from_numpy(w[None, :-1]).to(device)
-                src.forward(x)
-                tokens += x.numel()
-        torch.cuda.synchronize()
-        return tokens / (time.perf_counter() - t0)
+        yield
     finally:
         for parent, name, down in swapped:
             setattr(parent, name, down)
+
+
+def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> float:
+    """tokens/s with GatherDown in place of each gated layer's down projection (batch 1, CUDA only)."""
+    if not str(device).startswith("cuda") or not torch.cuda.is_available():
+        raise UserError("--mode gather: needs a CUDA device (it really skips rows; on CPU use --mode mask)")
+    if not src.down_is_linear:
+        raise UserError(f"--mode gather: {src.name}'s down projections are not nn.Linear; accepted: --mode mask")
+    with torch.no_grad(), gathered(src, layers, k, device):
+        src.forward(torch.from_numpy(windows[:1, :-1]).to(device))  # warm-up: kernels and cuBLAS handles set up untimed
+        torch.cuda.synchronize()
+        t0, tokens = time.perf_counter(), 0
+        for w in windows:
+            x = torch.from_numpy(w[None, :-1]).to(device)
+            src.forward(x)
+            tokens += x.numel()
+        torch.cuda.synchronize()
+        return tokens / (time.perf_counter() - t0)
 
 
 def sweep(src, layers, all_windows: list[np.ndarray], ks: list[float], seeds: int, n_windows: int, device: str,
