@@ -3,14 +3,15 @@
   1. capture costs <= 15 % over a plain forward pass of the same model and batch (hooks + statistics);
   2. capture memory stays flat as tokens grow (shown at 2 sizes).
 
-Usage: python benchmarks/sparsity_capture.py --model RUN_DIR [--layers auto] [--repeats 9] [--malloc settled|default]
+Usage: python benchmarks/sparsity_capture.py --model RUN_DIR [--layers auto] [--repeats 15] [--malloc settled|default]
 
 (1) times the same windows through the model with no hooks and through `capture` (hooks, running
 statistics without the co-activation matrix, as the capture stage runs) in --repeats pairs, the
 order alternating; the figure is the median over pairs of the CPU-time ratio (one thread, so CPU
 time is the work done; wall time on a shared machine also counts other processes' turns, and is
-printed beside it). (2) runs the capture at N and 4N tokens
-per task and reports the statistics' bytes and the process's peak-RSS growth during each.
+printed beside it), with glibc malloc's thresholds fixed first (settle_malloc) and the page faults
+per pass printed. (2) runs the capture at N and 4N tokens per task and reports the statistics' bytes
+and the process's peak-RSS growth during each.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ def settle_malloc() -> None:
     """Fix glibc malloc's M_MMAP_THRESHOLD (32 MB, its maximum) and M_TRIM_THRESHOLD (1 GB). Left
     dynamic, they grow with the largest block freed so far, so whether a pass gets its activations'
     memory back from the heap or faults in fresh pages from the OS depends on what ran before it:
-    here a plain forward pass took 10,000-60,000 page faults or none, from run to run, and that,
+    here a plain forward pass took up to 100,000 page faults or none, from run to run, and that,
     not the hooks, decided the overhead figure (between -17 % and +52 % per pair)."""
     import ctypes
 
-    libc = ctypes.CDLL("libc.so.6")
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        raise SystemExit("no glibc here; run with --malloc default") from None
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # malloc.h
     if not (libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)):
         raise SystemExit("mallopt refused; run with --malloc default")
@@ -43,7 +47,7 @@ def main() -> int:
     ap.add_argument("--model", required=True)
     ap.add_argument("--layers", default="auto")
     ap.add_argument("--tokens", type=int, default=4096, help="tokens per task for the overhead figure")
-    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--malloc", choices=("settled", "default"), default="settled",
                     help="settled: fix glibc's mmap/trim thresholds first, so neither pass re-faults its pages (default)")
