@@ -98,7 +98,7 @@ def _dk_args(p):
     p.add_argument("--eval-windows", type=positive_int, default=32, help="held-out windows per seed (default 32)")
     p.add_argument("--gate-layers", default="all", type=path_arg, help="layers to gate (default all; same grammar as --layers)")
     p.add_argument("--mode", choices=("mask", "gather"), default="mask",
-                   help="mask: zero the rest (quality); gather: CUDA, batch 1, really skip rows (speed) (default mask)")
+                   help="mask: zero the rest (quality); gather: needs CUDA, batch 1, really skips rows (speed) (default mask)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

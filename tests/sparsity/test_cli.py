@@ -178,3 +178,10 @@ def test_bad_tasks_manifest(gpt_run, tmp_path, capsys):
 
 def test_non_finite_threshold(gpt_run, tmp_path, capsys, task_spec):
     _bad(["capture", "--model", str(gpt_run), "--tasks", task_spec, "--threshold", "nan"], capsys, tmp_path, "a finite number")
+
+
+@pytest.mark.parametrize("stage", ["dynamic-k", "run"])
+def test_gather_mode_on_cpu_says_it_needs_cuda(gpt_run, tmp_path, capsys, task_spec, stage):
+    err = _bad([stage, "--model", str(gpt_run), "--tasks", task_spec, "--mode", "gather", "--device", "cpu"], capsys, tmp_path,
+               "--mode gather: needs a CUDA GPU (--device cuda), got --device cpu")
+    assert "accepted here: --mode mask" in err

@@ -89,16 +89,69 @@ def test_gather_mode_matches_mask_and_runs():
     assert isinstance(model.blocks[0].mlp.down, torch.nn.Linear)  # restored
 
 
-def test_gather_down_equals_masked_down_projection(monkeypatch):
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gather_mode_end_to_end_on_cuda(gpt_run, task_spec, tmp_path, capsys):
+    """`lsdt sparsity dynamic-k --mode gather --device cuda` on a real `lsdt train` run, as a user runs it:
+    the CSV's perplexities are the masked model's (gather only times), equal to a --mode mask run on
+    the same GPU; tokens/s come from the gathered down projections; the model is restored after."""
+    import csv
+
+    from engine.cli import main
+
+    common = ["--model", str(gpt_run), "--tasks", task_spec, "--device", "cuda", "--seq", "32", "--max-tokens", "1024",
+              "--eval-windows", "6", "--seeds", "2", "--k", "0.2,0.5,1.0", "--json"]
+    rows = {}
+    for mode in ("mask", "gather"):
+        out = tmp_path / mode
+        assert main(["sparsity", "dynamic-k", *common, "--mode", mode, "--out", str(out)]) == 0
+        with open(out / "dynamic_k.csv", newline="") as f:
+            rows[mode] = list(csv.DictReader(f))
+    capsys.readouterr()
+    gather, mask = rows["gather"], rows["mask"]
+    assert [r["mode"] for r in gather] == ["gather"] * 3 and [r["k"] for r in gather] == ["0.2", "0.5", "1.0"]
+    assert all(float(r["tokens_per_sec"]) > 0 for r in gather)
+    for g, m in zip(gather, mask):
+        assert float(g["perplexity"]) == pytest.approx(float(m["perplexity"]), rel=1e-5)
+    assert float(gather[-1]["quality_delta"]) == 0.0  # k = 1.0 is the model itself
+
+
+@pytest.mark.parametrize("bias", [False, True])  # LSDT's and Llama's down projections have none, GPT-NeoX's has one
+def test_gather_down_equals_masked_down_projection(monkeypatch, bias):
     """The gather arithmetic (CPU here; its timing is CUDA-only) equals mask-then-matmul, chunked or not."""
     import engine.runtime.sparsity.dynamic_k as dk
 
     torch.manual_seed(0)
-    down = torch.nn.Linear(64, 32, bias=False)
+    down = torch.nn.Linear(64, 32, bias=bias)
     x = torch.randn(2, 16, 64)
     for chunk in (dk.GATHER_ELEMENTS, 1000):
         monkeypatch.setattr(dk, "GATHER_ELEMENTS", chunk)
         torch.testing.assert_close(dk.GatherDown(down, 0.25)(x), down(topk_gate(x, 0.25)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("ffn", ["relu2", "swiglu"])
+def test_gathered_model_computes_the_masked_model(ffn):
+    """What gather mode times is the computation mask mode measures: with GatherDown swapped into
+    the model (the CUDA timing aside, the same code path), its logits equal the masked model's; the
+    original down projections are back afterwards, also after an error inside."""
+    from engine.runtime.sparsity.dynamic_k import GatherDown, gathered
+
+    model, layers, src = _tiny(ffn)
+    idx = torch.randint(0, 256, (1, 16))  # batch 1, as gather mode runs
+    originals = [b.mlp.down for b in model.blocks]
+    with torch.no_grad():
+        with mlp_hooks(layers, lambda l, act: topk_gate(act, 0.25)):
+            masked = model(idx)[0]
+        with gathered(src, layers, 0.25, "cpu"):
+            assert all(isinstance(b.mlp.down, GatherDown) for b in model.blocks)
+            gathered_logits = model(idx)[0]
+        with gathered(src, layers, 1.0, "cpu"):  # k = 1: the dense model, nothing swapped
+            assert [b.mlp.down for b in model.blocks] == originals
+        with pytest.raises(RuntimeError):
+            with gathered(src, layers, 0.25, "cpu"):
+                raise RuntimeError("interrupted")
+    torch.testing.assert_close(gathered_logits, masked, rtol=1e-4, atol=1e-5)
+    assert [b.mlp.down for b in model.blocks] == originals
 
 
 def test_gather_mode_needs_cuda():

@@ -3,7 +3,8 @@ statistics per layer, streaming: tokenize -> forward -> hook -> statistics, batc
 
 Memory is bounded: per layer the statistics are a few vectors of the layer's width d plus two
 d x d float64 matrices (second moments for the covariance, co-activation counts for the PMI graph)
-and K x d per-task counts; nothing grows with the number of tokens unless `--save-acts N` asks
+and K x d per-task counts, each with a float32 / int32 twin on the device for the sums not yet
+flushed (RunningStats); nothing grows with the number of tokens unless `--save-acts N` asks
 for raw activations, which go to .npy memmaps on disk.
 
 Definitions (sparsity.csv):
@@ -20,7 +21,7 @@ Definitions (sparsity.csv):
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
@@ -30,37 +31,85 @@ from engine.runtime.sparsity.sources import Layer, Source
 from engine.runtime.sparsity.tasks import TaskWindows
 
 
-@dataclass
+# Pending sums are flushed into the float64 totals every this many tokens: float32 keeps the counts
+# exact (< 2^24) and the covariance sums to ~1e-6 relative, while the hot path never leaves the device.
+FLUSH_TOKENS = 1 << 15
+# The d x d sums (x^T x, on^T on) are symmetric: only the block rows' upper parts are multiplied,
+# (GRAM_BLOCKS + 1) / (2 GRAM_BLOCKS) of the FLOPs (4: 62.5 %, 0.45 instead of 0.63 ms per 1024 x 512
+# batch on one core); the lower part is mirrored when the sums are flushed.
+GRAM_BLOCKS = 4
+
+
+def gram_blocks(d: int) -> list[tuple[int, int]]:
+    """Row ranges [r0, r1) of the block rows of a d x d Gram matrix."""
+    edges = sorted({round(i * d / GRAM_BLOCKS) for i in range(GRAM_BLOCKS + 1)})
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def add_gram_upper(acc: torch.Tensor, a: torch.Tensor) -> None:
+    """acc += a^T a on and above the block diagonal (block row [r0, r1): columns r0..d)."""
+    for r0, r1 in gram_blocks(acc.shape[0]):
+        acc[r0:r1, r0:].addmm_(a[:, r0:r1].T, a[:, r0:])
+
+
+def mirror_gram_upper(total: np.ndarray) -> None:
+    """Fill the part below the block diagonal from the part above it (total is symmetric)."""
+    for r0, r1 in gram_blocks(total.shape[0]):
+        total[r0:r1, :r0] = total[:r0, r0:r1].T
+
+
 class RunningStats:
-    """Streaming statistics of one layer's activations x [N, d], each token labelled with a task."""
+    """Streaming statistics of one layer's activations x [N, d], each token labelled with a task.
 
-    width: int
-    n_tasks: int
-    threshold: float = 0.0
-    with_coactivation: bool = True
-    pr_stride: int = 1  # covariance from tokens whose running index is a multiple of this
-    with_tasks: bool = True  # per-task counts (the si stage); the capture stage needs none
-    n: int = 0
-    n_cov: int = 0  # tokens in the covariance sample
-    total: np.ndarray = field(init=False)
-    second: np.ndarray = field(init=False)  # sum of x x^T
-    active: np.ndarray = field(init=False)  # per neuron: tokens with x > threshold
-    task_active: np.ndarray = field(init=False)  # [K, d]
-    task_tokens: np.ndarray = field(init=False)  # [K]
-    null_active: np.ndarray = field(init=False)  # [K, d] under shuffled task labels
-    null_tokens: np.ndarray = field(init=False)
-    coactive: np.ndarray | None = field(init=False)  # [d, d]: tokens where both are active
+    Per batch, everything is accumulated in float32 / int32 tensors on the activations' device with
+    in-place fused ops (`addmm_` for the upper blocks of the symmetric d x d sums, one compare +
+    integer column sum for the counts): no host copy, no device sync, no d x d temporary. Every FLUSH_TOKENS tokens, and
+    whenever a total is read (`total`, `second`, ... are properties), the pending sums are added
+    into float64 numpy totals. Converting each batch's d x d product to float64 and adding it in
+    numpy, and counting with count_nonzero (an int64 copy of the mask), were about half of the
+    capture's overhead (benchmarks/sparsity_capture.py); on CUDA the old `.to("cpu")` of every
+    activation was a host sync per layer and batch."""
 
-    def __post_init__(self) -> None:
-        d, K = self.width, self.n_tasks
-        self.total = np.zeros(d)
-        self.second = np.zeros((d, d))
-        self.active = np.zeros(d)
-        self.task_active = np.zeros((K, d))
-        self.task_tokens = np.zeros(K)
-        self.null_active = np.zeros((K, d))
-        self.null_tokens = np.zeros(K)
-        self.coactive = np.zeros((d, d)) if self.with_coactivation else None
+    def __init__(self, width: int, n_tasks: int, threshold: float = 0.0, with_coactivation: bool = True,
+                 pr_stride: int = 1, with_tasks: bool = True, device: str | torch.device = "cpu"):
+        self.width, self.n_tasks, self.threshold = width, n_tasks, threshold
+        self.pr_stride = pr_stride  # covariance from tokens whose running index is a multiple of this
+        self.with_tasks = with_tasks  # per-task counts (the si stage); the capture stage needs none
+        self.device = torch.device(device)
+        self.n = 0
+        self.n_cov = 0  # tokens in the covariance sample
+        d, K = width, n_tasks
+        shapes = {"total": (d,), "second": (d, d), "active": (d,), "task_active": (K, d), "task_tokens": (K,),
+                  "null_active": (K, d), "null_tokens": (K,)}
+        if with_coactivation:
+            shapes["coactive"] = (d, d)
+        counts = ("active", "task_tokens", "null_tokens")  # integers: exact in int32
+        self._totals = {name: np.zeros(shape) for name, shape in shapes.items()}
+        self._pending = {name: torch.zeros(shape, device=self.device, dtype=torch.int32 if name in counts else torch.float32)
+                         for name, shape in shapes.items()}
+        self._unflushed = 0  # tokens in the pending sums
+        self._dirty = False  # anything pending at all (count_tokens adds without tokens of its own)
+        self._buffers: dict[str, torch.Tensor] = {}  # per-batch work space (_scratch), not statistics
+        # The covariance sums are of x - shift, the first sample's mean: E[x x^T] - m m^T of raw x
+        # cancels digits when the mean is large next to the spread, which float32 sums cannot spare.
+        self.shift: torch.Tensor | None = None
+
+    def _total(name: str, doc: str) -> property:  # noqa: N805 - a property factory used in the class body only
+        def read(self) -> np.ndarray | None:
+            self.flush()
+            return self._totals.get(name)
+
+        return property(read, doc=doc)
+
+    total = _total("total", "[d] sum of x - shift over the covariance sample")
+    second = _total("second", "[d, d] sum of (x - shift)(x - shift)^T over the covariance sample")
+    active = _total("active", "[d] tokens with x > threshold, per neuron")
+    task_active = _total("task_active", "[K, d] tokens with x > threshold, per task and neuron")
+    task_tokens = _total("task_tokens", "[K] tokens per task (the SI's normalisation)")
+    null_active = _total("null_active", "[K, d] as task_active under the shuffled task labels")
+    null_tokens = _total("null_tokens", "[K] tokens per shuffled task label")
+    coactive = _total("coactive", "[d, d] tokens where both neurons are active; None without co-activation")
+    del _total
 
     def update(self, x: torch.Tensor, task: torch.Tensor, null_task: torch.Tensor,
                tokens_task: torch.Tensor | None = None, tokens_null: torch.Tensor | None = None) -> None:
@@ -69,35 +118,69 @@ class RunningStats:
         tokens routed to it; for the others its neurons are not computed, i.e. inactive, and the
         SI's per-task normalisation must count them, or a few stray tokens of a task would weigh
         as much as the whole task)."""
-        x = x.detach().to("cpu")
-        # Within a batch: float32 (a product over one batch's sample, counts exact below 2^24);
-        # across batches: float64 accumulators. float64 products cost 2.3x on CPU for no useful digit.
-        above = x > self.threshold
+        p = self._pending
+        x = x.detach().to(self.device)
+        above = torch.gt(x, self.threshold, out=self._scratch("above", x.shape[0], torch.bool))
+        p["active"].add_(above.sum(0, dtype=torch.int32))  # while the mask is still in cache (it was 2-5x slower after the Gram)
         first = (-self.n) % self.pr_stride  # keep the global sample rule across batch boundaries
-        sample = x[first::self.pr_stride].to(torch.float32)
+        rows = x[first::self.pr_stride]
+        sample = self._scratch("sample", rows.shape[0], torch.float32).copy_(rows)
+        if self.shift is None and len(sample):
+            self.shift = sample.mean(0)
+        if self.shift is not None:
+            sample.sub_(self.shift)
         self.n += x.shape[0]
         self.n_cov += sample.shape[0]
-        self.total += sample.sum(0).double().numpy()
-        self.second += (sample.T @ sample).double().numpy()
-        self.active += torch.count_nonzero(above, dim=0).double().numpy()
-        if not self.with_tasks:
-            return
-        on = above.to(torch.float32)
-        onehot = torch.nn.functional.one_hot(task, self.n_tasks).to(torch.float32)
-        null_onehot = torch.nn.functional.one_hot(null_task, self.n_tasks).to(torch.float32)
-        self.task_active += (onehot.T @ on).double().numpy()
-        self.count_tokens(task if tokens_task is None else tokens_task, null_task if tokens_null is None else tokens_null)
-        self.null_active += (null_onehot.T @ on).double().numpy()
-        if self.coactive is not None:
-            self.coactive += (on.T @ on).double().numpy()
+        self._unflushed += x.shape[0]
+        self._dirty = True
+        p["total"].add_(sample.sum(0))
+        add_gram_upper(p["second"], sample)
+        if self.with_tasks:
+            task, null_task = task.to(self.device), null_task.to(self.device)
+            on = self._scratch("on", x.shape[0], torch.float32).copy_(above)
+            onehot = torch.nn.functional.one_hot(task, self.n_tasks).to(torch.float32)
+            null_onehot = torch.nn.functional.one_hot(null_task, self.n_tasks).to(torch.float32)
+            p["task_active"].addmm_(onehot.T, on)
+            p["null_active"].addmm_(null_onehot.T, on)
+            self.count_tokens(task if tokens_task is None else tokens_task, null_task if tokens_null is None else tokens_null)
+            if "coactive" in p:
+                add_gram_upper(p["coactive"], on)
+        if self._unflushed >= FLUSH_TOKENS:
+            self.flush()
+
+    def _scratch(self, name: str, rows: int, dtype: torch.dtype) -> torch.Tensor:
+        """A [rows, d] work buffer kept from batch to batch instead of megabytes allocated fresh in
+        every hook call (2 points less capture overhead in benchmarks/sparsity_capture.py)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape[0] < rows:
+            buf = self._buffers[name] = torch.empty(rows, self.width, dtype=dtype, device=self.device)
+        return buf[:rows]
 
     def count_tokens(self, task: torch.Tensor, null_task: torch.Tensor) -> None:
         """Per-task token counts (the SI's normalisation), also for a batch the layer did not see."""
-        self.task_tokens += torch.bincount(task, minlength=self.n_tasks).double().numpy()
-        self.null_tokens += torch.bincount(null_task, minlength=self.n_tasks).double().numpy()
+        p = self._pending
+        self._dirty = True
+        p["task_tokens"].add_(torch.bincount(task.to(self.device), minlength=self.n_tasks).to(torch.int32))
+        p["null_tokens"].add_(torch.bincount(null_task.to(self.device), minlength=self.n_tasks).to(torch.int32))
+
+    def flush(self) -> None:
+        """Add the pending device sums into the float64 totals (one host transfer per sum)."""
+        if not self._dirty:
+            return
+        for name, acc in self._pending.items():
+            self._totals[name] += acc.cpu().numpy()  # numpy casts in small chunks: no d x d float64 temporary
+            acc.zero_()
+            if name in ("second", "coactive"):
+                mirror_gram_upper(self._totals[name])
+        self._unflushed, self._dirty = 0, False
+
+    def nbytes(self) -> int:
+        """Memory held by the statistics: the float64 totals and the pending sums (nothing per token;
+        the work buffers of one batch, _scratch, are not statistics and not counted)."""
+        return sum(a.nbytes for a in self._totals.values()) + sum(t.numel() * t.element_size() for t in self._pending.values())
 
     def covariance(self) -> np.ndarray:
-        mean = self.total / max(self.n_cov, 1)
+        mean = self.total / max(self.n_cov, 1)  # of x - shift: the covariance is the same
         return self.second / max(self.n_cov, 1) - np.outer(mean, mean)
 
     def frac(self) -> float:
@@ -160,7 +243,7 @@ def token_rows(act: torch.Tensor, layer: Layer, per_row: torch.Tensor) -> tuple[
     mask = layer.token_mask()
     if mask is not None:
         keep = mask.reshape(-1).to(x.device)
-        x, labels = x[keep], labels[keep.cpu()]
+        x, labels = x[keep], labels.to(x.device)[keep]
     return x, labels
 
 
@@ -197,7 +280,7 @@ def capture(src: Source, layers: list[Layer], tw: TaskWindows, *, batch: int = 8
         if transform is not None:
             x = transform(layer, x)
         if layer.label not in stats:
-            stats[layer.label] = RunningStats(x.shape[1], K, threshold, coactivation, pr_stride, tasks)
+            stats[layer.label] = RunningStats(x.shape[1], K, threshold, coactivation, pr_stride, tasks, x.device)
         every = None
         if tasks and layer.token_mask() is not None:  # MoE expert layer: count every token per task
             every = current["every"]
@@ -218,8 +301,9 @@ def capture(src: Source, layers: list[Layer], tw: TaskWindows, *, batch: int = 8
     with torch.no_grad(), mlp_hooks(layers, hook):
         for x, _, task, null in batches(tw, batch, seed):
             current["task"], current["null"] = task, null
-            B, T = x.shape
-            current["every"] = (task.view(B, 1).expand(B, T).reshape(-1), null.view(B, 1).expand(B, T).reshape(-1))
+            if masked:  # every token's labels: the per-task counts of the MoE expert layers
+                B, T = x.shape
+                current["every"] = (task.view(B, 1).expand(B, T).reshape(-1), null.view(B, 1).expand(B, T).reshape(-1))
             seen.clear()
             src.forward(x.to(device))
             for label in masked:
@@ -231,6 +315,8 @@ def capture(src: Source, layers: list[Layer], tw: TaskWindows, *, batch: int = 8
             done += x.numel()
             if progress:
                 progress(done, total)
+    for st in stats.values():
+        st.flush()  # inside the timed span: the capture's cost includes its one host transfer
     saved = writers.close() if writers is not None else {}
     return CaptureResult(stats, done, time.perf_counter() - t0, saved)
 
@@ -300,7 +386,7 @@ def collect(src: Source, layer: Layer, tw: TaskWindows, max_tokens: int, *, batc
         w = wid.reshape(-1) if mask is None else wid.reshape(-1)[mask.reshape(-1).cpu()]
         xs.append(x.detach().to("cpu", torch.float32))
         wins.append(w)
-        tasks.append(task)
+        tasks.append(task.cpu())
 
     offset = 0
     with torch.no_grad(), mlp_hooks([layer], hook):

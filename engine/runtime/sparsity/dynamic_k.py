@@ -20,8 +20,10 @@ Seeds: each seed evaluates a different random set of held-out windows (mean +- s
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -125,6 +127,7 @@ class GatherDown(torch.nn.Module):
     def __init__(self, down: torch.nn.Linear, k: float):
         super().__init__()
         self.weight_t = down.weight.detach().T.contiguous()  # [d_ff, d_model]: rows gathered per token
+        self.bias = None if down.bias is None else down.bias.detach()  # GPT-NeoX's dense_4h_to_h has one
         self.n = kept(down.in_features, k)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -138,17 +141,16 @@ class GatherDown(torch.nn.Module):
         for lo in range(0, flat.shape[0], step):
             rows = self.weight_t[idx[lo: lo + step]]
             out.append(torch.bmm(vals[lo: lo + step].unsqueeze(1), rows).squeeze(1))
-        return torch.cat(out).reshape(*shape[:-1], -1)
+        out = torch.cat(out).reshape(*shape[:-1], -1)
+        return out if self.bias is None else out + self.bias
 
 
-def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> float:
-    """tokens/s with GatherDown in place of each gated layer's down projection (batch 1, CUDA only)."""
-    if not str(device).startswith("cuda") or not torch.cuda.is_available():
-        raise UserError("--mode gather: needs a CUDA device (it really skips rows; on CPU use --mode mask)")
-    if not src.down_is_linear:
-        raise UserError(f"--mode gather: {src.name}'s down projections are not nn.Linear; accepted: --mode mask")
+@contextlib.contextmanager
+def gathered(src, layers, k: float, device: str) -> Iterator[None]:
+    """GatherDown in place of each gated layer's down projection inside the block, the originals put
+    back on exit (also on an error). k = 1.0 swaps nothing: the dense model is its own baseline."""
     parents = {}
-    for name, module in src.model.named_modules():
+    for module in src.model.modules():
         for child_name, child in module.named_children():
             parents[id(child)] = (module, child_name)
     swapped = []
@@ -158,18 +160,28 @@ def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> flo
             if k < 1.0:
                 setattr(parent, name, GatherDown(layer.down, k).to(device))
                 swapped.append((parent, name, layer.down))
-        torch.cuda.synchronize()
-        t0, tokens = time.perf_counter(), 0
-        with torch.no_grad():
-            for w in windows:
-                x = torch.from_numpy(w[None, :-1]).to(device)
-                src.forward(x)
-                tokens += x.numel()
-        torch.cuda.synchronize()
-        return tokens / (time.perf_counter() - t0)
+        yield
     finally:
         for parent, name, down in swapped:
             setattr(parent, name, down)
+
+
+def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> float:
+    """tokens/s with GatherDown in place of each gated layer's down projection (batch 1, CUDA only)."""
+    if not str(device).startswith("cuda") or not torch.cuda.is_available():
+        raise UserError("--mode gather: needs a CUDA device (it really skips rows; on CPU use --mode mask)")
+    if not src.down_is_linear:
+        raise UserError(f"--mode gather: {src.name}'s down projections are not nn.Linear; accepted: --mode mask")
+    with torch.no_grad(), gathered(src, layers, k, device):
+        src.forward(torch.from_numpy(windows[:1, :-1]).to(device))  # warm-up: kernels and cuBLAS handles set up untimed
+        torch.cuda.synchronize()
+        t0, tokens = time.perf_counter(), 0
+        for w in windows:
+            x = torch.from_numpy(w[None, :-1]).to(device)
+            src.forward(x)
+            tokens += x.numel()
+        torch.cuda.synchronize()
+        return tokens / (time.perf_counter() - t0)
 
 
 def sweep(src, layers, all_windows: list[np.ndarray], ks: list[float], seeds: int, n_windows: int, device: str,

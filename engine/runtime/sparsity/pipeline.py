@@ -86,7 +86,9 @@ class Lab:
                                     f"(sae/{layer.label}/sae_weights.safetensors); accepted: an artifact whose sae stage covered it")
         if cfg.mode == "gather" and "dynamic-k" in stages:
             if not str(cfg.device).startswith("cuda"):
-                raise UserError("--mode gather: needs --device cuda (it really skips rows); accepted on CPU: --mode mask")
+                raise UserError(f"--mode gather: needs a CUDA GPU (--device cuda), got --device {cfg.device}: it times a down "
+                                "projection that really skips the gated rows, which only pays off on a GPU; accepted here: "
+                                "--mode mask (quality only; masking makes nothing faster)")
         need = cfg.save_acts * sum(l.width for l in self.layers) * 4 if cfg.save_acts else 0
         self.art = artifacts.Artifact(out or artifacts.default_dir(self.src.name), need)
         for w in self.tw.warnings:
