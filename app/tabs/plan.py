@@ -30,6 +30,7 @@ from app.adoption import ProbeAdopted, ProbeAdoption
 from app.inputs import DEFAULT_PLACEHOLDERS, FORM_FIELD_OF_KEY, FormValues, form_from_plan, plan_from_form
 from app.saved import plan_path, suggest_name
 from app.tabs.form_tab import FormTab
+from app.widgets.choice import Choice
 from app.widgets.form_field import FormField
 from app.widgets.layouts_table import CompareTable, RefinedSection
 from app.widgets.profile_picker import ProfilePicker
@@ -102,8 +103,8 @@ class PlanTab(FormTab):
                 yield FormField("eta_fabric", "η fabric", placeholder=DEFAULT_PLACEHOLDERS["eta_fabric"], unit="of bw")
                 with Horizontal(classes="form-row mode-row"):
                     with RadioSet(id="mode", compact=True):
-                        yield RadioButton("auto-size", value=True, id="mode-auto")
-                        yield RadioButton("fixed G", id="mode-fixed")
+                        yield Choice("auto-size", value=True, id="mode-auto")
+                        yield Choice("fixed G", id="mode-fixed")
                 g_field = FormField("G", "G", placeholder="devices", unit="GPUs")
                 g_field.disabled = True  # enabled by fixed-G mode (set here, not on mount: no restyle)
                 yield g_field
