@@ -101,7 +101,7 @@ class TrainTab(ChildProcessTab):
         Binding("ctrl+l", "toggle_x", "x axis", tooltip="charts against steps or tokens"),
     ]
     DEFAULT_CSS = """
-    TrainTab { layout: vertical; }
+    TrainTab { layout: vertical; overflow-y: auto; scrollbar-size-vertical: 1; }
     TrainTab .train-form { height: auto; }
     TrainTab .train-field { width: auto; height: auto; margin-right: 1; }
     TrainTab .train-field Label { color: $text-muted; }

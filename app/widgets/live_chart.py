@@ -62,6 +62,22 @@ def axis_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [lo + i * step for i in range(n)]
 
 
+# x axes that count things (steps, tokens): ticks at whole numbers (plotext put them at 1.5, 2.5).
+COUNT_X_KEYS = ("step", "tokens")
+
+
+def count_ticks(lo: float, hi: float, n: int = 5) -> list[int]:
+    """At most `n` whole-number ticks from lo to hi, a round stride apart (1, 2, 5 x 10^k)."""
+    first, last = math.ceil(lo), math.floor(hi)
+    if last <= first:
+        return [first] if first <= hi else [round(lo)]
+    raw = (last - first) / max(1, n - 1)
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    stride = next((m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw), 10 * magnitude)
+    start = math.ceil(first / stride) * stride
+    return list(range(int(start), int(last) + 1, int(stride)))
+
+
 def tick_label(v: float) -> str:
     """Short axis labels: 41k, 1.2M, 0.35 (plotext's own are 7+ digits wide, e.g. 41000.0)."""
     a = abs(v)
@@ -276,6 +292,10 @@ class LiveChart(PlotextPlot):
                 ticks = axis_ticks(min(ys), max(ys))
                 labels = [tick_label(10 ** t if spec.get("log_y") else t) for t in ticks]
                 plt.yticks(ticks, labels, yside=side)
+        if spec["x_label"] in COUNT_X_KEYS:
+            xs = [x for _, line_xs, _, _ in spec["lines"] for x in line_xs]
+            ticks = count_ticks(min(xs), max(xs))
+            plt.xticks(ticks, [tick_label(t) for t in ticks])
         plt.title(spec["title"])
         plt.xlabel(spec["x_label"])
         if spec["y_label"]:
