@@ -29,6 +29,7 @@ from engine.runtime.train import rundir
 from engine.runtime.train.config import DEFAULTS, grammar, shown_default
 
 from app.child import python_module
+from app.keys import key_text
 from app.tabs.child_tab import ChildProcessTab
 from app.widgets.form_field import FieldInput
 from app.widgets.run_view import RunView
@@ -251,8 +252,13 @@ class TrainTab(ChildProcessTab):
         self.exits.append(returncode)
         # a stop the user asked for ends 128 + the signal (130 SIGINT / 143 SIGTERM) after its checkpoint
         stopped = self.stopping and returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM)
-        if returncode == 0 or stopped:
-            self.set_status(f"trainer finished ({'stopped, checkpoint written' if self.stopping else 'done'}): {self.last_line}")
+        if stopped:
+            # Not the trainer's own line: it tells a CLI user which flag continues the run. (The step
+            # it stopped at is in the events pane, from the end event.)
+            self.set_status(f"stopped, checkpoint written: {self.resume_hint()}")
+            return
+        if returncode == 0:
+            self.set_status(f"trainer finished (done): {self.last_line}")
             return
         why = self.end_reason(returncode)
         if self.stop_reason == "force-stopped":
@@ -266,6 +272,11 @@ class TrainTab(ChildProcessTab):
         self.app.notify(detail, title=f"trainer {why}", severity="error", timeout=15)
 
     # ------------------------------------------------------------------ helpers
+
+    def resume_hint(self) -> str:
+        """How a user of this tab continues a stopped run: its resume button and key."""
+        key = next(key_text(b) for b in self.BINDINGS if b.action == "resume")
+        return f"press resume ({key}) to continue it"
 
     def action_toggle_x(self) -> None:
         loss = self.view.charts["loss"]

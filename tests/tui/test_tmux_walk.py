@@ -68,8 +68,9 @@ def test_newcomer_walk(tmux, tmp_path, size):
     tmux.keys("Tab", "C-u", "5000", "C-r")
     tmux.wait_re(r"step\s+[\d,]+\s+loss \d+\.\d{4}", timeout=120)
     tmux.keys("C-t")
-    screen = tmux.wait_re(r"ended: signal|trainer finished", timeout=90).string
+    screen = tmux.wait_re(r"press resume \(ctrl\+y\)", timeout=90).string
     check_screen(screen, width)
+    assert "--resume" not in screen  # the TUI says which key continues, not the CLI's flag
     assert "not started" not in screen and "did not start" not in screen
     assert "out-of-memory" not in screen and "✗" not in screen
 

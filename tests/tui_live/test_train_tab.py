@@ -55,6 +55,9 @@ async def test_train_tab_runs_stops_and_resumes(app_factory, tmp_path, monkeypat
         await wait_until(pilot, lambda: tab.exits == [130], timeout_s=30, what="a graceful stop (exit 128 + SIGINT)")
         await wait_until(pilot, lambda: view.status.state == "ended", what="the end seen in the view")
         assert view.status.reason == "signal"
+        status = str(tab.query_one("#train-status").render())
+        # What the user does here, not the CLI's flag (issue 17: it said "--resume continues").
+        assert status == "stopped, checkpoint written: press resume (ctrl+y) to continue it" and "--" not in status
         stopped_at = view.status.last_step
         assert rundir.list_checkpoints(run), "a stop writes a checkpoint"
         assert not tab.query_one("#train-resume").disabled
