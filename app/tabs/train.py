@@ -52,7 +52,7 @@ FIELDS_2 = (
     ("log_every", "log every", shown_default("log_every"), 9),
     ("eval_every", "eval every", shown_default("eval_every"), 10),
     ("ckpt_every", "ckpt every", shown_default("ckpt_every"), 10),
-    ("threads", "threads", shown_default("threads"), 7),
+    ("threads", "threads", shown_default("threads"), 14),  # its placeholder "torch's choice" whole
 )
 ALL_FIELDS = FIELDS + FIELDS_2
 INT_FLAGS = ("depth", "steps", "seq", "device_batch", "log_every", "eval_every", "ckpt_every", "threads")
