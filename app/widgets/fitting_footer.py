@@ -1,9 +1,9 @@
 """The footer, showing as many key hints as fit the width, whole, in priority order.
 
 Textual's Footer lays every hint in one row and the screen's edge cuts the last ones mid-word
-(at 80 columns the Train tab read "^l x ax"). Here the hints that do not fit are hidden, lowest
-priority first: quit (everyone knows ctrl+q; help lists it), then the tab's keys from the last
-declared to the first; "? help" always stays, since help lists every key. The palette key stays
+(at 80 columns the Train tab read "^l x ax"). Here the hints are taken in priority order, each
+shown if it still fits: "? help" always (help lists every key), then the tab's keys as declared,
+quit last (everyone knows ctrl+q). They stay in their declared order on screen. The palette key stays
 docked on the right, as in Textual's Footer.
 """
 
@@ -31,17 +31,15 @@ class FittingFooter(Footer):
     def fit(self) -> None:
         """Show the hints that fit in `self.size.width` (less the palette key), by priority."""
         keys = [k for k in self.query(FOOTER_KEY) if not k.has_class("-command-palette")]
-        palette = sum(self._width(k) + 1 for k in self.query(FOOTER_KEY) if k.has_class("-command-palette"))
+        palette = sum(self._width(k) for k in self.query(FOOTER_KEY) if k.has_class("-command-palette"))
         room = self.size.width - palette
         if room <= 0 or not keys:
             return
-        shown = set(keys)
-        total = sum(self._width(k) for k in keys)
-        for key in sorted(keys, key=lambda k: self._priority(k, keys), reverse=True):
-            if total <= room or key.action == HELP_ACTION:
-                break
-            shown.discard(key)
-            total -= self._width(key)
+        shown, total = set(), 0
+        for key in sorted(keys, key=lambda k: self._priority(k, keys)):  # each in turn, if it still fits
+            if total + self._width(key) <= room or key.action == HELP_ACTION:
+                shown.add(key)
+                total += self._width(key)
         for key in keys:
             key.display = key in shown
 
@@ -56,5 +54,6 @@ class FittingFooter(Footer):
 
     @staticmethod
     def _width(key: Widget) -> int:
-        """Cells the hint takes: its text (key and description, with their padding) and margins."""
-        return cell_len(key.render().plain) + key.styles.margin.width
+        """Cells the hint takes: its text (key and description, with their padding), the widget's
+        own padding and border (the palette key's bar), and its margins."""
+        return cell_len(key.render().plain) + key.styles.gutter.width + key.styles.margin.width
