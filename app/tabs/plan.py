@@ -116,7 +116,7 @@ class PlanTab(FormTab):
                 # Lazy: after the first frame (it has no data before the first answer anyway).
                 yield Lazy(RefinedSection(id="refined"))
         compare = Vertical(CompareTable(id="compare"), id="plan-compare", classes="panel")
-        compare.border_title = "Compare  (ctrl+t pins the current design · Enter restores · Delete removes)"
+        compare.border_title = "Compare  (ctrl+t pins the design · Enter restores · Delete removes)"  # whole at 80 columns
         yield Lazy(compare)  # empty until the first pin: not worth delaying the first frame for
         yield Static("", id="plan-status", markup=False)
 
