@@ -48,6 +48,12 @@ def moe_models() -> list[str]:
     return out
 
 
+def price_source_text(source: str) -> str:
+    """Where the price came from, in this tab's words: the engine says "flag" for a price given
+    to it (the CLI's --price-per-gpu-hour); here the user typed it in the $/GPU-h field."""
+    return "typed in the $/GPU-h field" if source == "flag" else source
+
+
 class MoeTab(FormTab):
     HELP_KEYS = (
         ("← / → on the table bar", "Phases · Components · INT8 layout · vs seed"),
@@ -155,7 +161,7 @@ class MoeTab(FormTab):
             ("total ", "dim"), (f"{r['total_gpu_hours']:,.1f} GPU-h", "bold"), ("  wall ", "dim"),
             fmt.duration(r["wall_hours"] * 3600), ("  peak ", "dim"), f"{r['peak_gpus']} GPUs", ("  cost ", "dim"),
             (f"${r['cost_usd']:,.0f}", "bold"), f" at ${r['price_per_gpu_hour']:g}/GPU-h",
-            (f"\nprice  {r['price_source']}", "dim"),
+            (f"\nprice  {price_source_text(r['price_source'])}", "dim"),
             ("\nparams ", "dim"), f"{r['total_params']:,} (active {fmt.count(r['active_params'])})", ("  INT8 ", "dim"),
             _mb(r["total_int8_bytes"]), ("  on ", "dim"), f"{r['hardware']} x MFU {r['mfu']:g} = {fmt.si(r['sustained_flops'], 'FLOP/s')}",
         )
