@@ -139,3 +139,9 @@ async def test_hidden_tabs_are_built_on_first_visit(app_factory):
         await pilot.click("#--content-tab-moe")  # the mouse works too
         await pilot.pause()
         assert app.query_one("#tabs").active == "moe" and app.query(MoeTab)
+
+
+def test_small_gpu_hours_are_not_rounded_to_zero():
+    from app.tabs.moe import gpu_hours_text
+
+    assert gpu_hours_text(0.0276) == "0.028" and gpu_hours_text(33.64) == "33.6" and gpu_hours_text(0) == "0.0"
