@@ -170,6 +170,9 @@ class PlanTab(FormTab):
             self.query_one("#field-G", FormField).disabled = not form.fixed_G
         finally:
             self._applying = False
+        # The filled form from its first field (at 80x24 the Goal box scrolls inside its border and
+        # may have been left at its last fields).
+        self.query_one("#plan-goal").scroll_home(animate=False)
         self.set_status(status)
         self.schedule()
 
