@@ -40,3 +40,32 @@ async def test_a_three_step_run_has_no_fractional_step_ticks():
         x_axis = text.splitlines()[-2]  # the tick labels' row, above the "step" label
         assert re.search(r"\b1\b.*\b2\b.*\b3\b", x_axis), text
         assert not re.search(r"\d\.\d", x_axis), text
+
+
+class NarrowChartsApp(App):
+    """Three charts side by side in 52 columns: the Monitor's first row at 80x24."""
+
+    CSS = "Horizontal { height: 14; } LiveChart { width: 1fr; margin-right: 1; }"
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import Horizontal
+
+        with Horizontal():
+            for title in ("loss", "tok/s · MFU %", "memory GB"):
+                yield LiveChart(title)
+
+
+async def test_a_narrow_chart_keeps_its_title():
+    """plotext centres a title over the plot area and drops one longer than it: at 80x24 the
+    speed chart showed no title. The title is drawn over the whole chart, wrapped if need be."""
+    app = NarrowChartsApp()
+    async with app.run_test(size=(52, 16)) as pilot:
+        await pilot.pause()
+        for chart in app.query(LiveChart):
+            chart.add_series("a")
+            for step in range(1, 30):
+                chart.append("a", {"step": step}, 1000.0 / step)
+            chart.rebuild_now()
+            lines = chart._text.plain.splitlines()
+            assert chart.title in " ".join(line.strip() for line in lines[:2]), (chart.title, lines[:3])
+            assert all(len(line) <= chart.size.width for line in lines)
