@@ -22,6 +22,9 @@ async def test_probe_tab_fills_table_and_chart(app_factory, tmp_path):
         tab.query_one("#probe-device", Select).value = "cpu"
         await pilot.pause()
         tab.action_start()
+        # A sign of life before the first config reports: the status counts seconds.
+        await wait_until(pilot, lambda: str(tab.query_one("#probe-status").render()).endswith(" s"), timeout_s=5,
+                         what="the elapsed seconds")
         table = tab.query_one("#probe-table", DataTable)
         chart = tab.query_one("#probe-chart")
         await wait_until(pilot, lambda: table.row_count == 1 and tab.done, timeout_s=90, what="the probe row")
