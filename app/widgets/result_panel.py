@@ -125,5 +125,8 @@ def render_physics(plan: Plan) -> Text:
         f"{fmt.count(phys['params'])} params · {fmt.si(phys['flops_per_token'], 'FLOP')}/tok\n",
         ("state ", "dim"), f"{fmt.gb(phys['B_state_min_bytes'], 0)} · {phys['F_total_flop']:.3g} FLOP\n",
         ("batch ", "dim"), f"{phys['global_batch_seqs']:,} x {seq:,} tokens\n",
-        ("budget ", "dim"), f"{fmt.duration(phys['t_step_max_s'])}/step · G_min {phys['G_min']:,}",
+        # G_min on a line of its own: after the budget it wrapped in the Goal panel's 26 columns,
+        # leaving "G_min" at one line's end and its number on the next.
+        ("budget ", "dim"), f"{fmt.duration(phys['t_step_max_s'])}/step\n",
+        ("G_min ", "dim"), f"{phys['G_min']:,} GPUs at least",
     )
