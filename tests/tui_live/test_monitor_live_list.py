@@ -77,3 +77,6 @@ async def test_events_wrap_at_80x24_and_rewrap_when_resized(app_factory, run_wri
             joined = " ".join(shown)
             for text in expected:
                 assert " ".join(text.split()) in " ".join(joined.split()), (size, text, shown)
+            # The charts side by side keep a column between them (their titles ran together).
+            charts = [tab.view.charts[name] for name in ("loss", "speed", "memory")]
+            assert all(a.region.right < b.region.x for a, b in zip(charts, charts[1:])), [c.region for c in charts]
