@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import textwrap
 import threading
 import time
 
@@ -80,8 +81,6 @@ def count_ticks(lo: float, hi: float, n: int = 5) -> list[int]:
 
 def title_lines(title: str, width: int) -> list[str]:
     """A chart's title centred in `width` cells, wrapped at spaces when longer (never cut)."""
-    import textwrap
-
     return [line.center(width).rstrip() for line in textwrap.wrap(title, max(1, width), break_long_words=True)] or [""]
 
 
