@@ -142,7 +142,8 @@ class ProbeTab(ChildProcessTab):
             yield Button("run probe", id="probe-start", variant="primary", compact=True)
             yield Button("stop", id="probe-stop", variant="error", compact=True, disabled=True)
             yield Button("use in plan", id="probe-use", variant="success", compact=True, disabled=True)
-            yield Static("each config runs in its own process · ctrl+r run sweep", id="probe-status", markup=False)
+        # Its own row, the full width: beside the buttons (44 columns at 80) the saved path was cut.
+        yield Static("each config runs in its own process · ctrl+r run sweep", id="probe-status", markup=False)
         with Horizontal(id="probe-main"):
             table = DataTable(id="probe-table", zebra_stripes=True, cursor_type="row")
             table.add_columns(*COLUMNS)

@@ -35,6 +35,7 @@ async def test_probe_tab_fills_table_and_chart(app_factory, tmp_path):
         assert list(chart.bars) == ["d1/32"] and chart.bars["d1/32"] > 0
         await wait_until(pilot, lambda: not chart.no_data and chart.redraws > 1, what="the chart drawn")
         assert json.loads(out.read_text())["results"][0]["status"] == "ok"
+        assert str(tab.query_one("#probe-status").render()).endswith(f"saved {out}")  # the path whole
         tab.action_use()
         assert app.adopted_probe.path == out and app.adopted_probe.mfu is None  # CPU: no profile, MFU unknown
         assert "MFU n/a" in str(tab.query_one("#probe-status").render())
