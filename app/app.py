@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.lazy import Lazy
 from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 
 from engine import __version__
 from engine.plan import Plan
@@ -22,6 +22,7 @@ from app.key_order import route_key_now
 from app.keys import MAX_TAB_KEYS, tab_actions
 from app.messages import WorkerFailed
 from app.saved import default_plans_dir
+from app.widgets.fitting_footer import FittingFooter
 from app.tabs import available_tabs, tab_class
 
 # One palette for every tab: blue for structure, green/yellow/red only for verdicts (feasible,
@@ -109,7 +110,7 @@ class LsdtApp(App[int]):
                         yield self._build_tab(entry)
         # After the first frame: the footer rebuilds its keys on every bindings change while the
         # screen settles (5 times at start-up, ~40% of all styling work; benchmarks/tui_startup.py).
-        yield Lazy(Footer())
+        yield Lazy(FittingFooter())
 
     async def on_event(self, event) -> None:
         # Keys typed into a field are handled in the order typed (app/key_order.py says why).

@@ -34,7 +34,7 @@ class FormValues:
     eta_compute: str = ""  # the seed model's sustained / peak FLOP/s; '' -> engine default
     eta_fabric: str = ""  # the seed model's achieved / nominal link bandwidth; '' -> engine default
     seq: str = ""  # training sequence length in tokens (--seq); '' -> the model profile's
-    eta_gemm: str = ""  # the engineering model's GEMM efficiency (--eta-gemm); '' -> the hardware generation's
+    eta_gemm: str = ""  # the engineering model's GEMM efficiency (--eta-gemm); '' -> the hardware profile's (0.80 x its measured matmul ceiling)
     price: str = ""  # $ per GPU-hour (--price-per-gpu-hour); '' -> the hardware profile's list price
     objective: str = "gpus"  # auto-size: one of engine.sizing.objective.OBJECTIVES
     fixed_G: bool = False  # False: auto-size (smallest G); True: test the cluster G
@@ -105,7 +105,7 @@ def plan_from_form(form: FormValues, model: ModelSpec | None, hardware: Hardware
 
 def refined_efficiency(plan: Plan, eta_gemm: float | None, carried: Plan | None):
     """The engineering model's efficiencies, resolved as engine/commands/plan.py resolves them: the
-    opened plan's while its hardware is kept, else the hardware generation's (None); a typed
+    opened plan's while its hardware is kept, else the hardware profile's (None); a typed
     eta_gemm (like --eta-gemm) sets its GEMM efficiency. The seed's eta_compute never does."""
     eff = carried.efficiency_refined if carried is not None and carried.hardware == plan.hardware else None
     if eta_gemm is not None:
@@ -182,6 +182,6 @@ DEFAULT_PLACEHOLDERS = {
     "eta_compute": f"{DEFAULT_ETA_COMPUTE:g}",
     "eta_fabric": f"{DEFAULT_ETA_FABRIC:g}",
     "seq": "model's",
-    "eta_gemm": "generation's",
+    "eta_gemm": "profile's",
     "price": "list price",
 }

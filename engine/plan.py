@@ -67,7 +67,7 @@ class Plan:
     result: dict = field(default_factory=dict, compare=False)  # run_design's dict, after compute()
     saved: dict = field(default_factory=dict, compare=False)  # the [result] table a loaded file held
     # Step 2 (additive): run the engineering-model search too, with these efficiencies (None: the
-    # hardware generation's, engine/sizing/efficiency.py).
+    # hardware profile's, engine/sizing/efficiency.py).
     refine: bool = True
     efficiency_refined: Efficiency | None = None
     refined: dict = field(default_factory=dict, compare=False)  # refined_summary(), after compute()

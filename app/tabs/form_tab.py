@@ -52,8 +52,11 @@ class FormTab(LsdtTab):
     error_field: str | None = None  # the form field showing the engine's last refusal, if one does
 
     def show_stale(self, why: str) -> None:
-        """Inputs are invalid or refused: say so where the result is (subclasses dim it)."""
+        """Inputs are invalid or refused: say so where the result is (subclasses dim it). A message
+        already under its field is not repeated here (the QA walk read the same error twice)."""
         status = self.query_one(".form-status", Static)
+        if any(f.error == why for f in self.query(FormField)):
+            why = "fix the field marked in red: the answer below is for the last valid inputs"
         status.update(why)
         status.set_class(bool(why), "-shown")
 

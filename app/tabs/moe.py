@@ -48,6 +48,17 @@ def moe_models() -> list[str]:
     return out
 
 
+def gpu_hours_text(hours: float) -> str:
+    """GPU-hours to 0.1, or to two significant digits under 0.1 (phase 3 read "0.0" for 0.028)."""
+    return f"{hours:,.1f}" if hours >= 0.1 or hours == 0 else f"{hours:.2g}"
+
+
+def price_source_text(source: str) -> str:
+    """Where the price came from, in this tab's words: the engine says "flag" for a price given
+    to it (the CLI's --price-per-gpu-hour); here the user typed it in the $/GPU-h field."""
+    return "typed in the $/GPU-h field" if source == "flag" else source
+
+
 class MoeTab(FormTab):
     HELP_KEYS = (
         ("← / → on the table bar", "Phases · Components · INT8 layout · vs seed"),
@@ -155,7 +166,7 @@ class MoeTab(FormTab):
             ("total ", "dim"), (f"{r['total_gpu_hours']:,.1f} GPU-h", "bold"), ("  wall ", "dim"),
             fmt.duration(r["wall_hours"] * 3600), ("  peak ", "dim"), f"{r['peak_gpus']} GPUs", ("  cost ", "dim"),
             (f"${r['cost_usd']:,.0f}", "bold"), f" at ${r['price_per_gpu_hour']:g}/GPU-h",
-            (f"\nprice  {r['price_source']}", "dim"),
+            (f"\nprice  {price_source_text(r['price_source'])}", "dim"),
             ("\nparams ", "dim"), f"{r['total_params']:,} (active {fmt.count(r['active_params'])})", ("  INT8 ", "dim"),
             _mb(r["total_int8_bytes"]), ("  on ", "dim"), f"{r['hardware']} x MFU {r['mfu']:g} = {fmt.si(r['sustained_flops'], 'FLOP/s')}",
         )
@@ -168,12 +179,12 @@ class MoeTab(FormTab):
             else:
                 micro = f"{p['micro_batch']} x {p['grad_accum']} accum" if p.get("micro_batch") else "OOM"
             fits = p.get("fits", True)
-            phases.append((p["name"], _num(str(p["gpus"])), _num(fmt.count(p["tokens"])), _num(f"{p['gpu_hours']:,.1f}"),
+            phases.append((p["name"], _num(str(p["gpus"])), _num(fmt.count(p["tokens"])), _num(gpu_hours_text(p['gpu_hours'])),
                            _num(fmt.duration(p["wall_hours"] * 3600)),
                            _num(fmt.gb(p["memory_per_gpu_bytes"]), "" if fits else "bold red"), micro))
             for x in p.get("experts", []):
                 phases.append((Text(f"  expert {x['expert']} ({x['domain']})", style="dim"), _num(str(x["gpus"])),
-                               _num(fmt.count(x["tokens"])), _num(f"{x['gpu_hours']:,.1f}"),
+                               _num(fmt.count(x["tokens"])), _num(gpu_hours_text(x['gpu_hours'])),
                                _num(fmt.duration(x["wall_hours"] * 3600)), "", ""))
         self.fill("moe-phases", phases)
 

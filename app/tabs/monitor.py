@@ -32,9 +32,13 @@ from engine.runtime.monitor.runs import open_run, run_of_process, runs_roots
 
 from app.tabs.base import LsdtTab
 from app.widgets.form_field import FieldInput
+from app.widgets.live_chart import shown
 from app.widgets.run_view import RunView
 
 MAX_RECENT = 30
+# The recent-runs list is scanned again this often while it is on screen: its ages ("3 s ago") and
+# states (running -> ended) were stale until ctrl+r. One scan at a time (a thread worker, exclusive).
+RESCAN_S = 5.0
 SMOOTHING_STEPS = (0.0, 0.6, 0.9, 0.99)  # TensorBoard's slider, in the stops people use
 X_KEYS = ("step", "tokens", "minutes")
 
@@ -90,9 +94,11 @@ class MonitorTab(LsdtTab):
         Binding("p", "calibrate", "calibrate", tooltip="write the run's measured tok/s as a probe file for `lsdt plan --calibrate`"),
     ]
     DEFAULT_CSS = """
-    MonitorTab { layout: horizontal; }
-    MonitorTab #monitor-side { width: 28; padding: 0 1 0 0; }
-    MonitorTab #recent-runs { height: 1fr; }
+    MonitorTab { layout: horizontal; overflow-y: auto; scrollbar-size-vertical: 1; }
+    /* The side scrolls, and the runs list keeps 6 rows whatever is below it: at 80x24 a long error
+       under the path field squeezed the list to nothing. */
+    MonitorTab #monitor-side { width: 28; padding: 0 1 0 0; overflow-y: auto; scrollbar-size-vertical: 1; }
+    MonitorTab #recent-runs { height: 1fr; min-height: 6; }
     MonitorTab #monitor-path { margin-top: 1; }
     MonitorTab #monitor-attach { min-width: 0; width: auto; }
     MonitorTab #monitor-error { height: auto; }
@@ -107,6 +113,9 @@ class MonitorTab(LsdtTab):
         self.runs: list[tuple[Path, str, str, float]] = []
         self.reader: RunReader | None = None
         self.stop_sent: str | None = None  # "SIGINT" then "SIGKILL" for the watched run
+        # Until the user attaches a run (or one is given), the newest run in the list is attached
+        # as soon as one appears: a run started from the Train tab shows here without a key.
+        self.auto_attach = True
 
     def compose(self) -> ComposeResult:
         with Vertical(id="monitor-side"):
@@ -129,6 +138,11 @@ class MonitorTab(LsdtTab):
             self.call_after_refresh(self._take_screen)
         self.action_refresh_runs()
         self.set_interval(2.0, self._compare_model, name="monitor-model")
+        self.set_interval(RESCAN_S, self._rescan_if_shown, name="monitor-rescan")
+
+    def _rescan_if_shown(self) -> None:
+        if shown(self):
+            self.action_refresh_runs()
 
     def _compare_model(self) -> None:
         if self.reader is not None and self.view.polls and self.is_on_screen:
@@ -179,6 +193,8 @@ class MonitorTab(LsdtTab):
     def _recent(self, message: RecentRuns) -> None:
         self.runs = message.runs
         options = self.query_one("#recent-runs", OptionList)
+        # A rescan keeps the user's place: the highlighted run stays highlighted (by path).
+        kept = options.get_option_at_index(options.highlighted).id if options.highlighted is not None else None
         options.clear_options()
         now = time.time()
         for path, source, state, mtime in self.runs:
@@ -187,7 +203,14 @@ class MonitorTab(LsdtTab):
         if not self.runs:
             options.add_option(Option("no runs in " + ", ".join(str(r) for r in runs_roots()), disabled=True))
         else:
-            options.highlighted = 0  # the newest run: Enter attaches it (nothing was highlighted: Enter did nothing)
+            ids = [str(path) for path, *_ in self.runs]
+            # The newest run unless the user had another highlighted (Enter attaches the highlighted one).
+            options.highlighted = ids.index(kept) if kept in ids else 0
+            if self.auto_attach and self.reader is None:
+                newest = self.runs[0][0]
+                self.query_one("#monitor-path", Input).value = str(newest)
+                if self.attach_path(str(newest), by_user=False):
+                    self.say(f"attached the newest run, {newest.name} (pick another in the list)")
 
     @on(OptionList.OptionSelected, "#recent-runs")
     def _picked(self, event: OptionList.OptionSelected) -> None:
@@ -202,7 +225,9 @@ class MonitorTab(LsdtTab):
     def _attach_typed(self, event) -> None:
         self.attach_path(self.query_one("#monitor-path", Input).value)
 
-    def attach_path(self, text: str) -> bool:
+    def attach_path(self, text: str, by_user: bool = True) -> bool:
+        if by_user:
+            self.auto_attach = False  # the user chose: a new run appearing does not take the view
         try:
             reader = check_run_dir(text)
         except UserError as exc:

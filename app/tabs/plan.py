@@ -30,6 +30,7 @@ from app.adoption import ProbeAdopted, ProbeAdoption
 from app.inputs import DEFAULT_PLACEHOLDERS, FORM_FIELD_OF_KEY, FormValues, form_from_plan, plan_from_form
 from app.saved import plan_path, suggest_name
 from app.tabs.form_tab import FormTab
+from app.widgets.choice import Choice
 from app.widgets.form_field import FormField
 from app.widgets.layouts_table import CompareTable, RefinedSection
 from app.widgets.profile_picker import ProfilePicker
@@ -102,8 +103,8 @@ class PlanTab(FormTab):
                 yield FormField("eta_fabric", "η fabric", placeholder=DEFAULT_PLACEHOLDERS["eta_fabric"], unit="of bw")
                 with Horizontal(classes="form-row mode-row"):
                     with RadioSet(id="mode", compact=True):
-                        yield RadioButton("auto-size", value=True, id="mode-auto")
-                        yield RadioButton("fixed G", id="mode-fixed")
+                        yield Choice("auto-size", value=True, id="mode-auto")
+                        yield Choice("fixed G", id="mode-fixed")
                 g_field = FormField("G", "G", placeholder="devices", unit="GPUs")
                 g_field.disabled = True  # enabled by fixed-G mode (set here, not on mount: no restyle)
                 yield g_field
@@ -115,7 +116,7 @@ class PlanTab(FormTab):
                 # Lazy: after the first frame (it has no data before the first answer anyway).
                 yield Lazy(RefinedSection(id="refined"))
         compare = Vertical(CompareTable(id="compare"), id="plan-compare", classes="panel")
-        compare.border_title = "Compare  (ctrl+t pins the current design · Enter restores · Delete removes)"
+        compare.border_title = "Compare  (ctrl+t pins the design · Enter restores · Delete removes)"  # whole at 80 columns
         yield Lazy(compare)  # empty until the first pin: not worth delaying the first frame for
         yield Static("", id="plan-status", markup=False)
 
@@ -169,6 +170,9 @@ class PlanTab(FormTab):
             self.query_one("#field-G", FormField).disabled = not form.fixed_G
         finally:
             self._applying = False
+        # The filled form from its first field (at 80x24 the Goal box scrolls inside its border and
+        # may have been left at its last fields).
+        self.query_one("#plan-goal").scroll_home(animate=False)
         self.set_status(status)
         self.schedule()
 

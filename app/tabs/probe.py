@@ -142,7 +142,8 @@ class ProbeTab(ChildProcessTab):
             yield Button("run probe", id="probe-start", variant="primary", compact=True)
             yield Button("stop", id="probe-stop", variant="error", compact=True, disabled=True)
             yield Button("use in plan", id="probe-use", variant="success", compact=True, disabled=True)
-            yield Static("each config runs in its own process · ctrl+r run sweep", id="probe-status", markup=False)
+        # Its own row, the full width: beside the buttons (44 columns at 80) the saved path was cut.
+        yield Static("each config runs in its own process · ctrl+r run sweep", id="probe-status", markup=False)
         with Horizontal(id="probe-main"):
             table = DataTable(id="probe-table", zebra_stripes=True, cursor_type="row")
             table.add_columns(*COLUMNS)
@@ -151,6 +152,21 @@ class ProbeTab(ChildProcessTab):
 
     def on_mount(self) -> None:
         self.focus_at_start_up(self.first_field())
+        # A sign of life while a config runs: a config prints nothing until it is done, and the
+        # first includes torch's start-up (~1 min for d12 on a loaded 2-core CPU): the status
+        # counts the sweep's seconds after what it last said.
+        self.set_interval(1.0, self._tick, name="probe-elapsed")
+
+    _said = ""  # the status the counter is appended to ("" = nothing running)
+    _started = 0.0
+
+    def say_running(self, text: str) -> None:
+        self._said = text
+        self._tick()
+
+    def _tick(self) -> None:
+        if self._said and self.running:
+            self.set_status(f"{self._said} · {int(time.monotonic() - self._started)} s")
 
     def first_field(self):
         return self.query_one("#probe-depths", Input)
@@ -200,13 +216,14 @@ class ProbeTab(ChildProcessTab):
         self.query_one("#probe-table", DataTable).clear()
         self.query_one("#probe-chart", BarChart).clear_bars()
         proc = self.start_child(cmd)
-        self.set_status(f"probe started (pid {proc.pid}); the first config includes torch's start-up")
+        self._started = time.monotonic()
+        self.say_running(f"probe started (pid {proc.pid}); the first config includes torch's start-up")
         self.buttons()
 
     @on(Button.Pressed, "#probe-stop")
     def action_stop(self) -> None:
         if self.stop_child(force_on_second=False):
-            self.set_status("stopping: the running config is killed, finished ones stay in the file")
+            self.say_running("stopping: the running config is killed, finished ones stay in the file")
 
     def child_line(self, line: str) -> None:
         if not line.startswith("{"):
@@ -219,16 +236,17 @@ class ProbeTab(ChildProcessTab):
         kind = event.get("event")
         if kind == "start":
             self.total = event.get("total", 0)
-            self.set_status(f"running {self.total} config{'s' * (self.total != 1)} on {self.form()['device']} · writing {self.out_path}")
+            self.say_running(f"running {self.total} config{'s' * (self.total != 1)} (device {self.form()['device']}) · writing {self.out_path}")
         elif kind == "result":
             self._add_row(event["result"], event.get("index", len(self.rows)), event.get("total", self.total))
         elif kind == "done":
-            self.done = True
+            self.done, self._said = True, ""
             c = event.get("counts", {})
             hw = event.get("hardware") or "no hardware profile matched: MFU n/a"
             self.set_status(f"done on {event.get('device')} ({hw}): {c.get('ok', 0)} ok, {c.get('oom', 0)} oom, "
                             f"{c.get('error', 0)} error in {fmt.duration(event.get('wall_s'))} · saved {self.out_path}")
         elif kind == "error":
+            self._said = ""
             self.set_status(f"✗ {event.get('message')}")
 
     def _add_row(self, row: dict, index: int, total: int) -> None:
@@ -236,10 +254,11 @@ class ProbeTab(ChildProcessTab):
         self.query_one("#probe-table", DataTable).add_row(*table_row(row))
         if row.get("status") == "ok" and row.get("tok_per_s"):
             self.query_one("#probe-chart", BarChart).set_bar(f"d{row['depth']}/{row['seq_len']}", row["tok_per_s"] * WINDOW_S)
-        self.set_status(f"[{index + 1}/{total}] d{row['depth']} seq {row['seq_len']}: {row.get('status')} · writing {self.out_path}")
+        self.say_running(f"[{index + 1}/{total}] d{row['depth']} seq {row['seq_len']}: {row.get('status')} · writing {self.out_path}")
         self.buttons()
 
     def child_exited(self, returncode: int, last_lines: list[str]) -> None:
+        self._said = ""
         if returncode != 0 and not self.done:
             user_stop = returncode == 130 or self.stop_reason is not None
             why = "stopped" if returncode == 130 else self.end_reason(returncode)

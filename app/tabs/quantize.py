@@ -26,13 +26,15 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RichLog, Static
+from rich.table import Table
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from app.tabs.base import LsdtTab
 from app.widgets.form_field import FieldInput
+from app.widgets.wrap_log import WrapLog
 
 STARTING = "starting python + torch in a subprocess"  # what the first ~20 s of a run are
 MOE_CONFIG = "moe.toml"  # engine/runtime/moe_config.CONFIG_FILE (not imported: that module pulls in the engine's runtime)
@@ -100,17 +102,17 @@ class QuantizeTab(LsdtTab):
     QuantizeTab .q-label-short { width: auto; padding: 0 1; color: $text-muted; }
     QuantizeTab #q-ckpt, QuantizeTab #q-file { width: 1fr; }
     QuantizeTab #q-out { width: 1fr; }
-    QuantizeTab #q-calib { width: 10; }
+    QuantizeTab #q-calib { width: 6; }
     QuantizeTab Button { margin-left: 1; }
     QuantizeTab #q-progress { height: 1; padding: 0 1; }
     QuantizeTab #q-body { height: 1fr; }
-    /* The checks' details are the longest text here ("tensors contiguous in order, file length
-       exactly N bytes"): their panel gets 3/5 of the width (at 140 columns a half cut them). */
-    QuantizeTab #q-errors { width: 2fr; }
+    /* Two halves. The per-tensor table puts its numbers first and the tensor name last, so a long
+       name scrolls sideways and never hides a number; the side panel wraps (paths, the Merkle root,
+       the checks' details) and scrolls down: a fixed column width cut them at 140 columns. */
+    QuantizeTab #q-errors { width: 1fr; }
     QuantizeTab #q-error-table { height: 1fr; }
-    QuantizeTab #q-side { width: 3fr; }
-    QuantizeTab #q-ppl, QuantizeTab #q-root { height: auto; padding: 0 1; }
-    QuantizeTab #q-checks { height: 1fr; }
+    QuantizeTab #q-side { width: 1fr; }
+    QuantizeTab #q-ppl, QuantizeTab #q-root, QuantizeTab #q-checks { height: auto; padding: 0 1; }
     QuantizeTab #q-log { height: 8; }
     QuantizeTab #q-status { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     QuantizeTab #q-status.error { color: $error; }
@@ -129,11 +131,11 @@ class QuantizeTab(LsdtTab):
             # Tab order = reading order: checkpoint, out, calib, then the button that uses all three.
             with Horizontal(classes="q-row"):
                 yield Label("checkpoint", classes="q-label")
-                yield FieldInput(placeholder="runs/X  |  runs/X/checkpoints/step_00000200.pt  |  a MoE run dir", id="q-ckpt", compact=True)
+                yield FieldInput(placeholder="runs/X | runs/X/checkpoints/step_N.pt | a MoE run dir", id="q-ckpt", compact=True)
             with Horizontal(classes="q-row"):
                 yield Label("out .s7l", classes="q-label")
-                yield FieldInput(placeholder="default: <run dir>/model.s7l (a MoE run: DIR/model.s7l)", id="q-out", compact=True)
-                yield Label("calib seqs", classes="q-label-short")
+                yield FieldInput(placeholder="<run dir>/model.s7l", id="q-out", compact=True)
+                yield Label("calib", classes="q-label-short")
                 yield FieldInput(placeholder="calib", value="64", id="q-calib", type="integer", compact=True)
                 yield Button("Quantize + seal + verify", id="q-run", variant="primary", compact=True)
             with Horizontal(classes="q-row"):
@@ -145,17 +147,16 @@ class QuantizeTab(LsdtTab):
             with Vertical(id="q-errors", classes="panel") as errs:
                 errs.border_title = "Per-tensor error"
                 yield DataTable(id="q-error-table", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="q-side", classes="panel") as side:
+            with VerticalScroll(id="q-side", classes="panel") as side:
                 side.border_title = "Perplexity · Merkle root · checks"
                 yield Static("", id="q-ppl", markup=False)
                 yield Static("", id="q-root", markup=False)
-                yield DataTable(id="q-checks", cursor_type="none")
-        yield RichLog(id="q-log", max_lines=LOG_LINES, markup=False, wrap=False)
+                yield Static("", id="q-checks", markup=False)
+        yield WrapLog(id="q-log", max_lines=LOG_LINES)
         yield Static("pick a checkpoint, then Quantize + seal + verify (or verify any .s7l file)", id="q-status", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#q-error-table", DataTable).add_columns("tensor", "shape", "max abs err", "rel Frobenius")
-        self.query_one("#q-checks", DataTable).add_columns("check", "ok", "detail")
+        self.query_one("#q-error-table", DataTable).add_columns("max abs err", "rel Frobenius", "shape", "tensor")
 
     def on_unmount(self) -> None:
         proc = self._proc
@@ -219,7 +220,7 @@ class QuantizeTab(LsdtTab):
         # line counts seconds: the first step's ~20 s are python + torch starting in a subprocess,
         # which prints nothing, and a bar frozen at 0 % read as hung.
         self.query_one("#q-progress", ProgressBar).update(total=None, progress=0.0)
-        self.query_one("#q-log", RichLog).clear()
+        self.query_one("#q-log", WrapLog).clear()
         self._what, self._started = what, time.monotonic()
         self._tick()
         if self._ticker is None:
@@ -298,7 +299,7 @@ class QuantizeTab(LsdtTab):
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
-        self.query_one("#q-log", RichLog).write(message.line)
+        self.query_one("#q-log", WrapLog).add_line(message.line)
         self._last_line = message.line[:80]
         if message.fraction:  # 0 (a step starting) leaves the bar pulsing: nothing measured yet
             self.query_one("#q-progress", ProgressBar).update(total=1.0, progress=message.fraction)
@@ -343,7 +344,7 @@ class QuantizeTab(LsdtTab):
         table = self.query_one("#q-error-table", DataTable)
         table.clear()
         for e in errors:
-            table.add_row(e["name"], "x".join(map(str, e["shape"])), f"{e['max_abs']:.3e}", f"{e['rel_fro']:.3e}")
+            table.add_row(f"{e['max_abs']:.3e}", f"{e['rel_fro']:.3e}", "x".join(map(str, e["shape"])), e["name"])
 
     def _show_ppl(self, ppl: dict, path: str | None, act: str | None) -> None:
         lines = [f"INT8 path {path or 'n/a'} · activations {act or 'n/a'}",
@@ -356,15 +357,28 @@ class QuantizeTab(LsdtTab):
         self.query_one("#q-ppl", Static).update("\n".join(lines))
 
     def _show_root(self, artifact: str, root: str | None) -> None:
-        self.query_one("#q-root", Static).update(f"artifact    {artifact}\nmerkle_root {root or 'n/a'}")
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")  # a path or a 64-digit root wraps whole, never cut
+        grid.add_row("artifact", artifact)
+        grid.add_row("merkle_root", root or "n/a")
+        self.root_text = f"{artifact}\n{root or 'n/a'}"
+        self.query_one("#q-root", Static).update(grid)
+
+    root_text = ""  # what #q-root shows, as text (tests read it)
+    check_rows: list[tuple[str, str, str]] = []  # (check, ok | FAIL | n/a, detail) as #q-checks shows them
 
     def _show_checks(self, report: dict) -> None:
-        table = self.query_one("#q-checks", DataTable)
-        table.clear()
-        for c in report.get("checks", []):
-            mark = "ok" if c["ok"] else "n/a" if c["ok"] is None else "FAIL"
-            table.add_row(c["check"], mark, c.get("detail") or "")
-        if report.get("merkle_root") and not self.query_one("#q-root", Static).content:
+        self.check_rows = [(c["check"], "ok" if c["ok"] else "n/a" if c["ok"] is None else "FAIL", c.get("detail") or "")
+                           for c in report.get("checks", [])]
+        table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
+        table.add_column("check", no_wrap=True)
+        table.add_column("ok", no_wrap=True)
+        table.add_column("detail", overflow="fold", ratio=1)  # wraps at the panel's width
+        for row in self.check_rows:
+            table.add_row(*row, style="bold red" if row[1] == "FAIL" else None)
+        self.query_one("#q-checks", Static).update(table)
+        if report.get("merkle_root") and not self.root_text:
             self._show_root(report.get("path", ""), report["merkle_root"])
 
     def worker_failed(self, group: str) -> None:

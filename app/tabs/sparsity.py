@@ -69,6 +69,14 @@ def _cell(row: dict, key: str, spec: str = ".3f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+def _g(value) -> str:
+    """A CSV number in 3 significant digits (the SI line showed 0.0037427151 and ran off the screen)."""
+    try:
+        return f"{float(value):.3g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 class SparsityTab(ChildProcessTab):
     OWNER, STATUS_ID = OWNER, "sp-status"
     ON_UNMOUNT = "kill"  # an interrupted run removes its unfinished artifact anyway
@@ -284,7 +292,7 @@ class SparsityTab(ChildProcessTab):
             chart.set_bar(f"{i / 10:.1f}n", b)
         alls = [r for r in rows if r.get("task") == "all" and r.get("unit") == "neuron"]
         self.query_one("#sp-q", Static).update(" · ".join(
-            f"layer {r['layer']}: SI {r['SI']} vs null {r['SI_null']}, Q {r['Q']} ({r['n_communities']} communities)"
+            f"layer {r['layer']}: SI {_g(r['SI'])} vs null {_g(r['SI_null'])}, Q {_g(r['Q'])} ({r['n_communities']} communities)"
             for r in alls[:3]))
 
     def _k(self, rows: list[dict]) -> None:

@@ -29,6 +29,7 @@ from engine.runtime.train import rundir
 from engine.runtime.train.config import DEFAULTS, grammar, shown_default
 
 from app.child import python_module
+from app.keys import key_text
 from app.tabs.child_tab import ChildProcessTab
 from app.widgets.form_field import FieldInput
 from app.widgets.run_view import RunView
@@ -51,10 +52,20 @@ FIELDS_2 = (
     ("log_every", "log every", shown_default("log_every"), 9),
     ("eval_every", "eval every", shown_default("eval_every"), 10),
     ("ckpt_every", "ckpt every", shown_default("ckpt_every"), 10),
-    ("threads", "threads", shown_default("threads"), 7),
+    ("threads", "threads", shown_default("threads"), 14),  # its placeholder "torch's choice" whole
 )
 ALL_FIELDS = FIELDS + FIELDS_2
 INT_FLAGS = ("depth", "steps", "seq", "device_batch", "log_every", "eval_every", "ckpt_every", "threads")
+
+
+def end_summary_text(lines: list[str]) -> str:
+    """`lsdt train`'s end summary (engine/runtime/train/summary.py: how it ended, the losses, the
+    checkpoints) from the trainer's last lines, as one status text; '' when it printed none."""
+    start = next((i for i in range(len(lines) - 1, -1, -1) if ": ended (" in lines[i]), None)
+    if start is None:
+        return ""
+    first = lines[start].split(": ", 1)[1]
+    return " · ".join([first] + [line.strip() for line in lines[start + 1:] if line.strip()])
 
 
 def _flag(name: str) -> str:
@@ -101,15 +112,15 @@ class TrainTab(ChildProcessTab):
         Binding("ctrl+l", "toggle_x", "x axis", tooltip="charts against steps or tokens"),
     ]
     DEFAULT_CSS = """
-    TrainTab { layout: vertical; }
+    TrainTab { layout: vertical; overflow-y: auto; scrollbar-size-vertical: 1; }
     TrainTab .train-form { height: auto; }
     TrainTab .train-field { width: auto; height: auto; margin-right: 1; }
     TrainTab .train-field Label { color: $text-muted; }
     TrainTab #train-device { width: 10; }
     TrainTab #train-actions { height: auto; }
     TrainTab #train-actions Button { margin-right: 1; min-width: 0; width: auto; }
-    /* The status wraps (up to 3 lines) rather than cutting a trainer's line at the screen's edge. */
-    TrainTab #train-status { width: 1fr; height: auto; max-height: 3; padding: 0 1; }
+    /* The status wraps (up to 4 lines) rather than cutting a trainer's line at the screen's edge. */
+    TrainTab #train-status { width: 1fr; height: auto; max-height: 4; padding: 0 1; }
     TrainTab #train-run_dir-field, TrainTab #train-model-field { width: 1fr; min-width: 20; }
     """
 
@@ -129,7 +140,7 @@ class TrainTab(ChildProcessTab):
                 widget.styles.width = width
                 yield widget
 
-        # Two rows that each fit 80 columns (the first is 76 wide); the run dir takes what is left.
+        # Rows that each fit 80 columns (the first is 76 wide); the run dir has the third.
         with Horizontal(classes="train-form"):
             for spec in FIELDS:
                 yield from field(*spec)
@@ -140,6 +151,8 @@ class TrainTab(ChildProcessTab):
                 yield Label("device")
                 yield Select([(d, d) for d in ("auto", "cuda", "cpu")], value="auto", allow_blank=False, compact=True,
                              id="train-device")
+        # A row of its own: its value ("runs/<time>-<model>", 22+ cells) was cut at 80 columns.
+        with Horizontal(classes="train-form"):
             yield from field("run_dir", "run dir", "runs/<time>-<model>", "1fr")
         with Horizontal(id="train-actions"):
             yield Button("train", id="train-start", variant="primary", compact=True)
@@ -147,7 +160,9 @@ class TrainTab(ChildProcessTab):
             yield Button("resume", id="train-resume", compact=True, disabled=True)
             yield Button("from plan", id="train-from-plan", compact=True)
             yield Button("from bands", id="train-from-bands", compact=True)
-            yield Static("empty = lsdt train's default · ctrl+r launch", id="train-status", markup=False)
+        # Its own row, the full width: beside the buttons (30 columns at 80) the end summary lost
+        # its checkpoint path.
+        yield Static("empty = lsdt train's default · ctrl+r launch", id="train-status", markup=False)
         yield RunView(id="train-view")
 
     def on_mount(self) -> None:
@@ -251,8 +266,13 @@ class TrainTab(ChildProcessTab):
         self.exits.append(returncode)
         # a stop the user asked for ends 128 + the signal (130 SIGINT / 143 SIGTERM) after its checkpoint
         stopped = self.stopping and returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM)
-        if returncode == 0 or stopped:
-            self.set_status(f"trainer finished ({'stopped, checkpoint written' if self.stopping else 'done'}): {self.last_line}")
+        if stopped:
+            # Not the trainer's own line: it tells a CLI user which flag continues the run. (The step
+            # it stopped at is in the events pane, from the end event.)
+            self.set_status(f"stopped, checkpoint written: {self.resume_hint()}")
+            return
+        if returncode == 0:
+            self.set_status(f"done: {end_summary_text(last_lines) or self.last_line}")
             return
         why = self.end_reason(returncode)
         if self.stop_reason == "force-stopped":
@@ -266,6 +286,11 @@ class TrainTab(ChildProcessTab):
         self.app.notify(detail, title=f"trainer {why}", severity="error", timeout=15)
 
     # ------------------------------------------------------------------ helpers
+
+    def resume_hint(self) -> str:
+        """How a user of this tab continues a stopped run: its resume button and key."""
+        key = next(key_text(b) for b in self.BINDINGS if b.action == "resume")
+        return f"press resume ({key}) to continue it"
 
     def action_toggle_x(self) -> None:
         loss = self.view.charts["loss"]

@@ -60,6 +60,11 @@ class FormField(Vertical):
     def input(self) -> FieldInput:
         return self.query_one(FieldInput)
 
+    @property
+    def error(self) -> str:
+        """The message shown under the field ('' while the value is valid)."""
+        return getattr(self, "_error", "")
+
     def set_error(self, message: str | None) -> None:
         message = message or ""
         if message == getattr(self, "_error", ""):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import textwrap
 import threading
 import time
 
@@ -60,6 +61,27 @@ def axis_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
         return [lo]
     step = (hi - lo) / (n - 1)
     return [lo + i * step for i in range(n)]
+
+
+# x axes that count things (steps, tokens): ticks at whole numbers (plotext put them at 1.5, 2.5).
+COUNT_X_KEYS = ("step", "tokens")
+
+
+def count_ticks(lo: float, hi: float, n: int = 5) -> list[int]:
+    """At most `n` whole-number ticks from lo to hi, a round stride apart (1, 2, 5 x 10^k)."""
+    first, last = math.ceil(lo), math.floor(hi)
+    if last <= first:
+        return [first] if first <= hi else [round(lo)]
+    raw = (last - first) / max(1, n - 1)
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    stride = next((m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw), 10 * magnitude)
+    start = math.ceil(first / stride) * stride
+    return list(range(int(start), int(last) + 1, int(stride)))
+
+
+def title_lines(title: str, width: int) -> list[str]:
+    """A chart's title centred in `width` cells, wrapped at spaces when longer (never cut)."""
+    return [line.center(width).rstrip() for line in textwrap.wrap(title, max(1, width), break_long_words=True)] or [""]
 
 
 def tick_label(v: float) -> str:
@@ -276,15 +298,22 @@ class LiveChart(PlotextPlot):
                 ticks = axis_ticks(min(ys), max(ys))
                 labels = [tick_label(10 ** t if spec.get("log_y") else t) for t in ticks]
                 plt.yticks(ticks, labels, yside=side)
-        plt.title(spec["title"])
+        if spec["x_label"] in COUNT_X_KEYS:
+            xs = [x for _, line_xs, _, _ in spec["lines"] for x in line_xs]
+            ticks = count_ticks(min(xs), max(xs))
+            plt.xticks(ticks, [tick_label(t) for t in ticks])
         plt.xlabel(spec["x_label"])
         if spec["y_label"]:
             plt.ylabel(spec["y_label"])
         width, height = spec["size"]
-        plt.plotsize(width, height)
-        plt._set_size(width, height)  # textual-plotext sets both (its issue #5)
+        # The title is ours, centred over the whole chart and wrapped, never dropped: plotext
+        # centres it over the plot area only and drops one longer than that (at 80 columns the
+        # speed chart lost "tok/s · MFU %").
+        title = title_lines(spec["title"], width)
+        plt.plotsize(width, max(1, height - len(title)))
+        plt._set_size(width, max(1, height - len(title)))  # textual-plotext sets both (its issue #5)
         plt.theme(spec["theme"])
-        return ansi_to_text(plt.build())
+        return Text("\n").join([Text(line, style="bold") for line in title] + [ansi_to_text(plt.build())])
 
     @work(thread=True, group="chart-redraw", exit_on_error=False)
     def _build_in_thread(self, spec: dict, version: int) -> None:

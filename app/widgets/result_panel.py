@@ -16,21 +16,28 @@ from engine.plan import Plan
 
 from app.widgets.meter import meter
 
-BAR_WIDTH = 10
+# The bars' row ("mem  ████████ 79.6/80 GB 0% free") fits the Result panel's 35 columns at 80x24.
+BAR_WIDTH = 8
 
 
 def _bars(a: Answer, memory_bytes: float) -> list[Table | Text]:
     """Memory per device against capacity, step time against its budget, for the answer's layout."""
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="dim", width=6)
+    grid.add_column(style="dim", width=4)
     grid.add_column(width=BAR_WIDTH, overflow="ellipsis", no_wrap=True)
     grid.add_column(justify="right")
-    grid.add_column(justify="right", style="dim")  # headroom: 1 - used/available
-    grid.add_row("memory", meter(a.memory_per_gpu_bytes, memory_bytes, BAR_WIDTH),
-                 f"{a.memory_per_gpu_bytes / 1e9:.1f}/{memory_bytes / 1e9:.0f} GB", fmt.pct(1 - a.memory_per_gpu_bytes / memory_bytes))
+    grid.add_column(justify="right", style="dim")  # headroom: 1 - used/available, labelled (a bare "9%" read as a load)
+    grid.add_row("mem", meter(a.memory_per_gpu_bytes, memory_bytes, BAR_WIDTH),
+                 f"{a.memory_per_gpu_bytes / 1e9:.1f}/{memory_bytes / 1e9:.0f} GB", headroom_text(a.memory_per_gpu_bytes, memory_bytes))
     grid.add_row("step", meter(a.step_time_s, a.t_step_max_s, BAR_WIDTH),
-                 f"{fmt.duration(a.step_time_s)}/{fmt.duration(a.t_step_max_s)}", fmt.pct(1 - a.step_time_s / a.t_step_max_s))
+                 f"{fmt.duration(a.step_time_s)}/{fmt.duration(a.t_step_max_s)}", headroom_text(a.step_time_s, a.t_step_max_s))
     return [grid]
+
+
+def headroom_text(used: float, available: float) -> str:
+    """What is left of a limit, as the Compare table's "headroom" column counts it: "9% free", or
+    by how much it is exceeded: "12% over"."""
+    return f"{fmt.pct(1 - used / available)} free" if used <= available else f"{fmt.pct(used / available - 1)} over"
 
 
 def layout_text(a: Answer) -> str:
@@ -118,5 +125,8 @@ def render_physics(plan: Plan) -> Text:
         f"{fmt.count(phys['params'])} params · {fmt.si(phys['flops_per_token'], 'FLOP')}/tok\n",
         ("state ", "dim"), f"{fmt.gb(phys['B_state_min_bytes'], 0)} · {phys['F_total_flop']:.3g} FLOP\n",
         ("batch ", "dim"), f"{phys['global_batch_seqs']:,} x {seq:,} tokens\n",
-        ("budget ", "dim"), f"{fmt.duration(phys['t_step_max_s'])}/step · G_min {phys['G_min']:,}",
+        # G_min on a line of its own: after the budget it wrapped in the Goal panel's 26 columns,
+        # leaving "G_min" at one line's end and its number on the next.
+        ("budget ", "dim"), f"{fmt.duration(phys['t_step_max_s'])}/step\n",
+        ("G_min ", "dim"), f"{phys['G_min']:,} GPUs at least",
     )

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import RichLog, Static
+from textual.widgets import Static
 
 from engine.runtime.monitor.report import render_machine, render_run
 from engine.errors import UserError
@@ -30,6 +30,7 @@ from engine.runtime.train import rundir
 
 from app.series import Ema
 from app.widgets.live_chart import LiveChart, shown
+from app.widgets.wrap_log import WrapLog
 
 POLL_S = 0.5  # run files: twice a second is live enough and costs ~nothing (an fstat, a small read)
 POLL_ENDED_S = 2.0  # after the run ended: it may be resumed into the same directory
@@ -144,10 +145,14 @@ class RunView(Widget):
     """
 
     DEFAULT_CSS = """
-    RunView { height: 1fr; layout: vertical; }
+    /* Never shorter than its status, a row of charts and the events/machine row (5 + 8 + 8): on a
+       short terminal (80x24) the tab scrolls to them instead of cutting them to a top border. */
+    RunView { height: 1fr; min-height: 21; layout: vertical; }
     RunView #run-status { height: 5; padding: 0 1; }
     RunView .charts { height: 1fr; min-height: 8; }
-    RunView LiveChart { width: 1fr; height: 1fr; }
+    /* A column between charts: side by side, their titles ("loss", "tok/s · MFU %") ran together. */
+    RunView LiveChart { width: 1fr; height: 1fr; margin-right: 1; }
+    RunView LiveChart:last-of-type { margin-right: 0; }
     RunView .bottom { height: 8; }
     RunView #run-events { width: 1fr; border: round $primary 50%; }
     RunView #machine { width: 1fr; height: 1fr; border: round $primary 50%; padding: 0 1; }
@@ -195,7 +200,7 @@ class RunView(Widget):
                 yield LiveChart("grad norm", x_keys, empty="no grad norm in this run (t: other series)", id="chart-grad")
                 yield LiveChart(f"machine: {self.machine_metric}", ("minutes",), empty="sampling…", id="chart-machine")
         with Horizontal(classes="bottom"):
-            log = RichLog(id="run-events", max_lines=500, wrap=False, markup=False)
+            log = WrapLog(id="run-events", max_lines=500)
             log.border_title = "events"
             yield log
             machine = Static("sampling…", id="machine", markup=False)
@@ -259,7 +264,7 @@ class RunView(Widget):
         for name in loss.series_names():
             if name not in ("train", "val", "smoothed"):
                 loss.remove_series(name)  # overlays of the previous run
-        self.query_one("#run-events", RichLog).clear()
+        self.query_one("#run-events", WrapLog).clear()
         self.query_one("#run-status", Static).update(f"run      {short_dir(self.run_dir)}  reading…")
         if self._timer is not None:
             self._timer.stop()
@@ -399,9 +404,9 @@ class RunView(Widget):
         self._add_metrics(message.metrics)
         for name, records in message.overlays.items():
             self._add_overlay(name, records)
-        log = self.query_one("#run-events", RichLog)
+        log = self.query_one("#run-events", WrapLog)
         for e in message.events:
-            log.write(describe_event(e))
+            log.add_line(describe_event(e))
         # Fixed-size panels: update without a layout pass (a relayout of the screen, twice a
         # second, is what a keypress would otherwise wait behind).
         if self.failed_start is not None and self.status.state == "not_started":

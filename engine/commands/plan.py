@@ -4,7 +4,7 @@ The answer (the `result` line, the exit code, `--json`'s "answer" and "feasible"
 engineering model's (Step 2, engine/sizing/search.py); the seed's simple Step-1 model is shown
 below it as what it is ("seed model"), and `--seed-model` makes it the answer (Step 2 skipped).
 Two efficiency flags, one per model: --eta-compute is the seed model's sustained/peak FLOP/s,
---eta-gemm the engineering model's GEMM efficiency (default: the hardware generation's).
+--eta-gemm the engineering model's GEMM efficiency (default: the hardware profile's).
 
 Precedence: flags > --load FILE > defaults (20 tokens per parameter, 30 days, 4M-token batch).
 """
@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--price-per-gpu-hour", type=non_negative_float, metavar="USD",
                    help="$ per GPU-hour for the cost (default: the hardware profile's price_per_hour)")
     p.add_argument("--eta-gemm", type=fraction,
-                   help="engineering model: large-GEMM efficiency (default: the hardware generation's, engine/sizing/efficiency.py)")
+                   help="engineering model: large-GEMM efficiency (default: the hardware profile's, engine/sizing/efficiency.py)")
     p.add_argument("--eta-compute", type=fraction, help=f"seed model: sustained/peak FLOP/s (default {DEFAULT_ETA_COMPUTE})")
     p.add_argument("--eta-fabric", type=fraction, help=f"seed model: achieved/nominal link bandwidth (default {DEFAULT_ETA_FABRIC})")
     p.add_argument("--json", action="store_true",
@@ -86,7 +86,7 @@ def resolve_plan(args: argparse.Namespace) -> Plan:
         global_batch_tokens=args.global_batch_tokens or goal.global_batch_tokens,
         precision=args.precision or goal.precision,
     )
-    # Step 2's efficiencies: the saved plan's when its hardware is kept, else the generation's;
+    # Step 2's efficiencies: the saved plan's when its hardware is kept, else the hardware profile's;
     # --calibrate measures eta_gemm, --eta-gemm sets it. --eta-compute is the seed model's alone:
     # it once set eta_gemm too, so its documented default 0.4 changed the answer.
     eff = base.efficiency_refined if base and not args.hardware else None

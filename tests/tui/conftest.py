@@ -58,3 +58,9 @@ async def settle_tab(pilot, tab, max_rounds: int = 400) -> None:
             return
         await pilot.pause(0.01)  # let the debounce timer come due
     raise AssertionError(f"{type(tab).__name__} never settled")
+
+
+def screen_text(app) -> list[str]:
+    """The screen as the terminal shows it, one string per row (what a tmux capture reads).
+    Textual has no public call for it; the compositor renders the strips the driver writes."""
+    return ["".join(segment.text for segment in strip) for strip in app.screen._compositor.render_strips()]

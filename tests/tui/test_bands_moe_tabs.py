@@ -115,6 +115,8 @@ async def test_moe_price_and_gpus_recompute_and_validate(app_factory):
         await settle_tab(pilot, tab)
         want = M.size_moe(load_model(M.SEED_MODEL), load_hardware("a100-40g-sxm"), price_per_gpu_hour=4.0, gpus_per_expert=8)
         assert tab.result["cost_usd"] == want["cost_usd"] and tab.result["price_source"] == "flag"
+        totals = text_of(app.query_one("#moe-totals"))
+        assert "typed in the $/GPU-h field" in totals and "flag" not in totals  # the tab's words, not the CLI's
         await set_field(pilot, "#input-m_expert_tokens", "20B,-1")
         await settle_tab(pilot, tab)
         field = app.query_one("#field-m_expert_tokens", FormField)
@@ -137,3 +139,9 @@ async def test_hidden_tabs_are_built_on_first_visit(app_factory):
         await pilot.click("#--content-tab-moe")  # the mouse works too
         await pilot.pause()
         assert app.query_one("#tabs").active == "moe" and app.query(MoeTab)
+
+
+def test_small_gpu_hours_are_not_rounded_to_zero():
+    from app.tabs.moe import gpu_hours_text
+
+    assert gpu_hours_text(0.0276) == "0.028" and gpu_hours_text(33.64) == "33.6" and gpu_hours_text(0) == "0.0"

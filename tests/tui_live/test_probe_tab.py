@@ -22,6 +22,9 @@ async def test_probe_tab_fills_table_and_chart(app_factory, tmp_path):
         tab.query_one("#probe-device", Select).value = "cpu"
         await pilot.pause()
         tab.action_start()
+        # A sign of life before the first config reports: the status counts seconds.
+        await wait_until(pilot, lambda: str(tab.query_one("#probe-status").render()).endswith(" s"), timeout_s=5,
+                         what="the elapsed seconds")
         table = tab.query_one("#probe-table", DataTable)
         chart = tab.query_one("#probe-chart")
         await wait_until(pilot, lambda: table.row_count == 1 and tab.done, timeout_s=90, what="the probe row")
@@ -32,6 +35,7 @@ async def test_probe_tab_fills_table_and_chart(app_factory, tmp_path):
         assert list(chart.bars) == ["d1/32"] and chart.bars["d1/32"] > 0
         await wait_until(pilot, lambda: not chart.no_data and chart.redraws > 1, what="the chart drawn")
         assert json.loads(out.read_text())["results"][0]["status"] == "ok"
+        assert str(tab.query_one("#probe-status").render()).endswith(f"saved {out}")  # the path whole
         tab.action_use()
         assert app.adopted_probe.path == out and app.adopted_probe.mfu is None  # CPU: no profile, MFU unknown
         assert "MFU n/a" in str(tab.query_one("#probe-status").render())

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 from rich.cells import cell_len
-from textual.widgets import Button, Label
+from textual.widgets import Button, Input, Label, Select
 
 from tests.tui_live.conftest import wait_until
 
-SIZES = ((80, 24), (100, 30))
+SIZES = ((80, 24), (100, 30), (140, 42))
 
 
 def cut_widgets(tab, screen_width: int) -> list[str]:
@@ -28,6 +28,16 @@ def cut_widgets(tab, screen_width: int) -> list[str]:
             text = str(w.label if isinstance(w, Button) else w.render())
             if "\n" not in text and cell_len(text.strip()) > w.content_region.width:
                 problems.append(f"{w!r} shows {w.content_region.width} of {cell_len(text.strip())} cells: {text!r}")
+        # A field shows its whole value, or its whole placeholder while empty (issue 17: Bands and
+        # MoE fields read "12,14,16" and "s7-moe-140" at 80x24).
+        if isinstance(w, Input) and not w.password:
+            text = w.value or w.placeholder
+            if cell_len(text) > w.content_region.width:
+                problems.append(f"{w!r} shows {w.content_region.width} of {cell_len(text)} cells: {text!r}")
+        if isinstance(w, Select) and w.selection is not None:
+            prompt = next((str(p) for p, v in w._options if v == w.selection), "")
+            if cell_len(prompt) + 3 > w.content_region.width:  # " ▼ " after the value
+                problems.append(f"{w!r} shows {w.content_region.width} of {cell_len(prompt) + 3} cells: {prompt!r}")
     return problems
 
 
@@ -35,10 +45,11 @@ def cut_widgets(tab, screen_width: int) -> list[str]:
 async def test_every_tab_fits(app_factory, size):
     app = app_factory()
     async with app.run_test(size=size) as pilot:
+        problems = []
         for entry in app.tabs:
             tab = await app.show_tab(entry.id)
             await pilot.pause()
             await wait_until(pilot, lambda: tab.region.width > 0, what=f"{entry.id} shown")
             await pilot.pause()
-            problems = cut_widgets(tab, size[0])
-            assert not problems, f"{entry.id} at {size}: " + "; ".join(problems[:5])
+            problems += [f"{entry.id}: {p}" for p in cut_widgets(tab, size[0])]
+        assert not problems, f"at {size}:\n" + "\n".join(problems)

@@ -39,7 +39,9 @@ async def test_sparsity_tab_runs_the_lab_and_fills_the_view(app_factory, tmp_pat
 
         live = [r for r in read_csv(out / "si_units.csv") if r["unit"] == "neuron"]
         assert len(si) == 20 and sum(v for k, v in si.items() if not k.endswith("n")) == len(live) > 200  # every live neuron binned
-        assert "Q" in str(tab.query_one("#sp-q").render())
+        q_line = str(tab.query_one("#sp-q").render())
+        assert "Q" in q_line and q_line.rstrip().endswith("communities)")  # whole, in 3 significant digits
+        assert tab.query_one("#sp-q").region.height >= 1
         assert tab.query_one("#sp-sae").n_points > 0
         k_rows = [tab.query_one("#sp-ktable", DataTable).get_row_at(i) for i in range(2)]
         assert k_rows[1][0] == "1" and k_rows[1][4] == "+0.00%"
@@ -92,3 +94,9 @@ def test_sparsity_tab_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", CHECK], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_si_numbers_in_three_significant_digits():
+    from app.tabs.sparsity import _g
+
+    assert _g("0.0037427151") == "0.00374" and _g(0.41) == "0.41" and _g("n/a") == "n/a"

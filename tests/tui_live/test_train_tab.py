@@ -55,6 +55,9 @@ async def test_train_tab_runs_stops_and_resumes(app_factory, tmp_path, monkeypat
         await wait_until(pilot, lambda: tab.exits == [130], timeout_s=30, what="a graceful stop (exit 128 + SIGINT)")
         await wait_until(pilot, lambda: view.status.state == "ended", what="the end seen in the view")
         assert view.status.reason == "signal"
+        status = str(tab.query_one("#train-status").render())
+        # What the user does here, not the CLI's flag (issue 17: it said "--resume continues").
+        assert status == "stopped, checkpoint written: press resume (ctrl+y) to continue it" and "--" not in status
         stopped_at = view.status.last_step
         assert rundir.list_checkpoints(run), "a stop writes a checkpoint"
         assert not tab.query_one("#train-resume").disabled
@@ -62,6 +65,10 @@ async def test_train_tab_runs_stops_and_resumes(app_factory, tmp_path, monkeypat
         tab.action_resume()
         await wait_until(pilot, lambda: tab.exits == [130, 0], timeout_s=60, what="the resumed run to finish")
         await wait_until(pilot, lambda: view.status.state == "ended" and view.status.reason == "completed", what="completed")
+        # The trainer's end summary, whole: how it ended, the losses, the checkpoint to pick up.
+        status = str(tab.query_one("#train-status").render())
+        assert status.startswith("done: ended (completed) at step") and "val loss" in status
+        assert str(rundir.list_checkpoints(run)[-1].name) in status, status
         steps = [m["step"] for m in rundir.read_metrics(run)]
         assert steps[-1] == stopped_at + 4
         assert view.n_metrics == len(steps)

@@ -9,7 +9,7 @@ the answer is "n/a" with the reason too, never a guess.
 
 The prediction is engine.sizing.refine.predict for the single-node data-parallel layout the LSDT
 trainer runs (DP = world size, micro-batch = --device-batch, no recompute; ZeRO-3 with --fsdp, else
-ZeRO-0), at the generation's default efficiency (engine/sizing/efficiency.py). The calibration file
+ZeRO-0), at the hardware profile's default efficiency (engine/sizing/efficiency.py). The calibration file
 is a `lsdt probe` document with one row: the run's shape (`model`, the full ModelSpec, which
 engine.sizing.calibrate reads instead of a band depth) and its measured tok/s per GPU.
 """

@@ -400,9 +400,11 @@ class RunLoop:
         if not checkpointed:
             self._checkpoint(wait=True)
         signum = self.stop.signum or signal.SIGINT
-        message = f"stopped by {signal.Signals(signum).name} at step {self.step}; --resume continues"
+        message = f"stopped by {signal.Signals(signum).name} at step {self.step}"
         if self.ranks.is_main:
-            print(f"{self.prog}: {message}", file=sys.stderr, flush=True)
+            # How to continue is said by whoever shows the stop: the CLI's flag here, the TUI its
+            # resume key (the end event, which both read, says only what happened).
+            print(f"{self.prog}: {message}; --resume continues", file=sys.stderr, flush=True)
         self._end("signal", message)
         return Outcome("signal", self.step, message, signum=signum)
 
