@@ -125,13 +125,13 @@ def gigabytes(text: str, field: str | None = None) -> float:
 
 
 def hours(text: str, field: str | None = None) -> float:
-    """A time window in hours: a number in (0, MAX_HOURS]."""
-    return _number_in(text, field, lambda v: 0 < v <= MAX_HOURS, f"a number of hours in (0, {MAX_HOURS:g}]")
+    """A time window in hours: '24', '36h', '2d', '90min' -> hours, in (0, MAX_HOURS]."""
+    return _duration_s(text, field, "h") / 3600.0
 
 
 def days(text: str, field: str | None = None) -> float:
-    """A time window in days: a number in (0, MAX_HOURS / 24]."""
-    return _number_in(text, field, lambda v: 0 < v <= MAX_HOURS / 24, f"a number of days in (0, {MAX_HOURS / 24:g}]")
+    """A time window in days: '30', '36h', '2w' -> days, in (0, MAX_HOURS / 24]."""
+    return _duration_s(text, field, "d") / 86400.0
 
 
 def seconds(text: str, field: str | None = None) -> float:
@@ -139,22 +139,30 @@ def seconds(text: str, field: str | None = None) -> float:
     return _number_in(text, field, lambda v: 0 < v <= MAX_SECONDS, f"a number of seconds in (0, {MAX_SECONDS:g}]")
 
 
-# A duration's unit suffix -> seconds. A bare number is days (the Plan tab's field is "deadline, days").
+# A duration's unit suffix -> seconds; a bare number takes the field's own unit (the Plan tab's
+# deadline and --days: days; --hours and the Bands tab's window: hours).
 _DURATION_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+_UNIT_WORDS = {"h": "hours", "d": "days"}
 
 
-def duration_s(text: str, field: str | None = None) -> float:
-    """'30' (days), '36h', '90 min', '2w', '1e6s' -> seconds, in (0, MAX_SECONDS]."""
+def _duration_s(text: str, field: str | None, bare_unit: str) -> float:
+    """One duration grammar for every time field: a number with a unit s/min/h/d/w, or a bare number
+    in `bare_unit`; in (0, MAX_SECONDS] seconds."""
     raw = str(text).strip().lower().replace(" ", "")
-    unit = next((u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if raw.endswith(u) and raw[: -len(u)]), "d")
+    unit = next((u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if raw.endswith(u) and raw[: -len(u)]), bare_unit)
     amount = raw[: -len(unit)] if raw.endswith(unit) and raw[: -len(unit)] else raw
     try:
         value = positive_float(amount, field) * _DURATION_UNITS[unit]
     except UserError:
         value = math.nan
     if not 0 < value <= MAX_SECONDS:
-        raise _fail(field, text, f"days, or a number with a unit s/min/h/d/w, up to {MAX_HOURS:g} h")
+        raise _fail(field, text, f"{_UNIT_WORDS[bare_unit]}, or a number with a unit s/min/h/d/w, up to {MAX_HOURS:g} h")
     return value
+
+
+def duration_s(text: str, field: str | None = None) -> float:
+    """'30' (days), '36h', '90 min', '2w', '1e6s' -> seconds, in (0, MAX_SECONDS]."""
+    return _duration_s(text, field, "d")
 
 
 def seed(text: str, field: str | None = None) -> int:

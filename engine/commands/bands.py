@@ -24,7 +24,7 @@ DEFAULT_HARDWARE = B.DEFAULT_HARDWARE
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hardware", type=path_arg, help=f"hardware profile name or TOML file (default: the probe's, else {DEFAULT_HARDWARE})")
-    p.add_argument("--hours", type=hours, default=B.DEFAULT_HOURS, help="the time window (default 24)")
+    p.add_argument("--hours", type=hours, default=B.DEFAULT_HOURS, help="the time window: hours, or a number with a unit s/min/h/d/w (36h, 2d) (default 24)")
     p.add_argument("--depths", type=depth_list, default=list(B.DEFAULT_DEPTHS), help="depths to size (default 12,14,16,18,20)")
     p.add_argument("--seq", type=positive_int, default=2048, help="training sequence length of the table (default 2048)")
     p.add_argument("--head-dim", type=positive_int, default=DEFAULT_HEAD_DIM, help=f"head dimension (default {DEFAULT_HEAD_DIM})")

@@ -27,7 +27,7 @@ def test_non_integer_or_out_of_range_text_is_refused_naming_the_field(text):
 @pytest.mark.parametrize("parse, text, accepted", [
     (inputs.threads, "1025", "[1, 1,024]"), (inputs.steps, "1e308", "[1, 1,000,000,000]"),
     (inputs.grad_accum, "10001", "[1, 10,000]"), (inputs.seed, "-1", "[0, 2^63)"),
-    (inputs.seconds, "1e308", "(0, 3.6e+09]"), (inputs.hours, "nan", "(0, 1e+06]"),
+    (inputs.seconds, "1e308", "(0, 3.6e+09]"), (inputs.hours, "nan", "hours, or a number with a unit s/min/h/d/w, up to 1e+06 h"),
     (inputs.fraction, "1e-9", "at least 1e-06"), (inputs.gigabytes, "nan", "GB >= 0"),
     (inputs.positive_float, "inf", "a finite number > 0"), (inputs.non_negative_float, "-0.1", "a finite number >= 0"),
 ])
@@ -47,6 +47,16 @@ def test_without_a_field_the_message_starts_with_the_text_as_typed():
 @pytest.mark.parametrize("text, seconds", [("30", 30 * 86400), ("36h", 36 * 3600), ("90 min", 5400), ("2w", 14 * 86400)])
 def test_durations(text, seconds):
     assert inputs.duration_s(text, "deadline") == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text, hours", [("24", 24), ("36h", 36), ("2d", 48), ("90 min", 1.5), ("1w", 168)])
+def test_every_time_field_reads_one_duration_grammar_a_bare_number_in_its_own_unit(text, hours):
+    """--hours / the Bands window (bare = hours), --days / the Plan deadline (bare = days): '36h'
+    means 36 hours in each (the Bands tab refused it while the Plan tab took it)."""
+    assert inputs.hours(text, "hours") == pytest.approx(hours)
+    bare_days = float(text) if text.replace(".", "").isdigit() else hours / 24
+    assert inputs.days(text, "days") == pytest.approx(bare_days)
+    assert inputs.duration_s(text, "deadline") == pytest.approx(bare_days * 86400)
 
 
 @pytest.mark.parametrize("text", ["1e308", "1e308h", "h", "-2d", "soon"])
