@@ -4,13 +4,13 @@ torchtitan_config runs named steps: find the torchtitan model that is the profil
 a registry preset, or the profile's own shape in the llama3 family when the family builds it
 exactly, llama3_family_gaps), refuse what torchtitan cannot run (_refuse_what_torchtitan_cannot_run),
 then the ParallelismConfig fields (_parallelism_fields, with _pipeline_fields) and TrainingConfig
-fields (_training_fields), written into the module text (_module_text, with _custom_llama_parts).
+fields (_training_fields), written into the module text (_module_text, with _own_model_parts).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.errors import UserError
 from engine.sizing.export.layout import global_batch_of, norm_eps, pipeline_chunks, planned_layout, refuse_fp8, rope_base
@@ -36,6 +36,11 @@ TORCHTITAN_MODELS = {
 # the family's 8B preset.
 LLAMA3_FAMILY = "torchtitan.models.llama3"
 CUSTOM_LLAMA_RECIPE = "llama3_8b"
+# torchtitan's llama3_405b() preset converts the linear layers to Float8 through torchao
+# (Float8LinearConverter), a precision the bf16 plan did not assume (FP8 plans are refused) and a
+# package the preset needs even to load: llama3-405b trains torchtitan's 405B registry model on the
+# 70B preset's recipe, with the 405B preset's tokenizer assets.
+BF16_RECIPE = {"llama3-405b": ("llama3_70b", "./assets/hf/Llama-3.1-405B")}
 # Fields that set how a profile trains, not the registry model's shape: the training sequence length
 # is TrainingConfig.seq_len, and torchtitan's DeepSeek-V3 family builds MTP modules on request
 # (model_registry(num_mtp_layers=N), trained with MTPLoss).
@@ -50,6 +55,7 @@ class _Registry:
     preset: str  # the family's config_registry function for this flavour (a custom shape: the recipe it trains on)
     rope_positions: int  # the RoPE table's length (ComplexRoPE.Config.max_seq_len)
     custom: bool = False  # a flavour the exported file registers: the profile's own shape in the llama3 family
+    assets: str = ""  # set when the recipe is another model's: the file sets model_spec, the loss vocabulary and this hf_assets_path
 
 
 def llama3_family_gaps(model: ModelSpec) -> list[str]:
@@ -88,6 +94,9 @@ def _torchtitan_model(model: ModelSpec) -> _Registry:
             if model.seq_len > registry.rope_positions:
                 raise UserError(f"torchtitan export: sequences of {model.seq_len:,} tokens exceed the {registry.rope_positions:,} "
                                 f"positions of torchtitan's {registry.flavour} RoPE table; accepted: a plan made with --seq {registry.rope_positions} or less")
+            if model.name in BF16_RECIPE:
+                recipe, assets = BF16_RECIPE[model.name]
+                return replace(registry, preset=recipe, assets=assets)
             return registry
         if registry.module != LLAMA3_FAMILY:
             key, value, theirs = changed[0]
@@ -100,7 +109,8 @@ def _torchtitan_model(model: ModelSpec) -> _Registry:
             f"accepted: a Llama-architecture profile (SwiGLU, dense, full attention, d_model / n_head per head) or a "
             f"registry preset ({', '.join(TORCHTITAN_MODELS)}); use --to megatron or --to torchrun for other models"
         )
-    return _Registry(LLAMA3_FAMILY, f"lsdt-{model.name}", CUSTOM_LLAMA_RECIPE, model.seq_len, custom=True)
+    return _Registry(LLAMA3_FAMILY, f"lsdt-{model.name}", CUSTOM_LLAMA_RECIPE, model.seq_len, custom=True,
+                     assets=f"./assets/hf/{model.name}")
 
 
 def _refuse_what_torchtitan_cannot_run(model: ModelSpec, lay: Layout, registry: _Registry, precision: str) -> None:
@@ -208,8 +218,8 @@ def _module_text(model: ModelSpec, lay: Layout, registry: _Registry, training: l
              + (f" x CP {lay.cp}" if lay.cp > 1 else "") + (f", EP {lay.ep}" if lay.ep > 1 else ""))
     imports = [f"from {registry.module}.config_registry import {registry.preset}"]
     head, changes, shape_def, tokenizer_note = "", [], "", ""
-    if registry.custom:
-        more, shape_def, head, changes, tokenizer_note = _custom_llama_parts(model, registry)
+    if registry.assets:
+        more, shape_def, head, changes, tokenizer_note = _own_model_parts(model, registry)
         imports += more
     if model.mtp_layers:  # torchtitan's deepseek_v3_debugmodel_mtp recipe, on this flavour
         imports += ["from torchtitan.models.common.config_utils import decoder_vocab_size",
@@ -243,19 +253,41 @@ def {fn}() -> Trainer.Config:
 '''
 
 
-def _custom_llama_parts(model: ModelSpec, registry: _Registry) -> tuple[list[str], str, str, list[str], str]:
-    """The profile's shape as a llama3-family flavour, written with the family's own builders as its
-    presets (_8b, _70b) use them: imports, the flavour function, the lines registering it, the
-    Trainer.Config changes (model, loss vocabulary, tokenizer folder) and the header's tokenizer note.
-    The FFN width is the profile's d_ff, given directly (torchtitan's FeedForward takes the final
-    hidden_dim; compute_ffn_hidden_dim is only how its presets derive theirs)."""
-    shape_fn = _identifier(f"{model.name}_shape")
-    embedding_init = "_EMBEDDING_SKIP_INIT" if model.tie_embeddings else "_EMBEDDING_INIT"  # the 1B / 3B presets' choice when tied
-    assets = f"./assets/hf/{model.name}"
+def _own_model_parts(model: ModelSpec, registry: _Registry) -> tuple[list[str], str, str, list[str], str]:
+    """What a file whose recipe is another model's adds: imports, the flavour function of a custom
+    shape (_custom_llama_shape), the lines building the model spec, the Trainer.Config changes
+    (model, loss vocabulary, tokenizer folder) and the header's model and tokenizer notes."""
     imports = [
         "from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss",
-        "from torchtitan.models.common import ComplexRoPE, Embedding, Linear, RMSNorm",
         "from torchtitan.models.common.config_utils import decoder_vocab_size",
+    ]
+    changes = ["model_spec=model_spec,",
+               "loss=ChunkedLossWrapper.Config(loss_fn=CrossEntropyLoss.Config(global_vocab_size=decoder_vocab_size(model_spec))),",
+               f'hf_assets_path="{registry.assets}",']
+    if not registry.custom:
+        imports.append(f"from {registry.module} import model_registry")
+        note = (f"Model: torchtitan's {registry.flavour} registry model in bf16, on the {registry.preset} preset's recipe "
+                f"(its own preset converts the linears to Float8 through torchao).\n")
+        return imports, "", f'    model_spec = model_registry("{registry.flavour}")\n', changes, note
+    more, shape_def, shape_fn = _custom_llama_shape(model, registry)
+    head = (f"    llama3_configs[FLAVOUR] = {shape_fn}  # a flavour of the family, so model_registry builds its ModelSpec\n"
+            "    model_spec = model_registry(FLAVOUR)\n")
+    trained_with = f": the one the model was trained with (profile source: {model.source})" if model.source else ""
+    note = (f"Model: {model.name}'s own shape in torchtitan's llama3 family (flavour {registry.flavour}), on the "
+            f"{registry.preset} preset's recipe.\nTokenizer: none ships for this shape; put a Hugging Face tokenizer "
+            f"of exactly {model.vocab_size:,} tokens (tokenizer.json, or vocab.json + merges.txt) in {registry.assets}{trained_with}.\n")
+    return imports + more, shape_def, head, changes, note
+
+
+def _custom_llama_shape(model: ModelSpec, registry: _Registry) -> tuple[list[str], str, str]:
+    """The profile's shape as a llama3-family flavour, written with the family's own builders as its
+    presets (_8b, _70b) use them: imports, the flavour function's text and its name. The FFN width
+    is the profile's d_ff, given directly (torchtitan's FeedForward takes the final hidden_dim;
+    compute_ffn_hidden_dim is only how its presets derive theirs)."""
+    shape_fn = "_" + _identifier(f"{model.name}_shape")  # private: not one of the module's config functions
+    embedding_init = "_EMBEDDING_SKIP_INIT" if model.tie_embeddings else "_EMBEDDING_INIT"  # the 1B / 3B presets' choice when tied
+    imports = [
+        "from torchtitan.models.common import ComplexRoPE, Embedding, Linear, RMSNorm",
         "from torchtitan.models.llama3 import Llama3Model, llama3_configs, model_registry",
         f"# the llama3 family's own builders, as its presets use them (private names of torchtitan {TORCHTITAN_RELEASE})",
         f"from torchtitan.models.llama3 import _build_llama3_layers, {embedding_init}, _NORM_INIT, _output_linear_init",
@@ -291,13 +323,4 @@ def {shape_fn}(attn_backend: str, tp_gemm_backend: str = "default") -> Llama3Mod
         layers=layers,
     )
 '''
-    head = (f"    llama3_configs[FLAVOUR] = {shape_fn}  # a flavour of the family, so model_registry builds its ModelSpec\n"
-            "    model_spec = model_registry(FLAVOUR)\n")
-    changes = ["model_spec=model_spec,",
-               "loss=ChunkedLossWrapper.Config(loss_fn=CrossEntropyLoss.Config(global_vocab_size=decoder_vocab_size(model_spec))),",
-               f'hf_assets_path="{assets}",']
-    trained_with = f": the one the model was trained with (profile source: {model.source})" if model.source else ""
-    tokenizer_note = (f"Model: {model.name}'s own shape in torchtitan's llama3 family (flavour {registry.flavour}), on the "
-                      f"{registry.preset} preset's recipe.\nTokenizer: none ships for this shape; put a Hugging Face tokenizer "
-                      f"of exactly {model.vocab_size:,} tokens (tokenizer.json, or vocab.json + merges.txt) in {assets}{trained_with}.\n")
-    return imports, shape_def, head, changes, tokenizer_note
+    return imports, shape_def, shape_fn
