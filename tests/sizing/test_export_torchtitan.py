@@ -140,6 +140,13 @@ def test_a_changed_llama3_shape_tied_or_not_exports_as_its_own_shape(tmp_path, m
         export.torchtitan_config(tied, layouts_for(tied)["uneven"], 512, 10)
 
 
+def test_a_profile_name_or_source_with_quotes_and_backslashes_still_writes_a_loadable_module(tmp_path, monkeypatch):
+    name = 'team\'s "llama" """7b""" \\ v2'
+    model = load_model("llama-7b").with_(name=name, n_layer=2, source='notes """x""" C:\\new')
+    config = _load(tmp_path, monkeypatch, export.torchtitan_config(model, layouts_for(model)["dp-only"], 512, 10), "lsdt_quoted")
+    assert config.model_spec.flavor == f"lsdt-{name}" and config.hf_assets_path == f"./assets/hf/{name}"
+
+
 @pytest.mark.parametrize("change, reason", [
     ({"n_experts": 8, "experts_per_token": 2}, r"8-expert MoE layers \(torchtitan 0.3.0's llama3 family is dense\)"),
     ({"window_pattern": "SSSL"}, r"sliding-window layers \(window_pattern 'SSSL'"),

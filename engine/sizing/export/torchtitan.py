@@ -210,6 +210,11 @@ def _identifier(text: str) -> str:
     return name if name and not name[0].isdigit() else f"lsdt_{name}"
 
 
+def _docstring_safe(text: str) -> str:
+    """Profile text (a name, a source) inside the module's docstring: no escape and no closing quotes."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
 def _module_text(model: ModelSpec, lay: Layout, registry: _Registry, training: list[str], par: list[str]) -> str:
     recompute = {"full": "FullAC.Config()", "selective": "SelectiveAC.Config()"}.get(lay.recompute, "None")
     fn = _identifier(f"lsdt_{model.name}_dp{lay.dp}_tp{lay.tp}_pp{lay.pp}_cp{lay.cp}")
@@ -230,11 +235,11 @@ def _module_text(model: ModelSpec, lay: Layout, registry: _Registry, training: l
                 f"parallelism=ParallelismConfig({indent}{(',' + indent).join(par)},\n        ),",
                 f"activation_checkpoint={recompute},"]
     mtp_note = f", {model.mtp_layers} MTP module(s)" if model.mtp_layers else ""
-    return f'''"""torchtitan {TORCHTITAN_RELEASE} config exported by LSDT (`lsdt export --to torchtitan`): {model.name} on {lay.gpus} GPUs.
+    return f'''"""torchtitan {TORCHTITAN_RELEASE} config exported by LSDT (`lsdt export --to torchtitan`): {_docstring_safe(model.name)} on {lay.gpus} GPUs.
 
 Run:  PYTHONPATH=<this file's folder> torchrun --nproc-per-node <GPUs per node> -m torchtitan.train --module <this file's stem> --config {fn}
 Layout: {shape}, micro-batch {lay.micro_batch}, recompute {lay.recompute}, ZeRO {lay.zero}{mtp_note}.
-{tokenizer_note}"""
+{_docstring_safe(tokenizer_note)}"""
 
 import dataclasses
 
@@ -263,7 +268,7 @@ def _own_model_parts(model: ModelSpec, registry: _Registry) -> tuple[list[str], 
     ]
     changes = ["model_spec=model_spec,",
                "loss=ChunkedLossWrapper.Config(loss_fn=CrossEntropyLoss.Config(global_vocab_size=decoder_vocab_size(model_spec))),",
-               f'hf_assets_path="{registry.assets}",']
+               f"hf_assets_path={registry.assets!r},"]
     if not registry.custom:
         imports.append(f"from {registry.module} import model_registry")
         note = (f"Model: torchtitan's {registry.flavour} registry model in bf16, on the {registry.preset} preset's recipe "
@@ -293,12 +298,12 @@ def _custom_llama_shape(model: ModelSpec, registry: _Registry) -> tuple[list[str
         f"from torchtitan.models.llama3 import _build_llama3_layers, {embedding_init}, _NORM_INIT, _output_linear_init",
     ]
     shape_def = f'''
-FLAVOUR = "{registry.flavour}"
+FLAVOUR = {registry.flavour!r}
 NORM_EPS = {norm_eps(model)!r}
 
 
 def {shape_fn}(attn_backend: str, tp_gemm_backend: str = "default") -> Llama3Model.Config:
-    """{model.name} as LSDT sized it, in the llama3 family (no RoPE scaling; RMSNorm eps NORM_EPS)."""
+    """The profile's shape as LSDT sized it, in the llama3 family (no RoPE scaling; RMSNorm eps NORM_EPS)."""
     dim, n_heads, vocab_size = {model.d_model}, {model.n_head}, {model.vocab_size}
     layers = _build_llama3_layers(
         fuse_qkv=True,
