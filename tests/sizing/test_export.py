@@ -76,7 +76,7 @@ def test_torchtitan_config_loads_with_torchtitan_when_installed(tmp_path, monkey
 
 
 def test_torchtitan_refuses_shapes_it_does_not_ship():
-    with pytest.raises(UserError, match="not a torchtitan registry shape"):
+    with pytest.raises(UserError, match="gelu FFN"):
         export.torchtitan_config(load_model("gpt3-175b"), LAYOUT, 512, 10)
 
 
@@ -110,7 +110,7 @@ def test_an_engine_refusal_is_one_line_and_writes_nothing(tmp_path):
     path = Plan(model, load_hardware("h100-sxm"), default_goal(model), G=8).compute().save(tmp_path / "g.toml")
     out = tmp_path / "tt.py"
     r = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--out", str(out))
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a torchtitan registry shape" in r.stderr, r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "gelu FFN (torchtitan 0.3.0's llama3 family has SwiGLU only)" in r.stderr, r.stderr
     assert not out.exists() and "Traceback" not in r.stderr
 
 

@@ -1,34 +1,46 @@
 """A torchtitan 0.3.0 config module (a function returning Trainer.Config) for a planned layout.
 
-torchtitan_config runs named steps: find the registry model that is the profile (_registry_model),
-refuse what torchtitan cannot run (_refuse_what_torchtitan_cannot_run), then the
-ParallelismConfig fields (_parallelism_fields, with _pipeline_fields) and TrainingConfig fields
-(_training_fields), written into the module text (_module_text).
+torchtitan_config runs named steps: find the torchtitan model that is the profile (_torchtitan_model:
+a registry preset, or the profile's own shape in the llama3 family when the family builds it
+exactly, llama3_family_gaps), refuse what torchtitan cannot run (_refuse_what_torchtitan_cannot_run),
+then the ParallelismConfig fields (_parallelism_fields, with _pipeline_fields) and TrainingConfig
+fields (_training_fields), written into the module text (_module_text, with _own_model_parts).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.errors import UserError
-from engine.sizing.export.layout import global_batch_of, pipeline_chunks, planned_layout, refuse_fp8
+from engine.sizing.export.layout import global_batch_of, norm_eps, pipeline_chunks, planned_layout, refuse_fp8, rope_base
 from engine.sizing.refine import Layout
 from engine.specs import ModelSpec, builtin_names, load_model
 
 TORCHTITAN_RELEASE = "0.3.0"
-# torchtitan builds models from its own registry, so only the shapes it ships export; a test
-# builds each registry model and checks it against the LSDT profile (layers, widths, vocabulary,
-# parameter count). profile -> (torchtitan model family module, registry flavour, the preset config
-# function, the positions its RoPE table holds: ComplexRoPE max_seq_len, beyond which a sequence
-# has no rotation to read). Families of 0.3.0 with no LSDT profile of their shapes (qwen3, qwen3_5, gpt_oss,
-# kimi_k2_7) have nothing to map; an S7 two-phase MoE (expert stacks after a trunk) is no family's.
+# torchtitan's registry presets: a test builds each registry model and checks it against the LSDT
+# profile (layers, widths, vocabulary, parameter count). profile -> (torchtitan model family module,
+# registry flavour, the preset config function, the positions its RoPE table holds: ComplexRoPE
+# max_seq_len, beyond which a sequence has no rotation to read). Families of 0.3.0 with no LSDT
+# profile of their shapes (qwen3, qwen3_5, gpt_oss, kimi_k2_7) have nothing to map; an S7 two-phase
+# MoE (expert stacks after a trunk) is no family's.
 TORCHTITAN_MODELS = {
     "llama3-8b": ("torchtitan.models.llama3", "8B", "llama3_8b", 131_072),
     "llama3-70b": ("torchtitan.models.llama3", "70B", "llama3_70b", 131_072),
     "llama3-405b": ("torchtitan.models.llama3", "405B", "llama3_405b", 131_072),
     "deepseek-v3": ("torchtitan.models.deepseek_v3", "671B", "deepseek_v3_671b", 16_384),
 }
+# Any other Llama-architecture profile (RMSNorm, RoPE, SwiGLU, GQA or MHA, no biases: LLaMA 1's
+# llama-7b / llama-13b) is built by the llama3 family's own classes with the profile's shape, as a
+# flavour the exported file registers; it trains on the recipe (data, optimizer, checkpointing) of
+# the family's 8B preset.
+LLAMA3_FAMILY = "torchtitan.models.llama3"
+CUSTOM_LLAMA_RECIPE = "llama3_8b"
+# torchtitan's llama3_405b() preset converts the linear layers to Float8 through torchao
+# (Float8LinearConverter), a precision the bf16 plan did not assume (FP8 plans are refused) and a
+# package the preset needs even to load: llama3-405b trains torchtitan's 405B registry model on the
+# 70B preset's recipe, with the 405B preset's tokenizer assets.
+BF16_RECIPE = {"llama3-405b": ("llama3_70b", "./assets/hf/Llama-3.1-405B")}
 # Fields that set how a profile trains, not the registry model's shape: the training sequence length
 # is TrainingConfig.seq_len, and torchtitan's DeepSeek-V3 family builds MTP modules on request
 # (model_registry(num_mtp_layers=N), trained with MTPLoss).
@@ -40,32 +52,65 @@ _MTP_FAMILY = "torchtitan.models.deepseek_v3"
 class _Registry:
     module: str  # the model family
     flavour: str
-    preset: str  # the family's config_registry function for this flavour
+    preset: str  # the family's config_registry function for this flavour (a custom shape: the recipe it trains on)
     rope_positions: int  # the RoPE table's length (ComplexRoPE.Config.max_seq_len)
+    custom: bool = False  # a flavour the exported file registers: the profile's own shape in the llama3 family
+    assets: str = ""  # set when the recipe is another model's: the file sets model_spec, the loss vocabulary and this hf_assets_path
 
 
-def _registry_model(model: ModelSpec) -> _Registry:
-    """The registry entry whose model is this profile, or a UserError naming what differs."""
+def llama3_family_gaps(model: ModelSpec) -> list[str]:
+    """What of this profile torchtitan's llama3 family cannot build; none: the family builds exactly
+    the model LSDT sized (RMSNorm, RoPE, SwiGLU of the profile's d_ff, GQA or MHA of d_model / n_head
+    per head, no biases, tied or untied embeddings)."""
+    family = f"torchtitan {TORCHTITAN_RELEASE}'s llama3 family"
+    gaps = []
+    if model.ffn != "swiglu":
+        gaps.append(f"{model.ffn} FFN ({family} has SwiGLU only)")
+    if model.trunk_layers:
+        gaps.append(f"two-phase MoE (expert stacks after a {model.trunk_layers}-block trunk, which no torchtitan family builds)")
+    elif model.n_experts:
+        gaps.append(f"{model.n_experts}-expert MoE layers ({family} is dense)")
+    if model.is_mla:
+        gaps.append(f"multi-head latent attention (kv_lora_rank {model.kv_lora_rank}; {family} has GQA only)")
+    elif model.head_dim * model.n_head != model.d_model:
+        gaps.append(f"head_dim {model.head_dim} x {model.n_head} heads != d_model {model.d_model} "
+                    f"({family} gives each head d_model / n_head)")
+    if "S" in model.window_pattern:
+        gaps.append(f"sliding-window layers (window_pattern {model.window_pattern!r}; {family} attends over the full context)")
+    return gaps
+
+
+def _torchtitan_model(model: ModelSpec) -> _Registry:
+    """The registry preset that is this profile, else the profile's own shape in the llama3 family,
+    else a UserError naming what torchtitan lacks."""
     found = TORCHTITAN_MODELS.get(model.name)
-    if found is None:
-        two_phase = (f" ({model.name!r} is a two-phase MoE: expert stacks after a {model.trunk_layers}-block trunk, which "
-                     "no torchtitan family builds)") if model.trunk_layers else ""
-        raise UserError(
-            f"torchtitan export: model {model.name!r} is not a torchtitan registry shape{two_phase}; accepted: "
-            f"{', '.join(TORCHTITAN_MODELS)} (use --to megatron or --to torchrun for other models)"
-        )
-    registry = _Registry(*found)
-    if model.name in builtin_names("models"):
-        shipped = load_model(model.name).to_dict()
-        changed = [(k, v, shipped[k]) for k, v in model.to_dict().items() if k not in _NOT_SHAPE and v != shipped[k]]
-        if changed:
+    if found is not None:
+        registry = _Registry(*found)
+        changed = []
+        if model.name in builtin_names("models"):
+            shipped = load_model(model.name).to_dict()
+            changed = [(k, v, shipped[k]) for k, v in model.to_dict().items() if k not in _NOT_SHAPE and v != shipped[k]]
+        if not changed:
+            if model.seq_len > registry.rope_positions:
+                raise UserError(f"torchtitan export: sequences of {model.seq_len:,} tokens exceed the {registry.rope_positions:,} "
+                                f"positions of torchtitan's {registry.flavour} RoPE table; accepted: a plan made with --seq {registry.rope_positions} or less")
+            if model.name in BF16_RECIPE:
+                recipe, assets = BF16_RECIPE[model.name]
+                return replace(registry, preset=recipe, assets=assets)
+            return registry
+        if registry.module != LLAMA3_FAMILY:
             key, value, theirs = changed[0]
             raise UserError(f"torchtitan export: model {model.name!r} sets {key} = {value!r}, and torchtitan's "
                             f"{registry.flavour} registry model has {theirs!r}; accepted: the shipped profile's shape")
-    if model.seq_len > registry.rope_positions:
-        raise UserError(f"torchtitan export: sequences of {model.seq_len:,} tokens exceed the {registry.rope_positions:,} "
-                        f"positions of torchtitan's {registry.flavour} RoPE table; accepted: a plan made with --seq {registry.rope_positions} or less")
-    return registry
+    gaps = llama3_family_gaps(model)
+    if gaps:
+        raise UserError(
+            f"torchtitan export: model {model.name!r} has what torchtitan {TORCHTITAN_RELEASE} cannot build: {'; '.join(gaps)}; "
+            f"accepted: a Llama-architecture profile (SwiGLU, dense, full attention, d_model / n_head per head) or a "
+            f"registry preset ({', '.join(TORCHTITAN_MODELS)}); use --to megatron or --to torchrun for other models"
+        )
+    return _Registry(LLAMA3_FAMILY, f"lsdt-{model.name}", CUSTOM_LLAMA_RECIPE, model.seq_len, custom=True,
+                     assets=f"./assets/hf/{model.name}")
 
 
 def _refuse_what_torchtitan_cannot_run(model: ModelSpec, lay: Layout, registry: _Registry, precision: str) -> None:
@@ -85,6 +130,10 @@ def _refuse_what_torchtitan_cannot_run(model: ModelSpec, lay: Layout, registry: 
             f"{TORCHTITAN_RELEASE} builds in its DeepSeek-V3 family only and without pipeline or context parallelism "
             f"(MTPDecoder); this layout has PP {lay.pp}, CP {lay.cp}; accepted: pp = cp = 1, or --to megatron"
         )
+    if model.tie_embeddings and lay.pp > 1:
+        raise UserError(f"torchtitan export: {model.name} ties its embedding to the LM head, and torchtitan "
+                        f"{TORCHTITAN_RELEASE} ties none under pipeline parallelism (Decoder.Config); this layout has "
+                        f"PP {lay.pp}; accepted: pp = 1, or --to megatron")
     if lay.offload_activations:
         raise UserError(
             f"torchtitan export: the layout offloads activations, and torchtitan {TORCHTITAN_RELEASE} has no "
@@ -97,9 +146,11 @@ def _refuse_what_torchtitan_cannot_run(model: ModelSpec, lay: Layout, registry: 
 
 def torchtitan_config(model: ModelSpec, layout: dict, global_batch: int, steps: int, precision: str = "bf16") -> str:
     """A torchtitan config module: torchtitan's preset for the model (tokenizer, data, optimizer,
-    checkpointing) with LSDT's batch, parallel layout and recompute (and MTP where the plan trains
-    it). Run it with `torchrun --nproc-per-node N -m torchtitan.train --module <file stem> --config <function>`."""
-    registry = _registry_model(model)
+    checkpointing), or for a Llama-architecture profile of no preset the profile's shape built by the
+    llama3 family's classes on the 8B preset's recipe, with LSDT's batch, parallel layout and
+    recompute (and MTP where the plan trains it). Run it with
+    `torchrun --nproc-per-node N -m torchtitan.train --module <file stem> --config <function>`."""
+    registry = _torchtitan_model(model)
     lay = planned_layout(layout)
     _refuse_what_torchtitan_cannot_run(model, lay, registry, precision)
     B = global_batch_of(layout, global_batch)
@@ -159,6 +210,11 @@ def _identifier(text: str) -> str:
     return name if name and not name[0].isdigit() else f"lsdt_{name}"
 
 
+def _docstring_safe(text: str) -> str:
+    """Profile text (a name, a source) inside the module's docstring: no escape and no closing quotes."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
 def _module_text(model: ModelSpec, lay: Layout, registry: _Registry, training: list[str], par: list[str]) -> str:
     recompute = {"full": "FullAC.Config()", "selective": "SelectiveAC.Config()"}.get(lay.recompute, "None")
     fn = _identifier(f"lsdt_{model.name}_dp{lay.dp}_tp{lay.tp}_pp{lay.pp}_cp{lay.cp}")
@@ -166,7 +222,10 @@ def _module_text(model: ModelSpec, lay: Layout, registry: _Registry, training: l
     shape = (f"DP {lay.dp} x TP {lay.tp} x PP {lay.pp}" + (f" (v={lay.interleave})" if lay.interleave > 1 else "")
              + (f" x CP {lay.cp}" if lay.cp > 1 else "") + (f", EP {lay.ep}" if lay.ep > 1 else ""))
     imports = [f"from {registry.module}.config_registry import {registry.preset}"]
-    head, changes = "", []
+    head, changes, shape_def, tokenizer_note = "", [], "", ""
+    if registry.assets:
+        more, shape_def, head, changes, tokenizer_note = _own_model_parts(model, registry)
+        imports += more
     if model.mtp_layers:  # torchtitan's deepseek_v3_debugmodel_mtp recipe, on this flavour
         imports += ["from torchtitan.models.common.config_utils import decoder_vocab_size",
                     f"from {registry.module} import model_registry", f"from {registry.module}.mtp import MTPLoss"]
@@ -176,11 +235,11 @@ def _module_text(model: ModelSpec, lay: Layout, registry: _Registry, training: l
                 f"parallelism=ParallelismConfig({indent}{(',' + indent).join(par)},\n        ),",
                 f"activation_checkpoint={recompute},"]
     mtp_note = f", {model.mtp_layers} MTP module(s)" if model.mtp_layers else ""
-    return f'''"""torchtitan {TORCHTITAN_RELEASE} config exported by LSDT (`lsdt export --to torchtitan`): {model.name} on {lay.gpus} GPUs.
+    return f'''"""torchtitan {TORCHTITAN_RELEASE} config exported by LSDT (`lsdt export --to torchtitan`): {_docstring_safe(model.name)} on {lay.gpus} GPUs.
 
 Run:  PYTHONPATH=<this file's folder> torchrun --nproc-per-node <GPUs per node> -m torchtitan.train --module <this file's stem> --config {fn}
 Layout: {shape}, micro-batch {lay.micro_batch}, recompute {lay.recompute}, ZeRO {lay.zero}{mtp_note}.
-"""
+{_docstring_safe(tokenizer_note)}"""
 
 import dataclasses
 
@@ -188,7 +247,7 @@ from torchtitan.config import ParallelismConfig, TrainingConfig
 from torchtitan.distributed.activation_checkpoint import FullAC, SelectiveAC  # noqa: F401 (one is used)
 from torchtitan.trainer import Trainer
 {chr(10).join(imports)}
-
+{shape_def}
 
 def {fn}() -> Trainer.Config:
 {head}    # dataclasses.replace re-runs Trainer.Config's checks on the changed config
@@ -197,3 +256,76 @@ def {fn}() -> Trainer.Config:
         {(chr(10) + "        ").join(changes)}
     )
 '''
+
+
+def _own_model_parts(model: ModelSpec, registry: _Registry) -> tuple[list[str], str, str, list[str], str]:
+    """What a file whose recipe is another model's adds: imports, the flavour function of a custom
+    shape (_custom_llama_shape), the lines building the model spec, the Trainer.Config changes
+    (model, loss vocabulary, tokenizer folder) and the header's model and tokenizer notes."""
+    imports = [
+        "from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss",
+        "from torchtitan.models.common.config_utils import decoder_vocab_size",
+    ]
+    changes = ["model_spec=model_spec,",
+               "loss=ChunkedLossWrapper.Config(loss_fn=CrossEntropyLoss.Config(global_vocab_size=decoder_vocab_size(model_spec))),",
+               f"hf_assets_path={registry.assets!r},"]
+    if not registry.custom:
+        imports.append(f"from {registry.module} import model_registry")
+        note = (f"Model: torchtitan's {registry.flavour} registry model in bf16, on the {registry.preset} preset's recipe "
+                f"(its own preset converts the linears to Float8 through torchao).\n")
+        return imports, "", f'    model_spec = model_registry("{registry.flavour}")\n', changes, note
+    more, shape_def, shape_fn = _custom_llama_shape(model, registry)
+    head = (f"    llama3_configs[FLAVOUR] = {shape_fn}  # a flavour of the family, so model_registry builds its ModelSpec\n"
+            "    model_spec = model_registry(FLAVOUR)\n")
+    trained_with = f": the one the model was trained with (profile source: {model.source})" if model.source else ""
+    note = (f"Model: {model.name}'s own shape in torchtitan's llama3 family (flavour {registry.flavour}), on the "
+            f"{registry.preset} preset's recipe.\nTokenizer: none ships for this shape; put a Hugging Face tokenizer "
+            f"of exactly {model.vocab_size:,} tokens (tokenizer.json, or vocab.json + merges.txt) in {registry.assets}{trained_with}.\n")
+    return imports + more, shape_def, head, changes, note
+
+
+def _custom_llama_shape(model: ModelSpec, registry: _Registry) -> tuple[list[str], str, str]:
+    """The profile's shape as a llama3-family flavour, written with the family's own builders as its
+    presets (_8b, _70b) use them: imports, the flavour function's text and its name. The FFN width
+    is the profile's d_ff, given directly (torchtitan's FeedForward takes the final hidden_dim;
+    compute_ffn_hidden_dim is only how its presets derive theirs)."""
+    shape_fn = "_" + _identifier(f"{model.name}_shape")  # private: not one of the module's config functions
+    embedding_init = "_EMBEDDING_SKIP_INIT" if model.tie_embeddings else "_EMBEDDING_INIT"  # the 1B / 3B presets' choice when tied
+    imports = [
+        "from torchtitan.models.common import ComplexRoPE, Embedding, Linear, RMSNorm",
+        "from torchtitan.models.llama3 import Llama3Model, llama3_configs, model_registry",
+        f"# the llama3 family's own builders, as its presets use them (private names of torchtitan {TORCHTITAN_RELEASE})",
+        f"from torchtitan.models.llama3 import _build_llama3_layers, {embedding_init}, _NORM_INIT, _output_linear_init",
+    ]
+    shape_def = f'''
+FLAVOUR = {registry.flavour!r}
+NORM_EPS = {norm_eps(model)!r}
+
+
+def {shape_fn}(attn_backend: str, tp_gemm_backend: str = "default") -> Llama3Model.Config:
+    """The profile's shape as LSDT sized it, in the llama3 family (no RoPE scaling; RMSNorm eps NORM_EPS)."""
+    dim, n_heads, vocab_size = {model.d_model}, {model.n_head}, {model.vocab_size}
+    layers = _build_llama3_layers(
+        fuse_qkv=True,
+        n_layers={model.n_layer},
+        dim=dim,
+        n_heads=n_heads,
+        n_kv_heads={model.n_kv_head},
+        hidden_dim={model.d_ff},  # the profile's d_ff: FeedForward takes the final width
+        rope=ComplexRoPE.Config(dim=dim // n_heads, max_seq_len={model.seq_len}, theta={rope_base(model)}, scaling="none"),
+        attn_backend=attn_backend,
+        tp_gemm_backend=tp_gemm_backend,
+    )
+    for block in layers:  # _build_llama3_layers leaves its norms at RMSNorm's default eps
+        block.attention_norm.eps = block.ffn_norm.eps = NORM_EPS
+    return Llama3Model.Config(
+        dim=dim,
+        vocab_size=vocab_size,
+        enable_weight_tying={model.tie_embeddings},
+        tok_embeddings=Embedding.Config(num_embeddings=vocab_size, embedding_dim=dim, param_init={embedding_init}),
+        norm=RMSNorm.Config(normalized_shape=dim, eps=NORM_EPS, param_init=_NORM_INIT),
+        lm_head=Linear.Config(in_features=dim, out_features=vocab_size, param_init=_output_linear_init(dim)),
+        layers=layers,
+    )
+'''
+    return imports, shape_def, shape_fn
