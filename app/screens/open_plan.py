@@ -17,7 +17,10 @@ from app.saved import list_saved
 
 
 class OpenPlanScreen(ModalScreen[Path | None]):
-    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    # The list is read off the UI thread. Until it arrives the table takes no focus and an Enter is
+    # kept, then opens the first plan: an Enter typed at full speed after ctrl+o is never lost.
+    AUTO_FOCUS = None
+    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("enter", "open_when_ready", "open", show=False)]
     DEFAULT_CSS = """
     OpenPlanScreen { align: center middle; }
     OpenPlanScreen > Vertical { width: 100%; max-width: 130; height: 80%; border: thick $primary; background: $surface; padding: 0 1; }
@@ -31,11 +34,15 @@ class OpenPlanScreen(ModalScreen[Path | None]):
         self.plans_dir = plans_dir
         self.paths: dict[str, Path] = {}
         self.rows: dict = {}  # name -> SavedPlanRow
+        self.loaded = False
+        self.open_pending = False  # Enter pressed before the list arrived
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = f"Open plan  ({self.plans_dir})"
-            yield DataTable(id="open-table", cursor_type="row", zebra_stripes=True)
+            table = DataTable(id="open-table", cursor_type="row", zebra_stripes=True)
+            table.can_focus = False  # until its rows arrive (see AUTO_FOCUS)
+            yield table
             yield Static("", id="open-detail", markup=False)
             yield Static("reading…", id="open-note", markup=False)
 
@@ -64,7 +71,16 @@ class OpenPlanScreen(ModalScreen[Path | None]):
             if bad:
                 note = f"{bad[0].error}  ·  " + note
         self.query_one("#open-note", Static).update(note)
+        self.loaded = True
+        table.can_focus = True
         table.focus()
+        if self.open_pending and message.rows:
+            self.dismiss(message.rows[0].path)  # the row the cursor starts on
+
+    def action_open_when_ready(self) -> None:
+        """Enter while the list is still being read (the table, once focused, takes Enter itself)."""
+        if not self.loaded:
+            self.open_pending = True
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -160,3 +160,28 @@ asyncio.run(main())
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "False"]
+
+
+async def test_an_enter_typed_before_the_list_arrives_opens_the_first_plan(app_factory, plans_dir, monkeypatch):
+    """ctrl+o Enter at full speed (tmux walk at 80x24): the list is read off the UI thread, and an
+    Enter that came first was taken by the empty table and lost; now it is kept and opens the plan."""
+    import threading
+
+    import app.screens.open_plan as open_plan
+
+    saved_plan(plans_dir / "only.toml")
+    gate = threading.Event()
+    real = open_plan.list_saved
+    monkeypatch.setattr(open_plan, "list_saved", lambda d: (gate.wait(10), real(d))[1])
+    app = app_factory()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, OpenPlanScreen) and not app.screen.loaded
+        await pilot.press("enter")  # before the rows exist
+        gate.set()
+        await app.screen.workers.wait_for_complete()
+        await settle(pilot)
+        assert not isinstance(app.screen, OpenPlanScreen)
+        assert app.query_one(PlanTab).current == load_plan(plans_dir / "only.toml")
