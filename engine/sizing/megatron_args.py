@@ -62,6 +62,7 @@ ARGUMENTS: dict[str, Arg] = {
     '--tokenizer-type': Arg('tokenizer_type', 'value', 'str', choices=('BertWordPieceLowerCase', 'BertWordPieceCase', 'GPT2BPETokenizer', 'SentencePieceTokenizer', 'GPTSentencePieceTokenizer', 'HuggingFaceTokenizer', 'Llama2Tokenizer', 'TikTokenizer', 'MultimodalTokenizer', 'NullTokenizer', 'NullMultimodalTokenizer', 'SFTTokenizer'), default=None),
     '--vocab-size': Arg('vocab_size', 'value', 'int', default=None),
     '--make-vocab-size-divisible-by': Arg('make_vocab_size_divisible_by', 'value', 'int', default=128),
+    '--norm-epsilon': Arg('layernorm_epsilon', 'value', 'float', default=1e-5),  # TransformerConfig.layernorm_epsilon's arg_names
     '--hidden-dropout': Arg('hidden_dropout', 'value', 'float', default=0.1),
     '--attention-dropout': Arg('attention_dropout', 'value', 'float', default=0.1),
     '--bf16': Arg('bf16', 'true', default=False),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from engine.errors import UserError
 from engine.sizing import megatron_args as mg
-from engine.sizing.export.layout import global_batch_of, pipeline_chunks, planned_layout, rope_base, uneven_chunks
+from engine.sizing.export.layout import global_batch_of, norm_eps, pipeline_chunks, planned_layout, rope_base, uneven_chunks
 from engine.sizing.refine import Layout
 from engine.specs import ModelSpec
 
@@ -91,6 +91,7 @@ def _model_flags(model: ModelSpec, tp: int) -> list[str]:
         "--position-embedding-type", "rope",
         "--rotary-base", str(rope_base(model)),
         "--normalization", "RMSNorm",
+        *(["--norm-epsilon", f"{norm_eps(model):g}"] if norm_eps(model) != mg.ARGUMENTS["--norm-epsilon"].default else []),
         "--disable-bias-linear",
         "--hidden-dropout", "0",
         "--attention-dropout", "0",
