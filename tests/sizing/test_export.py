@@ -129,6 +129,8 @@ def test_export_cli_deepseek_v3_plan(tmp_path):
     assert "--multi-latent-attention" in flags and "--pipeline-model-parallel-layout" in flags
     out = tmp_path / "ds_tt.py"
     refused = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--out", str(out))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "DeepSeek-V3's recipe" in refused.stderr, refused.stderr
+    refused = run_lsdt("export", "--plan", str(path), "--to", "torchtitan", "--layout", "2", "--out", str(out))
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "without a layer" in refused.stderr, refused.stderr
     assert not out.exists()
     path = tmp_path / "ds1024.toml"

@@ -307,9 +307,9 @@ def test_mla_selective_recompute_is_deepseeks_recipe_the_memory_model_counted():
     assert any("moe_act needs --moe-grouped-gemm" in m for m in mg.rule_violations(broken, layout["gpus"]))
 
 
-@pytest.mark.parametrize("name, eps", [("llama-7b", 1e-6), ("llama-13b", 1e-6), ("llama3-8b", 1e-5)])
+@pytest.mark.parametrize("name, eps", [("llama-7b", 1e-6), ("llama-13b", 1e-6), ("deepseek-v3", 1e-6), ("llama3-8b", 1e-5)])
 def test_the_rmsnorm_epsilon_is_the_models_own(name, eps):
-    """LLaMA 1 normalises with eps 1e-6 (its params.json); Megatron's default is 1e-5, said only where it differs."""
+    """LLaMA 1 and DeepSeek-V3 normalise with eps 1e-6 (their configs); Megatron's default is 1e-5, said only where it differs."""
     model = load_model(name)
     flags = export.megatron_args(model, layouts_for(model)["dp-only"], 512, 10)
     assert _parse(flags).layernorm_epsilon == eps and ("--norm-epsilon" in flags) == (eps != 1e-5)

@@ -199,7 +199,7 @@ def test_exported_config_loads_and_describes_the_layout(tmp_path, monkeypatch, l
         assert train.local_batch_size == layout["micro_batch"]
 
 
-@pytest.mark.parametrize("label", ["dp-only", "tp-pp", "zero3-selective", "cp2", "uneven", "ep"])
+@pytest.mark.parametrize("label", ["dp-only", "tp-pp", "zero2-full-recompute", "cp2", "uneven", "ep"])
 def test_deepseek_v3_exports_into_torchtitans_deepseek_v3_family(tmp_path, monkeypatch, label):
     """MLA, shared experts and dense-first layers are the registry's 671B model (its count is checked
     above); the layout lands in torchtitan's own ParallelDims, EP included."""
@@ -235,11 +235,19 @@ def test_deepseek_v3_with_mtp_trains_torchtitans_mtp_modules(tmp_path, monkeypat
     from torchtitan.models.deepseek_v3.mtp import MTPLoss
 
     model = load_model("deepseek-v3").with_(mtp_layers=1)
-    layout = layouts_for(model)["zero3-selective"]
+    layout = {**layouts_for(model)["zero3-selective"], "recompute": "full"}
     config = _load(tmp_path, monkeypatch, export.torchtitan_config(model, layout, 512, 10), "lsdt_ds_mtp")
     assert len(config.model_spec.model.mtp_layers) == 1 and isinstance(config.loss, MTPLoss.Config)
     with pytest.raises(UserError, match="MTP.*PP 4"):  # torchtitan's MTPDecoder: no pipeline parallelism yet
         export.torchtitan_config(model, layouts_for(model)["tp-pp"], 512, 10)
+
+
+def test_an_mla_models_selective_recompute_is_refused_not_translated_to_a_different_one():
+    """The plan's selective recompute of an MLA model is DeepSeek-V3's recipe (what the memory model
+    counted, and Megatron's --recompute-modules); torchtitan's SelectiveAC saves other tensors."""
+    model = load_model("deepseek-v3")
+    with pytest.raises(UserError, match="DeepSeek-V3's recipe.*recompute none or full"):
+        export.torchtitan_config(model, layouts_for(model)["zero3-selective"], 512, 10)
 
 
 def test_torchtitans_own_checks_refuse_a_broken_export(tmp_path, monkeypatch):

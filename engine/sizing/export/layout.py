@@ -22,9 +22,10 @@ from engine.specs import ModelSpec
 ROPE_BASE = {"llama3-8b": 500_000, "llama3-70b": 500_000, "llama3-405b": 500_000}
 DEFAULT_ROPE_BASE = 10_000
 # RMSNorm epsilon: not a sizing input either. LLaMA 1: 1e-6 (Touvron et al. 2023 reference code
-# params.json norm_eps; HF huggyllama/llama-7b and -13b config.json rms_norm_eps). Every other
-# profile: 1e-5 (Llama 3's HF config.json rms_norm_eps, torchtitan's and Megatron-LM's default).
-NORM_EPS = {"llama-7b": 1e-6, "llama-13b": 1e-6}
+# params.json norm_eps; HF huggyllama/llama-7b and -13b config.json rms_norm_eps). DeepSeek-V3: 1e-6
+# (HF deepseek-ai/DeepSeek-V3 config.json rms_norm_eps). Every other profile: 1e-5 (Llama 3's HF
+# config.json rms_norm_eps, torchtitan's and Megatron-LM's default).
+NORM_EPS = {"llama-7b": 1e-6, "llama-13b": 1e-6, "deepseek-v3": 1e-6}
 DEFAULT_NORM_EPS = 1e-5
 
 

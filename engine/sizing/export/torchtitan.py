@@ -134,6 +134,12 @@ def _refuse_what_torchtitan_cannot_run(model: ModelSpec, lay: Layout, registry: 
         raise UserError(f"torchtitan export: {model.name} ties its embedding to the LM head, and torchtitan "
                         f"{TORCHTITAN_RELEASE} ties none under pipeline parallelism (Decoder.Config); this layout has "
                         f"PP {lay.pp}; accepted: pp = 1, or --to megatron")
+    if lay.recompute == "selective" and model.is_mla:
+        raise UserError(
+            f"torchtitan export: the plan's selective recompute of {model.name} (MLA) is DeepSeek-V3's recipe (norms, MLA "
+            f"up-projections, the experts' SwiGLU output; engine/sizing/memory.py), and torchtitan {TORCHTITAN_RELEASE}'s "
+            "SelectiveAC saves other activations; accepted: a layout with recompute none or full (--layout N), or --to megatron"
+        )
     if lay.offload_activations:
         raise UserError(
             f"torchtitan export: the layout offloads activations, and torchtitan {TORCHTITAN_RELEASE} has no "
