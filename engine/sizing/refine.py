@@ -229,17 +229,21 @@ class EngineeringModel:
         kv_w = m.n_kv_head * m.head_dim
         return gemm_time_s(n, h, (q_w + 2 * kv_w) / tp, hw, eff, fp8=fp8) + gemm_time_s(n, q_w / tp, h, hw, eff, fp8=fp8)
 
-    def _mla_up_projections(self, n: float, tp: int) -> float:
-        """Forward time of MLA's up-projections (latents to per-head K, V and Q): what DeepSeek-V3's
-        selective recompute runs again in the backward (memory.activation_terms)."""
-        m, hw, eff, fp8 = self.model, self.hw, self.eff, self.fp8
+    def _mla_up_gemms(self) -> list[tuple[int, int]]:
+        """(in, out) widths of MLA's up-projections of one layer, latents to per-head K, V and Q (no
+        q latent: Q is projected straight from the residual, which is not an up-projection): what
+        DeepSeek-V3's selective recompute runs again in the backward (memory.activation_terms)."""
+        m = self.model
         if not m.is_mla:
-            return 0.0
-        kv_out = m.n_head * (m.qk_nope_head_dim + m.v_head_dim)
-        t = gemm_time_s(n, m.kv_lora_rank, kv_out / tp, hw, eff, fp8=fp8)
+            return []
+        gemms = [(m.kv_lora_rank, m.n_head * (m.qk_nope_head_dim + m.v_head_dim))]
         if m.q_lora_rank:
-            t += gemm_time_s(n, m.q_lora_rank, m.n_head * (m.qk_nope_head_dim + m.qk_rope_head_dim) / tp, hw, eff, fp8=fp8)
-        return t
+            gemms.append((m.q_lora_rank, m.n_head * (m.qk_nope_head_dim + m.qk_rope_head_dim)))
+        return gemms
+
+    def _mla_up_projections(self, n: float, tp: int) -> float:
+        """Forward time of one layer's MLA up-projections for n tokens."""
+        return sum(gemm_time_s(n, k, out / tp, self.hw, self.eff, fp8=self.fp8) for k, out in self._mla_up_gemms())
 
     def _mlp_gemms(self, n: float, tp: int, ep: int) -> float:
         """Forward time of the MLPs of one average layer for n tokens (dense, routed, shared)."""
@@ -631,10 +635,9 @@ class EngineeringModel:
         elif lay.recompute == "selective":
             # Flash attention has no scores to recompute; MLA recomputes its up-projections.
             recompute_flops = (attn_fwd_per_token if self.attention == "unfused" else 0.0) * tokens
-            mdl = self.model
-            if mdl.is_mla:
-                up = mdl.kv_lora_rank * mdl.n_head * (mdl.qk_nope_head_dim + mdl.v_head_dim) + mdl.q_lora_rank * mdl.n_head * mdl.qk_head_dim
-                recompute_flops += 2.0 * up * mdl.n_layer * tokens
+            # over every layer the time counts: the decoder's and the MTP modules' (_stage_slots)
+            up_params = sum(k * out for k, out in self._mla_up_gemms())
+            recompute_flops += 2.0 * up_params * (self.model.n_layer + self.mtp) * tokens
         memory = self.memory(lay, m)
         memory_total = sum(memory.values())
         return {
