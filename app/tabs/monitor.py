@@ -207,6 +207,9 @@ class MonitorTab(LsdtTab):
             # The newest run unless the user had another highlighted (Enter attaches the highlighted one).
             options.highlighted = ids.index(kept) if kept in ids else 0
             if self.auto_attach and self.reader is None:
+                # Once: a newest run that cannot be attached (no metrics yet) must not retake the
+                # path field and repeat its error at every rescan while the user types another path.
+                self.auto_attach = False
                 newest = self.runs[0][0]
                 self.query_one("#monitor-path", Input).value = str(newest)
                 if self.attach_path(str(newest), by_user=False):

@@ -53,6 +53,24 @@ async def test_the_list_follows_a_run_to_its_end_without_a_key(app_factory, run_
         assert app.failures == []
 
 
+async def test_a_newest_run_that_cannot_be_attached_is_tried_once(app_factory, run_writer, tmp_path, monkeypatch):
+    """Review: an automatic attach that failed stayed armed, so every rescan retook the path field
+    (overwriting what the user was typing) and repeated the error."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LSDT_RUNS_DIR", raising=False)
+    monkeypatch.setattr(monitor_module, "RESCAN_S", 0.2)
+    run_writer(tmp_path / "runs" / "only", "--lines", "3", "--rate", "500", "--end", "completed").wait(timeout=20)
+    tries = []
+    monkeypatch.setattr(MonitorTab, "attach_path", lambda self, path, by_user=True: tries.append(path) and False)
+    app = app_factory(initial_tab="monitor", only_tabs=("monitor",))
+    async with app.run_test(size=(80, 24)) as pilot:
+        tab = app.query_one(MonitorTab)
+        await wait_until(pilot, lambda: len(tries) == 1, timeout_s=10, what="the one automatic attach")
+        tab.query_one("#monitor-path").value = "runs/typing"
+        await pilot.pause(1.0)  # five rescans
+        assert len(tries) == 1 and tab.query_one("#monitor-path").value == "runs/typing"
+
+
 async def test_events_wrap_at_80x24_and_rewrap_when_resized(app_factory, run_writer, tmp_path):
     """The events pane (Train, Monitor and MoE runs share it) wraps; it never cuts a line ("@12"
     read "@1" at 80x24), and a line written while wide is wrapped again when the terminal narrows."""
