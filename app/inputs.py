@@ -34,7 +34,7 @@ class FormValues:
     eta_compute: str = ""  # the seed model's sustained / peak FLOP/s; '' -> engine default
     eta_fabric: str = ""  # the seed model's achieved / nominal link bandwidth; '' -> engine default
     seq: str = ""  # training sequence length in tokens (--seq); '' -> the model profile's
-    eta_gemm: str = ""  # the engineering model's GEMM efficiency (--eta-gemm); '' -> the hardware profile's (0.80 x its measured matmul ceiling)
+    eta_gemm: str = ""  # the engineering model's GEMM efficiency (--eta-gemm); '' -> the hardware profile's (engine/sizing/efficiency.py)
     price: str = ""  # $ per GPU-hour (--price-per-gpu-hour); '' -> the hardware profile's list price
     objective: str = "gpus"  # auto-size: one of engine.sizing.objective.OBJECTIVES
     fixed_G: bool = False  # False: auto-size (smallest G); True: test the cluster G

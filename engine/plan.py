@@ -16,7 +16,7 @@ Loading it and re-running gives the same numbers (a test pins this).
     [answer]                # THE answer (engine/answer.py): the engineering model's, or the seed's with --seed-model
     [result] ...            # the seed model (Step 1): feasible, and the solution or the reason there is none
     [refined]               # Step 2 (engine/sizing/search.py): feasible, mode, stats
-    [refined.efficiency]    # the engineering model's efficiencies (generation, --eta-compute or --calibrate)
+    [refined.efficiency]    # the engineering model's efficiencies (the hardware profile's, --eta-gemm or --calibrate)
     [[refined.layouts]]     # the best layouts, fastest first (absent with --seed-model)
 """
 

@@ -23,7 +23,7 @@ FIELDS = (
     ("seq", "training sequence length in tokens; empty = the model's (HF config.json: 8,192 or less)"),
     ("best", "auto-size: fewest GPUs (default), shortest run, or lowest cost (clusters up to 8x the smallest)"),
     ("price", "$ per GPU-hour; empty = the hardware profile's list price (n/a where it has none)"),
-    ("η gemm", "engineering model (the answer): large-GEMM efficiency, in (0, 1]; empty = the hardware profile's (0.80 x its measured matmul ceiling)"),
+    ("η gemm", "engineering model (the answer): large-GEMM efficiency, in (0, 1]; empty = the hardware profile's (engine/sizing/efficiency.py)"),
     ("η seed", "seed model only: sustained / peak FLOP/s (MFU), in (0, 1]; empty = 0.4"),
     ("η fabric", "seed model only: achieved / nominal link bandwidth, in (0, 1]; empty = 0.7"),
     ("G", "fixed mode only: can these G devices do it? (ctrl+g starts from the current answer)"),

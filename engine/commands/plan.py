@@ -35,8 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hardware", type=path_arg, help="built-in hardware profile name or a TOML file")
     p.add_argument("--tokens", type=positive_float, help="training tokens (default: 20 x parameters)")
     deadline = p.add_mutually_exclusive_group()
-    deadline.add_argument("--hours", type=hours, help="deadline in hours")
-    deadline.add_argument("--days", type=days, help="deadline in days (default: 30)")
+    deadline.add_argument("--hours", type=hours, help="deadline in hours, or with a unit: 36h, 2d, 1w")
+    deadline.add_argument("--days", type=days, help="deadline in days, or with a unit: 36h, 2d, 1w (default: 30)")
     p.add_argument("--global-batch-tokens", type=positive_int,
                    help=f"tokens per optimizer step (default: {GOAL_DEFAULTS['global_batch_tokens']:,})")
     p.add_argument("--seq", type=positive_int, metavar="TOKENS",
@@ -171,7 +171,7 @@ def render_refined(plan: Plan) -> list[str]:
     ref = plan.refined
     eff = ref["efficiency"]
     lines = [
-        f"  layouts   engineering model, eta_gemm {eff['eta_gemm']:g} ({eff['source'].split(',')[0] or 'generation'}); "
+        f"  layouts   engineering model, eta_gemm {eff['eta_gemm']:g} ({eff['source'].split(',')[0] or 'engine/sizing/efficiency.py'}); "
         f"{ref['stats']['space']:,} layouts covered, {ref['stats']['timed']:,} timed"
         + (f", {ref['stats']['sizes']} cluster sizes" if ref["stats"].get("sizes", 1) > 1 else ""),
     ]

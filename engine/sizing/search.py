@@ -161,7 +161,7 @@ class _LayoutSearch:
     """One search's fixed inputs (the engineering model, the batch, the deadline, the option lists)
     and its counters; the fixed-G and the auto-size walks are its methods."""
 
-    def __init__(self, em: EngineeringModel, global_batch_seqs: int, t_step_max_s: float, precision: str,
+    def __init__(self, em: EngineeringModel, global_batch_seqs: int, t_step_max_s: float,
                  max_gpus: int, flexible: bool, mode: str) -> None:
         model, hardware = em.model, em.hw
         self.em, self.model, self.hardware = em, model, hardware
@@ -284,7 +284,7 @@ def search_with_stats(
         raise UserError(f"G = {G!r}; accepted: an integer >= 1", field="G")
     b0 = physics(model, hardware, goal)
     em = EngineeringModel(model, hardware, None, goal.precision, efficiency, attention, dropout)
-    walk = _LayoutSearch(em, b0.global_batch_seqs, b0.t_step_max_s, goal.precision, max_gpus, flexible,
+    walk = _LayoutSearch(em, b0.global_batch_seqs, b0.t_step_max_s, max_gpus, flexible,
                          "fixed" if G else "auto")
     ranked, feasible_G = (walk.fixed(G), None) if G is not None else walk.auto_size()
     ranked.sort(key=lambda x: (x[1].gpus if feasible_G else 0, _tie(x[0]), -x[1].micro_batch, x[0], -x[1].dp))

@@ -158,5 +158,5 @@ def test_gather_mode_needs_cuda():
     from engine.runtime.sparsity.dynamic_k import gather_speed
 
     _, layers, src = _tiny()
-    with pytest.raises(UserError, match="needs a CUDA device"):
+    with pytest.raises(UserError, match="needs a CUDA GPU"):
         gather_speed(src, layers, np.zeros((1, 17), dtype=np.int64), 0.5, "cpu")

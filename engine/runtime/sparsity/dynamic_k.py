@@ -166,10 +166,19 @@ def gathered(src, layers, k: float, device: str) -> Iterator[None]:
             setattr(parent, name, down)
 
 
+def check_gather_device(device: str) -> None:
+    """The one refusal of gather mode off a GPU (the pipeline checks it before any stage runs)."""
+    if not str(device).startswith("cuda"):
+        raise UserError(f"--mode gather: needs a CUDA GPU (--device cuda), got --device {device}: it times a down "
+                        "projection that really skips the gated rows, which only pays off on a GPU; accepted here: "
+                        "--mode mask (quality only; masking makes nothing faster)")
+
+
 def gather_speed(src, layers, windows: np.ndarray, k: float, device: str) -> float:
     """tokens/s with GatherDown in place of each gated layer's down projection (batch 1, CUDA only)."""
-    if not str(device).startswith("cuda") or not torch.cuda.is_available():
-        raise UserError("--mode gather: needs a CUDA device (it really skips rows; on CPU use --mode mask)")
+    check_gather_device(device)
+    if not torch.cuda.is_available():
+        raise UserError(f"--mode gather: --device {device} but torch sees no CUDA device here; accepted here: --mode mask")
     if not src.down_is_linear:
         raise UserError(f"--mode gather: {src.name}'s down projections are not nn.Linear; accepted: --mode mask")
     with torch.no_grad(), gathered(src, layers, k, device):

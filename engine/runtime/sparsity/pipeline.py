@@ -85,10 +85,7 @@ class Lab:
                     raise UserError(f"--sae-from {self.sae_parent}: no SAE for layer {layer.label} "
                                     f"(sae/{layer.label}/sae_weights.safetensors); accepted: an artifact whose sae stage covered it")
         if cfg.mode == "gather" and "dynamic-k" in stages:
-            if not str(cfg.device).startswith("cuda"):
-                raise UserError(f"--mode gather: needs a CUDA GPU (--device cuda), got --device {cfg.device}: it times a down "
-                                "projection that really skips the gated rows, which only pays off on a GPU; accepted here: "
-                                "--mode mask (quality only; masking makes nothing faster)")
+            dk.check_gather_device(cfg.device)
         need = cfg.save_acts * sum(l.width for l in self.layers) * 4 if cfg.save_acts else 0
         self.art = artifacts.Artifact(out or artifacts.default_dir(self.src.name), need)
         for w in self.tw.warnings:

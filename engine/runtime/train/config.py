@@ -77,7 +77,7 @@ class TrainConfig:
                               in_file=True)
     # exactly one of steps / hours is set
     steps: int | None = option("optimizer steps", inputs.steps, None, shown=str(DEFAULT_STEPS), exclusive="budget")
-    hours: float | None = option("train for this many hours of wall-clock instead of --steps", inputs.hours, None,
+    hours: float | None = option("train for this many hours of wall-clock (or with a unit: 90min, 2d) instead of --steps", inputs.hours, None,
                                  shown="none", exclusive="budget")
     batch_tokens: int | None = option("tokens per optimizer step, all devices (sets grad-accum)", inputs.positive_int,
                                       None, shown="none", exclusive="accumulation")
