@@ -16,7 +16,6 @@ import statistics
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.sizing.bands import read_probe
 from engine.sizing.efficiency import Efficiency, efficiency_for
 from engine.sizing.refine import EngineeringModel, Layout
 from engine.sizing.shapes import band_spec
@@ -56,6 +55,10 @@ def _eta_for_row(row: dict, hardware: HardwareSpec, base: Efficiency) -> float:
 
 def calibrated_efficiency(path: str | Path, hardware: HardwareSpec, base: Efficiency | None = None) -> Efficiency:
     """The hardware's efficiency (efficiency_for) with eta_gemm measured by the probe at `path`."""
+    # Imported here: the bands module and its records load only when a probe calibrates, not at every
+    # Plan tab start-up (engine.plan imports this module).
+    from engine.sizing.bands import read_probe
+
     doc = read_probe(path)  # the one probe reader (`lsdt bands --probe` reads it too)
     probe_hw = doc.get("hardware")
     if probe_hw != hardware.name:
