@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.sizing.physics import default_goal, physics  # noqa: E402
-from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout, flexible_batch, layout_text  # noqa: E402
-from engine.sizing.design import divisors  # noqa: E402
-from engine.sizing.search import _interleaves, cp_options, ep_options, offload_options, search_with_stats, stage_options, tp_options  # noqa: E402
+from engine.sizing.refine import EngineeringModel, layout_text  # noqa: E402
+from engine.sizing.search import search_with_stats  # noqa: E402
 from engine.specs import ModelSpec, load_hardware, load_model  # noqa: E402
+from tests.sizing.brute_force import every_layout  # noqa: E402  (the test's reference space, not the search's walk)
 
 DAY = 86400.0
 
@@ -58,30 +58,12 @@ def brute_force(model, hw, goal, G):
     B = physics(model, hw, goal).global_batch_seqs
     em = EngineeringModel(model, hw, precision=goal.precision)
     n, best = 0, float("inf")
-    for tp in tp_options(model, hw):
-        for cp in cp_options(model):
-            for pp in range(1, model.n_layer + 1):
-                if G % (tp * pp * cp):
-                    continue
-                dp = G // (tp * pp * cp)
-                used = flexible_batch(B, dp)
-                if not used:
-                    continue
-                for ep in ep_options(model, dp):
-                    for stages in stage_options(model, pp):
-                        for v in _interleaves(model, pp, used // dp, stages):
-                            for b in divisors(used // dp):
-                                if v > 1 and (used // (dp * b)) % pp:
-                                    continue
-                                for rc in RECOMPUTE:
-                                    for off in offload_options(hw):
-                                        for z in ((0, 1, 2, 3) if dp * cp > 1 else (0,)):
-                                            lay = Layout(dp, tp, pp, b, rc, z, v, tp > 1, cp, ep, *stages, *off)
-                                            fits = em.memory_total(lay, used) <= hw.memory_bytes
-                                            t = em.step_time(lay, used)["step_time_s"] * B / used
-                                            n += 1
-                                            if fits:
-                                                best = min(best, t)
+    for lay, used in every_layout(model, hw, B, G):
+        fits = em.memory_total(lay, used) <= hw.memory_bytes
+        t = em.step_time(lay, used)["step_time_s"] * B / used
+        n += 1
+        if fits:
+            best = min(best, t)
     return time.perf_counter() - t0, n, best
 
 

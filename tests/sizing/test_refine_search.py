@@ -14,10 +14,11 @@ from engine.sizing.efficiency import efficiency_for
 from engine.sizing.physics import default_goal, physics
 from engine.sizing.refine import RECOMPUTE, EngineeringModel, Layout
 from engine.sizing.design import divisors
-from engine.sizing.search import _interleaves, cp_options, ep_options, offload_options, search_with_stats, stage_options, tp_options
+from engine.sizing.search import _interleaves, search_with_stats, tp_options
 from engine.sizing.shapes import band_spec
 from engine.specs import ModelSpec, load_hardware, load_model
 from tests.conftest import run_lsdt
+from tests.sizing.brute_force import every_layout
 
 H100 = load_hardware("h100-sxm")
 
@@ -54,36 +55,17 @@ def _brute_force(model, hw, goal, G):
 
 
 def _brute_force_2026(model, hw, goal, G):
-    """Every layout of G GPUs in the whole space -- CP, EP, uneven stages, offload, the flexible
-    batch -- timed, no pruning; the best step time per requested batch (t x B / B used)."""
+    """The best fitting layout of the whole space (tests/sizing/brute_force.py), timed per requested
+    batch (t x B / B used)."""
     B = physics(model, hw, goal).global_batch_seqs
     em = EngineeringModel(model, hw, precision=goal.precision)
     best = None
-    for tp in tp_options(model, hw):
-        for cp in cp_options(model):
-            for pp in range(1, model.n_layer + 1):
-                if G % (tp * pp * cp):
-                    continue
-                dp = G // (tp * pp * cp)
-                used = B - B % dp
-                if not used:
-                    continue
-                for ep in ep_options(model, dp):
-                    for stages in stage_options(model, pp):
-                        vs = _interleaves(model, pp, used // dp, stages)
-                        for v in vs:
-                            for b in divisors(used // dp):
-                                if v > 1 and (used // (dp * b)) % pp:
-                                    continue
-                                for rc in RECOMPUTE:
-                                    for off in offload_options(hw):
-                                        for z in ((0, 1, 2, 3) if dp * cp > 1 else (0,)):
-                                            lay = Layout(dp, tp, pp, b, rc, z, v, tp > 1, cp, ep, *stages, *off)
-                                            if em.memory_total(lay, used) > hw.memory_bytes:
-                                                continue
-                                            t = em.step_time(lay, used)["step_time_s"] * B / used
-                                            if best is None or t < best[0]:
-                                                best = (t, lay)
+    for lay, used in every_layout(model, hw, B, G):
+        if em.memory_total(lay, used) > hw.memory_bytes:
+            continue
+        t = em.step_time(lay, used)["step_time_s"] * B / used
+        if best is None or t < best[0]:
+            best = (t, lay)
     return best
 
 
