@@ -330,6 +330,6 @@ def _exit_rank(code: int) -> None:
 
 if __name__ == "__main__":
     code = main()
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if Ranks().enabled:
         _exit_rank(code)
     sys.exit(code)
